@@ -1,0 +1,38 @@
+"""AWS clients and secrets for the Lambda functions, created once per cold start.
+
+boto3 picks its endpoint from the environment (AWS_ENDPOINT_URL), so the same code runs on AWS and on
+the local runtime.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+from aws_lambda_powertools.utilities import parameters
+
+from canary_core.config import Settings
+from canary_core.fanout import LAMBDA_CLIENT_CONFIG
+from canary_core.trail import DeploymentsTable
+
+SECRET_CACHE_SECONDS = 300
+
+
+def lambda_client() -> Any:
+    return boto3.client("lambda", config=LAMBDA_CLIENT_CONFIG)
+
+
+def stepfunctions_client() -> Any:
+    return boto3.client("stepfunctions")
+
+
+def deployments_table(settings: Settings) -> DeploymentsTable:
+    return DeploymentsTable(boto3.resource("dynamodb").Table(settings.table_name))
+
+
+def link_secret(settings: Settings) -> bytes:
+    return str(parameters.get_secret(settings.link_secret_arn, max_age=SECRET_CACHE_SECONDS)).encode()
+
+
+def slack_webhook_url(settings: Settings) -> str:
+    return str(parameters.get_secret(settings.slack_webhook_secret_arn, max_age=SECRET_CACHE_SECONDS))

@@ -1,0 +1,94 @@
+"""What a click on an approve / roll-back link does: GET shows, POST decides. Returns (status, HTML page)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from canary_core.decisions import decide
+from canary_core.errors import LinkRejected
+from canary_core.links import FIELDS as LINK_FIELDS
+from canary_core.links import DecisionLink, verify
+from canary_core.pages import ACTION_WORDS, confirm_page, error_page, result_page
+from canary_core.trail import WAITING, Decision, DeploymentsTable
+
+DECIDED_BY_LINK = "approval link"
+
+
+@dataclass(frozen=True)
+class Visitor:
+    source_ip: str | None
+    user_agent: str | None
+
+
+def show(params: Mapping[str, str], table: DeploymentsTable, secret: bytes, now: datetime) -> tuple[int, str]:
+    """GET: never changes anything (link previews and mail scanners fetch links)."""
+    try:
+        link = verify(params, secret, now)
+    except LinkRejected as error:
+        return error.status, error_page(error.status, "This link cannot be used", str(error))
+    item = table.get(link.repository, link.build_no)
+    if item is None:
+        return _unknown(link)
+    if item.get("decision") or item.get("status") != WAITING:
+        return 200, _already_decided(item, now)
+    form = {name: value for name, value in params.items() if name in LINK_FIELDS}
+    return 200, confirm_page(item, link.action, form, now)
+
+
+def submit(
+    form: Mapping[str, str], table: DeploymentsTable, sfn_client: Any, secret: bytes, visitor: Visitor, now: datetime
+) -> tuple[int, str]:
+    """POST: the first decision wins; later ones are shown what was decided."""
+    try:
+        link = verify(form, secret, now)
+    except LinkRejected as error:
+        return error.status, error_page(error.status, "This link cannot be used", str(error))
+    item = table.get(link.repository, link.build_no)
+    if item is None:
+        return _unknown(link)
+    if item.get("status") != WAITING and not item.get("decision"):
+        return 409, _already_decided(item, now)
+    decision = Decision(link.action, DECIDED_BY_LINK, now.isoformat(), visitor.source_ip, visitor.user_agent)
+    result = decide(table, sfn_client, link.repository, link.build_no, decision, now)
+    current = table.get(link.repository, link.build_no) or result.item
+    if not result.won:
+        return 409, _already_decided(current, now)
+    title = f"{current['repository']} build {current['build_no']}"
+    if not result.delivered:
+        return 409, result_page(
+            current,
+            f"Too late: {title} is no longer waiting",
+            f"Your decision was recorded, but {result.problem}. The outcome is in the trail below.",
+            now,
+            tone="bad",
+        )
+    if link.action == "approve":
+        heading, message = f"Approved: {title}", "Every alias is being promoted to its new version now."
+    else:
+        heading, message = f"Rolled back: {title}", "Every alias is being put back on its previous version now."
+    return 200, result_page(current, heading, message + " The outcome will be posted to Slack.", now)
+
+
+def _unknown(link: DecisionLink) -> tuple[int, str]:
+    return 404, error_page(
+        404,
+        "Unknown deployment",
+        f"There is no deployment {link.repository} build {link.build_no} in this environment.",
+    )
+
+
+def _already_decided(item: dict[str, Any], now: datetime) -> str:
+    title = f"{item['repository']} build {item['build_no']}"
+    decision = item.get("decision")
+    if decision:
+        word = ACTION_WORDS[decision["action"]].lower().replace("approve", "approved").replace("roll back", "rolled back")
+        message = (
+            f"This deployment was already decided: {word} by {decision['decided_by']} at {decision['decided_at']}."
+        )
+    else:
+        outcome = item.get("outcome") or {}
+        message = f"This deployment already ended ({item.get('status')}). {outcome.get('cause', '')}".strip()
+    return result_page(item, f"Already decided: {title}", message, now, tone="notice")

@@ -1,0 +1,51 @@
+"""Settings every function reads once, at cold start, from its environment (set by template.yaml)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Mapping
+
+from canary_core.model import Defaults
+
+
+@dataclass(frozen=True)
+class Settings:
+    environment: str
+    table_name: str
+    link_secret_arn: str
+    slack_webhook_secret_arn: str
+    approval_api_url: str
+    defaults: Defaults
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        missing = [name for name in _REQUIRED if not env.get(name)]
+        if missing:
+            raise RuntimeError(f"missing environment variables: {', '.join(missing)} (set by template.yaml)")
+        return cls(
+            environment=env["ENVIRONMENT"],
+            table_name=env["DEPLOYMENTS_TABLE"],
+            link_secret_arn=env["LINK_SECRET_ARN"],
+            slack_webhook_secret_arn=env["SLACK_WEBHOOK_SECRET_ARN"],
+            approval_api_url=env.get("APPROVAL_API_URL", "").rstrip("/"),
+            defaults=Defaults(
+                alias=env["DEFAULT_ALIAS"],
+                weight=float(env["DEFAULT_WEIGHT"]),
+                pre_approve=env["DEFAULT_PRE_APPROVE"].lower() == "true",
+                approval_timeout_seconds=int(env["DEFAULT_APPROVAL_TIMEOUT_SECONDS"]),
+            ),
+        )
+
+
+_REQUIRED = (
+    "ENVIRONMENT",
+    "DEPLOYMENTS_TABLE",
+    "LINK_SECRET_ARN",
+    "SLACK_WEBHOOK_SECRET_ARN",
+    "DEFAULT_ALIAS",
+    "DEFAULT_WEIGHT",
+    "DEFAULT_PRE_APPROVE",
+    "DEFAULT_APPROVAL_TIMEOUT_SECONDS",
+)

@@ -1,0 +1,30 @@
+"""Errors that end a step of the workflow.
+
+The class name is what Step Functions sees as the error name (a Lambda's `errorType`), so the state machine
+catches them by these exact names.
+"""
+
+
+class InvalidInput(Exception):  # noqa: N818 - the name is the Step Functions error name
+    """The execution input, or a function or alias it names, cannot be used. Nothing was changed."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
+class AliasUpdateFailed(Exception):  # noqa: N818 - the name is the Step Functions error name
+    """One or more aliases could not be changed; the message names each function and why."""
+
+    def __init__(self, operation: str, failures: dict[str, str]) -> None:
+        self.failures = failures
+        listed = "; ".join(f"{name}: {reason}" for name, reason in sorted(failures.items()))
+        super().__init__(f"{operation} failed for {len(failures)} function(s): {listed}")
+
+
+class LinkRejected(Exception):  # noqa: N818 - read as "the link was rejected"
+    """An approval link was tampered with, expired or is unknown. The message says why in plain words."""
+
+    def __init__(self, message: str, status: int = 403) -> None:
+        self.status = status
+        super().__init__(message)

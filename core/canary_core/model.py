@@ -1,0 +1,69 @@
+"""The deployment as it travels through the state machine: one record, plain data, JSON in and out."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+LATEST = "$LATEST"
+
+
+@dataclass(frozen=True)
+class Defaults:
+    """The stack's parameters, used for every field the execution input leaves out."""
+
+    alias: str
+    weight: float
+    pre_approve: bool
+    approval_timeout_seconds: int
+
+
+@dataclass(frozen=True)
+class FunctionTarget:
+    """One function of a deployment and its alias."""
+
+    name: str  # the function's name (an ARN in the input is reduced to its name for display)
+    function_arn: str  # unqualified
+    old_version: str  # the alias's main version before the deployment: what a roll back returns to
+    new_version: str | None = None  # set by Publish Versions
+
+    @property
+    def pinned_from_latest(self) -> bool:
+        """The alias pointed at $LATEST: there is no earlier version to split traffic with."""
+        return self.old_version == LATEST
+
+    @property
+    def unchanged(self) -> bool:
+        """Publishing gave back the version the alias already runs: the code did not change."""
+        return self.new_version == self.old_version
+
+
+@dataclass(frozen=True)
+class Deployment:
+    repository: str
+    build_no: int
+    alias: str
+    weight: float
+    pre_approve: bool
+    build_url: str | None
+    approval_timeout_seconds: int
+    execution_arn: str
+    functions: tuple[FunctionTarget, ...] = field(default_factory=tuple)
+
+    def to_state(self) -> dict[str, Any]:
+        state = asdict(self)
+        state["functions"] = [asdict(f) for f in self.functions]
+        return state
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Deployment:
+        values = {k: state[k] for k in cls.__dataclass_fields__ if k != "functions"}
+        functions = tuple(FunctionTarget(**f) for f in state["functions"])
+        return cls(**values, functions=functions)
+
+    def with_functions(self, functions: list[FunctionTarget] | tuple[FunctionTarget, ...]) -> Deployment:
+        return replace(self, functions=tuple(functions))
+
+    @property
+    def title(self) -> str:
+        return f"{self.repository} build {self.build_no}"

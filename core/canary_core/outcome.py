@@ -1,0 +1,66 @@
+"""How a deployment ended, worked out from the state the workflow carries to its last step."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from canary_core.model import Deployment
+from canary_core.trail import FAILED, PROMOTED, ROLLED_BACK
+
+ROLLED_BACK_ERROR = "Canary.RolledBack"  # someone, pre-approval policy or the timeout chose to roll back
+FAILED_ERROR = "Canary.DeploymentFailed"  # an error; every alias was put back
+ROLLBACK_FAILED_ERROR = "Canary.RollbackFailed"  # an error, and some aliases could not be put back
+
+
+def describe_outcome(deployment: Deployment, state: dict[str, Any]) -> dict[str, Any]:
+    """The outcome record: status, the Step Functions error and cause for a failed ending, and a summary."""
+    decision = state.get("decision") or {}
+    summary = {
+        "repository": deployment.repository,
+        "build_no": deployment.build_no,
+        "alias": deployment.alias,
+        "execution_arn": deployment.execution_arn,
+        "decided_by": decision.get("decided_by"),
+        "decided_at": decision.get("decided_at"),
+        "functions": [
+            {"name": f.name, "old_version": f.old_version, "new_version": f.new_version}
+            for f in deployment.functions
+        ],
+    }
+    if state.get("rollback_error"):
+        return {
+            "status": FAILED,
+            "error": ROLLBACK_FAILED_ERROR,
+            "cause": "Roll back failed, aliases may still carry weights: "
+            + _message(state["rollback_error"])
+            + (f" (after: {_message(state['error'])})" if state.get("error") else ""),
+            "summary": summary,
+        }
+    if state.get("error"):
+        return {
+            "status": ROLLED_BACK,
+            "error": FAILED_ERROR,
+            "cause": f"{_message(state['error'])}. Every alias was put back to the version it ran before.",
+            "summary": summary,
+        }
+    if state.get("promoted"):
+        return {"status": PROMOTED, "summary": summary}
+    who = decision.get("decided_by", "unknown")
+    if who == "timeout":
+        cause = f"No decision within {deployment.approval_timeout_seconds} seconds: rolled back (reason: timeout)."
+    else:
+        cause = f"Rolled back by {who} at {decision.get('decided_at', '?')}."
+    return {"status": ROLLED_BACK, "error": ROLLED_BACK_ERROR, "cause": cause, "summary": summary}
+
+
+def _message(error: dict[str, Any]) -> str:
+    """A Catch's {Error, Cause}; a Lambda's Cause is a JSON object with errorMessage."""
+    cause = error.get("Cause", "")
+    try:
+        parsed = json.loads(cause)
+        if isinstance(parsed, dict) and "errorMessage" in parsed:
+            cause = parsed["errorMessage"]
+    except (TypeError, ValueError):
+        pass
+    return f"{error.get('Error', 'Error')}: {cause}"

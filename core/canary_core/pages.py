@@ -1,0 +1,47 @@
+"""The HTML pages of the approval API. Templates live in templates/, autoescaped; no external assets."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+_env = Environment(
+    loader=PackageLoader("canary_core", "templates"),
+    autoescape=select_autoescape(["html"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+ACTION_WORDS = {"approve": "Approve", "rollback": "Roll back"}
+
+
+def confirm_page(item: dict[str, Any], action: str, form: dict[str, str], now: datetime) -> str:
+    return _env.get_template("confirm.html").render(
+        item=item, action=action, action_word=ACTION_WORDS[action], form=form, time_left=_time_left(item, now)
+    )
+
+
+def result_page(item: dict[str, Any], heading: str, message: str, now: datetime, tone: str = "good") -> str:
+    """tone: good (green), bad (red) or notice (blue): the colour of the message's edge."""
+    return _env.get_template("result.html").render(
+        item=item, heading=heading, message=message, tone=tone, time_left=_time_left(item, now)
+    )
+
+
+def error_page(status: int, heading: str, message: str) -> str:
+    return _env.get_template("error.html").render(status=status, heading=heading, message=message)
+
+
+def _time_left(item: dict[str, Any], now: datetime) -> str | None:
+    expires = item.get("expires_at")
+    if not expires or item.get("status") != "WAITING":
+        return None
+    seconds = int(expires - now.timestamp())
+    if seconds <= 0:
+        return "expired"
+    hours, rest = divmod(seconds, 3600)
+    minutes = rest // 60
+    until = datetime.fromtimestamp(expires, UTC).strftime("%H:%M UTC")
+    return f"{hours} h {minutes} min (until {until})" if hours else f"{minutes} min {rest % 60} s (until {until})"

@@ -1,0 +1,169 @@
+"""The deployments table: one item per deployment (repository + build number) and its breadcrumb trail.
+
+Every step of a deployment appends an event to the item's `trail`; the first decision is written with a
+conditional update so that exactly one decision wins.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from canary_core.errors import InvalidInput
+from canary_core.model import Deployment
+
+SHIFTING, WAITING, PROMOTED, ROLLED_BACK, FAILED = "SHIFTING", "WAITING", "PROMOTED", "ROLLED_BACK", "FAILED"
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: str  # approve | rollback
+    decided_by: str
+    decided_at: str
+    source_ip: str | None = None
+    user_agent: str | None = None
+
+    def as_item(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+class DeploymentsTable:
+    def __init__(self, table: Any) -> None:
+        self._table = table  # a boto3 DynamoDB Table resource
+
+    def get(self, repository: str, build_no: int) -> dict[str, Any] | None:
+        item = self._table.get_item(Key=_key(repository, build_no), ConsistentRead=True).get("Item")
+        return _plain(item) if item else None
+
+    def open(self, deployment: Deployment, now: datetime) -> None:
+        """Claim the build: one deployment per repository and build number."""
+        item = {
+            **_key(deployment.repository, deployment.build_no),
+            "execution_arn": deployment.execution_arn,
+            "status": SHIFTING,
+            "alias": deployment.alias,
+            "weight": Decimal(str(deployment.weight)),
+            "pre_approve": deployment.pre_approve,
+            "started_at": now.isoformat(),
+            "functions": [f.name for f in deployment.functions],
+            "trail": [_event(now, "started", execution_arn=deployment.execution_arn)],
+        }
+        if deployment.build_url:
+            item["build_url"] = deployment.build_url
+        try:
+            self._table.put_item(Item=item, ConditionExpression="attribute_not_exists(repository)")
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            existing = self.get(deployment.repository, deployment.build_no) or {}
+            raise InvalidInput(
+                [
+                    f"build_no: {deployment.title} was already deployed by execution "
+                    f"{existing.get('execution_arn', '?')} (status {existing.get('status', '?')}); "
+                    "deploy a new build number"
+                ]
+            ) from error
+
+    def await_decision(self, deployment: Deployment, task_token: str, expires_at: int, now: datetime) -> None:
+        functions = [
+            {"name": f.name, "old_version": f.old_version, "new_version": f.new_version or ""}
+            for f in deployment.functions
+        ]
+        self._table.update_item(
+            Key=_key(deployment.repository, deployment.build_no),
+            UpdateExpression=(
+                "SET #status = :waiting, task_token = :token, expires_at = :expires, "
+                "function_versions = :functions, trail = list_append(trail, :event)"
+            ),
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={
+                ":waiting": WAITING,
+                ":token": task_token,
+                ":expires": expires_at,
+                ":functions": functions,
+                ":event": [_event(now, "waiting for a decision", expires_at=expires_at)],
+            },
+        )
+
+    def record_decision(self, repository: str, build_no: int, decision: Decision) -> tuple[bool, dict[str, Any]]:
+        """Write the decision if none was made yet. Returns (this decision won, the item after the attempt)."""
+        try:
+            result = self._table.update_item(
+                Key=_key(repository, build_no),
+                UpdateExpression="SET decision = :decision, trail = list_append(trail, :event)",
+                ConditionExpression="attribute_not_exists(decision) AND #status = :waiting",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":decision": decision.as_item(),
+                    ":waiting": WAITING,
+                    ":event": [_event_at(decision.decided_at, f"decision: {decision.action}", **decision.as_item())],
+                },
+                ReturnValues="ALL_NEW",
+            )
+            return True, _plain(result["Attributes"])
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return False, self.get(repository, build_no) or {}
+
+    def note(self, repository: str, build_no: int, now: datetime, event: str, **details: Any) -> None:
+        """Append one event to the trail (a late click, a Slack failure, an undelivered decision)."""
+        self._table.update_item(
+            Key=_key(repository, build_no),
+            UpdateExpression="SET trail = list_append(trail, :event)",
+            ExpressionAttributeValues={":event": [_event(now, event, **details)]},
+        )
+
+    def record_outcome(self, deployment: Deployment, outcome: dict[str, Any], now: datetime) -> None:
+        self._table.update_item(
+            Key=_key(deployment.repository, deployment.build_no),
+            UpdateExpression=(
+                "SET #status = :status, outcome = :outcome, finished_at = :now, "
+                "trail = list_append(trail, :event) REMOVE task_token"
+            ),
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={
+                ":status": outcome["status"],
+                ":outcome": _dynamo(outcome),
+                ":now": now.isoformat(),
+                ":event": [_event(now, f"outcome: {outcome['status']}", cause=outcome.get("cause", ""))],
+            },
+        )
+
+
+def _key(repository: str, build_no: int) -> dict[str, Any]:
+    return {"repository": repository, "build_no": build_no}
+
+
+def _event(now: datetime, event: str, **details: Any) -> dict[str, Any]:
+    return _event_at(now.isoformat(), event, **details)
+
+
+def _event_at(at: str, event: str, **details: Any) -> dict[str, Any]:
+    return _dynamo({"at": at, "event": event, **{k: v for k, v in details.items() if v is not None}})
+
+
+def _dynamo(value: Any) -> Any:
+    """DynamoDB wants Decimal, not float."""
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, dict):
+        return {k: _dynamo(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_dynamo(v) for v in value]
+    return value
+
+
+def _plain(value: Any) -> Any:
+    """Back from DynamoDB: Decimal to int or float."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value

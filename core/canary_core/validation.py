@@ -1,0 +1,194 @@
+"""Check an execution input before anything is touched.
+
+Two steps: `parse_request` checks the fields (pure, no AWS), `resolve_functions` looks every function's
+alias up. Each collects every problem it finds and raises one `InvalidInput` that names the field or
+function and the fix, so CI gets the whole list at once.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from canary_core.errors import InvalidInput
+from canary_core.fanout import fan_out
+from canary_core.model import Defaults, FunctionTarget
+
+MAX_FUNCTIONS = 500
+MAX_APPROVAL_TIMEOUT_SECONDS = 7 * 24 * 3600  # links and reminders stop making sense after a week
+KNOWN_FIELDS = (
+    "repository",
+    "build_no",
+    "functions",
+    "alias",
+    "weight",
+    "pre_approve",
+    "build_url",
+    "approval_timeout_seconds",
+)
+_REPOSITORY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$")
+_ALIAS = re.compile(r"^(?!^[0-9]+$)[a-zA-Z0-9-_]{1,128}$")
+_FUNCTION_NAME = re.compile(r"^[a-zA-Z0-9-_]{1,64}$")
+_FUNCTION_ARN = re.compile(
+    r"^arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:\d{12}:function:(?P<name>[a-zA-Z0-9-_]{1,64})(?::(?P<qualifier>.+))?$"
+)
+_URL = re.compile(r"^https?://\S+$")
+
+
+@dataclass(frozen=True)
+class DeploymentRequest:
+    repository: str
+    build_no: int
+    functions: tuple[str, ...]
+    alias: str
+    weight: float
+    pre_approve: bool
+    build_url: str | None
+    approval_timeout_seconds: int
+
+
+def parse_request(raw: Any, defaults: Defaults) -> DeploymentRequest:
+    if not isinstance(raw, dict):
+        raise InvalidInput(["input: must be a JSON object such as {\"repository\": ..., \"build_no\": ...}"])
+    problems: list[str] = []
+    for name in raw:
+        if name not in KNOWN_FIELDS:
+            close = difflib.get_close_matches(name, KNOWN_FIELDS, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else f"known fields: {', '.join(KNOWN_FIELDS)}"
+            problems.append(f"{name}: unknown field; {hint}")
+
+    repository = raw.get("repository")
+    if repository is None:
+        problems.append("repository: missing; add the repository's name, e.g. \"repository\": \"my-app\"")
+    elif not isinstance(repository, str) or not _REPOSITORY.match(repository):
+        problems.append(
+            f"repository: {repository!r} is not a repository name; use letters, digits, '.', '_', '-', '/'"
+        )
+
+    build_no = raw.get("build_no")
+    if build_no is None:
+        problems.append("build_no: missing; add the CI build number, e.g. \"build_no\": 760")
+    elif isinstance(build_no, str) and build_no.isdigit():
+        build_no = int(build_no)
+    if build_no is not None and (isinstance(build_no, bool) or not isinstance(build_no, int) or build_no < 1):
+        problems.append(f"build_no: {build_no!r} is not a build number; pass a whole number of 1 or more")
+
+    functions = _parse_functions(raw.get("functions"), problems)
+
+    alias = raw.get("alias", defaults.alias)
+    if not isinstance(alias, str) or not _ALIAS.match(alias):
+        problems.append(f"alias: {alias!r} is not an alias name; use letters, digits, '-' or '_' (e.g. \"live\")")
+
+    weight = raw.get("weight", defaults.weight)
+    if isinstance(weight, bool) or not isinstance(weight, int | float):
+        problems.append(f"weight: {weight!r} is not a number; pass the share of traffic for the new version")
+    elif not 0 <= weight <= 1:
+        problems.append(f"weight: {weight} is outside 0..1; pass a fraction such as 0.1 for 10% of traffic")
+
+    pre_approve = raw.get("pre_approve", defaults.pre_approve)
+    if not isinstance(pre_approve, bool):
+        problems.append(f"pre_approve: {pre_approve!r} is not true or false")
+
+    build_url = raw.get("build_url")
+    if build_url is not None and (not isinstance(build_url, str) or not _URL.match(build_url)):
+        problems.append(f"build_url: {build_url!r} is not an http(s) URL; pass the CI build's page or leave it out")
+
+    timeout = raw.get("approval_timeout_seconds", defaults.approval_timeout_seconds)
+    if isinstance(timeout, bool) or not isinstance(timeout, int) or not 1 <= timeout <= MAX_APPROVAL_TIMEOUT_SECONDS:
+        problems.append(
+            f"approval_timeout_seconds: {timeout!r} is not allowed; pass whole seconds from 1 to "
+            f"{MAX_APPROVAL_TIMEOUT_SECONDS} (a week)"
+        )
+
+    if problems:
+        raise InvalidInput(problems)
+    return DeploymentRequest(
+        repository=repository,
+        build_no=build_no,
+        functions=functions,
+        alias=alias,
+        weight=float(weight),
+        pre_approve=pre_approve,
+        build_url=build_url,
+        approval_timeout_seconds=timeout,
+    )
+
+
+def _parse_functions(functions: Any, problems: list[str]) -> tuple[str, ...]:
+    if functions is None:
+        problems.append("functions: missing; list the functions to deploy, by name or ARN")
+        return ()
+    if not isinstance(functions, list) or not functions:
+        problems.append("functions: must be a non-empty list of function names or ARNs")
+        return ()
+    if len(functions) > MAX_FUNCTIONS:
+        problems.append(f"functions: {len(functions)} listed, at most {MAX_FUNCTIONS}; split the deployment")
+    seen: dict[str, str] = {}
+    for index, entry in enumerate(functions):
+        if not isinstance(entry, str):
+            problems.append(f"functions[{index}]: {entry!r} is not a function name or ARN")
+            continue
+        name = function_name(entry)
+        if name is None:
+            problems.append(
+                f"functions[{index}]: {entry!r} is not a function name or an unqualified function ARN; "
+                "pass e.g. \"orders-api\" or \"arn:aws:lambda:us-east-1:123456789012:function:orders-api\""
+                " (no version or alias suffix)"
+            )
+        elif name in seen:
+            problems.append(f"functions[{index}]: {entry!r} repeats {seen[name]!r}; list each function once")
+        else:
+            seen[name] = entry
+    return tuple(e for e in functions if isinstance(e, str))
+
+
+def function_name(entry: str) -> str | None:
+    """The function's name for a name or an unqualified ARN; None for anything else."""
+    if _FUNCTION_NAME.match(entry):
+        return entry
+    match = _FUNCTION_ARN.match(entry)
+    if match and not match.group("qualifier"):
+        return match.group("name")
+    return None
+
+
+def resolve_functions(lambda_client: Any, request: DeploymentRequest) -> list[FunctionTarget]:
+    """Look up each function's alias; record the version it runs now (the one a roll back returns to)."""
+
+    def lookup(entry: str) -> FunctionTarget:
+        alias = lambda_client.get_alias(FunctionName=entry, Name=request.alias)
+        function_arn = alias["AliasArn"].rsplit(":", 1)[0]
+        return FunctionTarget(
+            name=function_arn.rsplit(":", 1)[1],
+            function_arn=function_arn,
+            old_version=alias["FunctionVersion"],
+        )
+
+    results = fan_out(lookup, request.functions)
+    problems: list[str] = []
+    targets: list[FunctionTarget] = []
+    for entry, result in zip(request.functions, results, strict=True):
+        if isinstance(result, FunctionTarget):
+            targets.append(result)
+        else:
+            problems.append(_lookup_problem(lambda_client, entry, request.alias, result))
+    if problems:
+        raise InvalidInput(problems)
+    return targets
+
+
+def _lookup_problem(lambda_client: Any, entry: str, alias: str, error: BaseException) -> str:
+    if isinstance(error, ClientError) and error.response["Error"]["Code"] == "ResourceNotFoundException":
+        try:
+            lambda_client.get_function_configuration(FunctionName=entry)
+        except ClientError:
+            return f"functions: {entry!r} does not exist in this account and region; check the name"
+        return (
+            f"functions: {entry!r} has no alias '{alias}'; create it once with "
+            f"`aws lambda create-alias --function-name {entry} --name {alias} --function-version '$LATEST'`"
+        )
+    return f"functions: {entry!r} could not be read: {error}"

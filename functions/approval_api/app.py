@@ -1,0 +1,54 @@
+"""The click handler behind the approval API (API Gateway REST API, Lambda proxy integration).
+
+GET /decide shows a confirmation page and changes nothing; POST /decide records the decision (first one
+wins) and resumes the waiting execution.
+"""
+
+from datetime import UTC, datetime
+from urllib.parse import parse_qsl
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from canary_core import aws, clicks
+from canary_core.config import Settings
+
+logger = Logger()
+tracer = Tracer()
+app = APIGatewayRestResolver()
+settings = Settings.from_env()
+table = aws.deployments_table(settings)
+sfn_client = aws.stepfunctions_client()
+
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Robots-Tag": "noindex",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+}
+
+
+def _page(status: int, html: str) -> Response[str]:
+    return Response(status_code=status, content_type="text/html; charset=utf-8", body=html, headers=PAGE_HEADERS)
+
+
+@app.get("/decide")
+def show_decision() -> Response[str]:
+    params = app.current_event.query_string_parameters or {}
+    return _page(*clicks.show(params, table, aws.link_secret(settings), datetime.now(UTC)))
+
+
+@app.post("/decide")
+def submit_decision() -> Response[str]:
+    form = dict(parse_qsl(app.current_event.decoded_body or ""))
+    identity = app.current_event.request_context.identity
+    visitor = clicks.Visitor(source_ip=identity.source_ip, user_agent=identity.user_agent)
+    return _page(*clicks.submit(form, table, sfn_client, aws.link_secret(settings), visitor, datetime.now(UTC)))
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict, context: LambdaContext) -> dict:  # type: ignore[type-arg]
+    return app.resolve(event, context)

@@ -1,0 +1,35 @@
+"""Record Outcome: write how the deployment ended to the table and post it to Slack."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from canary_core import aws, slack
+from canary_core.approval import notify
+from canary_core.config import Settings
+from canary_core.model import Deployment
+from canary_core.outcome import describe_outcome
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+settings = Settings.from_env()
+table = aws.deployments_table(settings)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(state: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    deployment = Deployment.from_state(state["deployment"])
+    outcome = describe_outcome(deployment, state)
+    now = datetime.now(UTC)
+    table.record_outcome(deployment, outcome, now)
+    message = slack.outcome_message(deployment, outcome, settings.environment)
+    notify(table, deployment, lambda m: slack.post(aws.slack_webhook_url(settings), m), message, now)
+    metrics.add_dimension(name="Environment", value=settings.environment)
+    metrics.add_metric(name=f"Deployments{outcome['status'].title().replace('_', '')}", unit=MetricUnit.Count, value=1)
+    logger.info("deployment ended", extra={"deployment": deployment.title, "status": outcome["status"]})
+    return {**state, "outcome": outcome}

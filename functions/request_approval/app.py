@@ -1,0 +1,38 @@
+"""Request Approval: store the task token, post the approve / roll-back links (or approve when pre-approved).
+
+Called with .waitForTaskToken: the execution waits until a decision resumes it or the timeout expires.
+The task token is never logged.
+"""
+
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from canary_core import aws, slack
+from canary_core.approval import request_decision
+from canary_core.config import Settings
+from canary_core.model import Deployment
+
+logger = Logger()
+tracer = Tracer()
+settings = Settings.from_env()
+table = aws.deployments_table(settings)
+sfn_client = aws.stepfunctions_client()
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return request_decision(
+        Deployment.from_state(event["state"]["deployment"]),
+        event["task_token"],
+        table=table,
+        sfn_client=sfn_client,
+        post_to_slack=lambda message: slack.post(aws.slack_webhook_url(settings), message),
+        link_secret=partial(aws.link_secret, settings),
+        approval_api_url=settings.approval_api_url,
+        environment=settings.environment,
+        now=datetime.now(UTC),
+    )

@@ -1,0 +1,19 @@
+"""Shift Traffic: send the canary weight of every alias to the new version."""
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from canary_core import aliases, aws
+from canary_core.model import Deployment
+
+logger = Logger()
+tracer = Tracer()
+lambda_client = aws.lambda_client()
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def lambda_handler(state: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    deployment = aliases.shift_traffic(lambda_client, Deployment.from_state(state["deployment"]))
+    return {**state, "deployment": deployment.to_state()}

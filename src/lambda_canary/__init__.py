@@ -1,0 +1,1 @@
+"""lambda-canary's command line and local runtime (built on canary_core)."""

@@ -1,0 +1,141 @@
+"""The approval port: API Gateway (REST API, Lambda proxy) in front of the click handler, the Slack sink,
+and the local runtime's own endpoints.
+
+- /<stage>/<path>        -> the function the template routes there, invoked through the emulator with the
+                            event API Gateway sends (REST API payload format 1.0)
+- POST /_local/slack/webhook -> stands in for Slack's incoming webhook; answers "ok" as Slack does
+- GET /_local/slack      -> every payload received, oldest first, exactly as posted
+- GET /_local/outputs    -> the stack's outputs and the emulator's endpoint
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import boto3
+from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.wrappers import Request, Response
+
+from lambda_canary.local.stack import ApiRoute
+
+SLACK_WEBHOOK_PATH = "/_local/slack/webhook"
+
+
+class SlackSink:
+    def __init__(self) -> None:
+        self._messages: list[Any] = []
+        self._lock = threading.Lock()
+
+    def receive(self, raw: bytes) -> Response:
+        try:
+            payload = json.loads(raw)
+        except ValueError:
+            return Response("invalid_payload", status=400)  # Slack's answer to a body that is not JSON
+        with self._lock:
+            self._messages.append(payload)
+        return Response("ok", content_type="text/plain")
+
+    @property
+    def messages(self) -> list[Any]:
+        with self._lock:
+            return list(self._messages)
+
+
+class ApprovalGateway:
+    def __init__(
+        self, routes: list[ApiRoute], stage: str, outputs: Callable[[], dict[str, str]], slack: SlackSink
+    ) -> None:
+        self.routes = routes
+        self.stage = stage
+        self.outputs = outputs
+        self.slack = slack
+        self._lambda = boto3.client("lambda")
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        request = Request(environ)
+        return self.dispatch(request)(environ, start_response)  # type: ignore[no-any-return]
+
+    def dispatch(self, request: Request) -> Response:
+        if request.path == "/_local/outputs" and request.method == "GET":
+            return _json(self.outputs())
+        if request.path == "/_local/slack" and request.method == "GET":
+            return _json(self.slack.messages)
+        if request.path == SLACK_WEBHOOK_PATH and request.method == "POST":
+            return self.slack.receive(request.get_data())
+        prefix = f"/{self.stage}"
+        if not request.path.startswith(prefix + "/"):
+            return _json({"message": "Not Found"}, 404)
+        resource_path = request.path[len(prefix) :]
+        route = next((r for r in self.routes if r.path == resource_path and r.method == request.method), None)
+        if route is None:
+            # API Gateway's answer for a method or path the API does not define
+            return _json({"message": "Missing Authentication Token"}, 403)
+        return self._invoke(route, request, resource_path)
+
+    def _invoke(self, route: ApiRoute, request: Request, resource_path: str) -> Response:
+        event = api_gateway_event(request, route, self.stage, resource_path)
+        result = self._lambda.invoke(FunctionName=route.function_name, Payload=json.dumps(event).encode())
+        payload = json.loads(result["Payload"].read() or b"null")
+        if result.get("FunctionError") or not isinstance(payload, dict) or "statusCode" not in payload:
+            return _json({"message": "Internal server error"}, 502)
+        body = payload.get("body") or ""
+        data = base64.b64decode(body) if payload.get("isBase64Encoded") else body.encode()
+        response = Response(data, status=int(payload["statusCode"]))
+        for name, value in (payload.get("headers") or {}).items():
+            response.headers[name] = value
+        for name, values in (payload.get("multiValueHeaders") or {}).items():
+            response.headers.setlist(name, values)
+        return response
+
+
+def api_gateway_event(request: Request, route: ApiRoute, stage: str, resource_path: str) -> dict[str, Any]:
+    """The proxy event a REST API sends to a Lambda integration (payload format 1.0)."""
+    body = request.get_data()
+    text_body: str | None
+    try:
+        text_body, is_base64 = (body.decode("utf-8") if body else None), False
+    except UnicodeDecodeError:
+        text_body, is_base64 = base64.b64encode(body).decode(), True
+    query = request.args
+    source_ip = request.headers.get("X-Forwarded-For", request.remote_addr or "127.0.0.1").split(",")[0].strip()
+    return {
+        "resource": route.path,
+        "path": resource_path,
+        "httpMethod": request.method,
+        "headers": dict(request.headers.items()),
+        "multiValueHeaders": {k: request.headers.getlist(k) for k in request.headers.keys()},  # noqa: SIM118
+        "queryStringParameters": {k: query[k] for k in query} or None,
+        "multiValueQueryStringParameters": {k: query.getlist(k) for k in query} or None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "body": text_body,
+        "isBase64Encoded": is_base64,
+        "requestContext": {
+            "resourcePath": route.path,
+            "httpMethod": request.method,
+            "path": f"/{stage}{resource_path}",
+            "stage": stage,
+            "requestId": str(uuid.uuid4()),
+            "requestTimeEpoch": int(time.time() * 1000),
+            "protocol": request.environ.get("SERVER_PROTOCOL", "HTTP/1.1"),
+            "identity": {"sourceIp": source_ip, "userAgent": request.headers.get("User-Agent")},
+            "domainName": request.host,
+            "apiId": "local",
+        },
+    }
+
+
+def serve(app: ApprovalGateway, host: str, port: int) -> BaseWSGIServer:
+    server = make_server(host, port, app, threaded=True)
+    threading.Thread(target=server.serve_forever, name="approval-gateway", daemon=True).start()
+    return server
+
+
+def _json(value: Any, status: int = 200) -> Response:
+    return Response(json.dumps(value), status=status, content_type="application/json")

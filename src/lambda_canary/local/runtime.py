@@ -1,0 +1,100 @@
+"""Start and stop the local runtime: the emulator, the stack from template.yaml, the approval port."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+from moto.server import ThreadedMotoServer
+from werkzeug.serving import BaseWSGIServer
+
+from lambda_canary.local import lambda_runner, moto_patches
+from lambda_canary.local.gateway import SLACK_WEBHOOK_PATH, ApprovalGateway, SlackSink, serve
+from lambda_canary.local.stack import LocalStack, deploy
+from lambda_canary.local.template import REGION, Template
+
+HOST = "127.0.0.1"
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
+STACK_NAME = "lambda-canary-local"
+
+
+@dataclass
+class LocalRuntime:
+    port: int = 4566
+    approval_port: int = 8765
+    template_path: Path = PROJECT_ROOT / "template.yaml"
+    parameter_overrides: dict[str, str] = field(default_factory=dict)
+    log_level: str = "INFO"
+    stack: LocalStack = field(init=False, default_factory=LocalStack)
+    slack: SlackSink = field(init=False, default_factory=SlackSink)
+    _moto: ThreadedMotoServer | None = field(init=False, default=None)
+    _gateway: BaseWSGIServer | None = field(init=False, default=None)
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def approval_url(self) -> str:
+        return f"http://{HOST}:{self.approval_port}"
+
+    @property
+    def outputs(self) -> dict[str, str]:
+        return {**self.stack.outputs, "AwsEndpointUrl": self.endpoint_url}
+
+    def start(self) -> LocalRuntime:
+        _point_aws_clients_at(self.endpoint_url, self.port)
+        lambda_runner.ENVIRONMENT_OVERRIDES.update(
+            {
+                "AWS_ENDPOINT_URL": self.endpoint_url,
+                "POWERTOOLS_LOG_LEVEL": self.log_level,
+                "POWERTOOLS_TRACE_DISABLED": "true",
+                "POWERTOOLS_METRICS_DISABLED": "true",
+            }
+        )
+        moto_patches.apply()
+        self._moto = ThreadedMotoServer(ip_address=HOST, port=self.port, verbose=False)
+        self._moto.start()
+        configure = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+        requests.post(f"{self.endpoint_url}/moto-api/config", json=configure, timeout=10).raise_for_status()
+        overrides = {"SlackWebhookUrl": self.approval_url + SLACK_WEBHOOK_PATH, **self.parameter_overrides}
+        template = Template.load(self.template_path, overrides, STACK_NAME)
+        self.stack = deploy(template, self.approval_url)
+        gateway = ApprovalGateway(self.stack.routes, self.stack.api_stage, lambda: self.outputs, self.slack)
+        self._gateway = serve(gateway, HOST, self.approval_port)
+        return self
+
+    def stop(self) -> None:
+        if self._gateway is not None:
+            self._gateway.shutdown()
+            self._gateway.server_close()
+            self._gateway = None
+        if self._moto is not None:
+            self._moto.stop()
+            self._moto = None
+        moto_patches.remove()
+
+    def __enter__(self) -> LocalRuntime:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+def _point_aws_clients_at(endpoint_url: str, port: int) -> None:
+    """Every boto3 client of this process (the CLI's, the handlers', the interpreter's) talks to the emulator."""
+    os.environ.update(
+        {
+            "AWS_ENDPOINT_URL": endpoint_url,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            "MOTO_PORT": str(port),  # where moto's state machine interpreter calls Lambda and DynamoDB
+        }
+    )
+    os.environ.pop("AWS_PROFILE", None)
+    os.environ.pop("AWS_SESSION_TOKEN", None)

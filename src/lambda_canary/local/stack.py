@@ -1,0 +1,157 @@
+"""Create on the emulator what template.yaml declares: table, secrets, functions, API routes, state machine.
+
+Functions get their real code (a zip of their CodeUri) and environment; the state machine gets the real
+ASL file behind DefinitionUri with the template's DefinitionSubstitutions. The core layer is the one thing
+not deployed: its package, canary_core, is installed in this process, where the handlers run.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import secrets
+import string
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from lambda_canary.local.template import REGION, Template
+
+SUPPORTED_TYPES = {
+    "AWS::DynamoDB::Table",
+    "AWS::SecretsManager::Secret",
+    "AWS::Serverless::Function",
+    "AWS::Serverless::Api",
+    "AWS::Serverless::StateMachine",
+    # Nothing to run locally: the layer's package is installed in this process; logs go to stdout.
+    "AWS::Serverless::LayerVersion",
+    "AWS::Logs::LogGroup",
+}
+
+
+@dataclass(frozen=True)
+class ApiRoute:
+    method: str
+    path: str
+    function_name: str
+
+
+@dataclass
+class LocalStack:
+    outputs: dict[str, str] = field(default_factory=dict)
+    routes: list[ApiRoute] = field(default_factory=list)
+    api_stage: str = ""
+    function_names: dict[str, str] = field(default_factory=dict)  # logical id -> function name
+
+
+def deploy(template: Template, approval_base_url: str) -> LocalStack:
+    """Create every resource of `template` on the emulator that boto3 currently points at."""
+    unsupported = {
+        f"{logical_id} ({spec['Type']})"
+        for logical_id, spec in template.body["Resources"].items()
+        if spec["Type"] not in SUPPORTED_TYPES
+    }
+    if unsupported:
+        raise ValueError(f"the local runtime cannot create: {', '.join(sorted(unsupported))}")
+    stack = LocalStack()
+    role_arn = _role()
+    for logical_id, spec in template.resources("AWS::DynamoDB::Table").items():
+        _table(template, logical_id, spec["Properties"])
+    for logical_id, spec in template.resources("AWS::SecretsManager::Secret").items():
+        _secret(template, logical_id, spec["Properties"])
+    for logical_id, spec in template.resources("AWS::Serverless::Api").items():
+        stack.api_stage = str(template.resolve(spec["Properties"]["StageName"]))
+        api_id = logical_id.lower()
+        template.attributes[logical_id] = {"Ref": api_id, "RootResourceId": "root"}
+        # The API Gateway URL CloudFormation would build is served by the local gateway instead.
+        template.url_rewrites[f"https://{api_id}.execute-api.{REGION}.amazonaws.com"] = approval_base_url
+    for logical_id, spec in template.resources("AWS::Serverless::Function").items():
+        name = _function(template, logical_id, spec["Properties"], role_arn)
+        stack.function_names[logical_id] = name
+        for event in spec["Properties"].get("Events", {}).values():
+            if event["Type"] == "Api":
+                props = event["Properties"]
+                stack.routes.append(ApiRoute(props["Method"].upper(), props["Path"], name))
+    for logical_id, spec in template.resources("AWS::Serverless::StateMachine").items():
+        _state_machine(template, logical_id, spec["Properties"], role_arn)
+    stack.outputs = {
+        name: str(template.resolve(output["Value"])) for name, output in template.body.get("Outputs", {}).items()
+    }
+    return stack
+
+
+def _role() -> str:
+    iam = boto3.client("iam")
+    trust = {"Version": "2012-10-17", "Statement": []}
+    return str(iam.create_role(RoleName="lambda-canary-local", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"])
+
+
+def _table(template: Template, logical_id: str, properties: dict[str, Any]) -> None:
+    name = f"{template.stack_name}-{logical_id}"
+    table = boto3.client("dynamodb").create_table(
+        TableName=name,
+        KeySchema=properties["KeySchema"],
+        AttributeDefinitions=properties["AttributeDefinitions"],
+        BillingMode=properties.get("BillingMode", "PAY_PER_REQUEST"),
+    )["TableDescription"]
+    template.attributes[logical_id] = {"Ref": name, "Arn": table["TableArn"]}
+
+
+def _secret(template: Template, logical_id: str, properties: dict[str, Any]) -> None:
+    if "SecretString" in properties:
+        value = str(template.resolve(properties["SecretString"]))
+    else:
+        generate = properties.get("GenerateSecretString", {})
+        alphabet = string.ascii_letters + string.digits
+        value = "".join(secrets.choice(alphabet) for _ in range(int(generate.get("PasswordLength", 32))))
+    arn = boto3.client("secretsmanager").create_secret(Name=f"{template.stack_name}-{logical_id}", SecretString=value)[
+        "ARN"
+    ]
+    template.attributes[logical_id] = {"Ref": arn, "Id": arn}
+
+
+def _function(template: Template, logical_id: str, properties: dict[str, Any], role_arn: str) -> str:
+    settings = {**template.function_globals(), **properties}
+    variables = {
+        **template.function_globals().get("Environment", {}).get("Variables", {}),
+        **properties.get("Environment", {}).get("Variables", {}),
+    }
+    name = f"{template.stack_name}-{logical_id}"[:64]
+    function = boto3.client("lambda").create_function(
+        FunctionName=name,
+        Runtime=settings["Runtime"],
+        Role=role_arn,
+        Handler=settings["Handler"],
+        Code={"ZipFile": zip_directory(template.root / settings["CodeUri"])},
+        Timeout=int(settings.get("Timeout", 3)),
+        MemorySize=int(settings.get("MemorySize", 128)),
+        Environment={"Variables": {k: str(template.resolve(v)) for k, v in variables.items()}},
+    )
+    template.attributes[logical_id] = {"Ref": name, "Arn": function["FunctionArn"]}
+    return name
+
+
+def _state_machine(template: Template, logical_id: str, properties: dict[str, Any], role_arn: str) -> None:
+    definition = (template.root / properties["DefinitionUri"]).read_text()
+    for key, value in properties.get("DefinitionSubstitutions", {}).items():
+        definition = definition.replace("${" + key + "}", str(template.resolve(value)))
+    name = f"{template.stack_name}-{logical_id}"
+    arn = boto3.client("stepfunctions").create_state_machine(
+        name=name, definition=definition, roleArn=role_arn, type=properties.get("Type", "STANDARD")
+    )["stateMachineArn"]
+    template.attributes[logical_id] = {"Ref": arn, "Arn": arn, "Name": name}
+
+
+def zip_directory(directory: Path) -> bytes:
+    """The deployment package of a CodeUri: every file below it, as `sam build` would package it."""
+    if not directory.is_dir():
+        raise ValueError(f"CodeUri {directory} is not a directory")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(directory.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                archive.write(path, path.relative_to(directory).as_posix())
+    return buffer.getvalue()
