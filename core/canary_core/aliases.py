@@ -19,7 +19,8 @@ def publish_versions(lambda_client: Any, deployment: Deployment) -> Deployment:
 
     def publish(target: FunctionTarget) -> FunctionTarget:
         version = lambda_client.publish_version(
-            FunctionName=target.function_arn, Description=f"{deployment.repository} build {deployment.build_no}"
+            FunctionName=target.function_arn,
+            Description=f"{deployment.repository} build {deployment.build_no}",
         )["Version"]
         return FunctionTarget(target.name, target.function_arn, target.old_version, version)
 

@@ -39,7 +39,12 @@ def show(params: Mapping[str, str], table: DeploymentsTable, secret: bytes, now:
 
 
 def submit(
-    form: Mapping[str, str], table: DeploymentsTable, sfn_client: Any, secret: bytes, visitor: Visitor, now: datetime
+    form: Mapping[str, str],
+    table: DeploymentsTable,
+    sfn_client: Any,
+    secret: bytes,
+    visitor: Visitor,
+    now: datetime,
 ) -> tuple[int, str]:
     """POST: the first decision wins; later ones are shown what was decided."""
     try:
@@ -68,7 +73,10 @@ def submit(
     if link.action == "approve":
         heading, message = f"Approved: {title}", "Every alias is being promoted to its new version now."
     else:
-        heading, message = f"Rolled back: {title}", "Every alias is being put back on its previous version now."
+        heading, message = (
+            f"Rolled back: {title}",
+            "Every alias is being put back on its previous version now.",
+        )
     return 200, result_page(current, heading, message + " The outcome will be posted to Slack.", now)
 
 
@@ -84,7 +92,9 @@ def _already_decided(item: dict[str, Any], now: datetime) -> str:
     title = f"{item['repository']} build {item['build_no']}"
     decision = item.get("decision")
     if decision:
-        word = ACTION_WORDS[decision["action"]].lower().replace("approve", "approved").replace("roll back", "rolled back")
+        word = (
+            ACTION_WORDS[decision["action"]].lower().replace("approve", "approved").replace("roll back", "rolled back")
+        )
         message = (
             f"This deployment was already decided: {word} by {decision['decided_by']} at {decision['decided_at']}."
         )

@@ -5,7 +5,7 @@ catches them by these exact names.
 """
 
 
-class InvalidInput(Exception):  # noqa: N818 - the name is the Step Functions error name
+class InvalidInput(Exception):
     """The execution input, or a function or alias it names, cannot be used. Nothing was changed."""
 
     def __init__(self, problems: list[str]) -> None:
@@ -13,7 +13,7 @@ class InvalidInput(Exception):  # noqa: N818 - the name is the Step Functions er
         super().__init__("; ".join(problems))
 
 
-class AliasUpdateFailed(Exception):  # noqa: N818 - the name is the Step Functions error name
+class AliasUpdateFailed(Exception):
     """One or more aliases could not be changed; the message names each function and why."""
 
     def __init__(self, operation: str, failures: dict[str, str]) -> None:
@@ -22,7 +22,7 @@ class AliasUpdateFailed(Exception):  # noqa: N818 - the name is the Step Functio
         super().__init__(f"{operation} failed for {len(failures)} function(s): {listed}")
 
 
-class LinkRejected(Exception):  # noqa: N818 - read as "the link was rejected"
+class LinkRejected(Exception):
     """An approval link was tampered with, expired or is unknown. The message says why in plain words."""
 
     def __init__(self, message: str, status: int = 403) -> None:

@@ -24,8 +24,7 @@ def describe_outcome(deployment: Deployment, state: dict[str, Any]) -> dict[str,
         "decided_by": decision.get("decided_by"),
         "decided_at": decision.get("decided_at"),
         "functions": [
-            {"name": f.name, "old_version": f.old_version, "new_version": f.new_version}
-            for f in deployment.functions
+            {"name": f.name, "old_version": f.old_version, "new_version": f.new_version} for f in deployment.functions
         ],
     }
     if state.get("rollback_error"):

@@ -18,7 +18,11 @@ class SlackError(Exception):
 
 
 def request_message(
-    deployment: Deployment, approve_url: str | None, rollback_url: str | None, environment: str, expires_at: int
+    deployment: Deployment,
+    approve_url: str | None,
+    rollback_url: str | None,
+    environment: str,
+    expires_at: int,
 ) -> dict[str, Any]:
     """The message that asks for a decision; without links when the deployment is pre-approved."""
     deadline = datetime.fromtimestamp(expires_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -75,9 +79,7 @@ def post(webhook_url: str, message: dict[str, Any], timeout: float = 5.0) -> Non
 
 
 def _facts(deployment: Deployment, environment: str) -> str:
-    build = (
-        f"<{deployment.build_url}|{deployment.build_no}>" if deployment.build_url else str(deployment.build_no)
-    )
+    build = f"<{deployment.build_url}|{deployment.build_no}>" if deployment.build_url else str(deployment.build_no)
     return (
         f"*Repository:* {_escape(deployment.repository)}   *Build:* {build}   *Alias:* `{deployment.alias}`   "
         f"*Environment:* {environment}   *Functions:* {len(deployment.functions)}"

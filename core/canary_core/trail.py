@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from botocore.exceptions import ClientError
 
@@ -37,7 +37,7 @@ class DeploymentsTable:
 
     def get(self, repository: str, build_no: int) -> dict[str, Any] | None:
         item = self._table.get_item(Key=_key(repository, build_no), ConsistentRead=True).get("Item")
-        return _plain(item) if item else None
+        return cast(dict[str, Any], _plain(item)) if item else None
 
     def open(self, deployment: Deployment, now: datetime) -> None:
         """Claim the build: one deployment per repository and build number."""
@@ -104,7 +104,7 @@ class DeploymentsTable:
                 },
                 ReturnValues="ALL_NEW",
             )
-            return True, _plain(result["Attributes"])
+            return True, cast(dict[str, Any], _plain(result["Attributes"]))
         except ClientError as error:
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
@@ -144,7 +144,9 @@ def _event(now: datetime, event: str, **details: Any) -> dict[str, Any]:
 
 
 def _event_at(at: str, event: str, **details: Any) -> dict[str, Any]:
-    return _dynamo({"at": at, "event": event, **{k: v for k, v in details.items() if v is not None}})
+    return cast(
+        dict[str, Any], _dynamo({"at": at, "event": event, **{k: v for k, v in details.items() if v is not None}})
+    )
 
 
 def _dynamo(value: Any) -> Any:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from botocore.exceptions import ClientError
 
@@ -53,7 +53,7 @@ class DeploymentRequest:
 
 def parse_request(raw: Any, defaults: Defaults) -> DeploymentRequest:
     if not isinstance(raw, dict):
-        raise InvalidInput(["input: must be a JSON object such as {\"repository\": ..., \"build_no\": ...}"])
+        raise InvalidInput(['input: must be a JSON object such as {"repository": ..., "build_no": ...}'])
     problems: list[str] = []
     for name in raw:
         if name not in KNOWN_FIELDS:
@@ -63,15 +63,13 @@ def parse_request(raw: Any, defaults: Defaults) -> DeploymentRequest:
 
     repository = raw.get("repository")
     if repository is None:
-        problems.append("repository: missing; add the repository's name, e.g. \"repository\": \"my-app\"")
+        problems.append('repository: missing; add the repository\'s name, e.g. "repository": "my-app"')
     elif not isinstance(repository, str) or not _REPOSITORY.match(repository):
-        problems.append(
-            f"repository: {repository!r} is not a repository name; use letters, digits, '.', '_', '-', '/'"
-        )
+        problems.append(f"repository: {repository!r} is not a repository name; use letters, digits, '.', '_', '-', '/'")
 
     build_no = raw.get("build_no")
     if build_no is None:
-        problems.append("build_no: missing; add the CI build number, e.g. \"build_no\": 760")
+        problems.append('build_no: missing; add the CI build number, e.g. "build_no": 760')
     elif isinstance(build_no, str) and build_no.isdigit():
         build_no = int(build_no)
     if build_no is not None and (isinstance(build_no, bool) or not isinstance(build_no, int) or build_no < 1):
@@ -107,8 +105,8 @@ def parse_request(raw: Any, defaults: Defaults) -> DeploymentRequest:
     if problems:
         raise InvalidInput(problems)
     return DeploymentRequest(
-        repository=repository,
-        build_no=build_no,
+        repository=cast(str, repository),
+        build_no=cast(int, build_no),
         functions=functions,
         alias=alias,
         weight=float(weight),
@@ -136,7 +134,7 @@ def _parse_functions(functions: Any, problems: list[str]) -> tuple[str, ...]:
         if name is None:
             problems.append(
                 f"functions[{index}]: {entry!r} is not a function name or an unqualified function ARN; "
-                "pass e.g. \"orders-api\" or \"arn:aws:lambda:us-east-1:123456789012:function:orders-api\""
+                'pass e.g. "orders-api" or "arn:aws:lambda:us-east-1:123456789012:function:orders-api"'
                 " (no version or alias suffix)"
             )
         elif name in seen:

@@ -4,6 +4,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from canary_core import aliases, aws
 from canary_core.model import Deployment
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from canary_core import aws, slack
 from canary_core.approval import request_decision
 from canary_core.config import Settings

@@ -5,6 +5,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from canary_core import aws
 from canary_core.config import Settings
 from canary_core.model import Deployment

@@ -59,7 +59,7 @@ class ApprovalGateway:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         request = Request(environ)
-        return self.dispatch(request)(environ, start_response)  # type: ignore[no-any-return]
+        return self.dispatch(request)(environ, start_response)
 
     def dispatch(self, request: Request) -> Response:
         if request.path == "/_local/outputs" and request.method == "GET":

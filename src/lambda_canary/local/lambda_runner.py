@@ -82,7 +82,7 @@ def _import_from_zip(function: Any, module_path: str) -> ModuleType:
     code_dir = _code_root / function.code_sha_256.replace("/", "_").replace("+", "-")
     if not code_dir.exists():
         with zipfile.ZipFile(io.BytesIO(function.code_bytes)) as archive:
-            archive.extractall(code_dir)  # noqa: S202 - code this process deployed itself
+            archive.extractall(code_dir)
     source = code_dir.joinpath(*module_path.split(".")).with_suffix(".py")
     if not source.exists():
         raise ImportError(f"Unable to import module '{module_path}': no {source.name} in the deployed code")

@@ -7,13 +7,19 @@ are still needed. moto is pinned exactly (pyproject.toml) because these reach in
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from moto.awslambda.models import LambdaBackend
 from moto.awslambda_simple.models import LambdaSimpleBackend
 
-from lambda_canary.local import lambda_runner
+from lambda_canary.local import faults, lambda_runner
 
-_original_invoke = LambdaSimpleBackend.invoke
+_ORIGINALS: dict[tuple[type, str], Callable[..., Any]] = {
+    (LambdaSimpleBackend, "invoke"): LambdaSimpleBackend.invoke,
+    (LambdaBackend, "update_alias"): LambdaBackend.update_alias,
+    (LambdaBackend, "publish_version"): LambdaBackend.publish_version,
+}
 
 
 def _invoke_real_handler(
@@ -29,8 +35,22 @@ def _invoke_real_handler(
     return lambda_runner.invoke(function, body, response_headers)
 
 
+def _update_alias_with_faults(self: LambdaBackend, name: str, function_name: str, *args: Any) -> Any:
+    """Not a gap: lets tests make one function's UpdateAlias fail as AWS can (see faults.py)."""
+    faults.check("UpdateAlias", function_name)
+    return _ORIGINALS[(LambdaBackend, "update_alias")](self, name, function_name, *args)
+
+
+def _publish_version_with_faults(self: LambdaBackend, function_name: str, *args: Any) -> Any:
+    """Not a gap: lets tests make one function's PublishVersion fail as AWS can (see faults.py)."""
+    faults.check("PublishVersion", function_name)
+    return _ORIGINALS[(LambdaBackend, "publish_version")](self, function_name, *args)
+
+
 PATCHES = {
     "lambda invoke runs the deployed handler": (LambdaSimpleBackend, "invoke", _invoke_real_handler),
+    "fault injection: UpdateAlias": (LambdaBackend, "update_alias", _update_alias_with_faults),
+    "fault injection: PublishVersion": (LambdaBackend, "publish_version", _publish_version_with_faults),
 }
 
 
@@ -40,4 +60,6 @@ def apply() -> None:
 
 
 def remove() -> None:
-    LambdaSimpleBackend.invoke = _original_invoke  # type: ignore[method-assign]
+    for (owner, attribute), original in _ORIGINALS.items():
+        setattr(owner, attribute, original)
+    faults.clear()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +57,7 @@ class LocalRuntime:
             }
         )
         moto_patches.apply()
+        _quiet_emulator_logs(self.log_level)
         self._moto = ThreadedMotoServer(ip_address=HOST, port=self.port, verbose=False)
         self._moto.start()
         configure = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
@@ -82,6 +84,13 @@ class LocalRuntime:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+def _quiet_emulator_logs(level: str) -> None:
+    """The emulator logs every request and every failed state; keep that for DEBUG only."""
+    quiet = logging.DEBUG if level == "DEBUG" else logging.CRITICAL
+    for name in ("werkzeug", "moto"):
+        logging.getLogger(name).setLevel(quiet)
 
 
 def _point_aws_clients_at(endpoint_url: str, port: int) -> None:

@@ -86,7 +86,9 @@ def deploy(template: Template, approval_base_url: str) -> LocalStack:
 def _role() -> str:
     iam = boto3.client("iam")
     trust = {"Version": "2012-10-17", "Statement": []}
-    return str(iam.create_role(RoleName="lambda-canary-local", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"])
+    return str(
+        iam.create_role(RoleName="lambda-canary-local", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    )
 
 
 def _table(template: Template, logical_id: str, properties: dict[str, Any]) -> None:

@@ -1,0 +1,84 @@
+"""The `canary` command: `canary local` runs the local runtime, `canary demo` runs the demo on it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from lambda_canary import demo
+from lambda_canary.local.runtime import LocalRuntime
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="canary", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    local = commands.add_parser(
+        "local",
+        help="run the AWS emulator with the stack from template.yaml until interrupted",
+        description="Start the AWS emulator in this process, deploy into it what template.yaml declares, "
+        "serve the approval API and a Slack webhook sink. Runs until Ctrl-C.",
+    )
+    local_demo = commands.add_parser("demo", help="deploy sample functions with a canary and decide it")
+    for command in (local, local_demo):
+        command.add_argument("--port", type=_port, default=4566, help="AWS endpoint port (default 4566)")
+        command.add_argument(
+            "--approval-port",
+            type=_port,
+            default=8765,
+            help="approval API and Slack sink port (default 8765)",
+        )
+    local.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="the functions' log level",
+    )
+    args = parser.parse_args(argv)
+    if args.port == args.approval_port:
+        parser.error("--port and --approval-port must differ")
+    try:
+        if args.command == "demo":
+            return demo.run(args.port, args.approval_port)
+        return run_local(args.port, args.approval_port, args.log_level)
+    except OSError as error:
+        if "Address already in use" in str(error):
+            parser.exit(1, f"canary: a port is already in use ({error}); pick others with --port/--approval-port\n")
+        raise
+
+
+def run_local(port: int, approval_port: int, log_level: str) -> int:
+    stop = threading.Event()
+
+    def request_stop(*_: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    with LocalRuntime(port=port, approval_port=approval_port, log_level=log_level) as runtime:
+        print(json.dumps(runtime.outputs, indent=2))
+        print(
+            f"\nAWS endpoint: {runtime.endpoint_url} (e.g. aws --endpoint-url {runtime.endpoint_url} "
+            "stepfunctions list-executions ...)\n"
+            f"Outputs:      {runtime.approval_url}/_local/outputs\n"
+            f"Slack sink:   {runtime.approval_url}/_local/slack\n"
+            "Running; Ctrl-C to stop.",
+            flush=True,
+        )
+        stop.wait()
+        print("Stopping ...", flush=True)
+    return 0
+
+
+def _port(value: str) -> int:
+    port = int(value)
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port number (1-65535)")
+    return port
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,141 @@
+"""`canary demo`: a few sample functions deployed with a canary on the local runtime, start to finish."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sys
+import time
+import zipfile
+from typing import Any
+
+import boto3
+
+from canary_core.trail import DeploymentsTable
+from lambda_canary.browser import decision_links, open_and_submit
+from lambda_canary.local.runtime import LocalRuntime
+
+SAMPLE_FUNCTIONS = ("orders-api", "payments", "notifications")
+ALIAS = "live"
+LOCAL_ROLE_ARN = "arn:aws:iam::123456789012:role/lambda-canary-local"
+AUTO_CHOICES = ("approve", "rollback")
+
+
+def sample_code(version: int) -> bytes:
+    """A deployment package whose handler says which build it is."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("app.py", f"def handler(event, context):\n    return {{'build': {version}}}\n")
+    return buffer.getvalue()
+
+
+def create_function_with_alias(lambda_client: Any, name: str, alias: str = ALIAS) -> None:
+    """Version 1 of a function, its alias pinned to it: the state a service is in after its first release."""
+    lambda_client.create_function(
+        FunctionName=name,
+        Runtime="python3.12",
+        Role=LOCAL_ROLE_ARN,
+        Handler="app.handler",
+        Code={"ZipFile": sample_code(1)},
+    )
+    version = lambda_client.publish_version(FunctionName=name)["Version"]
+    lambda_client.create_alias(FunctionName=name, Name=alias, FunctionVersion=version)
+
+
+def ship_code(lambda_client: Any, name: str, build: int) -> None:
+    """What CI does before it starts an execution: upload the new code to $LATEST."""
+    lambda_client.update_function_code(FunctionName=name, ZipFile=sample_code(build))
+
+
+def wait_for_execution(sfn_client: Any, execution_arn: str, timeout: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        execution: dict[str, Any] = sfn_client.describe_execution(executionArn=execution_arn)
+        if execution["status"] != "RUNNING":
+            return execution
+        time.sleep(0.1)
+    raise TimeoutError(f"execution {execution_arn} still running after {timeout} s")
+
+
+def wait_for_slack(runtime: LocalRuntime, count: int, timeout: float) -> list[Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if len(runtime.slack.messages) >= count:
+            return runtime.slack.messages
+        time.sleep(0.1)
+    raise TimeoutError(f"fewer than {count} Slack messages after {timeout} s")
+
+
+def alias_line(lambda_client: Any, name: str) -> str:
+    alias = lambda_client.get_alias(FunctionName=name, Name=ALIAS)
+    weights = alias.get("RoutingConfig", {}).get("AdditionalVersionWeights") or {}
+    split = ", ".join(f"v{v} gets {w:.0%}" for v, w in weights.items())
+    return f"  {name:<14} {ALIAS} -> v{alias['FunctionVersion']}" + (f" ({split})" if split else "")
+
+
+def run(port: int, approval_port: int) -> int:
+    auto = os.environ.get("DEMO_AUTO", "").strip().lower()
+    if auto and auto not in AUTO_CHOICES:
+        print(
+            f"DEMO_AUTO={auto!r} is not understood; use DEMO_AUTO=approve or DEMO_AUTO=rollback",
+            file=sys.stderr,
+        )
+        return 2
+    started = time.monotonic()
+    print(f"Starting the local runtime (AWS emulator on :{port}, approval API on :{approval_port}) ...")
+    with LocalRuntime(port=port, approval_port=approval_port, log_level="WARNING") as runtime:
+        lam, sfn = boto3.client("lambda"), boto3.client("stepfunctions")
+        table = DeploymentsTable(boto3.resource("dynamodb").Table(runtime.outputs["DeploymentsTableName"]))
+        print(f"Deploying version 1 of {', '.join(SAMPLE_FUNCTIONS)} with alias '{ALIAS}' pinned to it ...")
+        for name in SAMPLE_FUNCTIONS:
+            create_function_with_alias(lam, name)
+        print("Shipping build 2 (the new code CI uploaded) ...")
+        for name in SAMPLE_FUNCTIONS:
+            ship_code(lam, name, 2)
+        print("\nAliases before:")
+        for name in SAMPLE_FUNCTIONS:
+            print(alias_line(lam, name))
+        request = {
+            "repository": "demo-shop",
+            "build_no": 2,
+            "functions": list(SAMPLE_FUNCTIONS),
+            "weight": 0.1,
+            "build_url": "https://ci.example.com/demo-shop/2",
+        }
+        print(f"\nStarting execution demo-shop-2 with input {json.dumps(request)}")
+        execution_arn = sfn.start_execution(
+            stateMachineArn=runtime.outputs["StateMachineArn"], name="demo-shop-2", input=json.dumps(request)
+        )["executionArn"]
+        links = decision_links(wait_for_slack(runtime, 1, timeout=60)[0])
+        print("\nCanary running. Aliases now:")
+        for name in SAMPLE_FUNCTIONS:
+            print(alias_line(lam, name))
+        print(f"\nApprove:   {links['approve']}\nRoll back: {links['rollback']}\n")
+        if auto:
+            print(f"DEMO_AUTO={auto}: opening the {auto} link and pressing its button ...")
+            response = open_and_submit(links[auto])
+            print(f"  -> HTTP {response.status_code}")
+            timeout = 120.0
+        else:
+            print("Open one of the links in a browser on this machine and press the button (Ctrl-C to stop).")
+            timeout = 3600 + 60  # the stack's default approval timeout, plus the roll back
+        try:
+            execution = wait_for_execution(sfn, execution_arn, timeout=timeout)
+        except KeyboardInterrupt:
+            print("\nStopped before a decision.")
+            return 130
+        print(f"\nExecution {execution['status']}" + (f": {execution.get('error')}" if execution.get("error") else ""))
+        if execution.get("cause"):
+            print(f"  cause: {execution['cause']}")
+        print("\nAliases after:")
+        for name in SAMPLE_FUNCTIONS:
+            print(alias_line(lam, name))
+        item = table.get("demo-shop", 2) or {"trail": []}
+        print(f"\nTrail of demo-shop build 2 (table {runtime.outputs['DeploymentsTableName']}):")
+        for event in item["trail"]:
+            extra = ", ".join(f"{k}={event[k]}" for k in ("decided_by", "source_ip", "user_agent") if k in event)
+            print(f"  {event['at']}  {event['event']}" + (f"  ({extra})" if extra else ""))
+        print(f"\nDone in {time.monotonic() - started:.1f} s.")
+        expected = {"approve": "SUCCEEDED", "rollback": "FAILED"}.get(auto)
+        return 0 if expected is None or execution["status"] == expected else 1

@@ -1,0 +1,60 @@
+"""Faults the local runtime can inject into Lambda's control plane, to test what happens when AWS fails.
+
+A test arms a fault ("the next UpdateAlias of function X fails"); moto_patches consults `check` before
+moto carries the call out. The error is the one AWS returns, so the workflow sees what it would see on AWS.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from moto.awslambda.exceptions import LambdaClientError
+
+
+class InjectedFault(LambdaClientError):
+    def __init__(self, code: str, message: str, status: int) -> None:
+        super().__init__(code, message)
+        self.code = status
+
+
+@dataclass
+class _Fault:
+    api: str
+    function_name: str
+    remaining: int
+    code: str
+    message: str
+    status: int
+
+
+_lock = threading.Lock()
+_armed: list[_Fault] = []
+
+
+def arm(
+    api: str,
+    function_name: str,
+    *,
+    times: int = 1,
+    code: str = "InvalidParameterValueException",
+    message: str = "injected fault",
+    status: int = 400,
+) -> None:
+    """The next `times` calls of `api` ("UpdateAlias", "PublishVersion") for `function_name` fail."""
+    with _lock:
+        _armed.append(_Fault(api, function_name, times, code, message, status))
+
+
+def clear() -> None:
+    with _lock:
+        _armed.clear()
+
+
+def check(api: str, function_name: str) -> None:
+    name = function_name.split(":function:")[-1].split(":")[0]
+    with _lock:
+        for fault in _armed:
+            if fault.api == api and fault.function_name == name and fault.remaining > 0:
+                fault.remaining -= 1
+                raise InjectedFault(fault.code, fault.message, fault.status)
