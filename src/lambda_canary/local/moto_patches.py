@@ -35,16 +35,16 @@ def _invoke_real_handler(
     return lambda_runner.invoke(function, body, response_headers)
 
 
-def _update_alias_with_faults(self: LambdaBackend, name: str, function_name: str, *args: Any) -> Any:
+def _update_alias_with_faults(self: LambdaBackend, *args: Any, **kwargs: Any) -> Any:
     """Not a gap: lets tests make one function's UpdateAlias fail as AWS can (see faults.py)."""
-    faults.check("UpdateAlias", function_name)
-    return _ORIGINALS[(LambdaBackend, "update_alias")](self, name, function_name, *args)
+    faults.check("UpdateAlias", kwargs["function_name"] if "function_name" in kwargs else args[1])
+    return _ORIGINALS[(LambdaBackend, "update_alias")](self, *args, **kwargs)
 
 
-def _publish_version_with_faults(self: LambdaBackend, function_name: str, *args: Any) -> Any:
+def _publish_version_with_faults(self: LambdaBackend, *args: Any, **kwargs: Any) -> Any:
     """Not a gap: lets tests make one function's PublishVersion fail as AWS can (see faults.py)."""
-    faults.check("PublishVersion", function_name)
-    return _ORIGINALS[(LambdaBackend, "publish_version")](self, function_name, *args)
+    faults.check("PublishVersion", kwargs["function_name"] if "function_name" in kwargs else args[0])
+    return _ORIGINALS[(LambdaBackend, "publish_version")](self, *args, **kwargs)
 
 
 PATCHES = {

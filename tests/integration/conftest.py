@@ -1,0 +1,135 @@
+"""The local runtime (moto in this process, the stack from template.yaml) shared by every integration test.
+
+Each test makes its own functions and repository with unique names, so tests never see each other's state.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import pytest
+from canary_core.trail import DeploymentsTable
+from lambda_canary.browser import decision_links
+from lambda_canary.demo import create_function_with_alias, ship_code, wait_for_execution
+from lambda_canary.local import faults
+from lambda_canary.local.runtime import LocalRuntime
+
+EXECUTION_TIMEOUT = 60.0
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/integration" in str(item.path):
+            item.add_marker(pytest.mark.integration)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def runtime() -> Iterator[LocalRuntime]:
+    local = LocalRuntime(port=_free_port(), approval_port=_free_port(), log_level="WARNING").start()
+    yield local
+    local.stop()
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_faults() -> Iterator[None]:
+    yield
+    faults.clear()
+
+
+@dataclass
+class Fleet:
+    """A service's functions, each with alias `live` on version 1 and build 2's code uploaded by CI."""
+
+    runtime: LocalRuntime
+    names: list[str]
+    repository: str = field(default_factory=lambda: f"repo-{uuid.uuid4().hex[:8]}")
+    build_no: int = 2
+
+    def __post_init__(self) -> None:
+        self.lam = boto3.client("lambda")
+        self.sfn = boto3.client("stepfunctions")
+        self.table = DeploymentsTable(boto3.resource("dynamodb").Table(self.runtime.outputs["DeploymentsTableName"]))
+
+    def aliases(self) -> dict[str, tuple[str, dict[str, float]]]:
+        """{function: (main version, additional version weights)} read back with boto3."""
+        result = {}
+        for name in self.names:
+            alias = self.lam.get_alias(FunctionName=name, Name="live")
+            result[name] = (alias["FunctionVersion"], alias.get("RoutingConfig", {}).get("AdditionalVersionWeights", {}))
+        return result
+
+    def request(self, **overrides: Any) -> dict[str, Any]:
+        return {
+            "repository": self.repository,
+            "build_no": self.build_no,
+            "functions": list(self.names),
+            "build_url": f"https://ci.example.com/{self.repository}/{self.build_no}",
+            **overrides,
+        }
+
+    def start(self, request: dict[str, Any] | None = None, **overrides: Any) -> str:
+        body = request if request is not None else self.request(**overrides)
+        name = f"{self.repository}-{self.build_no}-{uuid.uuid4().hex[:6]}"
+        return str(
+            self.sfn.start_execution(
+                stateMachineArn=self.runtime.outputs["StateMachineArn"], name=name, input=json.dumps(body)
+            )["executionArn"]
+        )
+
+    def wait(self, execution_arn: str) -> dict[str, Any]:
+        return wait_for_execution(self.sfn, execution_arn, timeout=EXECUTION_TIMEOUT)
+
+    def messages(self) -> list[dict[str, Any]]:
+        """Slack payloads about this fleet's deployment, oldest first, read from the sink over HTTP."""
+        import requests
+
+        everything = requests.get(f"{self.runtime.approval_url}/_local/slack", timeout=10).json()
+        title = f"{self.repository} build {self.build_no}"
+        return [m for m in everything if title in m["text"]]
+
+    def wait_for_message(self, count: int = 1, timeout: float = 30.0) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            messages = self.messages()
+            if len(messages) >= count:
+                return messages
+            time.sleep(0.1)
+        raise TimeoutError(f"fewer than {count} Slack messages for {self.repository} after {timeout} s")
+
+    def links(self) -> dict[str, str]:
+        return decision_links(self.wait_for_message(1)[0])
+
+    def item(self) -> dict[str, Any] | None:
+        return self.table.get(self.repository, self.build_no)
+
+    def assert_no_weights_left(self) -> None:
+        """The invariant after every ending: no alias still splits traffic."""
+        assert {name: weights for name, (_, weights) in self.aliases().items() if weights} == {}
+
+
+@pytest.fixture
+def make_fleet(runtime: LocalRuntime) -> Any:
+    def make(count: int = 3, *, ship: bool = True) -> Fleet:
+        prefix = f"fn-{uuid.uuid4().hex[:8]}"
+        names = [f"{prefix}-{index:03d}" for index in range(count)]
+        fleet = Fleet(runtime, names)
+        for name in names:
+            create_function_with_alias(fleet.lam, name)
+            if ship:
+                ship_code(fleet.lam, name, fleet.build_no)
+        return fleet
+
+    return make

@@ -1,0 +1,150 @@
+"""Approve, roll back, time out and pre-approve: the real state machine, real HTTP clicks, aliases read back."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import parse_qsl
+
+import requests
+from lambda_canary.browser import forms_in, open_and_submit
+
+
+def test_approve_link_promotes_every_alias(make_fleet):
+    # given a canary of three functions waiting for a decision
+    fleet = make_fleet(3)
+    execution = fleet.start()
+    links = fleet.links()
+    assert fleet.aliases() == {name: ("1", {"2": 0.1}) for name in fleet.names}
+
+    # when someone (or a link preview) opens the approve link
+    page = requests.get(links["approve"], timeout=10)
+
+    # then a confirmation page shows the deployment and nothing changes
+    assert page.status_code == 200
+    assert "Approve" in page.text and fleet.repository in page.text
+    assert all(name in page.text for name in fleet.names)
+    assert fleet.aliases() == {name: ("1", {"2": 0.1}) for name in fleet.names}
+    assert fleet.sfn.describe_execution(executionArn=execution)["status"] == "RUNNING"
+    assert "task_token" not in page.text and fleet.item()["task_token"] not in page.text
+
+    # when the page's button is pressed
+    form = forms_in(page.text)[0]
+    assert form.method == "POST"
+    result = requests.post(links["approve"].split("?")[0], data=form.fields, timeout=10)
+
+    # then every alias runs the new version alone and the execution succeeds with the versions
+    assert result.status_code == 200 and "Approved" in result.text
+    ended = fleet.wait(execution)
+    assert ended["status"] == "SUCCEEDED"
+    output = json.loads(ended["output"])
+    assert output["functions"] == [{"name": n, "old_version": "1", "new_version": "2"} for n in fleet.names]
+    assert fleet.aliases() == {name: ("2", {}) for name in fleet.names}
+
+    # and the trail holds who decided, from where, with which browser
+    item = fleet.item()
+    assert item["status"] == "PROMOTED"
+    assert item["decision"]["action"] == "approve"
+    assert item["decision"]["source_ip"] == "127.0.0.1"
+    assert "python-requests" in item["decision"]["user_agent"]
+    assert item["build_url"].endswith(f"/{fleet.repository}/2")
+    assert "task_token" not in item
+    outcome = fleet.wait_for_message(2)[1]
+    assert outcome["text"].startswith("Promoted")
+
+
+def test_second_click_changes_nothing_and_shows_the_first_decision(make_fleet):
+    fleet = make_fleet(2)
+    execution = fleet.start()
+    links = fleet.links()
+    assert open_and_submit(links["rollback"]).status_code == 200
+    fleet.wait(execution)
+
+    # when the other button is pressed afterwards
+    late_page = requests.get(links["approve"], timeout=10)
+    url, _, query = links["approve"].partition("?")
+    late_post = requests.post(url, data=dict(parse_qsl(query)), timeout=10)
+
+    # then the page says what was decided and the aliases stay rolled back
+    assert late_page.status_code == 200
+    assert not forms_in(late_page.text)
+    for response in (late_page, late_post):
+        assert "Already decided" in response.text and "rolled back" in response.text
+    assert late_post.status_code == 409
+    assert fleet.aliases() == {name: ("1", {}) for name in fleet.names}
+    assert any(e["event"] == "ignored later approve" for e in fleet.item()["trail"])
+
+
+def test_roll_back_link_restores_every_alias(make_fleet):
+    fleet = make_fleet(3)
+    execution = fleet.start()
+
+    response = open_and_submit(fleet.links()["rollback"])
+
+    assert response.status_code == 200 and "Rolled back" in response.text
+    ended = fleet.wait(execution)
+    assert ended["status"] == "FAILED"
+    assert ended["error"] == "Canary.RolledBack"
+    assert "approval link" in ended["cause"]
+    assert fleet.aliases() == {name: ("1", {}) for name in fleet.names}
+    assert fleet.item()["status"] == "ROLLED_BACK"
+    assert fleet.wait_for_message(2)[1]["text"].startswith("Rolled back")
+
+
+def test_no_decision_before_the_timeout_rolls_back(make_fleet):
+    fleet = make_fleet(2)
+    execution = fleet.start(approval_timeout_seconds=2)
+    links = fleet.links()
+
+    ended = fleet.wait(execution)
+
+    assert ended["status"] == "FAILED"
+    assert ended["error"] == "Canary.RolledBack"
+    assert "timeout" in ended["cause"]
+    assert fleet.aliases() == {name: ("1", {}) for name in fleet.names}
+    item = fleet.item()
+    assert item["status"] == "ROLLED_BACK" and "decision" not in item
+    # a click after the deadline is refused in plain words and changes nothing
+    late = requests.get(links["approve"], timeout=10)
+    assert late.status_code == 410 and "expired" in late.text
+    assert fleet.aliases() == {name: ("1", {}) for name in fleet.names}
+
+
+def test_pre_approved_deployment_approves_itself_through_the_same_path(make_fleet):
+    fleet = make_fleet(3)
+
+    ended = fleet.wait(fleet.start(pre_approve=True))
+
+    assert ended["status"] == "SUCCEEDED"
+    assert json.loads(ended["output"])["decided_by"] == "pre-approval"
+    assert fleet.aliases() == {name: ("2", {}) for name in fleet.names}
+    item = fleet.item()
+    assert item["decision"]["decided_by"] == "pre-approval"
+    assert [e["event"] for e in item["trail"]] == [
+        "started",
+        "waiting for a decision",
+        "decision: approve",
+        "outcome: PROMOTED",
+    ]
+    request, outcome = fleet.wait_for_message(2)
+    assert "pre-approved" in request["text"]
+    assert not [b for b in request["blocks"] if b["type"] == "actions"]
+    assert outcome["text"].startswith("Promoted")
+
+
+def test_alias_on_latest_is_pinned_and_returns_to_latest_on_roll_back(make_fleet):
+    # given a function whose alias still points at $LATEST (never deployed with a version)
+    fleet = make_fleet(1)
+    name = fleet.names[0]
+    fleet.lam.update_alias(FunctionName=name, Name="live", FunctionVersion="$LATEST")
+    execution = fleet.start()
+
+    # then the canary pins it to the new version, and the message says so
+    message = fleet.wait_for_message(1)[0]
+    assert "first deployment, pinned" in json.dumps(message)
+    version, weights = fleet.aliases()[name]
+    assert version != "$LATEST" and weights == {}
+
+    # and a roll back returns it to $LATEST
+    open_and_submit(fleet.links()["rollback"])
+    assert fleet.wait(execution)["status"] == "FAILED"
+    assert fleet.aliases() == {name: ("$LATEST", {})}

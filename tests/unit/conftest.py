@@ -1,0 +1,260 @@
+"""Shared fixtures of the unit tests: no network, fake AWS credentials, moto in-process, a fixed clock.
+
+Every AWS call in a unit test goes to moto's in-process mock (`mock_aws`), never to a server: sockets are
+blocked for every test under tests/unit, and AWS_ENDPOINT_URL (which the local runtime sets) is removed.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import uuid
+import zipfile
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from canary_core.model import Deployment, FunctionTarget
+from canary_core.trail import DeploymentsTable
+from cfnlint.decode.cfn_yaml import load as load_cfn_yaml
+from moto import mock_aws
+from pytest_socket import disable_socket
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+EVENTS = PROJECT_ROOT / "events"
+TEMPLATE = PROJECT_ROOT / "template.yaml"
+REGION = "us-east-1"
+ACCOUNT_ID = "123456789012"  # moto's default account
+
+# The fixed clock every test passes into the core: 2025-04-07 09:30:00 UTC.
+FIXED_NOW = datetime(2025, 4, 7, 9, 30, tzinfo=UTC)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """No unit test may open a network socket (this hook only sees items under tests/unit).
+
+    tryfirst: the guard is in place before the test's fixtures are set up; pytest-socket's own teardown
+    hook lifts it after each test.
+    """
+    disable_socket(allow_unix_socket=True)
+
+
+@pytest.fixture(autouse=True)
+def unit_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fake credentials, one region, no endpoint override: boto3 can only ever reach moto's mock."""
+    for name in list(os.environ):
+        if name.startswith("AWS_ENDPOINT_URL") or name in ("AWS_PROFILE", "AWS_CONFIG_FILE", "MOTO_PORT"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_SECURITY_TOKEN", "testing")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_REGION", REGION)
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "lambda-canary")
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "LambdaCanary")
+
+
+@pytest.fixture
+def now() -> datetime:
+    return FIXED_NOW
+
+
+@pytest.fixture
+def link_secret() -> bytes:
+    return b"unit-test-link-secret"
+
+
+class FakeLambdaContext:
+    """The attributes Powertools reads from the context Lambda passes to a handler."""
+
+    def __init__(self, function_name: str = "lambda-canary-unit-test") -> None:
+        self.function_name = function_name
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{function_name}"
+        self.memory_limit_in_mb = 512
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_stream_name = "2025/04/07/[$LATEST]unit"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+@pytest.fixture
+def lambda_context() -> FakeLambdaContext:
+    return FakeLambdaContext()
+
+
+@pytest.fixture
+def load_event() -> Callable[[str], dict[str, Any]]:
+    """A sample event from events/, by file name."""
+
+    def load(name: str) -> dict[str, Any]:
+        return dict(json.loads((EVENTS / name).read_text()))
+
+    return load
+
+
+# --- moto, in-process ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    """moto's in-process mock of every AWS service; Lambda never runs code (no Docker)."""
+    with mock_aws(config={"lambda": {"use_docker": False}}):
+        yield
+
+
+@pytest.fixture
+def lambda_client(aws: None) -> Any:
+    return boto3.client("lambda", region_name=REGION)
+
+
+def zip_of(source: str) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("app.py", source)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def make_function(aws: None, lambda_client: Any) -> Callable[..., str]:
+    """make_function(name, alias=..., alias_version=...) creates a function (and its alias); returns its ARN.
+
+    alias_version "$LATEST" points the alias at $LATEST; "1" publishes version 1 first and points it there.
+    CI's upload of the next build is `upload(name)`, so that publishing gives a new version.
+    """
+    role = boto3.client("iam").create_role(
+        RoleName=f"unit-role-{uuid.uuid4().hex[:8]}",
+        AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
+    )["Role"]["Arn"]
+
+    def make(name: str, alias: str | None = "live", alias_version: str = "1") -> str:
+        arn = lambda_client.create_function(
+            FunctionName=name,
+            Runtime="python3.12",
+            Role=role,
+            Handler="app.handler",
+            Code={"ZipFile": zip_of(f"def handler(event, context):\n    return {{'build': 1, 'name': {name!r}}}\n")},
+        )["FunctionArn"]
+        if alias_version != "$LATEST":
+            assert lambda_client.publish_version(FunctionName=name)["Version"] == alias_version
+        if alias is not None:
+            lambda_client.create_alias(FunctionName=name, Name=alias, FunctionVersion=alias_version)
+        return str(arn)
+
+    return make
+
+
+@pytest.fixture
+def upload(lambda_client: Any) -> Callable[[str, int], None]:
+    """What CI does before starting an execution: upload a build's code to $LATEST."""
+
+    def upload_build(name: str, build: int = 2) -> None:
+        source = f"def handler(event, context):\n    return {{'build': {build}, 'name': {name!r}}}\n"
+        lambda_client.update_function_code(FunctionName=name, ZipFile=zip_of(source))
+
+    return upload_build
+
+
+def deployments_table_properties() -> dict[str, Any]:
+    """The DeploymentsTable's key schema, attributes and billing mode, exactly as template.yaml declares them."""
+    properties = load_cfn_yaml(str(TEMPLATE))["Resources"]["DeploymentsTable"]["Properties"]
+    plain = json.loads(json.dumps(properties))  # cfn-lint's node classes to plain dicts and strings
+    return {key: plain[key] for key in ("KeySchema", "AttributeDefinitions", "BillingMode")}
+
+
+@pytest.fixture
+def dynamodb_table(aws: None) -> Any:
+    """The deployments table as template.yaml declares it, as a boto3 Table resource."""
+    name = f"lambda-canary-unit-DeploymentsTable-{uuid.uuid4().hex[:8]}"
+    boto3.client("dynamodb", region_name=REGION).create_table(TableName=name, **deployments_table_properties())
+    return boto3.resource("dynamodb", region_name=REGION).Table(name)
+
+
+@pytest.fixture
+def table(dynamodb_table: Any) -> DeploymentsTable:
+    return DeploymentsTable(dynamodb_table)
+
+
+# --- the deployment record ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def make_deployment() -> Callable[..., Deployment]:
+    """make_deployment(repository=..., build_no=..., functions=[...], ...): a Deployment with sensible defaults."""
+
+    def make(**overrides: Any) -> Deployment:
+        values: dict[str, Any] = {
+            "repository": "my-app",
+            "build_no": 760,
+            "alias": "live",
+            "weight": 0.1,
+            "pre_approve": False,
+            "build_url": "https://ci.example.com/my-app/760",
+            "approval_timeout_seconds": 3600,
+            "execution_arn": f"arn:aws:states:{REGION}:{ACCOUNT_ID}:execution:canary:my-app-760",
+            "functions": (
+                FunctionTarget(
+                    "orders-api", f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:orders-api", "1", "2"
+                ),
+            ),
+        }
+        values.update(overrides)
+        values["functions"] = tuple(values["functions"])
+        return Deployment(**values)
+
+    return make
+
+
+@pytest.fixture
+def waiting_deployment(
+    table: DeploymentsTable, make_deployment: Callable[..., Deployment], now: datetime
+) -> Callable[..., Deployment]:
+    """waiting_deployment(**overrides): a deployment opened in the table and waiting for a decision."""
+
+    def make(task_token: str = "token-of-the-waiting-task", **overrides: Any) -> Deployment:
+        deployment = make_deployment(**overrides)
+        table.open(deployment, now)
+        expires_at = int(now.timestamp()) + deployment.approval_timeout_seconds
+        table.await_decision(deployment, task_token, expires_at, now)
+        return deployment
+
+    return make
+
+
+# --- a Step Functions client that only knows SendTaskSuccess -------------------------------------------
+
+
+class FakeStepFunctions:
+    """Records send_task_success calls; with `error_code`, answers each with that ClientError instead."""
+
+    def __init__(self, error_code: str | None = None) -> None:
+        self.error_code = error_code
+        self.calls: list[dict[str, str]] = []
+
+    def send_task_success(self, *, taskToken: str, output: str) -> dict[str, Any]:
+        self.calls.append({"taskToken": taskToken, "output": output})
+        if self.error_code is not None:
+            raise ClientError(
+                {"Error": {"Code": self.error_code, "Message": "Task Timed Out: 'token'"}}, "SendTaskSuccess"
+            )
+        return {}
+
+
+@pytest.fixture
+def sfn() -> FakeStepFunctions:
+    return FakeStepFunctions()
+
+
+@pytest.fixture
+def timed_out_sfn() -> FakeStepFunctions:
+    return FakeStepFunctions(error_code="TaskTimedOut")

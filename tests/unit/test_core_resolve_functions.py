@@ -1,0 +1,104 @@
+"""canary_core.validation.resolve_functions on moto: each function's alias looked up, problems named with the fix."""
+
+from __future__ import annotations
+
+import pytest
+from botocore.exceptions import ClientError
+from canary_core.errors import InvalidInput
+from canary_core.model import FunctionTarget
+from canary_core.validation import DeploymentRequest, resolve_functions
+
+
+def request_for(*functions: str, alias: str = "live") -> DeploymentRequest:
+    return DeploymentRequest(
+        repository="my-app",
+        build_no=760,
+        functions=functions,
+        alias=alias,
+        weight=0.1,
+        pre_approve=False,
+        build_url=None,
+        approval_timeout_seconds=3600,
+    )
+
+
+def test_functions_with_the_alias_resolve_to_targets_with_the_version_the_alias_runs(make_function, lambda_client):
+    # given one function whose alias runs version 1 and one whose alias runs $LATEST
+    orders_arn = make_function("resolve-orders-api", alias_version="1")
+    payments_arn = make_function("resolve-payments", alias_version="$LATEST")
+
+    # when they are resolved, one by name and one by ARN
+    targets = resolve_functions(lambda_client, request_for("resolve-orders-api", payments_arn))
+
+    # then each target has its name, unqualified ARN and the alias's version (what a roll back returns to)
+    assert targets == [
+        FunctionTarget(name="resolve-orders-api", function_arn=orders_arn, old_version="1"),
+        FunctionTarget(name="resolve-payments", function_arn=payments_arn, old_version="$LATEST"),
+    ]
+    assert all(target.new_version is None for target in targets)
+
+
+def test_a_missing_function_is_named_and_the_fix_is_to_check_the_name(make_function, lambda_client):
+    # given one existing function and one that does not exist
+    make_function("resolve-present")
+
+    # when both are resolved
+    with pytest.raises(InvalidInput) as invalid:
+        resolve_functions(lambda_client, request_for("resolve-present", "resolve-absent"))
+
+    # then the one problem names the missing function and says to check the name
+    assert invalid.value.problems == [
+        "functions: 'resolve-absent' does not exist in this account and region; check the name"
+    ]
+
+
+def test_a_function_without_the_alias_is_named_with_the_command_that_creates_it(make_function, lambda_client):
+    # given a function that has no alias "canary-live"
+    make_function("resolve-no-alias", alias=None)
+
+    # when it is resolved for that alias
+    with pytest.raises(InvalidInput) as invalid:
+        resolve_functions(lambda_client, request_for("resolve-no-alias", alias="canary-live"))
+
+    # then the problem names the function and the alias, and gives the command that creates the alias
+    assert invalid.value.problems == [
+        "functions: 'resolve-no-alias' has no alias 'canary-live'; create it once with "
+        "`aws lambda create-alias --function-name resolve-no-alias --name canary-live --function-version '$LATEST'`"
+    ]
+
+
+def test_every_unresolvable_function_is_reported_at_once_and_the_messages_differ(make_function, lambda_client):
+    # given a fleet with one good function, one without the alias and one that does not exist
+    make_function("resolve-good")
+    make_function("resolve-aliasless", alias=None)
+
+    # when the fleet is resolved
+    with pytest.raises(InvalidInput) as invalid:
+        resolve_functions(lambda_client, request_for("resolve-good", "resolve-aliasless", "resolve-missing"))
+
+    # then both problems come back together, in input order, each with its own explanation
+    aliasless, missing = invalid.value.problems
+    assert aliasless.startswith("functions: 'resolve-aliasless' has no alias 'live'")
+    assert missing.startswith("functions: 'resolve-missing' does not exist")
+
+
+class AccessDeniedLambda:
+    """A Lambda client whose role may not read aliases."""
+
+    def get_alias(self, **kwargs):
+        raise ClientError(
+            {"Error": {"Code": "AccessDeniedException", "Message": "not authorized to perform lambda:GetAlias"}},
+            "GetAlias",
+        )
+
+
+def test_a_function_that_cannot_be_read_is_named_with_the_error():
+    # given a Lambda client that is refused access
+    # when a function is resolved
+    with pytest.raises(InvalidInput) as invalid:
+        resolve_functions(AccessDeniedLambda(), request_for("resolve-forbidden"))
+
+    # then the problem names the function and passes AWS's reason on
+    (problem,) = invalid.value.problems
+    assert problem.startswith("functions: 'resolve-forbidden' could not be read: ")
+    assert "AccessDeniedException" in problem and "lambda:GetAlias" in problem

@@ -1,0 +1,362 @@
+"""canary_core.validation.parse_request and function_name: the execution input, checked before anything is touched.
+
+Every problem names the field and the fix; all problems of one input come back together in one InvalidInput.
+"""
+
+from __future__ import annotations
+
+import pytest
+from canary_core.errors import InvalidInput
+from canary_core.model import Defaults
+from canary_core.validation import MAX_FUNCTIONS, DeploymentRequest, function_name, parse_request
+
+PAYMENTS_ARN = "arn:aws:lambda:us-east-1:123456789012:function:payments"
+
+
+@pytest.fixture
+def defaults():
+    """The stack's parameters (template.yaml's defaults, except pre-approval on, as in dev)."""
+    return Defaults(alias="live", weight=0.1, pre_approve=True, approval_timeout_seconds=3600)
+
+
+@pytest.fixture
+def minimal():
+    """The three fields CI must always pass."""
+    return {"repository": "my-app", "build_no": 760, "functions": ["orders-api"]}
+
+
+def problems_of(raw, defaults):
+    """The problems parse_request reports for `raw` (fails the test if it accepts it)."""
+    with pytest.raises(InvalidInput) as invalid:
+        parse_request(raw, defaults)
+    assert str(invalid.value) == "; ".join(invalid.value.problems)
+    return invalid.value.problems
+
+
+def test_the_sample_ci_input_is_accepted_as_written(load_event, defaults):
+    # given the input CI passes for build 760 (events/start-execution.json)
+    raw = load_event("start-execution.json")
+
+    # when it is parsed
+    request = parse_request(raw, defaults)
+
+    # then every field is taken from the input, none from the defaults
+    assert request == DeploymentRequest(
+        repository="my-app",
+        build_no=760,
+        functions=("orders-api", PAYMENTS_ARN),
+        alias="live",
+        weight=0.1,
+        pre_approve=False,
+        build_url="https://ci.example.com/my-app/760",
+        approval_timeout_seconds=3600,
+    )
+
+
+def test_fields_left_out_are_taken_from_the_defaults(minimal):
+    # given the stack's defaults and an input with only the required fields
+    defaults = Defaults(alias="prod-live", weight=0.25, pre_approve=True, approval_timeout_seconds=900)
+
+    # when it is parsed
+    request = parse_request(minimal, defaults)
+
+    # then alias, weight, pre-approval and timeout come from the defaults; there is no build URL
+    assert (request.alias, request.weight, request.pre_approve, request.approval_timeout_seconds) == (
+        "prod-live",
+        0.25,
+        True,
+        900,
+    )
+    assert request.build_url is None
+
+
+def test_an_integer_weight_is_read_as_a_fraction(minimal, defaults):
+    # given a weight of 1 (all traffic) written as a whole number
+    # when it is parsed
+    request = parse_request({**minimal, "weight": 1}, defaults)
+
+    # then the request carries it as a float
+    assert request.weight == 1.0
+    assert isinstance(request.weight, float)
+
+
+def test_a_build_number_given_as_digits_in_a_string_is_read_as_a_number(minimal, defaults):
+    # given a CI that passes its build number as a string of digits
+    # when it is parsed
+    request = parse_request({**minimal, "build_no": "760"}, defaults)
+
+    # then the build number is the integer
+    assert request.build_no == 760
+
+
+@pytest.mark.parametrize(
+    ("missing", "expected"),
+    [
+        ("repository", 'repository: missing; add the repository\'s name, e.g. "repository": "my-app"'),
+        ("build_no", 'build_no: missing; add the CI build number, e.g. "build_no": 760'),
+        ("functions", "functions: missing; list the functions to deploy, by name or ARN"),
+    ],
+)
+def test_a_missing_required_field_is_named_with_an_example(minimal, defaults, missing, expected):
+    # given an input without one of the required fields
+    raw = {k: v for k, v in minimal.items() if k != missing}
+
+    # when it is parsed
+    problems = problems_of(raw, defaults)
+
+    # then the one problem names the field and shows how to add it
+    assert problems == [expected]
+
+
+@pytest.mark.parametrize(
+    ("weight", "expected"),
+    [
+        (1.5, "weight: 1.5 is outside 0..1; pass a fraction such as 0.1 for 10% of traffic"),
+        (-0.1, "weight: -0.1 is outside 0..1; pass a fraction such as 0.1 for 10% of traffic"),
+        ("0.1", "weight: '0.1' is not a number; pass the share of traffic for the new version"),
+        (True, "weight: True is not a number; pass the share of traffic for the new version"),
+    ],
+)
+def test_a_bad_weight_is_named_with_the_fix(minimal, defaults, weight, expected):
+    # given a weight outside 0..1, a string or a boolean
+    # when it is parsed
+    problems = problems_of({**minimal, "weight": weight}, defaults)
+
+    # then the problem names the weight and says what to pass instead
+    assert problems == [expected]
+
+
+@pytest.mark.parametrize("build_no", [0, "abc", True, -5, 7.5])
+def test_a_bad_build_number_is_named_with_the_fix(minimal, defaults, build_no):
+    # given a build number that is not a whole number of 1 or more (booleans are not numbers here)
+    # when it is parsed
+    problems = problems_of({**minimal, "build_no": build_no}, defaults)
+
+    # then the problem names it and asks for a whole number
+    assert problems == [f"build_no: {build_no!r} is not a build number; pass a whole number of 1 or more"]
+
+
+@pytest.mark.parametrize("functions", [[], "orders-api", {"name": "orders-api"}])
+def test_functions_must_be_a_non_empty_list(minimal, defaults, functions):
+    # given functions that are empty, or not a list
+    # when it is parsed
+    problems = problems_of({**minimal, "functions": functions}, defaults)
+
+    # then the problem says what functions must be
+    assert problems == ["functions: must be a non-empty list of function names or ARNs"]
+
+
+def test_a_function_listed_twice_by_name_is_a_duplicate(minimal, defaults):
+    # given the same function listed twice by name
+    # when it is parsed
+    problems = problems_of({**minimal, "functions": ["orders-api", "payments", "orders-api"]}, defaults)
+
+    # then the second one is named as a repeat, by its position
+    assert problems == ["functions[2]: 'orders-api' repeats 'orders-api'; list each function once"]
+
+
+def test_a_function_listed_by_name_and_by_arn_is_a_duplicate(minimal, defaults):
+    # given a function listed once by name and once by its ARN
+    # when it is parsed
+    problems = problems_of({**minimal, "functions": ["payments", PAYMENTS_ARN]}, defaults)
+
+    # then the ARN is named as a repeat of the name
+    assert problems == [f"functions[1]: {PAYMENTS_ARN!r} repeats 'payments'; list each function once"]
+
+
+@pytest.mark.parametrize("qualified", [PAYMENTS_ARN + ":live", PAYMENTS_ARN + ":7", PAYMENTS_ARN + ":$LATEST"])
+def test_a_qualified_function_arn_is_rejected(minimal, defaults, qualified):
+    # given a function ARN with an alias or version suffix
+    # when it is parsed
+    problems = problems_of({**minimal, "functions": ["orders-api", qualified]}, defaults)
+
+    # then the problem names the entry and says to leave the suffix off, with an example
+    assert len(problems) == 1
+    assert problems[0].startswith(f"functions[1]: {qualified!r} is not a function name or an unqualified function ARN")
+    assert "(no version or alias suffix)" in problems[0]
+    assert '"arn:aws:lambda:us-east-1:123456789012:function:orders-api"' in problems[0]
+
+
+def test_a_function_entry_that_is_not_a_string_is_named_by_position(minimal, defaults):
+    # given a list of functions with a number in it
+    # when it is parsed
+    problems = problems_of({**minimal, "functions": ["orders-api", 42]}, defaults)
+
+    # then the entry is named by its position
+    assert problems == ["functions[1]: 42 is not a function name or ARN"]
+
+
+def test_more_functions_than_one_deployment_takes_are_refused(minimal, defaults):
+    # given one function more than the limit
+    names = [f"fn-{index}" for index in range(MAX_FUNCTIONS + 1)]
+
+    # when it is parsed
+    problems = problems_of({**minimal, "functions": names}, defaults)
+
+    # then the problem gives the count, the limit and the fix
+    assert problems == [f"functions: {MAX_FUNCTIONS + 1} listed, at most {MAX_FUNCTIONS}; split the deployment"]
+
+
+def test_an_unknown_field_gets_a_did_you_mean_hint(minimal, defaults):
+    # given a misspelt field
+    # when it is parsed
+    problems = problems_of({**minimal, "wieght": 0.2}, defaults)
+
+    # then the field is named and the likely intended field suggested
+    assert problems == ["wieght: unknown field; did you mean 'weight'?"]
+
+
+def test_an_unknown_field_unlike_any_known_one_lists_the_known_fields(minimal, defaults):
+    # given a field that resembles none of the known ones
+    # when it is parsed
+    problems = problems_of({**minimal, "zzz": 1}, defaults)
+
+    # then the known fields are listed
+    assert problems == [
+        "zzz: unknown field; known fields: repository, build_no, functions, alias, weight, pre_approve, "
+        "build_url, approval_timeout_seconds"
+    ]
+
+
+@pytest.mark.parametrize("timeout", [0, 604801, 60.5, "3600", False])
+def test_an_approval_timeout_outside_one_second_to_a_week_is_refused(minimal, defaults, timeout):
+    # given an approval timeout that is not whole seconds from 1 to a week
+    # when it is parsed
+    problems = problems_of({**minimal, "approval_timeout_seconds": timeout}, defaults)
+
+    # then the problem names it and gives the allowed range
+    assert problems == [
+        f"approval_timeout_seconds: {timeout!r} is not allowed; pass whole seconds from 1 to 604800 (a week)"
+    ]
+
+
+@pytest.mark.parametrize("build_url", ["ci.example.com/my-app/760", "ftp://ci.example.com/760", 760, ""])
+def test_a_build_url_that_is_not_an_http_url_is_refused(minimal, defaults, build_url):
+    # given a build URL that is not an http(s) URL
+    # when it is parsed
+    problems = problems_of({**minimal, "build_url": build_url}, defaults)
+
+    # then the problem names it and says it may be left out
+    assert problems == [
+        f"build_url: {build_url!r} is not an http(s) URL; pass the CI build's page or leave it out"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("alias", "7", "alias: '7' is not an alias name; use letters, digits, '-' or '_' (e.g. \"live\")"),
+        ("alias", "li ve", "alias: 'li ve' is not an alias name; use letters, digits, '-' or '_' (e.g. \"live\")"),
+        ("pre_approve", "false", "pre_approve: 'false' is not true or false"),
+        (
+            "repository",
+            "my app",
+            "repository: 'my app' is not a repository name; use letters, digits, '.', '_', '-', '/'",
+        ),
+    ],
+)
+def test_other_bad_fields_are_named_with_the_fix(minimal, defaults, field, value, expected):
+    # given one bad alias, pre-approval flag or repository name
+    # when it is parsed
+    problems = problems_of({**minimal, field: value}, defaults)
+
+    # then the problem names the field and the fix
+    assert problems == [expected]
+
+
+def test_several_problems_are_reported_together(defaults):
+    # given an input with a misspelt field, no repository, a bad build number, a bad weight and a duplicate
+    raw = {
+        "wieght": 0.1,
+        "build_no": 0,
+        "functions": ["orders-api", "orders-api"],
+        "weight": 1.5,
+        "approval_timeout_seconds": 0,
+    }
+
+    # when it is parsed
+    problems = problems_of(raw, defaults)
+
+    # then one InvalidInput lists every problem, each naming its field
+    assert [problem.split(":")[0] for problem in problems] == [
+        "wieght",
+        "repository",
+        "build_no",
+        "functions[1]",
+        "weight",
+        "approval_timeout_seconds",
+    ]
+
+
+@pytest.mark.parametrize("raw", [None, [], "my-app", 760])
+def test_an_input_that_is_not_an_object_is_refused_with_an_example(defaults, raw):
+    # given an execution input that is not a JSON object
+    # when it is parsed
+    problems = problems_of(raw, defaults)
+
+    # then the one problem shows the expected shape
+    assert problems == ['input: must be a JSON object such as {"repository": ..., "build_no": ...}']
+
+
+@pytest.mark.parametrize(
+    ("entry", "name"),
+    [
+        ("orders-api", "orders-api"),
+        ("Orders_API-2", "Orders_API-2"),
+        (PAYMENTS_ARN, "payments"),
+        ("arn:aws-cn:lambda:cn-north-1:123456789012:function:orders-api", "orders-api"),
+        ("arn:aws-us-gov:lambda:us-gov-west-1:123456789012:function:orders-api", "orders-api"),
+        (PAYMENTS_ARN + ":live", None),
+        (PAYMENTS_ARN + ":3", None),
+        (PAYMENTS_ARN + ":", None),
+        ("123456789012:function:payments", None),
+        ("arn:aws:lambda:us-east-1:12345:function:payments", None),
+        ("arn:aws:s3:::bucket", None),
+        ("orders.api", None),
+        ("", None),
+        ("x" * 65, None),
+    ],
+)
+def test_function_name_of_names_and_arns(entry, name):
+    # given a function name, an unqualified ARN, or something else
+    # when its function name is asked for
+    # then names and unqualified ARNs give the name; anything else gives None
+    assert function_name(entry) == name
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=ValueError,
+    reason="source bug: parse_request checks a string build_no with str.isdigit(), which accepts '²'; "
+    "int('²') then raises ValueError instead of InvalidInput",
+)
+def test_a_build_number_of_superscript_digits_is_refused_as_invalid_input(minimal, defaults):
+    # given a build number written with a superscript digit
+    # when it is parsed
+    problems = problems_of({**minimal, "build_no": "²"}, defaults)
+
+    # then it is an ordinary problem naming the field (not a crash the state machine cannot explain)
+    assert problems[0].startswith("build_no:")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="source bug: the validation patterns end in '$', which also matches before a trailing newline, "
+    "so 'my-app\\n', 'live\\n', 'orders-api\\n' and 'https://x\\n' are accepted",
+)
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("repository", "my-app\n"),
+        ("alias", "live\n"),
+        ("functions", ["orders-api\n"]),
+        ("build_url", "https://ci.example.com/my-app/760\n"),
+    ],
+)
+def test_a_value_with_a_trailing_newline_is_refused(minimal, defaults, field, value):
+    # given a field whose value ends in a newline (a CI variable read with its line ending)
+    # when it is parsed
+    problems = problems_of({**minimal, field: value}, defaults)
+
+    # then it is refused, naming the field
+    assert problems[0].startswith(field)
