@@ -15,6 +15,7 @@ from typing import Any
 
 import boto3
 import pytest
+
 from canary_core.trail import DeploymentsTable
 from lambda_canary.browser import decision_links
 from lambda_canary.demo import create_function_with_alias, ship_code, wait_for_execution
@@ -68,7 +69,10 @@ class Fleet:
         result = {}
         for name in self.names:
             alias = self.lam.get_alias(FunctionName=name, Name="live")
-            result[name] = (alias["FunctionVersion"], alias.get("RoutingConfig", {}).get("AdditionalVersionWeights", {}))
+            result[name] = (
+                alias["FunctionVersion"],
+                alias.get("RoutingConfig", {}).get("AdditionalVersionWeights", {}),
+            )
         return result
 
     def request(self, **overrides: Any) -> dict[str, Any]:

@@ -6,6 +6,7 @@ import json
 from urllib.parse import parse_qsl
 
 import requests
+
 from lambda_canary.browser import forms_in, open_and_submit
 
 

@@ -165,7 +165,8 @@ def upload(lambda_client: Any) -> Callable[[str, int], None]:
     return upload_build
 
 
-def deployments_table_properties() -> dict[str, Any]:
+@pytest.fixture(scope="session")
+def template_table_properties() -> dict[str, Any]:
     """The DeploymentsTable's key schema, attributes and billing mode, exactly as template.yaml declares them."""
     properties = load_cfn_yaml(str(TEMPLATE))["Resources"]["DeploymentsTable"]["Properties"]
     plain = json.loads(json.dumps(properties))  # cfn-lint's node classes to plain dicts and strings
@@ -173,10 +174,10 @@ def deployments_table_properties() -> dict[str, Any]:
 
 
 @pytest.fixture
-def dynamodb_table(aws: None) -> Any:
+def dynamodb_table(aws: None, template_table_properties: dict[str, Any]) -> Any:
     """The deployments table as template.yaml declares it, as a boto3 Table resource."""
     name = f"lambda-canary-unit-DeploymentsTable-{uuid.uuid4().hex[:8]}"
-    boto3.client("dynamodb", region_name=REGION).create_table(TableName=name, **deployments_table_properties())
+    boto3.client("dynamodb", region_name=REGION).create_table(TableName=name, **template_table_properties)
     return boto3.resource("dynamodb", region_name=REGION).Table(name)
 
 

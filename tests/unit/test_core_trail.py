@@ -1,0 +1,207 @@
+"""canary_core.trail.DeploymentsTable on moto, with the table template.yaml declares."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from canary_core.errors import InvalidInput
+from canary_core.trail import PROMOTED, ROLLED_BACK, SHIFTING, WAITING, Decision
+
+
+def test_the_unit_table_is_the_one_template_yaml_declares(dynamodb_table, template_table_properties):
+    # given the table the fixture built from template.yaml's DeploymentsTable
+    # when its description is read back
+    described = dynamodb_table.meta.client.describe_table(TableName=dynamodb_table.name)["Table"]
+
+    # then its key schema and attributes are the template's
+    template = template_table_properties
+    assert described["KeySchema"] == template["KeySchema"]
+    assert sorted(described["AttributeDefinitions"], key=str) == sorted(template["AttributeDefinitions"], key=str)
+    assert described["BillingModeSummary"]["BillingMode"] == template["BillingMode"]
+
+
+def test_open_claims_the_build_with_a_started_trail(table, make_deployment, now):
+    # given a new deployment of my-app build 760
+    deployment = make_deployment()
+
+    # when it is opened
+    table.open(deployment, now)
+
+    # then the item is SHIFTING, names the execution and functions, and its trail starts
+    item = table.get("my-app", 760)
+    assert item is not None
+    assert item["status"] == SHIFTING
+    assert item["execution_arn"] == deployment.execution_arn
+    assert item["functions"] == ["orders-api"]
+    assert item["build_url"] == "https://ci.example.com/my-app/760"
+    assert item["trail"] == [
+        {"at": now.isoformat(), "event": "started", "execution_arn": deployment.execution_arn}
+    ]
+
+
+def test_opening_the_same_build_twice_names_the_execution_that_has_it(table, make_deployment, now):
+    # given build 760 opened by a first execution
+    first = make_deployment(execution_arn="arn:aws:states:us-east-1:123456789012:execution:canary:first")
+    table.open(first, now)
+
+    # when a second execution opens the same build
+    second = make_deployment(execution_arn="arn:aws:states:us-east-1:123456789012:execution:canary:second")
+    with pytest.raises(InvalidInput) as invalid:
+        table.open(second, now + timedelta(minutes=5))
+
+    # then it is refused, naming the first execution, its status and the fix; the item is the first one's
+    assert invalid.value.problems == [
+        f"build_no: my-app build 760 was already deployed by execution {first.execution_arn} "
+        "(status SHIFTING); deploy a new build number"
+    ]
+    assert table.get("my-app", 760)["execution_arn"] == first.execution_arn
+
+
+def test_the_same_build_number_of_another_repository_is_a_separate_deployment(table, make_deployment, now):
+    # given build 760 of my-app is open
+    table.open(make_deployment(), now)
+
+    # when build 760 of another repository is opened
+    table.open(make_deployment(repository="other-app"), now)
+
+    # then both exist
+    assert table.get("my-app", 760)["repository"] == "my-app"
+    assert table.get("other-app", 760)["repository"] == "other-app"
+
+
+def test_get_of_an_unknown_deployment_is_none(table):
+    # given an empty table
+    # when an unknown deployment is read
+    # then there is none
+    assert table.get("never-deployed", 1) is None
+
+
+def test_await_decision_parks_the_token_and_the_versions(table, make_deployment, now):
+    # given an opened deployment
+    deployment = make_deployment()
+    table.open(deployment, now)
+
+    # when it starts waiting for a decision
+    table.await_decision(deployment, "task-token-760", 1744021800, now)
+
+    # then the item is WAITING with the token, the expiry and each function's versions
+    item = table.get("my-app", 760)
+    assert item["status"] == WAITING
+    assert item["task_token"] == "task-token-760"
+    assert item["expires_at"] == 1744021800
+    assert item["function_versions"] == [{"name": "orders-api", "old_version": "1", "new_version": "2"}]
+    assert item["trail"][-1] == {"at": now.isoformat(), "event": "waiting for a decision", "expires_at": 1744021800}
+
+
+def test_the_first_decision_wins(table, waiting_deployment, now):
+    # given a deployment waiting for a decision
+    waiting_deployment(task_token="token-first-wins")
+    decision = Decision("approve", "approval link", now.isoformat(), "203.0.113.24", "Firefox")
+
+    # when the first decision is recorded
+    won, item = table.record_decision("my-app", 760, decision)
+
+    # then it wins, and the item it returns carries the decision, the token and a trail event
+    assert won is True
+    assert item["decision"] == {
+        "action": "approve",
+        "decided_by": "approval link",
+        "decided_at": now.isoformat(),
+        "source_ip": "203.0.113.24",
+        "user_agent": "Firefox",
+    }
+    assert item["task_token"] == "token-first-wins"
+    assert item["trail"][-1]["event"] == "decision: approve"
+    assert item["trail"][-1]["source_ip"] == "203.0.113.24"
+
+
+def test_a_second_decision_loses_and_sees_the_first(table, waiting_deployment, now):
+    # given a deployment that was already approved
+    waiting_deployment()
+    approve = Decision("approve", "approval link", now.isoformat())
+    table.record_decision("my-app", 760, approve)
+
+    # when a roll back is recorded a minute later
+    rollback = Decision("rollback", "approval link", (now + timedelta(minutes=1)).isoformat())
+    won, item = table.record_decision("my-app", 760, rollback)
+
+    # then it loses and the item still holds the first decision
+    assert won is False
+    assert item["decision"] == approve.as_item()
+    assert table.get("my-app", 760)["decision"]["action"] == "approve"
+
+
+def test_a_decision_is_refused_while_the_deployment_is_not_waiting(table, make_deployment, now):
+    # given a deployment still shifting traffic (not yet waiting)
+    table.open(make_deployment(), now)
+
+    # when a decision is recorded
+    won, item = table.record_decision("my-app", 760, Decision("approve", "approval link", now.isoformat()))
+
+    # then it is refused and nothing is written
+    assert won is False
+    assert item["status"] == SHIFTING
+    assert "decision" not in item
+    assert [event["event"] for event in item["trail"]] == ["started"]
+
+
+def test_note_appends_an_event_with_its_details(table, waiting_deployment, now):
+    # given a waiting deployment
+    waiting_deployment()
+
+    # when a Slack failure is noted
+    table.note("my-app", 760, now, "slack message failed", reason="Slack webhook answered 500", ignored=None)
+
+    # then the trail ends with the event and its details (None details left out)
+    assert table.get("my-app", 760)["trail"][-1] == {
+        "at": now.isoformat(),
+        "event": "slack message failed",
+        "reason": "Slack webhook answered 500",
+    }
+
+
+def test_record_outcome_ends_the_deployment_and_drops_the_task_token(table, waiting_deployment, now):
+    # given a waiting deployment with a task token
+    deployment = waiting_deployment(task_token="token-to-drop")
+    later = now + timedelta(minutes=10)
+
+    # when its outcome is recorded
+    outcome = {"status": ROLLED_BACK, "error": "Canary.RolledBack", "cause": "Rolled back by approval link."}
+    table.record_outcome(deployment, outcome, later)
+
+    # then the item has the status, the outcome and the end time, the token is gone, and the trail says so
+    item = table.get("my-app", 760)
+    assert "task_token" not in item
+    assert item["status"] == ROLLED_BACK
+    assert item["outcome"] == outcome
+    assert item["finished_at"] == later.isoformat()
+    assert item["trail"][-1] == {
+        "at": later.isoformat(),
+        "event": "outcome: ROLLED_BACK",
+        "cause": "Rolled back by approval link.",
+    }
+    assert [event["event"] for event in item["trail"]] == [
+        "started",
+        "waiting for a decision",
+        "outcome: ROLLED_BACK",
+    ]
+
+
+def test_floats_are_stored_as_decimal_and_read_back_as_float(table, dynamodb_table, make_deployment, now):
+    # given a deployment with weight 0.1 and an outcome carrying a float
+    deployment = make_deployment(weight=0.1)
+    table.open(deployment, now)
+    table.record_outcome(deployment, {"status": PROMOTED, "summary": {"weight": 0.25, "functions": 1}}, now)
+
+    # when the raw item and the table's view of it are read
+    raw = dynamodb_table.get_item(Key={"repository": "my-app", "build_no": 760})["Item"]
+    item = table.get("my-app", 760)
+
+    # then DynamoDB holds Decimals and the table gives back plain floats and ints
+    assert raw["weight"] == Decimal("0.1")
+    assert raw["outcome"]["summary"]["weight"] == Decimal("0.25")
+    assert item["weight"] == 0.1 and isinstance(item["weight"], float)
+    assert item["outcome"]["summary"] == {"weight": 0.25, "functions": 1}
+    assert isinstance(item["build_no"], int) and isinstance(item["outcome"]["summary"]["functions"], int)
