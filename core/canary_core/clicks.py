@@ -11,10 +11,11 @@ from canary_core.decisions import decide
 from canary_core.errors import LinkRejected
 from canary_core.links import FIELDS as LINK_FIELDS
 from canary_core.links import DecisionLink, verify
-from canary_core.pages import ACTION_WORDS, confirm_page, error_page, result_page
+from canary_core.pages import confirm_page, error_page, result_page
 from canary_core.trail import WAITING, Decision, DeploymentsTable
 
 DECIDED_BY_LINK = "approval link"
+DECIDED_WORDS = {"approve": "approved", "rollback": "rolled back"}
 
 
 @dataclass(frozen=True)
@@ -92,9 +93,7 @@ def _already_decided(item: dict[str, Any], now: datetime) -> str:
     title = f"{item['repository']} build {item['build_no']}"
     decision = item.get("decision")
     if decision:
-        word = (
-            ACTION_WORDS[decision["action"]].lower().replace("approve", "approved").replace("roll back", "rolled back")
-        )
+        word = DECIDED_WORDS[decision["action"]]
         message = (
             f"This deployment was already decided: {word} by {decision['decided_by']} at {decision['decided_at']}."
         )

@@ -360,3 +360,17 @@ def test_a_value_with_a_trailing_newline_is_refused(minimal, defaults, field, va
 
     # then it is refused, naming the field
     assert problems[0].startswith(field)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="source bug: parse_request accepts build numbers of any size; a DynamoDB number holds 38 "
+    "significant digits, so DeploymentsTable.open then fails with decimal.Rounded instead of InvalidInput",
+)
+def test_a_build_number_the_deployments_table_cannot_hold_is_refused(minimal, defaults):
+    # given a build number of 39 digits
+    # when it is parsed
+    problems = problems_of({**minimal, "build_no": int("9" * 39)}, defaults)
+
+    # then it is refused, naming the field
+    assert problems[0].startswith("build_no:")
