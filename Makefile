@@ -42,7 +42,7 @@ unit:
 	$(BIN)/pytest tests/unit
 
 integration:
-	$(BIN)/pytest tests/integration
+	$(BIN)/pytest tests/integration -n 2
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache test-artifacts

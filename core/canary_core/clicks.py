@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from canary_core.decisions import decide
+from canary_core.decisions import DecisionNotDelivered, decide
 from canary_core.errors import LinkRejected
 from canary_core.links import FIELDS as LINK_FIELDS
 from canary_core.links import DecisionLink, verify
@@ -58,7 +58,10 @@ def submit(
     if item.get("status") != WAITING and not item.get("decision"):
         return 409, _already_decided(item, now)
     decision = Decision(link.action, DECIDED_BY_LINK, now.isoformat(), visitor.source_ip, visitor.user_agent)
-    result = decide(table, sfn_client, link.repository, link.build_no, decision, now)
+    try:
+        result = decide(table, sfn_client, link.repository, link.build_no, decision, now)
+    except DecisionNotDelivered as error:
+        return 503, error_page(503, "Try again in a moment", str(error))
     current = table.get(link.repository, link.build_no) or result.item
     if not result.won:
         return 409, _already_decided(current, now)

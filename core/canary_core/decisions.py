@@ -19,6 +19,10 @@ from canary_core.trail import Decision, DeploymentsTable
 _TOKEN_GONE = ("TaskTimedOut", "TaskDoesNotExist", "InvalidToken")
 
 
+class DecisionNotDelivered(Exception):
+    """Resuming the execution failed for a reason that may pass; the decision was taken back."""
+
+
 @dataclass(frozen=True)
 class DecisionResult:
     won: bool  # this decision was the first one
@@ -42,10 +46,14 @@ def decide(
     output = {"action": decision.action, "decided_by": decision.decided_by, "decided_at": decision.decided_at}
     try:
         sfn_client.send_task_success(taskToken=item["task_token"], output=json.dumps(output))
-    except ClientError as error:
-        code = error.response["Error"]["Code"]
+    except Exception as error:
+        code = error.response["Error"]["Code"] if isinstance(error, ClientError) else type(error).__name__
         if code not in _TOKEN_GONE:
-            raise
+            # The execution still waits: take the decision back so that the next click can deliver it.
+            table.withdraw_decision(repository, build_no, decision, now, reason=f"not delivered ({code})")
+            raise DecisionNotDelivered(
+                f"Your decision could not reach the workflow ({code}). Nothing was decided: try again in a moment."
+            ) from error
         problem = f"the execution was no longer waiting ({code})"
         table.note(repository, build_no, now, "decision not delivered", reason=problem)
         return DecisionResult(won=True, delivered=False, item=item, problem=problem)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from canary_core.errors import LinkRejected
 ACTIONS = ("approve", "rollback")
 DECIDE_PATH = "/decide"
 FIELDS = ("repository", "build_no", "action", "expires", "signature")
+_NUMBER = re.compile(r"[0-9]{1,20}")
 
 
 @dataclass(frozen=True)
@@ -55,10 +57,10 @@ def verify(params: Mapping[str, str], secret: bytes, now: datetime) -> DecisionL
         )
     if params["action"] not in ACTIONS:
         raise LinkRejected(f"This link asks for an unknown action '{params['action']}'.", status=400)
-    if not params["build_no"].isdigit() or not params["expires"].isdigit():
+    if not _NUMBER.fullmatch(params["build_no"]) or not _NUMBER.fullmatch(params["expires"]):
         raise LinkRejected("This link was changed: its build number or expiry is not a number.", status=400)
     link = DecisionLink(params["repository"], int(params["build_no"]), params["action"], int(params["expires"]))
-    if not hmac.compare_digest(link.signature(secret), params["signature"]):
+    if not hmac.compare_digest(link.signature(secret).encode(), params["signature"].encode()):
         raise LinkRejected(
             "This link's signature does not match: the link was changed, or it was not made by this "
             "deployment pipeline. Use the link from the message as it is.",

@@ -79,7 +79,11 @@ def post(webhook_url: str, message: dict[str, Any], timeout: float = 5.0) -> Non
 
 
 def _facts(deployment: Deployment, environment: str) -> str:
-    build = f"<{deployment.build_url}|{deployment.build_no}>" if deployment.build_url else str(deployment.build_no)
+    build = (
+        f"<{_link_target(deployment.build_url)}|{deployment.build_no}>"
+        if deployment.build_url
+        else str(deployment.build_no)
+    )
     return (
         f"*Repository:* {_escape(deployment.repository)}   *Build:* {build}   *Alias:* `{deployment.alias}`   "
         f"*Environment:* {environment}   *Functions:* {len(deployment.functions)}"
@@ -127,6 +131,11 @@ def _button(label: str, url: str, action_id: str, style: str) -> dict[str, Any]:
         "action_id": action_id,
         "style": style,
     }
+
+
+def _link_target(url: str) -> str:
+    """A URL inside <url|text>: the characters that would end the link are percent-encoded."""
+    return url.replace("|", "%7C").replace("<", "%3C").replace(">", "%3E")
 
 
 def _escape(text: str) -> str:

@@ -110,6 +110,18 @@ class DeploymentsTable:
                 raise
             return False, self.get(repository, build_no) or {}
 
+    def withdraw_decision(self, repository: str, build_no: int, decision: Decision, now: datetime, reason: str) -> None:
+        """Take back a decision that could not be delivered (only that one: a later decision stays)."""
+        self._table.update_item(
+            Key=_key(repository, build_no),
+            UpdateExpression="REMOVE decision SET trail = list_append(trail, :event)",
+            ConditionExpression="decision.decided_at = :at",
+            ExpressionAttributeValues={
+                ":at": decision.decided_at,
+                ":event": [_event(now, f"decision withdrawn: {decision.action}", reason=reason)],
+            },
+        )
+
     def note(self, repository: str, build_no: int, now: datetime, event: str, **details: Any) -> None:
         """Append one event to the trail (a late click, a Slack failure, an undelivered decision)."""
         self._table.update_item(

@@ -19,6 +19,7 @@ from canary_core.fanout import fan_out
 from canary_core.model import Defaults, FunctionTarget
 
 MAX_FUNCTIONS = 500
+MAX_BUILD_NO = 10**15  # far beyond any CI counter, well inside what a DynamoDB number holds
 MAX_APPROVAL_TIMEOUT_SECONDS = 7 * 24 * 3600  # links and reminders stop making sense after a week
 KNOWN_FIELDS = (
     "repository",
@@ -36,7 +37,7 @@ _FUNCTION_NAME = re.compile(r"^[a-zA-Z0-9-_]{1,64}$")
 _FUNCTION_ARN = re.compile(
     r"^arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:\d{12}:function:(?P<name>[a-zA-Z0-9-_]{1,64})(?::(?P<qualifier>.+))?$"
 )
-_URL = re.compile(r"^https?://\S+$")
+_URL = re.compile(r"^https?://[^\s<>|\"']+$")  # no characters that would end a Slack link
 
 
 @dataclass(frozen=True)
@@ -64,21 +65,23 @@ def parse_request(raw: Any, defaults: Defaults) -> DeploymentRequest:
     repository = raw.get("repository")
     if repository is None:
         problems.append('repository: missing; add the repository\'s name, e.g. "repository": "my-app"')
-    elif not isinstance(repository, str) or not _REPOSITORY.match(repository):
+    elif not isinstance(repository, str) or not _REPOSITORY.fullmatch(repository):
         problems.append(f"repository: {repository!r} is not a repository name; use letters, digits, '.', '_', '-', '/'")
 
     build_no = raw.get("build_no")
     if build_no is None:
         problems.append('build_no: missing; add the CI build number, e.g. "build_no": 760')
-    elif isinstance(build_no, str) and build_no.isdigit():
+    elif isinstance(build_no, str) and re.fullmatch(r"[0-9]{1,20}", build_no):
         build_no = int(build_no)
-    if build_no is not None and (isinstance(build_no, bool) or not isinstance(build_no, int) or build_no < 1):
-        problems.append(f"build_no: {build_no!r} is not a build number; pass a whole number of 1 or more")
+    if build_no is not None and (
+        isinstance(build_no, bool) or not isinstance(build_no, int) or not 1 <= build_no <= MAX_BUILD_NO
+    ):
+        problems.append(f"build_no: {build_no!r} is not a build number; pass a whole number from 1 to {MAX_BUILD_NO}")
 
     functions = _parse_functions(raw.get("functions"), problems)
 
     alias = raw.get("alias", defaults.alias)
-    if not isinstance(alias, str) or not _ALIAS.match(alias):
+    if not isinstance(alias, str) or not _ALIAS.fullmatch(alias):
         problems.append(f"alias: {alias!r} is not an alias name; use letters, digits, '-' or '_' (e.g. \"live\")")
 
     weight = raw.get("weight", defaults.weight)
@@ -92,8 +95,11 @@ def parse_request(raw: Any, defaults: Defaults) -> DeploymentRequest:
         problems.append(f"pre_approve: {pre_approve!r} is not true or false")
 
     build_url = raw.get("build_url")
-    if build_url is not None and (not isinstance(build_url, str) or not _URL.match(build_url)):
-        problems.append(f"build_url: {build_url!r} is not an http(s) URL; pass the CI build's page or leave it out")
+    if build_url is not None and (not isinstance(build_url, str) or not _URL.fullmatch(build_url)):
+        problems.append(
+            f"build_url: {build_url!r} is not an http(s) URL without spaces, quotes, '<', '>' or '|'; "
+            "pass the CI build's page or leave it out"
+        )
 
     timeout = raw.get("approval_timeout_seconds", defaults.approval_timeout_seconds)
     if isinstance(timeout, bool) or not isinstance(timeout, int) or not 1 <= timeout <= MAX_APPROVAL_TIMEOUT_SECONDS:
@@ -146,9 +152,9 @@ def _parse_functions(functions: Any, problems: list[str]) -> tuple[str, ...]:
 
 def function_name(entry: str) -> str | None:
     """The function's name for a name or an unqualified ARN; None for anything else."""
-    if _FUNCTION_NAME.match(entry):
+    if _FUNCTION_NAME.fullmatch(entry):
         return entry
-    match = _FUNCTION_ARN.match(entry)
+    match = _FUNCTION_ARN.fullmatch(entry)
     if match and not match.group("qualifier"):
         return match.group("name")
     return None

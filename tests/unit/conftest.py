@@ -16,14 +16,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import aws_xray_sdk.core  # noqa: F401 - see XRAY_NOTE below
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from canary_core.model import Deployment, FunctionTarget
-from canary_core.trail import DeploymentsTable
 from cfnlint.decode.cfn_yaml import load as load_cfn_yaml
 from moto import mock_aws
 from pytest_socket import disable_socket
+
+from canary_core.model import Deployment, FunctionTarget
+from canary_core.trail import DeploymentsTable
+
+# XRAY_NOTE: Powertools' Tracer imports the X-Ray SDK, whose recorder creates a UDP socket (for the X-Ray
+# daemon) on first import. It is imported above, at collection, before the socket guard exists; with
+# POWERTOOLS_TRACE_DISABLED=true nothing is ever sent through it.
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 EVENTS = PROJECT_ROOT / "events"
@@ -60,6 +66,11 @@ def unit_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "lambda-canary")
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "LambdaCanary")
+
+
+@pytest.fixture
+def project_root() -> Path:
+    return PROJECT_ROOT
 
 
 @pytest.fixture
@@ -204,9 +215,7 @@ def make_deployment() -> Callable[..., Deployment]:
             "approval_timeout_seconds": 3600,
             "execution_arn": f"arn:aws:states:{REGION}:{ACCOUNT_ID}:execution:canary:my-app-760",
             "functions": (
-                FunctionTarget(
-                    "orders-api", f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:orders-api", "1", "2"
-                ),
+                FunctionTarget("orders-api", f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:orders-api", "1", "2"),
             ),
         }
         values.update(overrides)
@@ -222,11 +231,11 @@ def waiting_deployment(
 ) -> Callable[..., Deployment]:
     """waiting_deployment(**overrides): a deployment opened in the table and waiting for a decision."""
 
-    def make(task_token: str = "token-of-the-waiting-task", **overrides: Any) -> Deployment:
+    def make(task_token: str | None = None, **overrides: Any) -> Deployment:
         deployment = make_deployment(**overrides)
         table.open(deployment, now)
         expires_at = int(now.timestamp()) + deployment.approval_timeout_seconds
-        table.await_decision(deployment, task_token, expires_at, now)
+        table.await_decision(deployment, task_token or "token-of-the-waiting-task", expires_at, now)
         return deployment
 
     return make

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from canary_core import aliases
 from canary_core.errors import AliasUpdateFailed
 from canary_core.model import LATEST, FunctionTarget

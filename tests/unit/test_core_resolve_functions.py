@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from botocore.exceptions import ClientError
+
 from canary_core.errors import InvalidInput
 from canary_core.model import FunctionTarget
 from canary_core.validation import DeploymentRequest, resolve_functions

@@ -6,6 +6,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+
 from canary_core.errors import InvalidInput
 from canary_core.trail import PROMOTED, ROLLED_BACK, SHIFTING, WAITING, Decision
 
@@ -36,9 +37,7 @@ def test_open_claims_the_build_with_a_started_trail(table, make_deployment, now)
     assert item["execution_arn"] == deployment.execution_arn
     assert item["functions"] == ["orders-api"]
     assert item["build_url"] == "https://ci.example.com/my-app/760"
-    assert item["trail"] == [
-        {"at": now.isoformat(), "event": "started", "execution_arn": deployment.execution_arn}
-    ]
+    assert item["trail"] == [{"at": now.isoformat(), "event": "started", "execution_arn": deployment.execution_arn}]
 
 
 def test_opening_the_same_build_twice_names_the_execution_that_has_it(table, make_deployment, now):

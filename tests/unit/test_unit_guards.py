@@ -48,5 +48,5 @@ def test_a_client_outside_the_mock_cannot_reach_aws():
 
     # when the client makes a call
     # then it fails before anything leaves the process: the socket guard stops the host name lookup
-    with pytest.raises(HTTPClientError, match="socket.getaddrinfo"):
+    with pytest.raises(HTTPClientError, match=r"socket\.getaddrinfo"):
         client.list_functions()

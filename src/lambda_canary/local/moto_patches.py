@@ -14,11 +14,13 @@ from moto.awslambda.models import LambdaBackend
 from moto.awslambda_simple.models import LambdaSimpleBackend
 
 from lambda_canary.local import faults, lambda_runner
+from lambda_canary.local.quota import quota
 
 _ORIGINALS: dict[tuple[type, str], Callable[..., Any]] = {
     (LambdaSimpleBackend, "invoke"): LambdaSimpleBackend.invoke,
     (LambdaBackend, "update_alias"): LambdaBackend.update_alias,
     (LambdaBackend, "publish_version"): LambdaBackend.publish_version,
+    (LambdaBackend, "get_alias"): LambdaBackend.get_alias,
 }
 
 
@@ -35,22 +37,35 @@ def _invoke_real_handler(
     return lambda_runner.invoke(function, body, response_headers)
 
 
-def _update_alias_with_faults(self: LambdaBackend, *args: Any, **kwargs: Any) -> Any:
-    """Not a gap: lets tests make one function's UpdateAlias fail as AWS can (see faults.py)."""
-    faults.check("UpdateAlias", kwargs["function_name"] if "function_name" in kwargs else args[1])
-    return _ORIGINALS[(LambdaBackend, "update_alias")](self, *args, **kwargs)
+def _control_plane(api: str, original: Callable[..., Any], name_argument: int) -> Callable[..., Any]:
+    """Not a gap: the simulated request quota (quota.py) and injected faults (faults.py) for one API."""
 
+    def call(self: LambdaBackend, *args: Any, **kwargs: Any) -> Any:
+        function_name = kwargs["function_name"] if "function_name" in kwargs else args[name_argument]
+        quota.admit(api)
+        faults.check(api, function_name)
+        return original(self, *args, **kwargs)
 
-def _publish_version_with_faults(self: LambdaBackend, *args: Any, **kwargs: Any) -> Any:
-    """Not a gap: lets tests make one function's PublishVersion fail as AWS can (see faults.py)."""
-    faults.check("PublishVersion", kwargs["function_name"] if "function_name" in kwargs else args[0])
-    return _ORIGINALS[(LambdaBackend, "publish_version")](self, *args, **kwargs)
+    return call
 
 
 PATCHES = {
     "lambda invoke runs the deployed handler": (LambdaSimpleBackend, "invoke", _invoke_real_handler),
-    "fault injection: UpdateAlias": (LambdaBackend, "update_alias", _update_alias_with_faults),
-    "fault injection: PublishVersion": (LambdaBackend, "publish_version", _publish_version_with_faults),
+    "control plane: UpdateAlias": (
+        LambdaBackend,
+        "update_alias",
+        _control_plane("UpdateAlias", _ORIGINALS[(LambdaBackend, "update_alias")], 1),
+    ),
+    "control plane: PublishVersion": (
+        LambdaBackend,
+        "publish_version",
+        _control_plane("PublishVersion", _ORIGINALS[(LambdaBackend, "publish_version")], 0),
+    ),
+    "control plane: GetAlias": (
+        LambdaBackend,
+        "get_alias",
+        _control_plane("GetAlias", _ORIGINALS[(LambdaBackend, "get_alias")], 1),
+    ),
 }
 
 
@@ -63,3 +78,4 @@ def remove() -> None:
     for (owner, attribute), original in _ORIGINALS.items():
         setattr(owner, attribute, original)
     faults.clear()
+    quota.configure(rate=None, latency=0.0)

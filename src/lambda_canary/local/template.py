@@ -108,7 +108,7 @@ class Template:
                 return self._attribute(*name.split(".", 1))
             return self._ref(name)
 
-        return _SUB_VARIABLE.sub(replace, text)
+        return _SUB_VARIABLE.sub(replace, text).replace("${!", "${")
 
 
 def _plain(value: Any) -> Any:

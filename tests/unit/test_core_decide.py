@@ -1,0 +1,112 @@
+"""canary_core.decisions.decide: write the decision (first wins), then resume the waiting execution."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from botocore.exceptions import ClientError
+
+from canary_core.decisions import DecisionNotDelivered, decide
+from canary_core.trail import Decision
+
+
+@pytest.fixture
+def approve(now):
+    return Decision("approve", "approval link", now.isoformat(), "203.0.113.24", "Firefox")
+
+
+def test_the_winning_decision_resumes_the_execution_with_its_output(table, sfn, waiting_deployment, approve, now):
+    # given a deployment waiting on task token "token-decide-winner"
+    waiting_deployment(task_token="token-decide-winner")
+
+    # when it is approved
+    result = decide(table, sfn, "my-app", 760, approve, now)
+
+    # then the decision won, the execution was resumed once with that token, and the output is the decision
+    assert (result.won, result.delivered, result.problem) == (True, True, None)
+    assert len(sfn.calls) == 1
+    assert sfn.calls[0]["taskToken"] == "token-decide-winner"
+    assert json.loads(sfn.calls[0]["output"]) == {
+        "action": "approve",
+        "decided_by": "approval link",
+        "decided_at": approve.decided_at,
+    }
+    assert result.item["decision"]["action"] == "approve"
+
+
+def test_a_later_decision_loses_resumes_nothing_and_is_noted(table, sfn, waiting_deployment, approve, now):
+    # given a deployment that was already approved
+    waiting_deployment()
+    decide(table, sfn, "my-app", 760, approve, now)
+    sfn.calls.clear()
+
+    # when someone clicks roll back two minutes later
+    later = now + timedelta(minutes=2)
+    rollback = Decision("rollback", "approval link", later.isoformat(), "198.51.100.7", "Safari")
+    result = decide(table, sfn, "my-app", 760, rollback, later)
+
+    # then it lost, nothing was sent to Step Functions, and the trail notes the ignored click
+    assert (result.won, result.delivered) == (False, False)
+    assert result.item["decision"]["action"] == "approve"
+    assert sfn.calls == []
+    last = table.get("my-app", 760)["trail"][-1]
+    assert last["event"] == "ignored later rollback"
+    assert last["at"] == later.isoformat()
+    assert last["source_ip"] == "198.51.100.7"
+
+
+def test_a_decision_for_a_timed_out_task_is_recorded_but_not_delivered(
+    table, timed_out_sfn, waiting_deployment, approve, now
+):
+    # given a waiting deployment whose task already timed out in Step Functions
+    waiting_deployment(task_token="token-timed-out")
+
+    # when it is approved
+    result = decide(table, timed_out_sfn, "my-app", 760, approve, now)
+
+    # then the decision won but was not delivered, with the reason, and the trail says so
+    assert (result.won, result.delivered) == (True, False)
+    assert result.problem == "the execution was no longer waiting (TaskTimedOut)"
+    assert timed_out_sfn.calls[0]["taskToken"] == "token-timed-out"
+    assert table.get("my-app", 760)["trail"][-1] == {
+        "at": now.isoformat(),
+        "event": "decision not delivered",
+        "reason": "the execution was no longer waiting (TaskTimedOut)",
+    }
+
+
+class ThrottledStepFunctions:
+    def send_task_success(self, **kwargs):
+        raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "SendTaskSuccess")
+
+
+def test_any_other_step_functions_error_is_raised(table, waiting_deployment, approve, now):
+    # given Step Functions is throttling
+    waiting_deployment()
+
+    # when a decision is taken
+    # then the error is not swallowed, and the decision is taken back so that a later click can deliver it
+    with pytest.raises(DecisionNotDelivered, match="ThrottlingException"):
+        decide(table, ThrottledStepFunctions(), "my-app", 760, approve, now)
+    item = table.get("my-app", 760)
+    assert "decision" not in item
+    assert item["trail"][-1]["event"] == "decision withdrawn: approve"
+
+
+def test_a_decision_whose_delivery_failed_can_be_delivered_by_clicking_again(
+    table, sfn, waiting_deployment, approve, now
+):
+    # given an approval whose SendTaskSuccess failed with a throttle
+    waiting_deployment(task_token="token-retry")
+    with pytest.raises(DecisionNotDelivered):
+        decide(table, ThrottledStepFunctions(), "my-app", 760, approve, now)
+
+    # when the same person clicks approve again a minute later
+    again = Decision("approve", "approval link", (now + timedelta(minutes=1)).isoformat())
+    result = decide(table, sfn, "my-app", 760, again, now + timedelta(minutes=1))
+
+    # then the execution is resumed
+    assert result.delivered
+    assert [call["taskToken"] for call in sfn.calls] == ["token-retry"]

@@ -1,0 +1,143 @@
+"""canary_core.outcome.describe_outcome: how a deployment ended, from the state the workflow carries."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from canary_core.outcome import (
+    FAILED_ERROR,
+    ROLLBACK_FAILED_ERROR,
+    ROLLED_BACK_ERROR,
+    describe_outcome,
+)
+
+
+@pytest.fixture
+def deployment(make_deployment):
+    return make_deployment(approval_timeout_seconds=1800)
+
+
+def lambda_error(error_type: str, message: str) -> dict[str, str]:
+    """A Catch's {Error, Cause} for a Lambda function that raised: the Cause is Lambda's JSON error."""
+    cause = {"errorMessage": message, "errorType": error_type, "stackTrace": ['  File "/var/task/app.py"']}
+    return {"Error": error_type, "Cause": json.dumps(cause)}
+
+
+def test_an_approved_and_promoted_deployment_is_promoted(deployment):
+    # given the state after Promote, approved by a link
+    decision = {"action": "approve", "decided_by": "approval link", "decided_at": "2025-04-07T09:45:00+00:00"}
+    state = {"deployment": deployment.to_state(), "decision": decision, "promoted": True}
+
+    # when the outcome is described
+    outcome = describe_outcome(deployment, state)
+
+    # then it is PROMOTED, with no error, and the summary says who decided and which versions
+    assert outcome == {
+        "status": "PROMOTED",
+        "summary": {
+            "repository": "my-app",
+            "build_no": 760,
+            "alias": "live",
+            "execution_arn": deployment.execution_arn,
+            "decided_by": "approval link",
+            "decided_at": "2025-04-07T09:45:00+00:00",
+            "functions": [{"name": "orders-api", "old_version": "1", "new_version": "2"}],
+        },
+    }
+
+
+def test_a_deployment_rolled_back_by_a_person_names_who_and_when(deployment):
+    # given the state after Roll Back, decided by a click
+    decision = {"action": "rollback", "decided_by": "approval link", "decided_at": "2025-04-07T09:50:00+00:00"}
+    state = {"decision": decision, "rolled_back": True}
+
+    # when the outcome is described
+    outcome = describe_outcome(deployment, state)
+
+    # then it is ROLLED_BACK with the roll-back error and a cause naming who and when
+    assert outcome["status"] == "ROLLED_BACK"
+    assert outcome["error"] == ROLLED_BACK_ERROR == "Canary.RolledBack"
+    assert outcome["cause"] == "Rolled back by approval link at 2025-04-07T09:50:00+00:00."
+
+
+def test_a_deployment_nobody_decided_on_was_rolled_back_by_the_timeout(deployment):
+    # given the state the Note Timeout step leaves
+    decision = {"action": "rollback", "decided_by": "timeout", "decided_at": "2025-04-07T10:00:00Z"}
+    state = {"decision": decision, "rolled_back": True}
+
+    # when the outcome is described
+    outcome = describe_outcome(deployment, state)
+
+    # then the cause says there was no decision within the timeout
+    assert outcome["status"] == "ROLLED_BACK"
+    assert outcome["error"] == ROLLED_BACK_ERROR
+    assert outcome["cause"] == "No decision within 1800 seconds: rolled back (reason: timeout)."
+    assert outcome["summary"]["decided_by"] == "timeout"
+
+
+def test_an_error_rolls_back_and_its_cause_is_the_lambda_error_message(deployment):
+    # given a Shift Traffic failure caught into $.error and a successful Roll Back
+    error = lambda_error("AliasUpdateFailed", "Shift Traffic failed for 1 function(s): payments: Throttled")
+    state = {"error": error, "rolled_back": True}
+
+    # when the outcome is described
+    outcome = describe_outcome(deployment, state)
+
+    # then it is ROLLED_BACK with the failure error, and the cause is the Lambda's errorMessage, in words
+    assert outcome["status"] == "ROLLED_BACK"
+    assert outcome["error"] == FAILED_ERROR == "Canary.DeploymentFailed"
+    assert outcome["cause"] == (
+        "AliasUpdateFailed: Shift Traffic failed for 1 function(s): payments: Throttled. "
+        "Every alias was put back to the version it ran before."
+    )
+    assert "stackTrace" not in outcome["cause"]
+
+
+def test_an_error_whose_cause_is_not_json_is_given_as_it_is(deployment):
+    # given a Step Functions error (not a Lambda's) with a plain-text cause
+    state = {"error": {"Error": "States.TaskFailed", "Cause": "Lambda was throttled"}}
+
+    # when the outcome is described
+    outcome = describe_outcome(deployment, state)
+
+    # then the cause is used as it is
+    assert outcome["cause"].startswith("States.TaskFailed: Lambda was throttled. ")
+
+
+def test_a_failed_roll_back_is_failed_and_names_both_errors(deployment):
+    # given a Promote error, then a Roll Back that also failed
+    state = {
+        "error": lambda_error("AliasUpdateFailed", "Promote failed for 1 function(s): orders-api: Throttled"),
+        "rollback_error": lambda_error(
+            "AliasUpdateFailed", "Roll Back failed for 1 function(s): orders-api: ResourceNotFoundException"
+        ),
+    }
+
+    # when the outcome is described
+    outcome = describe_outcome(deployment, state)
+
+    # then it is FAILED with the roll-back error, and the cause gives the roll-back failure, then the first error
+    assert outcome["status"] == "FAILED"
+    assert outcome["error"] == ROLLBACK_FAILED_ERROR == "Canary.RollbackFailed"
+    assert outcome["cause"] == (
+        "Roll back failed, aliases may still carry weights: AliasUpdateFailed: Roll Back failed for 1 function(s): "
+        "orders-api: ResourceNotFoundException (after: AliasUpdateFailed: Promote failed for 1 function(s): "
+        "orders-api: Throttled)"
+    )
+
+
+def test_a_failed_roll_back_after_a_decision_has_no_earlier_error_in_its_cause(deployment):
+    # given a person's roll back whose Roll Back step failed
+    state = {
+        "decision": {"action": "rollback", "decided_by": "approval link", "decided_at": "2025-04-07T09:50:00Z"},
+        "rollback_error": lambda_error("AliasUpdateFailed", "Roll Back failed for 1 function(s): x: y"),
+    }
+
+    # when the outcome is described
+    outcome = describe_outcome(deployment, state)
+
+    # then it is FAILED and the cause has no "(after: ...)"
+    assert outcome["status"] == "FAILED"
+    assert "(after:" not in outcome["cause"]

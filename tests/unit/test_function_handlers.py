@@ -1,0 +1,273 @@
+"""The thin Lambda handlers in functions/*/app.py, called as Lambda calls them, on moto, with the sample events.
+
+Each handler reads its settings and creates its clients at import (cold start), so each test imports a fresh
+copy of the handler inside its own moto mock, with the environment template.yaml gives the functions.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import uuid
+from typing import Any
+from unittest.mock import Mock, patch
+
+import boto3
+import pytest
+from aws_lambda_powertools.utilities import parameters
+
+from canary_core.errors import InvalidInput
+from canary_core.links import DecisionLink
+from canary_core.model import FunctionTarget
+from canary_core.trail import PROMOTED
+from lambda_canary.browser import decision_links, forms_in
+
+# The secret events/approve-get.json and events/approve-post.json are signed with (see events/README.md).
+EVENTS_LINK_SECRET = "sample-events-link-secret"
+EVENTS_LINK = DecisionLink("my-app", 760, "approve", 4102444800)
+WEBHOOK = "https://hooks.slack.com/services/T000/B000/handler-test"
+API_URL = "https://abc123defg.execute-api.us-east-1.amazonaws.com/v1"
+
+
+@pytest.fixture
+def stack(aws, dynamodb_table, monkeypatch):
+    """The stack's table and secrets on moto, and the environment template.yaml's Globals give every function."""
+    secrets = boto3.client("secretsmanager", region_name="us-east-1")
+    link_secret_arn = secrets.create_secret(Name="unit-LinkSigningSecret", SecretString=EVENTS_LINK_SECRET)["ARN"]
+    webhook_secret_arn = secrets.create_secret(Name="unit-SlackWebhookSecret", SecretString=WEBHOOK)["ARN"]
+    variables = {
+        "ENVIRONMENT": "prod",
+        "DEPLOYMENTS_TABLE": dynamodb_table.name,
+        "LINK_SECRET_ARN": link_secret_arn,
+        "SLACK_WEBHOOK_SECRET_ARN": webhook_secret_arn,
+        "DEFAULT_ALIAS": "live",
+        "DEFAULT_WEIGHT": "0.1",
+        "DEFAULT_PRE_APPROVE": "false",
+        "DEFAULT_APPROVAL_TIMEOUT_SECONDS": "3600",
+        "APPROVAL_API_URL": API_URL,
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+    }
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    parameters.clear_caches()  # secrets are cached per process for 5 minutes, as on Lambda
+    yield variables
+    parameters.clear_caches()
+
+
+@pytest.fixture
+def handler(stack, project_root):
+    """handler("approval_api"): a cold start of functions/approval_api/app.py, as its own module."""
+
+    def load(function: str) -> Any:
+        path = project_root / "functions" / function / "app.py"
+        spec = importlib.util.spec_from_file_location(f"unit_{function}_{uuid.uuid4().hex}", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load
+
+
+@pytest.fixture
+def orders_and_payments(make_function, upload):
+    """The two functions events/start-execution.json names, on version 1 with alias live; build 2 uploaded."""
+    for name in ("orders-api", "payments"):
+        make_function(name)
+        upload(name, 2)
+
+
+def test_the_sample_approval_events_are_signed_with_the_documented_secret(load_event):
+    # given the sample GET and POST events of the approve link
+    query = load_event("approve-get.json")["queryStringParameters"]
+    body = load_event("approve-post.json")["body"]
+
+    # when their link fields are compared with a link signed with the documented secret
+    expected = EVENTS_LINK.params(EVENTS_LINK_SECRET.encode())
+
+    # then both carry exactly that link
+    assert query == expected
+    assert dict(item.split("=", 1) for item in body.split("&")) == expected
+
+
+def test_validate_input_opens_the_deployment_for_the_sample_ci_input(
+    handler, orders_and_payments, load_event, lambda_context, dynamodb_table
+):
+    # given the two functions of the sample input, and the Validate Input payload the state machine sends
+    execution_arn = "arn:aws:states:us-east-1:123456789012:execution:canary:my-app-760"
+    event = {"input": load_event("start-execution.json"), "execution_arn": execution_arn}
+
+    # when Validate Input runs
+    result = handler("validate_input").lambda_handler(event, lambda_context)
+
+    # then the deployment carries both functions by name with the version their alias runs, and is opened
+    deployment = result["deployment"]
+    assert [(f["name"], f["old_version"], f["new_version"]) for f in deployment["functions"]] == [
+        ("orders-api", "1", None),
+        ("payments", "1", None),
+    ]
+    assert (deployment["repository"], deployment["build_no"], deployment["execution_arn"]) == (
+        "my-app",
+        760,
+        execution_arn,
+    )
+    item = dynamodb_table.get_item(Key={"repository": "my-app", "build_no": 760})["Item"]
+    assert item["status"] == "SHIFTING"
+
+
+def test_validate_input_raises_invalid_input_the_state_machine_catches(handler, load_event, lambda_context):
+    # given the sample input with a misspelt weight (and no functions created)
+    raw = {**load_event("start-execution.json"), "wieght": 0.2}
+
+    # when Validate Input runs
+    with pytest.raises(InvalidInput) as invalid:
+        handler("validate_input").lambda_handler({"input": raw, "execution_arn": "arn:x"}, lambda_context)
+
+    # then the error type is InvalidInput (the name the state machine's Catch matches) and says what is wrong
+    assert type(invalid.value).__name__ == "InvalidInput"
+    assert invalid.value.problems == ["wieght: unknown field; did you mean 'weight'?"]
+
+
+def test_publish_shift_and_promote_handlers_carry_the_state_through(
+    handler, orders_and_payments, make_deployment, lambda_context, lambda_client
+):
+    # given the state after Validate Input for the two functions
+    arn = "arn:aws:lambda:us-east-1:123456789012:function:"
+    functions = [FunctionTarget(name, arn + name, "1") for name in ("orders-api", "payments")]
+    state = {"deployment": make_deployment(functions=functions).to_state()}
+
+    # when Publish Versions and Shift Traffic run
+    state = handler("publish_versions").lambda_handler(state, lambda_context)
+    state = handler("shift_traffic").lambda_handler(state, lambda_context)
+
+    # then every alias sends 10% to version 2
+    assert [f["new_version"] for f in state["deployment"]["functions"]] == ["2", "2"]
+    alias = lambda_client.get_alias(FunctionName="payments", Name="live")
+    assert (alias["FunctionVersion"], alias["RoutingConfig"]["AdditionalVersionWeights"]) == ("1", {"2": 0.1})
+
+    # when Promote runs
+    state = handler("promote").lambda_handler(state, lambda_context)
+
+    # then every alias runs version 2 alone, and the state says promoted
+    assert state["promoted"] is True
+    assert lambda_client.get_alias(FunctionName="orders-api", Name="live")["FunctionVersion"] == "2"
+
+
+def test_roll_back_handler_restores_the_old_versions(
+    handler, orders_and_payments, make_deployment, lambda_context, lambda_client
+):
+    # given two functions that were shifted to version 2
+    arn = "arn:aws:lambda:us-east-1:123456789012:function:"
+    functions = [FunctionTarget(name, arn + name, "1") for name in ("orders-api", "payments")]
+    state = {"deployment": make_deployment(functions=functions).to_state()}
+    state = handler("publish_versions").lambda_handler(state, lambda_context)
+    state = handler("shift_traffic").lambda_handler(state, lambda_context)
+
+    # when Roll Back runs after an error
+    state = handler("roll_back").lambda_handler({**state, "error": {"Error": "X", "Cause": "y"}}, lambda_context)
+
+    # then every alias runs version 1 alone, and the state keeps the error and says rolled back
+    assert state["rolled_back"] is True and state["error"] == {"Error": "X", "Cause": "y"}
+    for name in ("orders-api", "payments"):
+        alias = lambda_client.get_alias(FunctionName=name, Name="live")
+        assert alias["FunctionVersion"] == "1"
+        assert alias.get("RoutingConfig", {}).get("AdditionalVersionWeights", {}) == {}
+
+
+def test_request_approval_parks_the_token_and_posts_links_to_the_webhook(
+    handler, make_deployment, table, now, lambda_context
+):
+    # given an opened deployment and the Request Approval payload with its task token
+    deployment = make_deployment()
+    table.open(deployment, now)
+    event = {"state": {"deployment": deployment.to_state()}, "task_token": "token-from-step-functions"}
+
+    # when Request Approval runs, with Slack answering ok
+    with patch("requests.post", return_value=Mock(status_code=200, text="ok")) as post:
+        result = handler("request_approval").lambda_handler(event, lambda_context)
+
+    # then the deployment waits with the token, and the webhook from the secret got links to the stack's API
+    assert result == {"pre_approved": False}
+    assert table.get("my-app", 760)["task_token"] == "token-from-step-functions"
+    (call,) = post.call_args_list
+    assert call.args == (WEBHOOK,)
+    links = decision_links(call.kwargs["json"])
+    assert all(url.startswith(API_URL + "/decide?") for url in links.values())
+    assert "token-from-step-functions" not in json.dumps(call.kwargs["json"])
+
+
+def test_record_outcome_writes_the_ending_and_posts_it(handler, waiting_deployment, table, lambda_context, capsys):
+    # given an approved and promoted deployment
+    deployment = waiting_deployment()
+    decision = {"action": "approve", "decided_by": "approval link", "decided_at": "2025-04-07T09:45:00+00:00"}
+    state = {"deployment": deployment.to_state(), "decision": decision, "promoted": True}
+
+    # when Record Outcome runs, with Slack answering ok
+    with patch("requests.post", return_value=Mock(status_code=200, text="ok")) as post:
+        result = handler("record_outcome").lambda_handler(state, lambda_context)
+
+    # then the outcome is returned and stored, the token is gone, Slack got the news, and a metric was emitted
+    assert result["outcome"]["status"] == PROMOTED
+    item = table.get("my-app", 760)
+    assert item["status"] == PROMOTED and "task_token" not in item
+    assert post.call_args.kwargs["json"]["text"].startswith("Promoted: my-app build 760.")
+    assert '"DeploymentsPromoted"' in capsys.readouterr().out
+
+
+def test_approval_api_get_shows_the_confirmation_and_changes_nothing(
+    handler, waiting_deployment, load_event, lambda_context, dynamodb_table
+):
+    # given my-app build 760 waiting for a decision, and the GET of its approve link
+    waiting_deployment()
+    before = dynamodb_table.get_item(Key={"repository": "my-app", "build_no": 760})["Item"]
+
+    # when the click handler gets the request
+    response = handler("approval_api").lambda_handler(load_event("approve-get.json"), lambda_context)
+
+    # then it answers an uncacheable HTML page with the form, and the item is unchanged
+    assert response["statusCode"] == 200
+    headers = response.get("multiValueHeaders") or {}
+    assert headers["Content-Type"] == ["text/html; charset=utf-8"]
+    assert headers["Cache-Control"] == ["no-store"]
+    assert headers["Referrer-Policy"] == ["no-referrer"]
+    (form,) = forms_in(response["body"])
+    assert form.fields == EVENTS_LINK.params(EVENTS_LINK_SECRET.encode())
+    assert dynamodb_table.get_item(Key={"repository": "my-app", "build_no": 760})["Item"] == before
+
+
+def test_approval_api_post_approves_and_records_the_visitor(
+    handler, waiting_deployment, load_event, lambda_context, table, sfn
+):
+    # given my-app build 760 waiting on a task token, and the POST of its approve form
+    waiting_deployment(task_token="token-approval-api")
+    app = handler("approval_api")
+    app.sfn_client = sfn  # Step Functions itself is not part of this test
+
+    # when the click handler gets the request
+    response = app.lambda_handler(load_event("approve-post.json"), lambda_context)
+
+    # then it answers "Approved", resumed the execution, and recorded who clicked from where
+    assert response["statusCode"] == 200
+    assert "Approved: my-app build 760" in response["body"]
+    assert [call["taskToken"] for call in sfn.calls] == ["token-approval-api"]
+    decision = table.get("my-app", 760)["decision"]
+    assert decision["source_ip"] == "203.0.113.24"
+    assert decision["user_agent"].startswith("Mozilla/5.0 (Macintosh;")
+
+
+def test_approval_api_refuses_a_link_signed_with_another_secret(
+    handler, stack, waiting_deployment, load_event, lambda_context, sfn
+):
+    # given the stack's link secret is not the one the sample link was signed with
+    boto3.client("secretsmanager").put_secret_value(SecretId=stack["LINK_SECRET_ARN"], SecretString="rotated")
+    waiting_deployment()
+    app = handler("approval_api")
+    app.sfn_client = sfn
+
+    # when the sample approve form is posted
+    response = app.lambda_handler(load_event("approve-post.json"), lambda_context)
+
+    # then it is refused with 403 and nothing is resumed
+    assert response["statusCode"] == 403
+    assert "signature does not match" in response["body"]
+    assert sfn.calls == []

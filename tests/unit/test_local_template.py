@@ -1,0 +1,185 @@
+"""lambda_canary.local.template.Template: template.yaml read as CloudFormation would, for the local stack."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from lambda_canary.local.template import ACCOUNT_ID, REGION, Template
+
+WEBHOOK = "https://hooks.slack.com/services/T000/B000/template-test"
+
+
+@pytest.fixture
+def template(project_root):
+    """template.yaml with the one parameter that has no default given."""
+    return Template.load(project_root / "template.yaml", {"SlackWebhookUrl": WEBHOOK}, "unit-stack")
+
+
+def test_the_template_loads_with_its_resources_and_globals(template, project_root):
+    # given template.yaml loaded for stack "unit-stack"
+    # when its parts are read
+    tables = template.resources("AWS::DynamoDB::Table")
+    functions = template.resources("AWS::Serverless::Function")
+
+    # then it has the deployments table, the task functions and the click handler, and the function globals
+    assert list(tables) == ["DeploymentsTable"]
+    assert {"ValidateInputFunction", "ApprovalFunction", "RecordOutcomeFunction"} <= set(functions)
+    assert template.function_globals()["Handler"] == "app.lambda_handler"
+    assert template.function_globals()["Environment"]["Variables"]["DEPLOYMENTS_TABLE"] == {"Ref": "DeploymentsTable"}
+    assert template.root == project_root
+    assert template.stack_name == "unit-stack"
+
+
+def test_parameters_take_their_defaults(template):
+    # given template.yaml loaded with only the webhook given
+    # when its parameters are read
+    # then every other parameter has its default, as a string
+    assert template.parameters == {
+        "Environment": "prod",
+        "AliasName": "live",
+        "NewVersionWeight": "0.1",
+        "PreApprove": "false",
+        "ApprovalTimeoutSeconds": "3600",
+        "SlackWebhookUrl": WEBHOOK,
+        "ManagedFunctionPrefix": "",
+        "LogRetentionDays": "30",
+    }
+
+
+def test_overrides_replace_defaults(project_root):
+    # given overrides for a dev stack
+    overrides = {"SlackWebhookUrl": WEBHOOK, "Environment": "dev", "PreApprove": "true", "ApprovalTimeoutSeconds": 60}
+
+    # when the template is loaded with them
+    template = Template.load(project_root / "template.yaml", overrides, "dev-stack")
+
+    # then they win over the defaults (as strings), and the rest keep their defaults
+    assert template.parameters["Environment"] == "dev"
+    assert template.parameters["PreApprove"] == "true"
+    assert template.parameters["ApprovalTimeoutSeconds"] == "60"
+    assert template.parameters["AliasName"] == "live"
+
+
+def test_an_unknown_override_is_refused_by_name(project_root):
+    # given an override for a parameter the template does not have (a typo)
+    overrides = {"SlackWebhookUrl": WEBHOOK, "Enviroment": "dev"}
+
+    # when the template is loaded
+    # then it is refused, naming the parameter
+    with pytest.raises(ValueError, match=r"^unknown template parameters: Enviroment$"):
+        Template.load(project_root / "template.yaml", overrides, "typo-stack")
+
+
+def test_a_parameter_without_default_must_be_given(project_root):
+    # given no value for SlackWebhookUrl, which has no default
+    # when the template is loaded
+    # then it is refused, naming the parameter and the fix
+    with pytest.raises(ValueError, match=r"^template parameter SlackWebhookUrl has no default: pass a value for it$"):
+        Template.load(project_root / "template.yaml", {}, "no-webhook-stack")
+
+
+@pytest.mark.parametrize(
+    ("pseudo", "value"),
+    [
+        ("AWS::Region", REGION),
+        ("AWS::AccountId", ACCOUNT_ID),
+        ("AWS::StackName", "unit-stack"),
+        ("AWS::Partition", "aws"),
+        ("AWS::URLSuffix", "amazonaws.com"),
+    ],
+)
+def test_ref_of_a_pseudo_parameter(template, pseudo, value):
+    # given a Ref to a pseudo parameter
+    # when it is resolved
+    # then it is the local stack's value
+    assert template.resolve({"Ref": pseudo}) == value
+
+
+def test_ref_of_a_parameter_and_of_a_created_resource(template):
+    # given the deployments table was created locally
+    template.attributes["DeploymentsTable"] = {"Ref": "unit-stack-DeploymentsTable", "Arn": "arn:table"}
+
+    # when Refs to a parameter and to the table are resolved
+    # then they give the parameter's value and the table's name
+    assert template.resolve({"Ref": "AliasName"}) == "live"
+    assert template.resolve({"Ref": "DeploymentsTable"}) == "unit-stack-DeploymentsTable"
+
+
+def test_get_att_in_list_and_dotted_form(template):
+    # given a created function
+    arn = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:unit-stack-PromoteFunction"
+    template.attributes["PromoteFunction"] = {"Ref": "unit-stack-PromoteFunction", "Arn": arn}
+
+    # when Fn::GetAtt is resolved in both of its forms
+    # then both give the attribute
+    assert template.resolve({"Fn::GetAtt": ["PromoteFunction", "Arn"]}) == arn
+    assert template.resolve({"Fn::GetAtt": "PromoteFunction.Arn"}) == arn
+
+
+def test_sub_with_pseudo_parameters_and_parameters(template):
+    # given the IAM scope every alias function's policy uses in template.yaml
+    policy = template.resources("AWS::Serverless::Function")["PromoteFunction"]["Properties"]["Policies"][0]
+    resource = policy["Statement"][0]["Resource"]
+
+    # when it is resolved
+    # then every pseudo parameter and the (empty) prefix parameter are filled in
+    assert template.resolve(resource) == f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:*"
+
+
+def test_sub_with_its_own_variables_and_an_attribute(template):
+    # given a Sub with a variable map and a resource attribute
+    template.attributes["CanaryStateMachine"] = {"Ref": "arn:sm", "Arn": "arn:sm", "Name": "unit-stack-canary"}
+    value = {"Fn::Sub": ["${Name} runs ${CanaryStateMachine.Name} in ${AWS::Region}", {"Name": {"Ref": "AliasName"}}]}
+
+    # when it is resolved
+    # then the variable, the attribute and the pseudo parameter are filled in
+    assert template.resolve(value) == "live runs unit-stack-canary in us-east-1"
+
+
+def test_the_approval_api_url_output_is_rewritten_to_the_local_gateway(template):
+    # given the approval API created locally, served at a local URL
+    template.attributes["ApprovalApi"] = {"Ref": "approvalapi", "RootResourceId": "root"}
+    template.url_rewrites[f"https://approvalapi.execute-api.{REGION}.amazonaws.com"] = "http://127.0.0.1:8765"
+
+    # when the ApprovalApiUrl output is resolved
+    url = template.resolve(template.body["Outputs"]["ApprovalApiUrl"]["Value"])
+
+    # then it is the local gateway's URL with the stage
+    assert url == "http://127.0.0.1:8765/v1"
+
+
+def test_containers_are_resolved_throughout(template):
+    # given a list and a multi-key map holding intrinsic functions
+    value = {"Names": [{"Ref": "AliasName"}, "plain"], "Region": {"Ref": "AWS::Region"}}
+
+    # when it is resolved
+    # then every intrinsic inside is resolved and plain values are kept
+    assert template.resolve(value) == {"Names": ["live", "plain"], "Region": REGION}
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (
+            {"Fn::GetAtt": ["ValidateInputFunction", "Arn"]},
+            "ValidateInputFunction.Arn is not available in the local stack",
+        ),
+        ({"Ref": "NoSuchResource"}, "NoSuchResource.Ref is not available in the local stack"),
+        ({"Fn::Sub": "${StateMachineLogs.Arn}"}, "StateMachineLogs.Arn is not available in the local stack"),
+    ],
+)
+def test_an_attribute_the_local_stack_does_not_have_is_a_clear_error(template, value, message):
+    # given nothing created yet
+    # when an attribute of a resource is resolved
+    # then the error names the resource and the attribute
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        template.resolve(value)
+
+
+def test_sub_renders_an_escaped_variable_literally(template):
+    # given a Sub with an escaped variable
+    # when it is resolved
+    # then the escape is dropped, as CloudFormation does
+    assert template.resolve({"Fn::Sub": "${!Literal} in ${AWS::Region}"}) == "${Literal} in us-east-1"

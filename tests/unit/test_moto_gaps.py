@@ -1,0 +1,152 @@
+"""Where moto (the pinned version) differs from AWS, shown on UNPATCHED moto.
+
+Each patch in lambda_canary.local.moto_patches.PATCHES that covers a gap has a test here that shows the gap
+still exists; the other tests pin gaps the project works around in its own code. When a moto upgrade makes
+one of these tests fail, moto now behaves like AWS there: the patch (or the workaround) may no longer be
+needed.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from lambda_canary.local import moto_patches
+
+# PATCHES entries whose names start so cover no gap between moto and AWS: they add the simulated request
+# quota and fault injection that tests use ("Not a gap" in moto_patches).
+NOT_GAP_PREFIXES = ("control plane:", "fault injection:")
+
+
+@pytest.fixture
+def unpatched_moto(monkeypatch):
+    """moto as released: every patch of moto_patches undone for this test (even if a local runtime applied them)."""
+    for owner, attribute in moto_patches._ORIGINALS:
+        monkeypatch.setattr(owner, attribute, moto_patches._ORIGINALS[(owner, attribute)])
+
+
+@pytest.fixture
+def moto_without_docker(unpatched_moto):
+    """Unpatched moto, in-process, with Lambda that runs no containers (as the local runtime configures it)."""
+    with mock_aws(config={"lambda": {"use_docker": False}}):
+        yield boto3.client("lambda", region_name="us-east-1")
+
+
+@pytest.fixture
+def function_with_alias(moto_without_docker):
+    """A function whose handler returns {"handled": True}, published as version 1 with alias "live" on it."""
+    role = boto3.client("iam").create_role(RoleName="moto-gaps-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("app.py", "def handler(event, context):\n    return {'handled': True}\n")
+    moto_without_docker.create_function(
+        FunctionName="moto-gap-function",
+        Runtime="python3.12",
+        Role=role,
+        Handler="app.handler",
+        Code={"ZipFile": code.getvalue()},
+    )
+    moto_without_docker.publish_version(FunctionName="moto-gap-function")
+    moto_without_docker.create_alias(FunctionName="moto-gap-function", Name="live", FunctionVersion="1")
+    return "moto-gap-function"
+
+
+def test_lambda_invoke_runs_the_deployed_handler(moto_without_docker, function_with_alias):
+    """Gap covered by PATCHES["lambda invoke runs the deployed handler"].
+
+    Without Docker, moto's Invoke echoes the payload back instead of running the handler, so the local
+    runtime runs the handler itself. When this test fails after a moto upgrade, the patch may no longer be
+    needed.
+    """
+    # given a function whose handler returns {"handled": True}, on moto without Docker and without the patch
+    payload = {"state": {"deployment": "my-app build 760"}}
+
+    # when it is invoked
+    response = moto_without_docker.invoke(FunctionName=function_with_alias, Payload=json.dumps(payload))
+
+    # then moto answers with the payload it was sent, not with the handler's result
+    answer = json.loads(response["Payload"].read())
+    assert answer == payload
+    assert answer != {"handled": True}
+    assert "FunctionError" not in response
+
+
+def test_update_alias_does_not_change_the_revision_id(moto_without_docker, function_with_alias):
+    """moto keeps an alias's RevisionId when the alias is updated; AWS gives it a new one.
+
+    The project never passes RevisionId to UpdateAlias (no optimistic locking on aliases), so it does not
+    depend on this. When this test fails after a moto upgrade, moto tracks revisions as AWS does, and a
+    RevisionId check could be tested locally.
+    """
+    # given an alias and its revision
+    before = moto_without_docker.get_alias(FunctionName=function_with_alias, Name="live")["RevisionId"]
+
+    # when the alias is updated to send 10% to another version
+    moto_without_docker.update_function_code(FunctionName=function_with_alias, ZipFile=_zip("def handler(e, c): 2"))
+    moto_without_docker.publish_version(FunctionName=function_with_alias)
+    updated = moto_without_docker.update_alias(
+        FunctionName=function_with_alias, Name="live", RoutingConfig={"AdditionalVersionWeights": {"2": 0.1}}
+    )
+
+    # then the revision did not change (AWS would give a new RevisionId)
+    assert updated["RoutingConfig"] == {"AdditionalVersionWeights": {"2": 0.1}}
+    assert updated["RevisionId"] == before
+    assert moto_without_docker.get_alias(FunctionName=function_with_alias, Name="live")["RevisionId"] == before
+
+
+def test_update_alias_accepts_a_routing_weight_above_one(moto_without_docker, function_with_alias):
+    """moto accepts an AdditionalVersionWeights weight of 1.5; AWS rejects weights outside 0..1.
+
+    The project validates the weight itself (parse_request: "weight: 1.5 is outside 0..1"), so a bad weight
+    never reaches UpdateAlias, locally or on AWS. When this test fails after a moto upgrade, moto validates
+    weights as AWS does.
+    """
+    # given an alias on version 1 and a version 2
+    moto_without_docker.update_function_code(FunctionName=function_with_alias, ZipFile=_zip("def handler(e, c): 2"))
+    moto_without_docker.publish_version(FunctionName=function_with_alias)
+
+    # when the alias is given a weight of 1.5 for version 2
+    updated = moto_without_docker.update_alias(
+        FunctionName=function_with_alias, Name="live", RoutingConfig={"AdditionalVersionWeights": {"2": 1.5}}
+    )
+
+    # then moto stores it (AWS answers ValidationException)
+    assert updated["RoutingConfig"] == {"AdditionalVersionWeights": {"2": 1.5}}
+
+
+GAP_TESTS = {"lambda invoke runs the deployed handler": test_lambda_invoke_runs_the_deployed_handler}
+
+
+def test_every_patch_for_a_gap_has_a_test_here():
+    # given the patches the local runtime applies to moto
+    # when those that cover a gap are listed
+    gaps = {name for name in moto_patches.PATCHES if not name.startswith(NOT_GAP_PREFIXES)}
+
+    # then each has a test in this file that shows the gap on unpatched moto (add one with a new patch)
+    assert gaps == set(GAP_TESTS)
+
+
+def test_apply_installs_every_patch_over_moto_own_methods(monkeypatch):
+    # given moto as it is now (restored after this test, whatever it was)
+    for owner, attribute, _ in moto_patches.PATCHES.values():
+        monkeypatch.setattr(owner, attribute, getattr(owner, attribute))
+
+    # when the patches are applied
+    moto_patches.apply()
+
+    # then each replacement is installed, and each replaced method is kept as moto's own for remove()
+    for owner, attribute, replacement in moto_patches.PATCHES.values():
+        assert getattr(owner, attribute) is replacement
+        assert moto_patches._ORIGINALS[(owner, attribute)] is not replacement
+
+
+def _zip(source: str) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("app.py", source)
+    return buffer.getvalue()
