@@ -1,12 +1,18 @@
-"""Run one call per function with bounded concurrency.
+"""Run one call per function with bounded concurrency, paced at Lambda's control-plane quota.
 
-Lambda's control plane allows about 15 requests per second per API, so a fleet is handled by a small pool
-of workers; botocore's standard retry mode retries throttles and service errors with jittered back-off.
+Lambda's control plane allows about 15 requests per second per API and throttles above that, so the floor
+for N functions is N/15 seconds. A small pool of workers (calls take tens of milliseconds each) is paced
+to the quota, which reaches that floor without being throttled; throttles that still happen (another
+deployment, another tool in the account) and service errors are retried by botocore's standard retry
+mode with jittered exponential back-off.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -24,22 +30,57 @@ LAMBDA_CLIENT_CONFIG = Config(
     max_pool_connections=MAX_WORKERS + 2,
 )
 
+# Requests per second per API; 0 means unpaced. Set by template.yaml (LAMBDA_API_RATE_PER_SECOND).
+DEFAULT_RATE = 15.0
+
 logger = logging.getLogger(__name__)
 
 
+class Pacer:
+    """Spaces calls evenly at `rate` per second across threads (0: no pacing)."""
+
+    def __init__(self, rate: float) -> None:
+        self._interval = 1.0 / rate if rate > 0 else 0.0
+        self._next = time.monotonic()
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        if not self._interval:
+            return
+        with self._lock:
+            now = time.monotonic()
+            slot = max(now, self._next)
+            self._next = slot + self._interval
+        if slot > now:
+            time.sleep(slot - now)
+
+
+def api_rate() -> float:
+    return float(os.environ.get("LAMBDA_API_RATE_PER_SECOND", DEFAULT_RATE))
+
+
 def fan_out(
-    call: Callable[[T], R], items: Sequence[T], *, label: str = "", max_workers: int = MAX_WORKERS
+    call: Callable[[T], R],
+    items: Sequence[T],
+    *,
+    label: str = "",
+    max_workers: int = MAX_WORKERS,
+    rate: float | None = None,
 ) -> list[R | BaseException]:
     """Call `call(item)` for every item; return each result or the exception it raised, in item order.
 
     Every item is attempted even when others fail, so a roll back restores all the aliases it can.
+    Calls start at most `rate` per second (default: LAMBDA_API_RATE_PER_SECOND, else 15).
     """
     if not items:
         return []
     done = 0
     results: list[R | BaseException] = []
 
+    pacer = Pacer(api_rate() if rate is None else rate)
+
     def guarded(item: T) -> R | BaseException:
+        pacer.wait()
         try:
             return call(item)
         except Exception as error:  # noqa: BLE001 - reported per item to the caller

@@ -32,6 +32,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             help="approval API and Slack sink port (default 8765)",
         )
     local.add_argument(
+        "--api-rate",
+        type=float,
+        default=None,
+        help="simulate Lambda's control-plane quota: requests per second per API (AWS: 15); default off",
+    )
+    local.add_argument("--api-latency", type=float, default=0.0, help="seconds each simulated control-plane call takes")
+    local.add_argument(
         "--log-level",
         default="INFO",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
@@ -43,14 +50,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "demo":
             return demo.run(args.port, args.approval_port)
-        return run_local(args.port, args.approval_port, args.log_level)
+        runtime = LocalRuntime(
+            port=args.port,
+            approval_port=args.approval_port,
+            log_level=args.log_level,
+            api_rate=args.api_rate,
+            api_latency=args.api_latency,
+        )
+        return run_local(runtime)
     except OSError as error:
         if "Address already in use" in str(error):
             parser.exit(1, f"canary: a port is already in use ({error}); pick others with --port/--approval-port\n")
         raise
 
 
-def run_local(port: int, approval_port: int, log_level: str) -> int:
+def run_local(runtime: LocalRuntime) -> int:
     stop = threading.Event()
 
     def request_stop(*_: Any) -> None:
@@ -58,7 +72,7 @@ def run_local(port: int, approval_port: int, log_level: str) -> int:
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
-    with LocalRuntime(port=port, approval_port=approval_port, log_level=log_level) as runtime:
+    with runtime:
         print(json.dumps(runtime.outputs, indent=2))
         print(
             f"\nAWS endpoint: {runtime.endpoint_url} (e.g. aws --endpoint-url {runtime.endpoint_url} "

@@ -53,6 +53,12 @@ class ControlPlaneQuota:
         self._lock = threading.Lock()
         self.configure(rate=None, latency=0.0)
 
+    def reset_counters(self) -> None:
+        with self._lock:
+            self.calls.clear()
+            self.throttled.clear()
+            self.last_admitted.clear()
+
     def configure(self, *, rate: float | None, latency: float) -> None:
         with self._lock:
             self.rate = rate
@@ -60,6 +66,7 @@ class ControlPlaneQuota:
             self._buckets: dict[str, _Bucket] = {}
             self.calls: Counter[str] = Counter()
             self.throttled: Counter[str] = Counter()
+            self.last_admitted: dict[str, float] = {}  # time.monotonic() of each API's latest admitted call
 
     def admit(self, api: str) -> None:
         """Wait the call's latency, then let it through or raise TooManyRequests."""
@@ -67,12 +74,13 @@ class ControlPlaneQuota:
             time.sleep(self.latency)
         with self._lock:
             self.calls[api] += 1
-            if self.rate is None:
-                return
-            bucket = self._buckets.setdefault(api, _Bucket(rate=self.rate, tokens=self.rate))
-            if not bucket.take(time.monotonic()):
-                self.throttled[api] += 1
-                raise TooManyRequests()
+            now = time.monotonic()
+            if self.rate is not None:
+                bucket = self._buckets.setdefault(api, _Bucket(rate=self.rate, tokens=self.rate))
+                if not bucket.take(now):
+                    self.throttled[api] += 1
+                    raise TooManyRequests()
+            self.last_admitted[api] = now
 
 
 quota = ControlPlaneQuota()

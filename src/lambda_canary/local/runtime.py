@@ -14,6 +14,7 @@ from werkzeug.serving import BaseWSGIServer
 
 from lambda_canary.local import lambda_runner, moto_patches
 from lambda_canary.local.gateway import SLACK_WEBHOOK_PATH, ApprovalGateway, SlackSink, serve
+from lambda_canary.local.quota import quota
 from lambda_canary.local.stack import LocalStack, deploy
 from lambda_canary.local.template import REGION, Template
 
@@ -29,6 +30,8 @@ class LocalRuntime:
     template_path: Path = PROJECT_ROOT / "template.yaml"
     parameter_overrides: dict[str, str] = field(default_factory=dict)
     log_level: str = "INFO"
+    api_rate: float | None = None  # simulate Lambda's control-plane quota (requests/s per API); None: off
+    api_latency: float = 0.0  # seconds each control-plane call takes
     stack: LocalStack = field(init=False, default_factory=LocalStack)
     slack: SlackSink = field(init=False, default_factory=SlackSink)
     _moto: ThreadedMotoServer | None = field(init=False, default=None)
@@ -48,8 +51,12 @@ class LocalRuntime:
 
     def start(self) -> LocalRuntime:
         _point_aws_clients_at(self.endpoint_url, self.port)
+        quota.configure(rate=self.api_rate, latency=self.api_latency)
+        lambda_runner.ENVIRONMENT_OVERRIDES.clear()
         lambda_runner.ENVIRONMENT_OVERRIDES.update(
             {
+                # Without a simulated quota there is nothing to pace for: the functions run unpaced.
+                **({} if self.api_rate else {"LAMBDA_API_RATE_PER_SECOND": "0"}),
                 "AWS_ENDPOINT_URL": self.endpoint_url,
                 "POWERTOOLS_LOG_LEVEL": self.log_level,
                 "POWERTOOLS_TRACE_DISABLED": "true",
