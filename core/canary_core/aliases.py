@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from canary_core.errors import AliasUpdateFailed
+from botocore.exceptions import ClientError
+
+from canary_core.errors import AliasChangedOutside, AliasUpdateFailed
 from canary_core.fanout import fan_out
 from canary_core.model import Deployment, FunctionTarget
-
-NO_WEIGHTS: dict[str, Any] = {"AdditionalVersionWeights": {}}
 
 
 def publish_versions(lambda_client: Any, deployment: Deployment) -> Deployment:
@@ -27,6 +28,39 @@ def publish_versions(lambda_client: Any, deployment: Deployment) -> Deployment:
     return deployment.with_functions(_run("Publish Versions", publish, deployment))
 
 
+@dataclass(frozen=True)
+class AliasState:
+    """What an alias serves: its main version and the weights of additional versions."""
+
+    version: str
+    weights: tuple[tuple[str, float], ...] = ()
+
+    @classmethod
+    def of(cls, alias: dict[str, Any]) -> AliasState:
+        weights = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+        return cls(alias["FunctionVersion"], tuple(sorted((v, float(w)) for v, w in weights.items())))
+
+    def describe(self) -> str:
+        split = ", ".join(f"v{v} at {w:.0%}" for v, w in self.weights)
+        return f"v{self.version}" + (f" with {split}" if split else "")
+
+
+def before(target: FunctionTarget) -> AliasState:
+    return AliasState(target.old_version)
+
+
+def canary(target: FunctionTarget, weight: float) -> AliasState:
+    assert target.new_version is not None
+    if target.pinned_from_latest:
+        return AliasState(target.new_version)
+    return AliasState(target.old_version, ((target.new_version, weight),))
+
+
+def promoted(target: FunctionTarget) -> AliasState:
+    assert target.new_version is not None
+    return AliasState(target.new_version)
+
+
 def shift_traffic(lambda_client: Any, deployment: Deployment) -> Deployment:
     """Send `weight` of each alias's traffic to the new version; the main version stays as it is.
 
@@ -35,13 +69,8 @@ def shift_traffic(lambda_client: Any, deployment: Deployment) -> Deployment:
     """
 
     def shift(target: FunctionTarget) -> FunctionTarget:
-        if target.unchanged:
-            return target
-        if target.pinned_from_latest:
-            _update(lambda_client, deployment, target, version=target.new_version)
-        else:
-            weights = {"AdditionalVersionWeights": {target.new_version: deployment.weight}}
-            _update(lambda_client, deployment, target, routing=weights)
+        if not target.unchanged:
+            _move(lambda_client, deployment, target, canary(target, deployment.weight), [before(target)])
         return target
 
     _run("Shift Traffic", shift, deployment)
@@ -52,43 +81,62 @@ def promote(lambda_client: Any, deployment: Deployment) -> Deployment:
     """Every alias runs the new version alone."""
 
     def to_new(target: FunctionTarget) -> FunctionTarget:
-        _update(lambda_client, deployment, target, version=target.new_version or target.old_version)
+        if not target.unchanged:
+            _move(lambda_client, deployment, target, promoted(target), [canary(target, deployment.weight)])
         return target
 
     _run("Promote", to_new, deployment)
     return deployment
 
 
-def roll_back(lambda_client: Any, deployment: Deployment) -> Deployment:
+def roll_back(lambda_client: Any, deployment: Deployment) -> tuple[Deployment, dict[str, str]]:
     """Every alias runs the version it ran before the deployment alone.
 
-    Safe to repeat and safe at any point of the workflow: it only ever writes the recorded old state.
+    Safe to repeat and at any point of the workflow. An alias found in a state this deployment never set
+    was changed outside the workflow: it is left as it is and reported, {function: what changed}.
     """
+    changed_outside: dict[str, str] = {}
 
     def to_old(target: FunctionTarget) -> FunctionTarget:
-        _update(lambda_client, deployment, target, version=target.old_version)
+        moved_from = [] if target.new_version is None else [canary(target, deployment.weight), promoted(target)]
+        try:
+            _move(lambda_client, deployment, target, before(target), moved_from)
+        except AliasChangedOutside as changed:
+            changed_outside[target.name] = str(changed)
         return target
 
     _run("Roll Back", to_old, deployment)
-    return deployment
+    return deployment, changed_outside
 
 
-def _update(
-    lambda_client: Any,
-    deployment: Deployment,
-    target: FunctionTarget,
-    *,
-    version: str | None = None,
-    routing: dict[str, Any] | None = None,
+def _move(
+    lambda_client: Any, deployment: Deployment, target: FunctionTarget, to: AliasState, allowed: list[AliasState]
 ) -> None:
-    arguments: dict[str, Any] = {
-        "FunctionName": target.function_arn,
-        "Name": deployment.alias,
-        "RoutingConfig": NO_WEIGHTS if routing is None else routing,
-    }
-    if version is not None:
-        arguments["FunctionVersion"] = version
-    lambda_client.update_alias(**arguments)
+    """Set the alias to `to` if it is in one of the `allowed` states (compare-and-set on its RevisionId).
+
+    Already at `to`: nothing to do (a retried step). In any other state: changed outside the workflow.
+    """
+    alias = lambda_client.get_alias(FunctionName=target.function_arn, Name=deployment.alias)
+    current = AliasState.of(alias)
+    if current == to:
+        return
+    if current not in allowed:
+        expected = " or ".join(state.describe() for state in [*allowed, to])
+        raise AliasChangedOutside(f"changed outside the workflow: expected {expected}, found {current.describe()}")
+    try:
+        lambda_client.update_alias(
+            FunctionName=target.function_arn,
+            Name=deployment.alias,
+            FunctionVersion=to.version,
+            RoutingConfig={"AdditionalVersionWeights": dict(to.weights)},
+            RevisionId=alias["RevisionId"],
+        )
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "PreconditionFailedException":
+            raise
+        raise AliasChangedOutside(
+            f"changed outside the workflow while being updated (was {current.describe()})"
+        ) from error
 
 
 def _run(operation: str, call: Any, deployment: Deployment) -> list[FunctionTarget]:
@@ -107,4 +155,4 @@ def _reason(error: BaseException) -> str:
     response = getattr(error, "response", None)
     if isinstance(response, dict) and "Error" in response:
         return f"{response['Error'].get('Code')}: {response['Error'].get('Message')}"
-    return f"{type(error).__name__}: {error}"
+    return str(error) if isinstance(error, AliasChangedOutside) else f"{type(error).__name__}: {error}"

@@ -22,6 +22,10 @@ class AliasUpdateFailed(Exception):
         super().__init__(f"{operation} failed for {len(failures)} function(s): {listed}")
 
 
+class AliasChangedOutside(Exception):
+    """An alias is in a state this deployment never set: someone changed it. It is left as they set it."""
+
+
 class LinkRejected(Exception):
     """An approval link was tampered with, expired or is unknown. The message says why in plain words."""
 

@@ -27,6 +27,12 @@ def describe_outcome(deployment: Deployment, state: dict[str, Any]) -> dict[str,
             {"name": f.name, "old_version": f.old_version, "new_version": f.new_version} for f in deployment.functions
         ],
     }
+    left = state.get("changed_outside") or {}
+    left_alone = (
+        " Left as someone else set them: " + "; ".join(f"{name} ({change})" for name, change in sorted(left.items()))
+        if left
+        else ""
+    )
     if state.get("rollback_error"):
         return {
             "status": FAILED,
@@ -40,7 +46,7 @@ def describe_outcome(deployment: Deployment, state: dict[str, Any]) -> dict[str,
         return {
             "status": ROLLED_BACK,
             "error": FAILED_ERROR,
-            "cause": f"{_message(state['error'])}. Every alias was put back to the version it ran before.",
+            "cause": f"{_message(state['error'])}. Every alias was put back to the version it ran before." + left_alone,
             "summary": summary,
         }
     if state.get("promoted"):
@@ -50,7 +56,7 @@ def describe_outcome(deployment: Deployment, state: dict[str, Any]) -> dict[str,
         cause = f"No decision within {deployment.approval_timeout_seconds} seconds: rolled back (reason: timeout)."
     else:
         cause = f"Rolled back by {who} at {decision.get('decided_at', '?')}."
-    return {"status": ROLLED_BACK, "error": ROLLED_BACK_ERROR, "cause": cause, "summary": summary}
+    return {"status": ROLLED_BACK, "error": ROLLED_BACK_ERROR, "cause": cause + left_alone, "summary": summary}
 
 
 def _message(error: dict[str, Any]) -> str:

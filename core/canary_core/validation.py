@@ -165,6 +165,15 @@ def resolve_functions(lambda_client: Any, request: DeploymentRequest) -> list[Fu
 
     def lookup(entry: str) -> FunctionTarget:
         alias = lambda_client.get_alias(FunctionName=entry, Name=request.alias)
+        weights = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+        if weights:
+            split = ", ".join(f"v{v} at {w:.0%}" for v, w in weights.items())
+            raise InvalidInput(
+                [
+                    f"functions: {entry!r} alias '{request.alias}' already splits traffic ({split}); "
+                    "finish or roll back that canary first"
+                ]
+            )
         function_arn = alias["AliasArn"].rsplit(":", 1)[0]
         return FunctionTarget(
             name=function_arn.rsplit(":", 1)[1],
@@ -186,6 +195,8 @@ def resolve_functions(lambda_client: Any, request: DeploymentRequest) -> list[Fu
 
 
 def _lookup_problem(lambda_client: Any, entry: str, alias: str, error: BaseException) -> str:
+    if isinstance(error, InvalidInput):
+        return str(error)
     if isinstance(error, ClientError) and error.response["Error"]["Code"] == "ResourceNotFoundException":
         try:
             lambda_client.get_function_configuration(FunctionName=entry)

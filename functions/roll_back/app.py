@@ -1,4 +1,4 @@
-"""Roll Back: every alias runs the version it ran before, alone."""
+"""Roll Back: every alias runs the version it ran before, alone; aliases changed by someone else are left."""
 
 from typing import Any
 
@@ -16,5 +16,7 @@ lambda_client = aws.lambda_client()
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def lambda_handler(state: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    deployment = aliases.roll_back(lambda_client, Deployment.from_state(state["deployment"]))
-    return {**state, "rolled_back": True, "deployment": deployment.to_state()}
+    deployment, changed_outside = aliases.roll_back(lambda_client, Deployment.from_state(state["deployment"]))
+    if changed_outside:
+        logger.warning("aliases changed outside the workflow were left as they are", extra=changed_outside)
+    return {**state, "rolled_back": True, "changed_outside": changed_outside, "deployment": deployment.to_state()}

@@ -77,11 +77,11 @@ def test_lambda_invoke_runs_the_deployed_handler(moto_without_docker, function_w
 
 
 def test_update_alias_does_not_change_the_revision_id(moto_without_docker, function_with_alias):
-    """moto keeps an alias's RevisionId when the alias is updated; AWS gives it a new one.
+    """Gap covered by PATCHES["alias updates renew the RevisionId"].
 
-    The project never passes RevisionId to UpdateAlias (no optimistic locking on aliases), so it does not
-    depend on this. When this test fails after a moto upgrade, moto tracks revisions as AWS does, and a
-    RevisionId check could be tested locally.
+    moto keeps an alias's RevisionId when the alias is updated; AWS gives it a new one. The workflow updates
+    aliases with compare-and-set on the RevisionId, so it depends on this. When this test fails after a moto
+    upgrade, the patch may no longer be needed.
     """
     # given an alias and its revision
     before = moto_without_docker.get_alias(FunctionName=function_with_alias, Name="live")["RevisionId"]
@@ -119,7 +119,31 @@ def test_update_alias_accepts_a_routing_weight_above_one(moto_without_docker, fu
     assert updated["RoutingConfig"] == {"AdditionalVersionWeights": {"2": 1.5}}
 
 
-GAP_TESTS = {"lambda invoke runs the deployed handler": test_lambda_invoke_runs_the_deployed_handler}
+def test_update_alias_ignores_a_stale_revision_id(moto_without_docker, function_with_alias):
+    """Gap covered by PATCHES["UpdateAlias checks the RevisionId"].
+
+    moto ignores UpdateAlias's RevisionId; AWS answers PreconditionFailedException when it is not the alias's
+    latest, which is how the workflow notices an alias changed by someone else. When this test fails after a
+    moto upgrade, the patch may no longer be needed.
+    """
+    # given an alias and a version 2
+    moto_without_docker.update_function_code(FunctionName=function_with_alias, ZipFile=_zip("def handler(e, c): 2"))
+    moto_without_docker.publish_version(FunctionName=function_with_alias)
+
+    # when it is updated with a RevisionId that was never its own
+    updated = moto_without_docker.update_alias(
+        FunctionName=function_with_alias, Name="live", FunctionVersion="2", RevisionId="not-the-latest-revision"
+    )
+
+    # then moto carries the update out (AWS would refuse it)
+    assert updated["FunctionVersion"] == "2"
+
+
+GAP_TESTS = {
+    "lambda invoke runs the deployed handler": test_lambda_invoke_runs_the_deployed_handler,
+    "alias updates renew the RevisionId": test_update_alias_does_not_change_the_revision_id,
+    "UpdateAlias checks the RevisionId": test_update_alias_ignores_a_stale_revision_id,
+}
 
 
 def test_every_patch_for_a_gap_has_a_test_here():

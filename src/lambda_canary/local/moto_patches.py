@@ -7,10 +7,16 @@ are still needed. moto is pinned exactly (pyproject.toml) because these reach in
 
 from __future__ import annotations
 
+import json
+import threading
+import uuid
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import unquote
 
-from moto.awslambda.models import LambdaBackend
+from moto.awslambda.exceptions import PreconditionFailedException
+from moto.awslambda.models import LambdaAlias, LambdaBackend
+from moto.awslambda.responses import LambdaResponse
 from moto.awslambda_simple.models import LambdaSimpleBackend
 
 from lambda_canary.local import faults, lambda_runner
@@ -21,7 +27,10 @@ _ORIGINALS: dict[tuple[type, str], Callable[..., Any]] = {
     (LambdaBackend, "update_alias"): LambdaBackend.update_alias,
     (LambdaBackend, "publish_version"): LambdaBackend.publish_version,
     (LambdaBackend, "get_alias"): LambdaBackend.get_alias,
+    (LambdaAlias, "update"): LambdaAlias.update,
+    (LambdaResponse, "update_alias"): LambdaResponse.update_alias,
 }
+_alias_update_lock = threading.Lock()
 
 
 def _invoke_real_handler(
@@ -35,6 +44,28 @@ def _invoke_real_handler(
     """Gap 1: without Docker, moto's Lambda echoes the payload instead of running the code."""
     function = self.get_function(function_name, qualifier)
     return lambda_runner.invoke(function, body, response_headers)
+
+
+def _alias_update_renews_revision(self: LambdaAlias, *args: Any, **kwargs: Any) -> None:
+    """Gap 2: moto keeps an alias's RevisionId when it changes; AWS gives every revision a new one."""
+    _ORIGINALS[(LambdaAlias, "update")](self, *args, **kwargs)
+    self.revision_id = str(uuid.uuid4())
+
+
+def _update_alias_checks_revision(self: LambdaResponse) -> Any:
+    """Gap 3: moto ignores UpdateAlias's RevisionId; AWS refuses the update when it is not the alias's latest."""
+    revision_id = json.loads(self.body or "{}").get("RevisionId")
+    with _alias_update_lock:  # the check and the update as one step, as on AWS
+        if revision_id:
+            function_name = unquote(self.path.rsplit("/")[-3])
+            alias_name = unquote(self.path.rsplit("/", 2)[-1])
+            current = _ORIGINALS[(LambdaBackend, "get_alias")](self.backend, alias_name, function_name)
+            if current.revision_id != revision_id:
+                raise PreconditionFailedException(
+                    "The Revision Id provided does not match the latest Revision Id. "
+                    "Call the GetAlias API to retrieve the latest Revision Id"
+                )
+        return _ORIGINALS[(LambdaResponse, "update_alias")](self)
 
 
 def _control_plane(api: str, original: Callable[..., Any], name_argument: int) -> Callable[..., Any]:
@@ -51,6 +82,8 @@ def _control_plane(api: str, original: Callable[..., Any], name_argument: int) -
 
 PATCHES = {
     "lambda invoke runs the deployed handler": (LambdaSimpleBackend, "invoke", _invoke_real_handler),
+    "alias updates renew the RevisionId": (LambdaAlias, "update", _alias_update_renews_revision),
+    "UpdateAlias checks the RevisionId": (LambdaResponse, "update_alias", _update_alias_checks_revision),
     "control plane: UpdateAlias": (
         LambdaBackend,
         "update_alias",
