@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -19,11 +19,11 @@ def publish_versions(lambda_client: Any, deployment: Deployment) -> Deployment:
     """
 
     def publish(target: FunctionTarget) -> FunctionTarget:
-        version = lambda_client.publish_version(
-            FunctionName=target.function_arn,
-            Description=f"{deployment.repository} build {deployment.build_no}",
-        )["Version"]
-        return FunctionTarget(target.name, target.function_arn, target.old_version, version)
+        arguments = {"FunctionName": target.function_arn, "Description": deployment.title}
+        if target.code_sha256:
+            arguments["CodeSha256"] = target.code_sha256  # Lambda refuses to publish any other code
+        version = lambda_client.publish_version(**arguments)["Version"]
+        return replace(target, new_version=version)
 
     return deployment.with_functions(_run("Publish Versions", publish, deployment))
 

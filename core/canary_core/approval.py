@@ -41,14 +41,13 @@ def request_decision(
     secret = link_secret()
     approve = DecisionLink(deployment.repository, deployment.build_no, "approve", expires_at)
     rollback = DecisionLink(deployment.repository, deployment.build_no, "rollback", expires_at)
-    message = slack.request_message(
-        deployment,
-        approve.url(approval_api_url, secret),
-        rollback.url(approval_api_url, secret),
-        environment,
-        expires_at,
-    )
-    notify(table, deployment, post_to_slack, message, now)
+    links = {
+        "approve_url": approve.url(approval_api_url, secret),
+        "rollback_url": rollback.url(approval_api_url, secret),
+    }
+    message = slack.request_message(deployment, links["approve_url"], links["rollback_url"], environment, expires_at)
+    # If Slack cannot take the message, the links go to the trail: an operator can hand them on.
+    notify(table, deployment, post_to_slack, message, now, **links)
     return {"pre_approved": False}
 
 
@@ -58,10 +57,13 @@ def notify(
     post_to_slack: Callable[[dict[str, Any]], None],
     message: dict[str, Any],
     now: datetime,
+    **details: str,
 ) -> None:
-    """Post to Slack; a failure is written to the trail and does not stop the deployment."""
+    """Post to Slack; a failure is written to the trail (with `details`) and does not stop the deployment."""
     try:
         post_to_slack(message)
     except slack.SlackError as error:
         logger.warning("Slack message not delivered: %s", error)
-        table.note(deployment.repository, deployment.build_no, now, "slack message failed", reason=str(error))
+        table.note(
+            deployment.repository, deployment.build_no, now, "slack message failed", reason=str(error), **details
+        )

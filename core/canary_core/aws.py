@@ -13,6 +13,7 @@ from aws_lambda_powertools.utilities import parameters
 
 from canary_core.config import Settings
 from canary_core.fanout import LAMBDA_CLIENT_CONFIG
+from canary_core.locks import FunctionLocks
 from canary_core.trail import DeploymentsTable
 
 SECRET_CACHE_SECONDS = 300
@@ -28,6 +29,10 @@ def stepfunctions_client() -> Any:
 
 def deployments_table(settings: Settings) -> DeploymentsTable:
     return DeploymentsTable(boto3.resource("dynamodb").Table(settings.table_name))
+
+
+def function_locks(settings: Settings) -> FunctionLocks:
+    return FunctionLocks(boto3.resource("dynamodb").Table(settings.locks_table_name))
 
 
 def link_secret(settings: Settings) -> bytes:

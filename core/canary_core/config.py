@@ -13,6 +13,7 @@ from canary_core.model import Defaults
 class Settings:
     environment: str
     table_name: str
+    locks_table_name: str
     link_secret_arn: str
     slack_webhook_secret_arn: str
     approval_api_url: str
@@ -27,6 +28,7 @@ class Settings:
         return cls(
             environment=env["ENVIRONMENT"],
             table_name=env["DEPLOYMENTS_TABLE"],
+            locks_table_name=env["LOCKS_TABLE"],
             link_secret_arn=env["LINK_SECRET_ARN"],
             slack_webhook_secret_arn=env["SLACK_WEBHOOK_SECRET_ARN"],
             approval_api_url=env.get("APPROVAL_API_URL", "").rstrip("/"),
@@ -42,6 +44,7 @@ class Settings:
 _REQUIRED = (
     "ENVIRONMENT",
     "DEPLOYMENTS_TABLE",
+    "LOCKS_TABLE",
     "LINK_SECRET_ARN",
     "SLACK_WEBHOOK_SECRET_ARN",
     "DEFAULT_ALIAS",

@@ -26,6 +26,7 @@ class FunctionTarget:
     function_arn: str  # unqualified
     old_version: str  # the alias's main version before the deployment: what a roll back returns to
     new_version: str | None = None  # set by Publish Versions
+    code_sha256: str | None = None  # the code CI built, when the input says: publishing refuses other code
 
     @property
     def pinned_from_latest(self) -> bool:

@@ -50,6 +50,7 @@ class DeploymentsTable:
             "pre_approve": deployment.pre_approve,
             "started_at": now.isoformat(),
             "functions": [f.name for f in deployment.functions],
+            "function_arns": {f.name: f.function_arn for f in deployment.functions},
             "trail": [_event(now, "started", execution_arn=deployment.execution_arn)],
         }
         if deployment.build_url:
@@ -67,6 +68,14 @@ class DeploymentsTable:
                     "deploy a new build number"
                 ]
             ) from error
+
+    def save_state(self, deployment: Deployment) -> None:
+        """Keep the whole deployment (versions included): Clean Up rolls back from it if the execution dies."""
+        self._table.update_item(
+            Key=_key(deployment.repository, deployment.build_no),
+            UpdateExpression="SET deployment = :deployment",
+            ExpressionAttributeValues={":deployment": _dynamo(deployment.to_state())},
+        )
 
     def await_decision(self, deployment: Deployment, task_token: str, expires_at: int, now: datetime) -> None:
         functions = [

@@ -30,13 +30,16 @@ KNOWN_FIELDS = (
     "pre_approve",
     "build_url",
     "approval_timeout_seconds",
+    "supersede",
 )
+FUNCTION_FIELDS = ("name", "code_sha256")
 _REPOSITORY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$")
 _ALIAS = re.compile(r"^(?!^[0-9]+$)[a-zA-Z0-9-_]{1,128}$")
 _FUNCTION_NAME = re.compile(r"^[a-zA-Z0-9-_]{1,64}$")
 _FUNCTION_ARN = re.compile(
     r"^arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:\d{12}:function:(?P<name>[a-zA-Z0-9-_]{1,64})(?::(?P<qualifier>.+))?$"
 )
+_CODE_SHA256 = re.compile(r"[A-Za-z0-9+/]{43}=")
 _URL = re.compile(r"^https?://[^\s<>|\"']+$")  # no characters that would end a Slack link
 
 
@@ -44,12 +47,14 @@ _URL = re.compile(r"^https?://[^\s<>|\"']+$")  # no characters that would end a 
 class DeploymentRequest:
     repository: str
     build_no: int
-    functions: tuple[str, ...]
+    functions: tuple[str, ...]  # names or ARNs, as given
+    code_sha256: dict[str, str]  # {function as given: the CodeSha256 CI built}, for the functions that say
     alias: str
     weight: float
     pre_approve: bool
     build_url: str | None
     approval_timeout_seconds: int
+    supersede: bool = False
 
 
 def parse_request(raw: Any, defaults: Defaults) -> DeploymentRequest:
@@ -78,7 +83,7 @@ def parse_request(raw: Any, defaults: Defaults) -> DeploymentRequest:
     ):
         problems.append(f"build_no: {build_no!r} is not a build number; pass a whole number from 1 to {MAX_BUILD_NO}")
 
-    functions = _parse_functions(raw.get("functions"), problems)
+    functions, code_sha256 = _parse_functions(raw.get("functions"), problems)
 
     alias = raw.get("alias", defaults.alias)
     if not isinstance(alias, str) or not _ALIAS.fullmatch(alias):
@@ -108,31 +113,63 @@ def parse_request(raw: Any, defaults: Defaults) -> DeploymentRequest:
             f"{MAX_APPROVAL_TIMEOUT_SECONDS} (a week)"
         )
 
+    supersede = raw.get("supersede", False)
+    if not isinstance(supersede, bool):
+        problems.append(f"supersede: {supersede!r} is not true or false")
+
     if problems:
         raise InvalidInput(problems)
     return DeploymentRequest(
         repository=cast(str, repository),
         build_no=cast(int, build_no),
         functions=functions,
+        code_sha256=code_sha256,
         alias=alias,
         weight=float(weight),
         pre_approve=pre_approve,
         build_url=build_url,
         approval_timeout_seconds=timeout,
+        supersede=supersede,
     )
 
 
-def _parse_functions(functions: Any, problems: list[str]) -> tuple[str, ...]:
+def _parse_functions(functions: Any, problems: list[str]) -> tuple[tuple[str, ...], dict[str, str]]:
     if functions is None:
         problems.append("functions: missing; list the functions to deploy, by name or ARN")
-        return ()
+        return (), {}
     if not isinstance(functions, list) or not functions:
         problems.append("functions: must be a non-empty list of function names or ARNs")
-        return ()
+        return (), {}
+    code_sha256: dict[str, str] = {}
+    entries: list[Any] = []
+    for index, entry in enumerate(functions):
+        if isinstance(entry, dict):
+            unknown = set(entry) - set(FUNCTION_FIELDS)
+            sha = entry.get("code_sha256")
+            if unknown or not isinstance(entry.get("name"), str):
+                problems.append(
+                    f'functions[{index}]: an object needs "name" and may have "code_sha256" '
+                    f'(got {sorted(entry)}); e.g. {{"name": "orders-api", "code_sha256": "..."}}'
+                )
+                entries.append(None)
+                continue
+            if sha is not None and (not isinstance(sha, str) or not _CODE_SHA256.fullmatch(sha)):
+                problems.append(
+                    f"functions[{index}].code_sha256: {sha!r} is not a CodeSha256; pass the base64 SHA-256 "
+                    "of the deployment package, as `aws lambda get-function-configuration` shows it"
+                )
+            elif sha is not None:
+                code_sha256[entry["name"]] = sha
+            entries.append(entry["name"])
+        else:
+            entries.append(entry)
+    functions = entries
     if len(functions) > MAX_FUNCTIONS:
         problems.append(f"functions: {len(functions)} listed, at most {MAX_FUNCTIONS}; split the deployment")
     seen: dict[str, str] = {}
     for index, entry in enumerate(functions):
+        if entry is None:
+            continue
         if not isinstance(entry, str):
             problems.append(f"functions[{index}]: {entry!r} is not a function name or ARN")
             continue
@@ -143,11 +180,13 @@ def _parse_functions(functions: Any, problems: list[str]) -> tuple[str, ...]:
                 'pass e.g. "orders-api" or "arn:aws:lambda:us-east-1:123456789012:function:orders-api"'
                 " (no version or alias suffix)"
             )
+        elif entry is None:
+            continue
         elif name in seen:
             problems.append(f"functions[{index}]: {entry!r} repeats {seen[name]!r}; list each function once")
         else:
             seen[name] = entry
-    return tuple(e for e in functions if isinstance(e, str))
+    return tuple(e for e in functions if isinstance(e, str)), code_sha256
 
 
 def function_name(entry: str) -> str | None:
@@ -160,25 +199,43 @@ def function_name(entry: str) -> str | None:
     return None
 
 
-def resolve_functions(lambda_client: Any, request: DeploymentRequest) -> list[FunctionTarget]:
-    """Look up each function's alias; record the version it runs now (the one a roll back returns to)."""
+def resolve_functions(
+    lambda_client: Any, request: DeploymentRequest, *, splits: dict[str, str] | None = None
+) -> list[FunctionTarget]:
+    """Look up each function's alias; record the version it runs now (the one a roll back returns to).
+
+    An alias that already splits traffic is refused, or, when `splits` is given, noted there as
+    {function: problem} for the caller to decide (it may belong to a deployment about to be superseded).
+    """
 
     def lookup(entry: str) -> FunctionTarget:
         alias = lambda_client.get_alias(FunctionName=entry, Name=request.alias)
         weights = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
         if weights:
             split = ", ".join(f"v{v} at {w:.0%}" for v, w in weights.items())
-            raise InvalidInput(
-                [
-                    f"functions: {entry!r} alias '{request.alias}' already splits traffic ({split}); "
-                    "finish or roll back that canary first"
-                ]
+            problem = (
+                f"functions: {entry!r} alias '{request.alias}' already splits traffic ({split}); "
+                "finish or roll back that canary first"
             )
+            if splits is None:
+                raise InvalidInput([problem])
+            splits[entry] = problem
         function_arn = alias["AliasArn"].rsplit(":", 1)[0]
+        expected_sha = request.code_sha256.get(entry)
+        if expected_sha is not None:
+            actual = lambda_client.get_function_configuration(FunctionName=function_arn)["CodeSha256"]
+            if actual != expected_sha:
+                raise InvalidInput(
+                    [
+                        f"functions: {entry!r} code is not the code CI built (CodeSha256 {actual}, expected "
+                        f"{expected_sha}); upload the build's package again, then start a new execution"
+                    ]
+                )
         return FunctionTarget(
             name=function_arn.rsplit(":", 1)[1],
             function_arn=function_arn,
             old_version=alias["FunctionVersion"],
+            code_sha256=expected_sha,
         )
 
     results = fan_out(lookup, request.functions)

@@ -18,6 +18,7 @@ tracer = Tracer()
 metrics = Metrics()
 settings = Settings.from_env()
 table = aws.deployments_table(settings)
+locks = aws.function_locks(settings)
 
 
 @logger.inject_lambda_context
@@ -28,6 +29,7 @@ def lambda_handler(state: dict[str, Any], context: LambdaContext) -> dict[str, A
     outcome = describe_outcome(deployment, state)
     now = datetime.now(UTC)
     table.record_outcome(deployment, outcome, now)
+    locks.release(deployment)
     message = slack.outcome_message(deployment, outcome, settings.environment)
     notify(table, deployment, lambda m: slack.post(aws.slack_webhook_url(settings), m), message, now)
     metrics.add_dimension(name="Environment", value=settings.environment)

@@ -6,15 +6,20 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from canary_core import aliases, aws
+from canary_core.config import Settings
 from canary_core.model import Deployment
 
 logger = Logger()
 tracer = Tracer()
+settings = Settings.from_env()
 lambda_client = aws.lambda_client()
+table = aws.deployments_table(settings)
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def lambda_handler(state: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    deployment = aliases.shift_traffic(lambda_client, Deployment.from_state(state["deployment"]))
-    return {**state, "deployment": deployment.to_state()}
+    deployment = Deployment.from_state(state["deployment"])
+    table.save_state(deployment)  # before any alias moves: what Clean Up needs to put them back
+    aliases.shift_traffic(lambda_client, deployment)
+    return state

@@ -15,6 +15,7 @@ from typing import Any
 
 import boto3
 import pytest
+from boto3.dynamodb.conditions import Key
 
 from canary_core.trail import DeploymentsTable
 from lambda_canary.browser import decision_links
@@ -124,8 +125,13 @@ class Fleet:
         assert {name: weights for name, (_, weights) in self.aliases().items() if weights} == {}
 
 
+ENDINGS = {"PROMOTED": {"SUCCEEDED"}, "ROLLED_BACK": {"FAILED", "ABORTED", "TIMED_OUT"}, "FAILED": {"FAILED"}}
+
+
 @pytest.fixture
-def make_fleet(runtime: LocalRuntime) -> Any:
+def make_fleet(runtime: LocalRuntime) -> Iterator[Any]:
+    fleets: list[Fleet] = []
+
     def make(count: int = 3, *, ship: bool = True) -> Fleet:
         prefix = f"fn-{uuid.uuid4().hex[:8]}"
         names = [f"{prefix}-{index:03d}" for index in range(count)]
@@ -134,6 +140,27 @@ def make_fleet(runtime: LocalRuntime) -> Any:
             create_function_with_alias(fleet.lam, name)
             if ship:
                 ship_code(fleet.lam, name, fleet.build_no)
+        fleets.append(fleet)
         return fleet
 
-    return make
+    yield make
+    faults.clear()
+    for fleet in fleets:
+        assert_invariants(fleet)
+
+
+def assert_invariants(fleet: Fleet) -> None:
+    """After every test: no alias carries weights unless its deployment still waits, no lock is left, and
+    every deployment in the table has an ending that matches its execution."""
+    locks = boto3.resource("dynamodb").Table(fleet.runtime.outputs["LocksTableName"])
+    deployments = fleet.table._table.query(KeyConditionExpression=Key("repository").eq(fleet.repository))["Items"]
+    waiting = any(item["status"] == "WAITING" for item in deployments)
+    if not waiting:
+        fleet.assert_no_weights_left()
+    for item in deployments:
+        if item["status"] == "WAITING":
+            continue
+        execution = fleet.sfn.describe_execution(executionArn=item["execution_arn"])
+        assert execution["status"] in ENDINGS[item["status"]], (item["status"], execution["status"])
+        held = [f for f in item["function_arns"].values() if locks.get_item(Key={"function_arn": f}).get("Item")]
+        assert held == [], f"locks left by {item['repository']} build {item['build_no']}: {held}"

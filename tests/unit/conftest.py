@@ -24,6 +24,7 @@ from cfnlint.decode.cfn_yaml import load as load_cfn_yaml
 from moto import mock_aws
 from pytest_socket import disable_socket
 
+from canary_core.locks import FunctionLocks
 from canary_core.model import Deployment, FunctionTarget
 from canary_core.trail import DeploymentsTable
 
@@ -176,25 +177,51 @@ def upload(lambda_client: Any) -> Callable[[str, int], None]:
     return upload_build
 
 
+def _table_properties(resource: str) -> dict[str, Any]:
+    """A table's key schema, attributes and billing mode, exactly as template.yaml declares them."""
+    properties = load_cfn_yaml(str(TEMPLATE))["Resources"][resource]["Properties"]
+    plain = json.loads(json.dumps(properties))  # cfn-lint's node classes to plain dicts and strings
+    return {key: plain[key] for key in ("KeySchema", "AttributeDefinitions", "BillingMode")}
+
+
+def _create_table(resource: str, properties: dict[str, Any]) -> Any:
+    name = f"lambda-canary-unit-{resource}-{uuid.uuid4().hex[:8]}"
+    boto3.client("dynamodb", region_name=REGION).create_table(TableName=name, **properties)
+    return boto3.resource("dynamodb", region_name=REGION).Table(name)
+
+
 @pytest.fixture(scope="session")
 def template_table_properties() -> dict[str, Any]:
     """The DeploymentsTable's key schema, attributes and billing mode, exactly as template.yaml declares them."""
-    properties = load_cfn_yaml(str(TEMPLATE))["Resources"]["DeploymentsTable"]["Properties"]
-    plain = json.loads(json.dumps(properties))  # cfn-lint's node classes to plain dicts and strings
-    return {key: plain[key] for key in ("KeySchema", "AttributeDefinitions", "BillingMode")}
+    return _table_properties("DeploymentsTable")
+
+
+@pytest.fixture(scope="session")
+def template_locks_table_properties() -> dict[str, Any]:
+    """The LocksTable's key schema, attributes and billing mode, exactly as template.yaml declares them."""
+    return _table_properties("LocksTable")
 
 
 @pytest.fixture
 def dynamodb_table(aws: None, template_table_properties: dict[str, Any]) -> Any:
     """The deployments table as template.yaml declares it, as a boto3 Table resource."""
-    name = f"lambda-canary-unit-DeploymentsTable-{uuid.uuid4().hex[:8]}"
-    boto3.client("dynamodb", region_name=REGION).create_table(TableName=name, **template_table_properties)
-    return boto3.resource("dynamodb", region_name=REGION).Table(name)
+    return _create_table("DeploymentsTable", template_table_properties)
 
 
 @pytest.fixture
 def table(dynamodb_table: Any) -> DeploymentsTable:
     return DeploymentsTable(dynamodb_table)
+
+
+@pytest.fixture
+def locks_dynamodb_table(aws: None, template_locks_table_properties: dict[str, Any]) -> Any:
+    """The locks table as template.yaml declares it, as a boto3 Table resource."""
+    return _create_table("LocksTable", template_locks_table_properties)
+
+
+@pytest.fixture
+def locks(locks_dynamodb_table: Any) -> FunctionLocks:
+    return FunctionLocks(locks_dynamodb_table)
 
 
 # --- the deployment record ----------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from canary_core.model import Defaults
 ENVIRONMENT = {
     "ENVIRONMENT": "qa",
     "DEPLOYMENTS_TABLE": "lambda-canary-qa-DeploymentsTable",
+    "LOCKS_TABLE": "lambda-canary-qa-LocksTable",
     "LINK_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:link-AbCdEf",
     "SLACK_WEBHOOK_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:slack-AbCdEf",
     "APPROVAL_API_URL": "https://abc123defg.execute-api.us-east-1.amazonaws.com/v1/",
@@ -31,17 +32,21 @@ def test_settings_are_read_from_the_environment_template_yaml_sets():
     # then each is typed, and the API URL has no trailing slash
     assert settings.environment == "qa"
     assert settings.table_name == "lambda-canary-qa-DeploymentsTable"
+    assert settings.locks_table_name == "lambda-canary-qa-LocksTable"
     assert settings.approval_api_url == "https://abc123defg.execute-api.us-east-1.amazonaws.com/v1"
     assert settings.defaults == Defaults(alias="live", weight=0.1, pre_approve=True, approval_timeout_seconds=3600)
 
 
 def test_missing_settings_are_named_together():
-    # given an environment without the table and the link secret
-    environment = {k: v for k, v in ENVIRONMENT.items() if k not in ("DEPLOYMENTS_TABLE", "LINK_SECRET_ARN")}
+    # given an environment without the two tables and the link secret
+    missing = ("DEPLOYMENTS_TABLE", "LOCKS_TABLE", "LINK_SECRET_ARN")
+    environment = {k: v for k, v in ENVIRONMENT.items() if k not in missing}
 
     # when the settings are read
-    # then both are named
-    with pytest.raises(RuntimeError, match=r"^missing environment variables: DEPLOYMENTS_TABLE, LINK_SECRET_ARN \("):
+    # then all three are named
+    with pytest.raises(
+        RuntimeError, match=r"^missing environment variables: DEPLOYMENTS_TABLE, LOCKS_TABLE, LINK_SECRET_ARN \("
+    ):
         Settings.from_env(environment)
 
 

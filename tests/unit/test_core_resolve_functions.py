@@ -10,11 +10,12 @@ from canary_core.model import FunctionTarget
 from canary_core.validation import DeploymentRequest, resolve_functions
 
 
-def request_for(*functions: str, alias: str = "live") -> DeploymentRequest:
+def request_for(*functions: str, alias: str = "live", code_sha256: dict[str, str] | None = None) -> DeploymentRequest:
     return DeploymentRequest(
         repository="my-app",
         build_no=760,
         functions=functions,
+        code_sha256=code_sha256 or {},
         alias=alias,
         weight=0.1,
         pre_approve=False,

@@ -46,11 +46,13 @@ def test_the_sample_ci_input_is_accepted_as_written(load_event, defaults):
         repository="my-app",
         build_no=760,
         functions=("orders-api", PAYMENTS_ARN),
+        code_sha256={},
         alias="live",
         weight=0.1,
         pre_approve=False,
         build_url="https://ci.example.com/my-app/760",
         approval_timeout_seconds=3600,
+        supersede=False,
     )
 
 
@@ -223,7 +225,7 @@ def test_an_unknown_field_unlike_any_known_one_lists_the_known_fields(minimal, d
     # then the known fields are listed
     assert problems == [
         "zzz: unknown field; known fields: repository, build_no, functions, alias, weight, pre_approve, "
-        "build_url, approval_timeout_seconds"
+        "build_url, approval_timeout_seconds, supersede"
     ]
 
 

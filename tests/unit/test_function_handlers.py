@@ -30,14 +30,15 @@ API_URL = "https://abc123defg.execute-api.us-east-1.amazonaws.com/v1"
 
 
 @pytest.fixture
-def stack(aws, dynamodb_table, monkeypatch):
-    """The stack's table and secrets on moto, and the environment template.yaml's Globals give every function."""
+def stack(aws, dynamodb_table, locks_dynamodb_table, monkeypatch):
+    """The stack's tables and secrets on moto, and the environment template.yaml's Globals give every function."""
     secrets = boto3.client("secretsmanager", region_name="us-east-1")
     link_secret_arn = secrets.create_secret(Name="unit-LinkSigningSecret", SecretString=EVENTS_LINK_SECRET)["ARN"]
     webhook_secret_arn = secrets.create_secret(Name="unit-SlackWebhookSecret", SecretString=WEBHOOK)["ARN"]
     variables = {
         "ENVIRONMENT": "prod",
         "DEPLOYMENTS_TABLE": dynamodb_table.name,
+        "LOCKS_TABLE": locks_dynamodb_table.name,
         "LINK_SECRET_ARN": link_secret_arn,
         "SLACK_WEBHOOK_SECRET_ARN": webhook_secret_arn,
         "DEFAULT_ALIAS": "live",
@@ -91,7 +92,7 @@ def test_the_sample_approval_events_are_signed_with_the_documented_secret(load_e
 
 
 def test_validate_input_opens_the_deployment_for_the_sample_ci_input(
-    handler, orders_and_payments, load_event, lambda_context, dynamodb_table
+    handler, orders_and_payments, load_event, lambda_context, dynamodb_table, locks_dynamodb_table
 ):
     # given the two functions of the sample input, and the Validate Input payload the state machine sends
     execution_arn = "arn:aws:states:us-east-1:123456789012:execution:canary:my-app-760"
@@ -114,6 +115,11 @@ def test_validate_input_opens_the_deployment_for_the_sample_ci_input(
     item = dynamodb_table.get_item(Key={"repository": "my-app", "build_no": 760})["Item"]
     assert item["status"] == "SHIFTING"
 
+    # and both functions are locked by this execution
+    for function in deployment["functions"]:
+        lock = locks_dynamodb_table.get_item(Key={"function_arn": function["function_arn"]})["Item"]
+        assert (lock["repository"], lock["build_no"], lock["execution_arn"]) == ("my-app", 760, execution_arn)
+
 
 def test_validate_input_raises_invalid_input_the_state_machine_catches(handler, load_event, lambda_context):
     # given the sample input with a misspelt weight (and no functions created)
@@ -129,12 +135,14 @@ def test_validate_input_raises_invalid_input_the_state_machine_catches(handler, 
 
 
 def test_publish_shift_and_promote_handlers_carry_the_state_through(
-    handler, orders_and_payments, make_deployment, lambda_context, lambda_client
+    handler, orders_and_payments, make_deployment, lambda_context, lambda_client, table, now
 ):
-    # given the state after Validate Input for the two functions
+    # given the state after Validate Input for the two functions, whose deployment it opened
     arn = "arn:aws:lambda:us-east-1:123456789012:function:"
     functions = [FunctionTarget(name, arn + name, "1") for name in ("orders-api", "payments")]
-    state = {"deployment": make_deployment(functions=functions).to_state()}
+    opened = make_deployment(functions=functions)
+    table.open(opened, now)
+    state = {"deployment": opened.to_state()}
 
     # when Publish Versions and Shift Traffic run
     state = handler("publish_versions").lambda_handler(state, lambda_context)
@@ -145,6 +153,9 @@ def test_publish_shift_and_promote_handlers_carry_the_state_through(
     alias = lambda_client.get_alias(FunctionName="payments", Name="live")
     assert (alias["FunctionVersion"], alias["RoutingConfig"]["AdditionalVersionWeights"]) == ("1", {"2": 0.1})
 
+    # and Shift Traffic saved the deployment, versions included, where Clean Up finds it
+    assert table.get("my-app", 760)["deployment"] == state["deployment"]
+
     # when Promote runs
     state = handler("promote").lambda_handler(state, lambda_context)
 
@@ -154,20 +165,24 @@ def test_publish_shift_and_promote_handlers_carry_the_state_through(
 
 
 def test_roll_back_handler_restores_the_old_versions(
-    handler, orders_and_payments, make_deployment, lambda_context, lambda_client
+    handler, orders_and_payments, make_deployment, lambda_context, lambda_client, table, now
 ):
     # given two functions that were shifted to version 2
     arn = "arn:aws:lambda:us-east-1:123456789012:function:"
     functions = [FunctionTarget(name, arn + name, "1") for name in ("orders-api", "payments")]
-    state = {"deployment": make_deployment(functions=functions).to_state()}
+    opened = make_deployment(functions=functions)
+    table.open(opened, now)
+    state = {"deployment": opened.to_state()}
     state = handler("publish_versions").lambda_handler(state, lambda_context)
     state = handler("shift_traffic").lambda_handler(state, lambda_context)
 
     # when Roll Back runs after an error
     state = handler("roll_back").lambda_handler({**state, "error": {"Error": "X", "Cause": "y"}}, lambda_context)
 
-    # then every alias runs version 1 alone, and the state keeps the error and says rolled back
+    # then every alias runs version 1 alone, and the state keeps the error, says rolled back and that no alias
+    # was changed by someone else
     assert state["rolled_back"] is True and state["error"] == {"Error": "X", "Cause": "y"}
+    assert state["changed_outside"] == {}
     for name in ("orders-api", "payments"):
         alias = lambda_client.get_alias(FunctionName=name, Name="live")
         assert alias["FunctionVersion"] == "1"
@@ -196,9 +211,12 @@ def test_request_approval_parks_the_token_and_posts_links_to_the_webhook(
     assert "token-from-step-functions" not in json.dumps(call.kwargs["json"])
 
 
-def test_record_outcome_writes_the_ending_and_posts_it(handler, waiting_deployment, table, lambda_context, capsys):
-    # given an approved and promoted deployment
+def test_record_outcome_writes_the_ending_and_posts_it(
+    handler, waiting_deployment, table, locks, locks_dynamodb_table, lambda_context, capsys, now
+):
+    # given an approved and promoted deployment that holds its functions' locks
     deployment = waiting_deployment()
+    assert locks.acquire(deployment, now) == {}
     decision = {"action": "approve", "decided_by": "approval link", "decided_at": "2025-04-07T09:45:00+00:00"}
     state = {"deployment": deployment.to_state(), "decision": decision, "promoted": True}
 
@@ -212,6 +230,9 @@ def test_record_outcome_writes_the_ending_and_posts_it(handler, waiting_deployme
     assert item["status"] == PROMOTED and "task_token" not in item
     assert post.call_args.kwargs["json"]["text"].startswith("Promoted: my-app build 760.")
     assert '"DeploymentsPromoted"' in capsys.readouterr().out
+
+    # and the functions' locks are released
+    assert locks_dynamodb_table.scan()["Items"] == []
 
 
 def test_approval_api_get_shows_the_confirmation_and_changes_nothing(

@@ -23,11 +23,12 @@ def test_the_template_loads_with_its_resources_and_globals(template, project_roo
     tables = template.resources("AWS::DynamoDB::Table")
     functions = template.resources("AWS::Serverless::Function")
 
-    # then it has the deployments table, the task functions and the click handler, and the function globals
-    assert list(tables) == ["DeploymentsTable"]
-    assert {"ValidateInputFunction", "ApprovalFunction", "RecordOutcomeFunction"} <= set(functions)
+    # then it has the deployments and locks tables, the task functions and the click handler, and the function globals
+    assert list(tables) == ["DeploymentsTable", "LocksTable"]
+    assert {"ValidateInputFunction", "ApprovalFunction", "RecordOutcomeFunction", "CleanUpFunction"} <= set(functions)
     assert template.function_globals()["Handler"] == "app.lambda_handler"
     assert template.function_globals()["Environment"]["Variables"]["DEPLOYMENTS_TABLE"] == {"Ref": "DeploymentsTable"}
+    assert template.function_globals()["Environment"]["Variables"]["LOCKS_TABLE"] == {"Ref": "LocksTable"}
     assert template.root == project_root
     assert template.stack_name == "unit-stack"
 

@@ -1,7 +1,8 @@
-"""Faults the local runtime can inject into Lambda's control plane, to test what happens when AWS fails.
+"""Faults the local runtime can inject, to test what happens when AWS fails.
 
-A test arms a fault ("the next UpdateAlias of function X fails"); moto_patches consults `check` before
-moto carries the call out. The error is the one AWS returns, so the workflow sees what it would see on AWS.
+A test arms a fault ("the next UpdateAlias of function X fails", "the next 3 UpdateItem calls on table T
+fail"); moto_patches consults `check` before moto carries the call out. The error is the one AWS returns,
+so the workflow sees what it would see on AWS.
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ def arm(
     message: str = "injected fault",
     status: int = 400,
 ) -> None:
-    """The next `times` calls of `api` ("UpdateAlias", "PublishVersion") for `function_name` fail."""
+    """The next `times` calls of `api` for `function_name` (a function, or a table for "UpdateItem" and
+    "PutItem") fail with `code`."""
     with _lock:
         _armed.append(_Fault(api, function_name, times, code, message, status))
 

@@ -31,8 +31,11 @@ class SlackSink:
     def __init__(self) -> None:
         self._messages: list[Any] = []
         self._lock = threading.Lock()
+        self.outage = False  # tests set it: the webhook then answers as Slack does when it is down
 
     def receive(self, raw: bytes) -> Response:
+        if self.outage:
+            return Response("service_unavailable", status=503, content_type="text/plain")
         try:
             payload = json.loads(raw)
         except ValueError:

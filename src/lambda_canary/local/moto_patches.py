@@ -18,6 +18,7 @@ from moto.awslambda.exceptions import PreconditionFailedException
 from moto.awslambda.models import LambdaAlias, LambdaBackend
 from moto.awslambda.responses import LambdaResponse
 from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.dynamodb.models import DynamoDBBackend
 
 from lambda_canary.local import faults, lambda_runner
 from lambda_canary.local.quota import quota
@@ -28,6 +29,8 @@ _ORIGINALS: dict[tuple[type, str], Callable[..., Any]] = {
     (LambdaBackend, "publish_version"): LambdaBackend.publish_version,
     (LambdaBackend, "get_alias"): LambdaBackend.get_alias,
     (LambdaAlias, "update"): LambdaAlias.update,
+    (DynamoDBBackend, "put_item"): DynamoDBBackend.put_item,
+    (DynamoDBBackend, "update_item"): DynamoDBBackend.update_item,
     (LambdaResponse, "update_alias"): LambdaResponse.update_alias,
 }
 _alias_update_lock = threading.Lock()
@@ -80,6 +83,16 @@ def _control_plane(api: str, original: Callable[..., Any], name_argument: int) -
     return call
 
 
+def _table_writes(api: str, original: Callable[..., Any]) -> Callable[..., Any]:
+    """Not a gap: lets tests make a table refuse writes for a while, as DynamoDB can (see faults.py)."""
+
+    def call(self: DynamoDBBackend, table_name: str, *args: Any, **kwargs: Any) -> Any:
+        faults.check(api, table_name)
+        return original(self, table_name, *args, **kwargs)
+
+    return call
+
+
 PATCHES = {
     "lambda invoke runs the deployed handler": (LambdaSimpleBackend, "invoke", _invoke_real_handler),
     "alias updates renew the RevisionId": (LambdaAlias, "update", _alias_update_renews_revision),
@@ -93,6 +106,16 @@ PATCHES = {
         LambdaBackend,
         "publish_version",
         _control_plane("PublishVersion", _ORIGINALS[(LambdaBackend, "publish_version")], 0),
+    ),
+    "fault injection: DynamoDB PutItem": (
+        DynamoDBBackend,
+        "put_item",
+        _table_writes("PutItem", _ORIGINALS[(DynamoDBBackend, "put_item")]),
+    ),
+    "fault injection: DynamoDB UpdateItem": (
+        DynamoDBBackend,
+        "update_item",
+        _table_writes("UpdateItem", _ORIGINALS[(DynamoDBBackend, "update_item")]),
     ),
     "control plane: GetAlias": (
         LambdaBackend,

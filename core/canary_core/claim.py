@@ -1,0 +1,111 @@
+"""Opening a deployment: validate it, lock its functions, supersede an older deployment if asked, open its
+record. What Validate Input does."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from canary_core.decisions import DecisionNotDelivered, decide
+from canary_core.errors import InvalidInput
+from canary_core.locks import FunctionLocks, Holder
+from canary_core.model import Defaults, Deployment
+from canary_core.trail import WAITING, Decision, DeploymentsTable
+from canary_core.validation import parse_request, resolve_functions
+
+SUPERSEDE_WAIT_SECONDS = 120
+POLL_SECONDS = 1.0
+
+
+def open_deployment(
+    raw_input: Any,
+    execution_arn: str,
+    defaults: Defaults,
+    *,
+    lambda_client: Any,
+    table: DeploymentsTable,
+    locks: FunctionLocks,
+    sfn_client: Any,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    sleep: Callable[[float], None] = time.sleep,
+    wait_seconds: float = SUPERSEDE_WAIT_SECONDS,
+) -> Deployment:
+    """Validate, lock every function, supersede if asked, and open the deployment's record.
+
+    Raises InvalidInput, holding nothing, for bad input, busy functions, aliases split by something else
+    and a build that was already deployed.
+    """
+    request = parse_request(raw_input, defaults)
+    splits: dict[str, str] = {}
+    deployment = Deployment(
+        repository=request.repository,
+        build_no=request.build_no,
+        alias=request.alias,
+        weight=request.weight,
+        pre_approve=request.pre_approve,
+        build_url=request.build_url,
+        approval_timeout_seconds=request.approval_timeout_seconds,
+        execution_arn=execution_arn,
+        functions=tuple(resolve_functions(lambda_client, request, splits=splits)),
+    )
+    superseded = _lock(deployment, request.supersede, table, locks, sfn_client, now, sleep, wait_seconds)
+    try:
+        if superseded:  # the older canaries were rolled back: read the aliases as they are now
+            deployment = deployment.with_functions(resolve_functions(lambda_client, request))
+        elif splits:  # split by something that holds no lock: not this workflow's to undo
+            raise InvalidInput(list(splits.values()))
+        table.open(deployment, now())
+    except BaseException:
+        locks.release(deployment)
+        raise
+    return deployment
+
+
+def _lock(
+    deployment: Deployment,
+    supersede: bool,
+    table: DeploymentsTable,
+    locks: FunctionLocks,
+    sfn_client: Any,
+    now: Callable[[], datetime],
+    sleep: Callable[[float], None],
+    wait_seconds: float,
+) -> bool:
+    """Take every function's lock; True if older deployments had to be superseded first."""
+    conflicts = locks.acquire(deployment, now())
+    if conflicts and not supersede:
+        raise InvalidInput(
+            [
+                f"functions: {name!r} is being deployed by {holder.title} (execution {holder.execution_arn}); "
+                'wait for it to end, or start this deployment with "supersede": true to roll that one back first'
+                for name, holder in sorted(conflicts.items())
+            ]
+        )
+    superseded = bool(conflicts)
+    deadline = time.monotonic() + wait_seconds
+    while conflicts:
+        for holder in set(conflicts.values()):
+            _roll_back_superseded(holder, deployment, table, sfn_client, now())
+        if time.monotonic() > deadline:
+            busy = ", ".join(sorted({h.title for h in conflicts.values()}))
+            raise InvalidInput(
+                [f"supersede: {busy} still holds its functions after {wait_seconds:.0f} s; try again when it ends"]
+            )
+        sleep(POLL_SECONDS)
+        conflicts = locks.acquire(deployment, now())
+    return superseded
+
+
+def _roll_back_superseded(
+    holder: Holder, successor: Deployment, table: DeploymentsTable, sfn_client: Any, now: datetime
+) -> None:
+    """An older deployment waiting for a decision is rolled back; one still shifting is waited for."""
+    item = table.get(holder.repository, holder.build_no)
+    if not item or item.get("status") != WAITING or item.get("decision"):
+        return
+    decision = Decision("rollback", f"superseded by {successor.title}", now.isoformat())
+    with contextlib.suppress(DecisionNotDelivered):  # taken back: the next poll tries again
+        decide(table, sfn_client, holder.repository, holder.build_no, decision, now)

@@ -1,0 +1,78 @@
+"""Clean Up: when an execution ends outside the workflow's own paths (stopped from the console, timed
+out, a failure in its last step), put its aliases back, record the ending and release its locks.
+
+On AWS an EventBridge rule on the state machine's execution status changes runs it; it is safe for every
+ending (a deployment that already recorded its outcome only has its locks released, if any are left).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from canary_core import aliases
+from canary_core.locks import FunctionLocks
+from canary_core.model import Deployment, FunctionTarget
+from canary_core.outcome import FAILED_ERROR
+from canary_core.trail import FAILED, PROMOTED, ROLLED_BACK, DeploymentsTable
+
+FINAL = (PROMOTED, ROLLED_BACK, FAILED)
+
+
+def clean_up(
+    detail: dict[str, Any],
+    *,
+    table: DeploymentsTable,
+    locks: FunctionLocks,
+    lambda_client: Any,
+    notify: Callable[[Deployment, dict[str, Any]], None],
+    now: datetime,
+) -> dict[str, Any]:
+    """`detail`: the detail of a "Step Functions Execution Status Change" event."""
+    execution_arn, status = detail["executionArn"], detail["status"]
+    try:
+        request = json.loads(detail.get("input") or "{}")
+        repository, build_no = str(request["repository"]), int(request["build_no"])
+    except (ValueError, KeyError, TypeError):
+        return {"cleaned": False, "reason": "the execution's input names no deployment"}
+    item = table.get(repository, build_no)
+    if item is None or item.get("execution_arn") != execution_arn:
+        return {"cleaned": False, "reason": "this execution opened no deployment (rejected input)"}
+    traffic_may_have_moved = "deployment" in item  # saved by Shift Traffic before it moves any alias
+    deployment = Deployment.from_state(item["deployment"]) if traffic_may_have_moved else _opened(item, execution_arn)
+    rolled_back = False
+    if item.get("status") not in FINAL:
+        after = "no alias had moved."
+        if traffic_may_have_moved:
+            deployment, changed_outside = aliases.roll_back(lambda_client, deployment)
+            after = "every alias was put back to the version it ran before." + "".join(
+                f" {name} was left as someone else set it ({change})." for name, change in changed_outside.items()
+            )
+            rolled_back = True
+        outcome = {
+            "status": ROLLED_BACK,
+            "error": FAILED_ERROR,
+            "cause": f"The execution ended {status} before the deployment did; {after}",
+            "summary": {"repository": repository, "build_no": build_no, "execution_arn": execution_arn},
+        }
+        table.record_outcome(deployment, outcome, now)
+        notify(deployment, outcome)
+    locks.release(deployment)
+    return {"cleaned": True, "rolled_back": rolled_back, "execution_status": status}
+
+
+def _opened(item: dict[str, Any], execution_arn: str) -> Deployment:
+    """A deployment that ended before Shift Traffic: no alias moved, only its locks may be held."""
+    return Deployment(
+        repository=item["repository"],
+        build_no=int(item["build_no"]),
+        alias=item["alias"],
+        weight=float(item["weight"]),
+        pre_approve=bool(item.get("pre_approve")),
+        build_url=item.get("build_url"),
+        approval_timeout_seconds=0,
+        execution_arn=execution_arn,
+        functions=tuple(FunctionTarget(name, arn, "") for name, arn in item["function_arns"].items()),
+    )

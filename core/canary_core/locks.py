@@ -1,0 +1,99 @@
+"""One deployment per function at a time: a lock item per function in the locks table.
+
+Taken with a conditional write when a deployment is validated, released on every ending: by Record Outcome,
+and by Clean Up for executions stopped, timed out or failed outside the workflow's own paths.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from canary_core.fanout import fan_out
+from canary_core.model import Deployment
+
+
+@dataclass(frozen=True)
+class Holder:
+    """The deployment holding a function's lock."""
+
+    repository: str
+    build_no: int
+    execution_arn: str
+
+    @property
+    def title(self) -> str:
+        return f"{self.repository} build {self.build_no}"
+
+
+class FunctionLocks:
+    def __init__(self, table: Any) -> None:
+        self._table = table  # a boto3 DynamoDB Table resource
+
+    def acquire(self, deployment: Deployment, now: datetime) -> dict[str, Holder]:
+        """Lock every function; on any conflict release what was taken. Returns {function: holder} of conflicts."""
+
+        def take(function_arn: str) -> Holder | None:
+            try:
+                self._table.put_item(
+                    Item={
+                        "function_arn": function_arn,
+                        "repository": deployment.repository,
+                        "build_no": deployment.build_no,
+                        "execution_arn": deployment.execution_arn,
+                        "acquired_at": now.isoformat(),
+                    },
+                    ConditionExpression="attribute_not_exists(function_arn) OR execution_arn = :me",
+                    ExpressionAttributeValues={":me": deployment.execution_arn},
+                )
+                return None
+            except ClientError as error:
+                if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                    raise
+                item = self._table.get_item(Key={"function_arn": function_arn}, ConsistentRead=True).get("Item")
+                if item is None:  # released in between: try once more
+                    return take(function_arn)
+                return Holder(item["repository"], int(item["build_no"]), item["execution_arn"])
+
+        arns = [f.function_arn for f in deployment.functions]
+        results = fan_out(take, arns, rate=0)
+        errors = [r for r in results if isinstance(r, BaseException)]
+        conflicts = {
+            arn.rsplit(":", 1)[1]: result
+            for arn, result in zip(arns, results, strict=True)
+            if isinstance(result, Holder)
+        }
+        if errors or conflicts:
+            self.release(deployment)
+        if errors:
+            raise errors[0]
+        return conflicts
+
+    def release(self, deployment: Deployment) -> None:
+        """Release the locks this deployment holds (and only those)."""
+
+        def drop(function_arn: str) -> None:
+            try:
+                self._table.delete_item(
+                    Key={"function_arn": function_arn},
+                    ConditionExpression="execution_arn = :me",
+                    ExpressionAttributeValues={":me": deployment.execution_arn},
+                )
+            except ClientError as error:
+                if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                    raise
+
+        failures = [r for r in fan_out(drop, [f.function_arn for f in deployment.functions], rate=0) if r]
+        if failures:
+            raise failures[0]
+
+    def held_by(self, deployment: Deployment) -> list[str]:
+        """The functions of `deployment` whose lock is held by someone (any execution)."""
+        return [
+            f.name
+            for f in deployment.functions
+            if self._table.get_item(Key={"function_arn": f.function_arn}, ConsistentRead=True).get("Item")
+        ]

@@ -1,0 +1,35 @@
+"""Clean Up: an execution of the state machine ended; put back what it left (EventBridge rule target)."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from canary_core import aws, slack
+from canary_core.approval import notify
+from canary_core.cleanup import clean_up
+from canary_core.config import Settings
+
+logger = Logger()
+tracer = Tracer()
+settings = Settings.from_env()
+lambda_client = aws.lambda_client()
+table = aws.deployments_table(settings)
+locks = aws.function_locks(settings)
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    now = datetime.now(UTC)
+
+    def post_outcome(deployment: Any, outcome: dict[str, Any]) -> None:
+        message = slack.outcome_message(deployment, outcome, settings.environment)
+        notify(table, deployment, lambda m: slack.post(aws.slack_webhook_url(settings), m), message, now)
+
+    result = clean_up(
+        event["detail"], table=table, locks=locks, lambda_client=lambda_client, notify=post_outcome, now=now
+    )
+    logger.info("execution ended", extra=result)
+    return result
