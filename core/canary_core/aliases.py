@@ -109,6 +109,20 @@ def roll_back(lambda_client: Any, deployment: Deployment) -> tuple[Deployment, d
     return deployment, changed_outside
 
 
+def all_promoted(lambda_client: Any, deployment: Deployment) -> bool:
+    """Every alias serves the new version alone (a promote that finished)."""
+
+    def is_promoted(target: FunctionTarget) -> bool:
+        if target.new_version is None:
+            return False
+        if target.unchanged:
+            return True
+        alias = lambda_client.get_alias(FunctionName=target.function_arn, Name=deployment.alias)
+        return AliasState.of(alias) == promoted(target)
+
+    return all(result is True for result in fan_out(is_promoted, deployment.functions))
+
+
 def _move(
     lambda_client: Any, deployment: Deployment, target: FunctionTarget, to: AliasState, allowed: list[AliasState]
 ) -> None:

@@ -43,7 +43,18 @@ def clean_up(
     traffic_may_have_moved = "deployment" in item  # saved by Shift Traffic before it moves any alias
     deployment = Deployment.from_state(item["deployment"]) if traffic_may_have_moved else _opened(item, execution_arn)
     rolled_back = False
-    if item.get("status") not in FINAL:
+    approved = (item.get("decision") or {}).get("action") == "approve"
+    if item.get("status") not in FINAL and approved and aliases.all_promoted(lambda_client, deployment):
+        # Promote finished and only the last step failed: the deployment is done, not to be undone.
+        outcome = {
+            "status": PROMOTED,
+            "cause": f"Every alias was promoted; the execution then ended {status} before recording it.",
+            "recorded_by": "clean-up",
+            "summary": {"repository": repository, "build_no": build_no, "execution_arn": execution_arn},
+        }
+        table.record_outcome(deployment, outcome, now)
+        notify(deployment, outcome)
+    elif item.get("status") not in FINAL:
         after = "no alias had moved."
         if traffic_may_have_moved:
             deployment, changed_outside = aliases.roll_back(lambda_client, deployment)
@@ -55,6 +66,7 @@ def clean_up(
             "status": ROLLED_BACK,
             "error": FAILED_ERROR,
             "cause": f"The execution ended {status} before the deployment did; {after}",
+            "recorded_by": "clean-up",
             "summary": {"repository": repository, "build_no": build_no, "execution_arn": execution_arn},
         }
         table.record_outcome(deployment, outcome, now)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import time
 
 from lambda_canary.browser import open_and_submit
+from lambda_canary.local import faults
 
 
 def test_second_deployment_of_a_busy_function_names_the_running_one(make_fleet):
@@ -59,8 +61,6 @@ def test_locks_are_released_on_every_ending(make_fleet):
     for build, (_, overrides) in enumerate(endings, start=2):
         fleet.build_no = build
         if build == 4:
-            from lambda_canary.local import faults
-
             faults.arm("UpdateAlias", fleet.names[0], times=1)
         ended = fleet.wait(fleet.start(**overrides))
         assert ended["status"] in {"SUCCEEDED", "FAILED"}
@@ -157,3 +157,39 @@ def test_code_ci_built_is_deployed(make_fleet):
 
     assert fleet.wait(fleet.start(functions=functions, pre_approve=True))["status"] == "SUCCEEDED"
     assert fleet.aliases() == {name: ("2", {}) for name in fleet.names}
+
+
+def test_clean_up_keeps_a_finished_promote_when_only_the_last_step_failed(make_fleet, runtime):
+    # given a deployment approved and promoted, whose Record Outcome could not write to the table
+    fleet = make_fleet(2)
+    execution = fleet.start()
+    links = fleet.links()
+    # (the click's decision is the next write to the table and passes; Record Outcome's write fails)
+    faults.arm("UpdateItem", runtime.outputs["DeploymentsTableName"], skip=1, times=100, code="ValidationException")
+    open_and_submit(links["approve"])
+    deadline = time.monotonic() + 30
+    while fleet.aliases() != {name: ("2", {}) for name in fleet.names}:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    ended = fleet.wait(execution)
+    faults.clear()
+    assert ended["status"] == "FAILED"
+    assert fleet.item()["status"] == "WAITING"  # the outcome never reached the table
+
+    # when Clean Up gets the execution's FAILED event
+    detail = {"executionArn": execution, "status": "FAILED", "input": ended["input"]}
+    result = _clean_up(fleet, runtime, detail)
+
+    # then the promote stands, the outcome is recorded and the locks are free
+    assert result["rolled_back"] is False
+    assert fleet.aliases() == {name: ("2", {}) for name in fleet.names}
+    assert fleet.item()["status"] == "PROMOTED"
+
+
+def _clean_up(fleet, runtime, detail):
+    event = {"detail-type": "Step Functions Execution Status Change", "source": "aws.states", "detail": detail}
+    response = fleet.lam.invoke(
+        FunctionName=runtime.stack.function_names["CleanUpFunction"], Payload=json.dumps(event).encode()
+    )
+    assert "FunctionError" not in response
+    return json.loads(response["Payload"].read())

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from canary_core import aliases
 from canary_core.errors import AliasUpdateFailed
 from canary_core.model import LATEST, FunctionTarget
+from lambda_canary.local import moto_patches
 
 
 class RecordingLambda:
@@ -151,10 +154,12 @@ def test_roll_back_restores_the_old_version_alone(fleet, lambda_client, alias_st
     aliases.shift_traffic(lambda_client, deployment)
 
     # when the deployment is rolled back
-    aliases.roll_back(lambda_client, deployment)
+    rolled_back, changed_outside = aliases.roll_back(lambda_client, deployment)
 
-    # then the alias runs version 1 alone
+    # then the alias runs version 1 alone, the deployment is returned, and no alias was changed by someone else
     assert alias_state("alias-rollback") == ("1", {})
+    assert rolled_back == deployment
+    assert changed_outside == {}
 
 
 def test_roll_back_returns_a_pinned_alias_to_latest(fleet, lambda_client, alias_state):
@@ -176,10 +181,11 @@ def test_roll_back_is_safe_to_repeat(fleet, lambda_client, alias_state):
     aliases.roll_back(lambda_client, deployment)
 
     # when it is rolled back again (a retry of the step)
-    aliases.roll_back(lambda_client, deployment)
+    _, changed_outside = aliases.roll_back(lambda_client, deployment)
 
-    # then the alias is still on version 1 alone
+    # then the alias is still on version 1 alone, and finding it there is not a change from outside
     assert alias_state("alias-rollback-twice") == ("1", {})
+    assert changed_outside == {}
 
 
 def test_a_function_deleted_before_shift_fails_by_name_and_the_others_are_still_shifted(
@@ -229,3 +235,251 @@ def test_a_failed_publish_names_the_function(fleet, lambda_client):
     assert list(failed.value.failures) == ["alias-pub-deleted"]
     assert str(failed.value).startswith("Publish Versions failed for 1 function(s)")
     assert lambda_client.get_function_configuration(FunctionName="alias-pub-kept", Qualifier="2")["Version"] == "2"
+
+
+# --- compare-and-set: an alias is only moved from a state this deployment set ---------------------------
+
+
+def test_a_retried_shift_finds_the_aliases_at_the_canary_and_updates_nothing(fleet, recording_lambda, alias_state):
+    # given two aliases already sending 10% to version 2 (the step ran, then was retried)
+    deployment = aliases.publish_versions(recording_lambda, fleet("cas-retry-a", "cas-retry-b"))
+    aliases.shift_traffic(recording_lambda, deployment)
+    recording_lambda.updated.clear()
+
+    # when traffic is shifted again
+    aliases.shift_traffic(recording_lambda, deployment)
+
+    # then no alias is updated, and both are still at the canary
+    assert recording_lambda.updated == []
+    assert alias_state("cas-retry-a") == ("1", {"2": 0.1})
+
+
+def test_a_retried_promote_and_roll_back_update_nothing(fleet, recording_lambda, alias_state):
+    # given a promoted alias
+    deployment = aliases.publish_versions(recording_lambda, fleet("cas-retry-promote"))
+    aliases.shift_traffic(recording_lambda, deployment)
+    aliases.promote(recording_lambda, deployment)
+    recording_lambda.updated.clear()
+
+    # when Promote is retried
+    aliases.promote(recording_lambda, deployment)
+
+    # then nothing is updated
+    assert recording_lambda.updated == []
+    assert alias_state("cas-retry-promote") == ("2", {})
+
+
+def test_promote_leaves_an_alias_changed_outside_and_fails_naming_it(fleet, lambda_client, alias_state):
+    # given two aliases at the canary, one of which someone put back on version 1 alone by hand
+    deployment = aliases.publish_versions(lambda_client, fleet("cas-promote-kept", "cas-promote-changed"))
+    aliases.shift_traffic(lambda_client, deployment)
+    lambda_client.update_alias(
+        FunctionName="cas-promote-changed", Name="live", RoutingConfig={"AdditionalVersionWeights": {}}
+    )
+
+    # when the deployment is promoted
+    with pytest.raises(AliasUpdateFailed) as failed:
+        aliases.promote(lambda_client, deployment)
+
+    # then the failure names the changed function, what was expected and what was found
+    assert failed.value.failures == {
+        "cas-promote-changed": "changed outside the workflow: expected v1 with v2 at 10% or v2, found v1"
+    }
+    assert str(failed.value) == (
+        "Promote failed for 1 function(s): cas-promote-changed: changed outside the workflow: "
+        "expected v1 with v2 at 10% or v2, found v1"
+    )
+
+    # and the changed alias is left as it was set, the other one is promoted
+    assert alias_state("cas-promote-changed") == ("1", {})
+    assert alias_state("cas-promote-kept") == ("2", {})
+
+
+def test_roll_back_leaves_an_alias_changed_outside_and_reports_it(fleet, lambda_client, alias_state):
+    # given two aliases at the canary, one of which someone set to 50% on version 2 by hand
+    deployment = aliases.publish_versions(lambda_client, fleet("cas-rb-kept", "cas-rb-changed"))
+    aliases.shift_traffic(lambda_client, deployment)
+    lambda_client.update_alias(
+        FunctionName="cas-rb-changed", Name="live", RoutingConfig={"AdditionalVersionWeights": {"2": 0.5}}
+    )
+
+    # when the deployment is rolled back
+    rolled_back, changed_outside = aliases.roll_back(lambda_client, deployment)
+
+    # then it does not fail; it reports the changed alias and leaves it as it was set
+    assert rolled_back == deployment
+    assert changed_outside == {
+        "cas-rb-changed": "changed outside the workflow: expected v1 with v2 at 10% or v2 or v1, "
+        "found v1 with v2 at 50%"
+    }
+    assert alias_state("cas-rb-changed") == ("1", {"2": 0.5})
+    assert alias_state("cas-rb-kept") == ("1", {})
+
+
+def test_roll_back_of_a_deployment_that_never_published_expects_the_old_version(fleet, lambda_client, alias_state):
+    # given a deployment that failed before Publish Versions, whose alias someone moved to version 2 meanwhile
+    deployment = fleet("cas-rb-unpublished")
+    lambda_client.publish_version(FunctionName="cas-rb-unpublished")
+    lambda_client.update_alias(FunctionName="cas-rb-unpublished", Name="live", FunctionVersion="2")
+
+    # when it is rolled back
+    _, changed_outside = aliases.roll_back(lambda_client, deployment)
+
+    # then the alias is not touched: this deployment never moved it
+    assert changed_outside == {"cas-rb-unpublished": "changed outside the workflow: expected v1, found v2"}
+    assert alias_state("cas-rb-unpublished") == ("2", {})
+
+
+class RevisionCheckingLambda:
+    """A Lambda client with one alias, whose RevisionId changes between GetAlias and UpdateAlias.
+
+    `update_error` is the error code UpdateAlias answers (PreconditionFailedException: the RevisionId is stale).
+    """
+
+    def __init__(self, function_arn: str, version: str, weights: dict[str, float], update_error: str) -> None:
+        self.alias = {
+            "AliasArn": f"{function_arn}:live",
+            "Name": "live",
+            "FunctionVersion": version,
+            "RoutingConfig": {"AdditionalVersionWeights": weights},
+            "RevisionId": "revision-read-by-get-alias",
+        }
+        self.update_error = update_error
+        self.updates: list[dict[str, Any]] = []
+
+    def get_alias(self, **arguments: Any) -> dict[str, Any]:
+        return dict(self.alias)
+
+    def update_alias(self, **arguments: Any) -> dict[str, Any]:
+        self.updates.append(arguments)
+        raise ClientError({"Error": {"Code": self.update_error, "Message": "from the fake"}}, "UpdateAlias")
+
+
+ARN = "arn:aws:lambda:us-east-1:123456789012:function:"
+
+
+@pytest.fixture
+def published(make_deployment):
+    """published(name): a deployment of `name` from version 1 to the published version 2, 10% canary."""
+
+    def make(name: str):
+        return make_deployment(functions=[FunctionTarget(name, ARN + name, "1", "2")])
+
+    return make
+
+
+def test_shift_with_a_stale_revision_id_fails_as_changed_outside(published):
+    # given an alias on version 1 that someone changes between GetAlias and UpdateAlias
+    client = RevisionCheckingLambda(ARN + "cas-stale", "1", {}, "PreconditionFailedException")
+
+    # when traffic is shifted
+    with pytest.raises(AliasUpdateFailed) as failed:
+        aliases.shift_traffic(client, published("cas-stale"))
+
+    # then the update carried the RevisionId GetAlias read, and the refusal is reported as a change from outside
+    (update,) = client.updates
+    assert update["RevisionId"] == "revision-read-by-get-alias"
+    assert update["RoutingConfig"] == {"AdditionalVersionWeights": {"2": 0.1}}
+    assert failed.value.failures == {"cas-stale": "changed outside the workflow while being updated (was v1)"}
+
+
+def test_roll_back_with_a_stale_revision_id_reports_the_alias_as_changed_outside(published):
+    # given an alias at the canary that someone changes between GetAlias and UpdateAlias
+    client = RevisionCheckingLambda(ARN + "cas-stale-rb", "1", {"2": 0.1}, "PreconditionFailedException")
+
+    # when the deployment is rolled back
+    _, changed_outside = aliases.roll_back(client, published("cas-stale-rb"))
+
+    # then it does not fail, and reports the alias as changed while being updated
+    assert changed_outside == {
+        "cas-stale-rb": "changed outside the workflow while being updated (was v1 with v2 at 10%)"
+    }
+    assert client.updates[0]["FunctionVersion"] == "1"
+    assert client.updates[0]["RoutingConfig"] == {"AdditionalVersionWeights": {}}
+
+
+def test_any_other_update_error_is_a_failure_not_a_change_from_outside(published):
+    # given UpdateAlias fails with a service error
+    client = RevisionCheckingLambda(ARN + "cas-error", "1", {"2": 0.1}, "ServiceException")
+
+    # when the deployment is rolled back
+    # then the error fails the roll back, naming the function and AWS's error
+    with pytest.raises(AliasUpdateFailed) as failed:
+        aliases.roll_back(client, published("cas-error"))
+    assert failed.value.failures == {"cas-error": "ServiceException: from the fake"}
+
+
+class ChangedBetweenReadAndWrite:
+    """The moto Lambda client; right after each GetAlias, someone else sets the alias to 50% on version 2."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def get_alias(self, **arguments: Any) -> Any:
+        alias = self._client.get_alias(**arguments)
+        self._client.update_alias(
+            FunctionName=arguments["FunctionName"],
+            Name=arguments["Name"],
+            RoutingConfig={"AdditionalVersionWeights": {"2": 0.5}},
+        )
+        return alias
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+def test_on_moto_patched_to_check_revision_ids_a_concurrent_change_is_left_alone(
+    fleet, lambda_client, alias_state, monkeypatch
+):
+    # given moto with the project's patches that renew and check an alias's RevisionId (as AWS does)
+    for name in ("alias updates renew the RevisionId", "UpdateAlias checks the RevisionId"):
+        owner, attribute, replacement = moto_patches.PATCHES[name]
+        monkeypatch.setattr(owner, attribute, replacement)
+    deployment = aliases.publish_versions(lambda_client, fleet("cas-concurrent"))
+    aliases.shift_traffic(lambda_client, deployment)
+
+    # when the deployment is rolled back while someone sets the alias to 50% between its read and its write
+    _, changed_outside = aliases.roll_back(ChangedBetweenReadAndWrite(lambda_client), deployment)
+
+    # then AWS's refusal of the stale RevisionId is reported, and the other person's change stands
+    assert changed_outside == {
+        "cas-concurrent": "changed outside the workflow while being updated (was v1 with v2 at 10%)"
+    }
+    assert alias_state("cas-concurrent") == ("1", {"2": 0.5})
+
+
+def test_publish_versions_passes_the_code_sha256_ci_built(fleet, recording_lambda):
+    # given two functions, one of which the input gave the CodeSha256 of the build's package
+    deployment = fleet("cas-sha-given", "cas-sha-not-given")
+    sha = recording_lambda.get_function_configuration(FunctionName="cas-sha-given")["CodeSha256"]
+    deployment = deployment.with_functions([replace(deployment.functions[0], code_sha256=sha), deployment.functions[1]])
+    published_with = {}
+
+    def publish_version(**arguments):
+        published_with[arguments["FunctionName"].rsplit(":", 1)[1]] = arguments.get("CodeSha256")
+        return recording_lambda._client.publish_version(**arguments)
+
+    recording_lambda.publish_version = publish_version
+
+    # when their versions are published
+    aliases.publish_versions(recording_lambda, deployment)
+
+    # then Lambda is told which code to publish for the first (it refuses any other), and nothing for the second
+    assert published_with == {"cas-sha-given": sha, "cas-sha-not-given": None}
+
+
+def test_all_promoted_is_true_only_when_every_alias_runs_the_new_version_alone(fleet, lambda_client):
+    # given a changed and an unchanged function, shifted
+    changed = aliases.publish_versions(lambda_client, fleet("cas-all-changed"))
+    same = aliases.publish_versions(lambda_client, fleet("cas-all-same", new_code=False))
+    deployment = changed.with_functions(changed.functions + same.functions)
+    aliases.shift_traffic(lambda_client, deployment)
+
+    # when asked before and after Promote
+    before = aliases.all_promoted(lambda_client, deployment)
+    aliases.promote(lambda_client, deployment)
+    after = aliases.all_promoted(lambda_client, deployment)
+
+    # then only after (the unchanged function counts as promoted); a deployment never published is not promoted
+    assert (before, after) == (False, True)
+    assert aliases.all_promoted(lambda_client, fleet("cas-all-unpublished")) is False

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from canary_core.approval import PRE_APPROVAL, request_decision
-from canary_core.links import verify
+from canary_core.links import DecisionLink, verify
 from canary_core.slack import SlackError
 from canary_core.trail import WAITING
 from lambda_canary.browser import decision_links
@@ -116,14 +116,17 @@ def test_a_slack_failure_is_noted_and_does_not_stop_the_deployment(table, sfn, o
     # when a decision is requested
     result = ask(deployment, table=table, sfn=sfn, posted=[], secret=link_secret, now=now, post=failing_post)
 
-    # then the deployment still waits, and the trail has the failure
+    # then the deployment still waits, and the trail has the failure and both links for an operator to hand on
     assert result == {"pre_approved": False}
     item = table.get("my-app", 760)
     assert item["status"] == WAITING
+    expires_at = int(now.timestamp()) + deployment.approval_timeout_seconds
     assert item["trail"][-1] == {
         "at": now.isoformat(),
         "event": "slack message failed",
         "reason": "Slack webhook answered 500: internal_error",
+        "approve_url": DecisionLink("my-app", 760, "approve", expires_at).url(API_URL, link_secret),
+        "rollback_url": DecisionLink("my-app", 760, "rollback", expires_at).url(API_URL, link_secret),
     }
 
 

@@ -6,8 +6,9 @@ import threading
 
 import pytest
 
+from canary_core import fanout
 from canary_core.config import Settings
-from canary_core.fanout import fan_out
+from canary_core.fanout import DEFAULT_RATE, Pacer, api_rate, fan_out
 from canary_core.model import Defaults
 
 ENVIRONMENT = {
@@ -93,3 +94,106 @@ def test_fan_out_runs_at_most_max_workers_calls_at_once():
     # then all ran, and never more than three at once
     assert results == list(range(9))
     assert peak[0] == 3
+
+
+# --- pacing at the control-plane quota ------------------------------------------------------------------
+
+
+class FakeTime:
+    """Stands in for the `time` module canary_core.fanout reads: sleep() only moves the clock, and is recorded."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(round(seconds, 9))
+        self.now += seconds
+
+
+@pytest.fixture
+def fake_time(monkeypatch) -> FakeTime:
+    """A fake clock for Pacer (it has no clock parameter: the module's `time` is replaced for the test)."""
+    fake = FakeTime()
+    monkeypatch.setattr(fanout, "time", fake)
+    return fake
+
+
+def test_a_pacer_spaces_calls_evenly_at_its_rate(fake_time):
+    # given a pacer at 4 calls per second
+    pacer = Pacer(4)
+
+    # when four calls are started back to back
+    for _ in range(4):
+        pacer.wait()
+
+    # then the first starts at once and each next one a quarter second after the previous
+    assert fake_time.sleeps == [0.25, 0.25, 0.25]
+    assert fake_time.now == 1000.75
+
+
+def test_a_pacer_does_not_wait_when_calls_are_already_far_enough_apart(fake_time):
+    # given a pacer at 4 calls per second whose caller takes half a second between calls
+    pacer = Pacer(4)
+
+    # when calls are started half a second apart
+    pacer.wait()
+    fake_time.now += 0.5
+    pacer.wait()
+
+    # then nobody waits
+    assert fake_time.sleeps == []
+
+
+def test_a_pacer_at_rate_zero_never_waits(fake_time):
+    # given an unpaced pacer (rate 0)
+    pacer = Pacer(0)
+
+    # when many calls start back to back
+    for _ in range(100):
+        pacer.wait()
+
+    # then nobody waits
+    assert fake_time.sleeps == []
+
+
+def test_fan_out_paces_its_calls_at_the_rate(fake_time):
+    # given a fan-out at 10 calls per second over one worker (so that the order of the waits is known)
+    # when five calls fan out
+    results = fan_out(lambda item: item * 2, [1, 2, 3, 4, 5], rate=10, max_workers=1)
+
+    # then the first call started at once and each next one a tenth of a second after the previous
+    assert results == [2, 4, 6, 8, 10]
+    assert fake_time.sleeps == [0.1, 0.1, 0.1, 0.1]
+
+
+def test_the_api_rate_is_read_from_the_environment(monkeypatch):
+    # given the variable template.yaml sets from LambdaApiRatePerSecond
+    monkeypatch.setenv("LAMBDA_API_RATE_PER_SECOND", "7.5")
+
+    # when the rate is read
+    # then it is the variable's value
+    assert api_rate() == 7.5
+
+
+def test_the_api_rate_defaults_to_lambdas_quota(monkeypatch):
+    # given no variable
+    monkeypatch.delenv("LAMBDA_API_RATE_PER_SECOND", raising=False)
+
+    # when the rate is read
+    # then it is Lambda's control-plane quota of 15 requests per second
+    assert api_rate() == DEFAULT_RATE == 15.0
+
+
+def test_fan_out_with_the_rate_variable_at_zero_is_unpaced(monkeypatch, fake_time):
+    # given the rate variable set to 0 (unpaced)
+    monkeypatch.setenv("LAMBDA_API_RATE_PER_SECOND", "0")
+
+    # when calls fan out without a rate of their own
+    fan_out(lambda item: item, list(range(20)))
+
+    # then nobody waits
+    assert fake_time.sleeps == []

@@ -141,3 +141,50 @@ def test_a_failed_roll_back_after_a_decision_has_no_earlier_error_in_its_cause(d
     # then it is FAILED and the cause has no "(after: ...)"
     assert outcome["status"] == "FAILED"
     assert "(after:" not in outcome["cause"]
+
+
+def test_aliases_changed_outside_are_named_after_a_decided_roll_back(deployment):
+    # given the state after Roll Back, decided by a click, which left two aliases someone else had set
+    decision = {"action": "rollback", "decided_by": "approval link", "decided_at": "2025-04-07T09:50:00+00:00"}
+    changed = {
+        "payments": "changed outside the workflow: expected v1 with v2 at 10% or v2 or v1, found v3",
+        "billing": "changed outside the workflow while being updated (was v1 with v2 at 10%)",
+    }
+    state = {"decision": decision, "rolled_back": True, "changed_outside": changed}
+
+    # when the outcome is described
+    outcome = describe_outcome(deployment, state)
+
+    # then the cause names each of them, in name order, with what was found
+    assert outcome["status"] == "ROLLED_BACK"
+    assert outcome["cause"] == (
+        "Rolled back by approval link at 2025-04-07T09:50:00+00:00. Left as someone else set them: "
+        "billing (changed outside the workflow while being updated (was v1 with v2 at 10%)); "
+        "payments (changed outside the workflow: expected v1 with v2 at 10% or v2 or v1, found v3)"
+    )
+
+
+def test_aliases_changed_outside_are_named_after_an_error(deployment):
+    # given a Promote failure caught into $.error, and a Roll Back that left one alias someone else had set
+    error = lambda_error("AliasUpdateFailed", "Promote failed for 1 function(s): payments: changed outside")
+    state = {"error": error, "rolled_back": True, "changed_outside": {"payments": "found v3"}}
+
+    # when the outcome is described
+    outcome = describe_outcome(deployment, state)
+
+    # then the cause says every alias was put back, except the one named
+    assert outcome["error"] == FAILED_ERROR
+    assert outcome["cause"].endswith(
+        "Every alias was put back to the version it ran before. Left as someone else set them: payments (found v3)"
+    )
+
+
+def test_no_alias_changed_outside_adds_nothing_to_the_cause(deployment):
+    # given a roll back by a click that found every alias as the deployment left it
+    decision = {"action": "rollback", "decided_by": "approval link", "decided_at": "2025-04-07T09:50:00+00:00"}
+
+    # when the outcome is described with an empty changed_outside
+    outcome = describe_outcome(deployment, {"decision": decision, "rolled_back": True, "changed_outside": {}})
+
+    # then the cause is the plain one
+    assert outcome["cause"] == "Rolled back by approval link at 2025-04-07T09:50:00+00:00."

@@ -104,3 +104,76 @@ def test_a_function_that_cannot_be_read_is_named_with_the_error():
     (problem,) = invalid.value.problems
     assert problem.startswith("functions: 'resolve-forbidden' could not be read: ")
     assert "AccessDeniedException" in problem and "lambda:GetAlias" in problem
+
+
+def test_an_alias_that_already_splits_traffic_is_refused(make_function, upload, lambda_client):
+    # given a function whose alias sends 20% to version 2 (another canary, or a hand-made split)
+    make_function("resolve-split")
+    upload("resolve-split", 2)
+    lambda_client.publish_version(FunctionName="resolve-split")
+    lambda_client.update_alias(
+        FunctionName="resolve-split", Name="live", RoutingConfig={"AdditionalVersionWeights": {"2": 0.2}}
+    )
+
+    # when it is resolved
+    with pytest.raises(InvalidInput) as invalid:
+        resolve_functions(lambda_client, request_for("resolve-split"))
+
+    # then the problem names the function, the split and the fix
+    assert invalid.value.problems == [
+        "functions: 'resolve-split' alias 'live' already splits traffic (v2 at 20%); "
+        "finish or roll back that canary first"
+    ]
+
+
+def test_a_split_alias_is_noted_for_the_caller_when_asked(make_function, upload, lambda_client):
+    # given a function whose alias sends 20% to version 2, and one that does not split
+    arn = make_function("resolve-split-noted")
+    make_function("resolve-not-split")
+    upload("resolve-split-noted", 2)
+    lambda_client.publish_version(FunctionName="resolve-split-noted")
+    lambda_client.update_alias(
+        FunctionName="resolve-split-noted", Name="live", RoutingConfig={"AdditionalVersionWeights": {"2": 0.2}}
+    )
+
+    # when they are resolved with a place to note splits (the split may belong to a canary about to be superseded)
+    splits: dict[str, str] = {}
+    targets = resolve_functions(lambda_client, request_for("resolve-split-noted", "resolve-not-split"), splits=splits)
+
+    # then both resolve, with the main version as the one to return to, and the split is noted
+    assert [(t.name, t.old_version) for t in targets] == [("resolve-split-noted", "1"), ("resolve-not-split", "1")]
+    assert targets[0].function_arn == arn
+    assert splits == {
+        "resolve-split-noted": "functions: 'resolve-split-noted' alias 'live' already splits traffic (v2 at 20%); "
+        "finish or roll back that canary first"
+    }
+
+
+def test_code_other_than_the_code_ci_built_is_refused(make_function, lambda_client):
+    # given a function whose uploaded code is not the package CI built (someone uploaded other code after CI)
+    make_function("resolve-other-code")
+    actual = lambda_client.get_function_configuration(FunctionName="resolve-other-code")["CodeSha256"]
+    built = "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+    assert actual != built
+
+    # when it is resolved with the CodeSha256 CI built
+    with pytest.raises(InvalidInput) as invalid:
+        resolve_functions(lambda_client, request_for("resolve-other-code", code_sha256={"resolve-other-code": built}))
+
+    # then the problem names both CodeSha256 values and the fix
+    assert invalid.value.problems == [
+        f"functions: 'resolve-other-code' code is not the code CI built (CodeSha256 {actual}, expected {built}); "
+        "upload the build's package again, then start a new execution"
+    ]
+
+
+def test_the_code_ci_built_is_accepted_and_carried_to_publishing(make_function, lambda_client):
+    # given a function whose uploaded code is the package CI built, given by ARN
+    arn = make_function("resolve-same-code")
+    built = lambda_client.get_function_configuration(FunctionName="resolve-same-code")["CodeSha256"]
+
+    # when it is resolved with that CodeSha256
+    (target,) = resolve_functions(lambda_client, request_for(arn, code_sha256={arn: built}))
+
+    # then the target carries it, for Publish Versions to pass on
+    assert target == FunctionTarget("resolve-same-code", arn, "1", code_sha256=built)

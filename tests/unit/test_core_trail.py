@@ -6,9 +6,13 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from botocore.exceptions import ClientError
 
 from canary_core.errors import InvalidInput
+from canary_core.model import Deployment, FunctionTarget
 from canary_core.trail import PROMOTED, ROLLED_BACK, SHIFTING, WAITING, Decision
+
+ARN = "arn:aws:lambda:us-east-1:123456789012:function:"
 
 
 def test_the_unit_table_is_the_one_template_yaml_declares(dynamodb_table, template_table_properties):
@@ -204,3 +208,73 @@ def test_floats_are_stored_as_decimal_and_read_back_as_float(table, dynamodb_tab
     assert item["weight"] == 0.1 and isinstance(item["weight"], float)
     assert item["outcome"]["summary"] == {"weight": 0.25, "functions": 1}
     assert isinstance(item["build_no"], int) and isinstance(item["outcome"]["summary"]["functions"], int)
+
+
+def test_open_keeps_every_functions_arn_for_clean_up(table, make_deployment, now):
+    # given a deployment of two functions
+    deployment = make_deployment(
+        functions=[
+            FunctionTarget("orders-api", f"{ARN}orders-api", "1"),
+            FunctionTarget("payments", f"{ARN}payments", "$LATEST"),
+        ]
+    )
+
+    # when it is opened
+    table.open(deployment, now)
+
+    # then the item maps each function to its ARN (what Clean Up releases the locks of)
+    assert table.get("my-app", 760)["function_arns"] == {
+        "orders-api": f"{ARN}orders-api",
+        "payments": f"{ARN}payments",
+    }
+
+
+def test_save_state_keeps_the_whole_deployment_readable_back(table, make_deployment, now):
+    # given an opened deployment after Publish Versions, one function with the CodeSha256 CI built
+    opened = make_deployment(weight=0.25)
+    table.open(opened, now)
+    published = opened.with_functions(
+        [FunctionTarget("orders-api", f"{ARN}orders-api", "1", "2", "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=")]
+    )
+
+    # when Shift Traffic saves its state
+    table.save_state(published)
+
+    # then the item holds it, and it reads back as the same deployment (floats and all)
+    assert Deployment.from_state(table.get("my-app", 760)["deployment"]) == published
+    assert table.get("my-app", 760)["status"] == SHIFTING
+
+
+def test_withdraw_decision_takes_back_only_that_decision(table, waiting_deployment, now):
+    # given a waiting deployment with an approval recorded at 09:31
+    waiting_deployment()
+    first = Decision("approve", "approval link", (now + timedelta(minutes=1)).isoformat())
+    table.record_decision("my-app", 760, first)
+
+    # when the approval is withdrawn because it could not be delivered
+    table.withdraw_decision("my-app", 760, first, now + timedelta(minutes=2), reason="not delivered (Throttling)")
+
+    # then the decision is gone and the trail says why
+    item = table.get("my-app", 760)
+    assert "decision" not in item
+    assert item["trail"][-1] == {
+        "at": (now + timedelta(minutes=2)).isoformat(),
+        "event": "decision withdrawn: approve",
+        "reason": "not delivered (Throttling)",
+    }
+
+
+def test_withdraw_decision_leaves_a_later_decision(table, waiting_deployment, now):
+    # given a withdrawn approval, then a roll back recorded at 09:33
+    waiting_deployment()
+    first = Decision("approve", "approval link", (now + timedelta(minutes=1)).isoformat())
+    table.record_decision("my-app", 760, first)
+    table.withdraw_decision("my-app", 760, first, now + timedelta(minutes=2), reason="not delivered")
+    later = Decision("rollback", "approval link", (now + timedelta(minutes=3)).isoformat())
+    table.record_decision("my-app", 760, later)
+
+    # when the first approval is withdrawn again (a late retry)
+    # then the conditional write refuses, and the later decision stays
+    with pytest.raises(ClientError, match="ConditionalCheckFailedException"):
+        table.withdraw_decision("my-app", 760, first, now + timedelta(minutes=4), reason="not delivered")
+    assert table.get("my-app", 760)["decision"]["action"] == "rollback"

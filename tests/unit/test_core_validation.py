@@ -354,3 +354,90 @@ def test_a_value_with_a_trailing_newline_is_refused(minimal, defaults, field, va
 
     # then it is refused, naming the field
     assert problems[0].startswith(field)
+
+
+# --- supersede, and functions given with the CodeSha256 CI built -----------------------------------------
+
+SHA = "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="  # base64 of a SHA-256: 43 characters and "="
+
+
+def test_supersede_is_off_unless_asked_for(minimal, defaults):
+    # given inputs without and with "supersede": true
+    # when they are parsed
+    # then only the second asks to supersede
+    assert parse_request(minimal, defaults).supersede is False
+    assert parse_request({**minimal, "supersede": True}, defaults).supersede is True
+
+
+@pytest.mark.parametrize("supersede", ["true", 1, None, "yes"])
+def test_supersede_must_be_true_or_false(minimal, defaults, supersede):
+    # given a supersede that is not a JSON boolean
+    # when it is parsed
+    problems = problems_of({**minimal, "supersede": supersede}, defaults)
+
+    # then it is named
+    assert problems == [f"supersede: {supersede!r} is not true or false"]
+
+
+def test_a_function_given_as_an_object_carries_its_code_sha256(minimal, defaults):
+    # given one function as an object with the CodeSha256 CI built, one by ARN as an object without it, one by name
+    functions = [{"name": "orders-api", "code_sha256": SHA}, {"name": PAYMENTS_ARN}, "billing"]
+
+    # when it is parsed
+    request = parse_request({**minimal, "functions": functions}, defaults)
+
+    # then the functions are listed as given, and only the first has a CodeSha256 to check
+    assert request.functions == ("orders-api", PAYMENTS_ARN, "billing")
+    assert request.code_sha256 == {"orders-api": SHA}
+
+
+@pytest.mark.parametrize(
+    "code_sha256",
+    [SHA[:-1], SHA[:-1] + "A", "47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU=", SHA + "\n", 42, ""],
+)
+def test_a_bad_code_sha256_is_named_by_position_with_where_to_find_it(minimal, defaults, code_sha256):
+    # given a CodeSha256 that is too short, lacks its "=", is base64url, has a newline, is a number or is empty
+    functions = ["orders-api", {"name": "payments", "code_sha256": code_sha256}]
+
+    # when it is parsed
+    problems = problems_of({**minimal, "functions": functions}, defaults)
+
+    # then the entry is named by position, with what a CodeSha256 is and where to read it
+    assert problems == [
+        f"functions[1].code_sha256: {code_sha256!r} is not a CodeSha256; pass the base64 SHA-256 of the "
+        "deployment package, as `aws lambda get-function-configuration` shows it"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("entry", "keys"),
+    [
+        ({"name": "orders-api", "sha": SHA}, "['name', 'sha']"),
+        ({"code_sha256": SHA}, "['code_sha256']"),
+        ({"name": 7}, "['name']"),
+        ({}, "[]"),
+    ],
+)
+def test_a_function_object_with_an_unknown_key_or_without_a_name_is_refused_with_an_example(
+    minimal, defaults, entry, keys
+):
+    # given a function object with an unknown key, or without a name (or with a name that is not text)
+    # when it is parsed
+    problems = problems_of({**minimal, "functions": [entry]}, defaults)
+
+    # then the entry is named by position with its keys and an example
+    assert problems == [
+        f'functions[0]: an object needs "name" and may have "code_sha256" (got {keys}); '
+        'e.g. {"name": "orders-api", "code_sha256": "..."}'
+    ]
+
+
+def test_a_function_listed_as_an_object_and_by_name_is_a_duplicate(minimal, defaults):
+    # given the same function as an object and by name
+    functions = [{"name": "orders-api", "code_sha256": SHA}, "orders-api"]
+
+    # when it is parsed
+    problems = problems_of({**minimal, "functions": functions}, defaults)
+
+    # then the second is named as a repeat
+    assert problems == ["functions[1]: 'orders-api' repeats 'orders-api'; list each function once"]

@@ -292,3 +292,64 @@ def test_approval_api_refuses_a_link_signed_with_another_secret(
     assert response["statusCode"] == 403
     assert "signature does not match" in response["body"]
     assert sfn.calls == []
+
+
+def test_clean_up_puts_back_the_aliases_of_a_stopped_execution_and_posts_the_ending(
+    handler,
+    orders_and_payments,
+    make_deployment,
+    table,
+    locks,
+    locks_dynamodb_table,
+    lambda_client,
+    lambda_context,
+    now,
+):
+    # given my-app build 760 of the two functions, opened, locked, shifted to 10% on version 2 and waiting
+    arn = "arn:aws:lambda:us-east-1:123456789012:function:"
+    opened = make_deployment(functions=[FunctionTarget(name, arn + name, "1") for name in ("orders-api", "payments")])
+    table.open(opened, now)
+    assert locks.acquire(opened, now) == {}
+    state = handler("publish_versions").lambda_handler({"deployment": opened.to_state()}, lambda_context)
+    handler("shift_traffic").lambda_handler(state, lambda_context)
+    table.await_decision(opened, "token-of-the-stopped-execution", int(now.timestamp()) + 3600, now)
+
+    # and the EventBridge event of its execution being stopped from the console
+    event = {
+        "version": "0",
+        "id": "315c1398-40ff-a850-213b-158f73e60175",
+        "detail-type": "Step Functions Execution Status Change",
+        "source": "aws.states",
+        "account": "123456789012",
+        "time": "2025-04-07T09:45:00Z",
+        "region": "us-east-1",
+        "resources": [opened.execution_arn],
+        "detail": {
+            "executionArn": opened.execution_arn,
+            "stateMachineArn": "arn:aws:states:us-east-1:123456789012:stateMachine:canary",
+            "name": "my-app-760",
+            "status": "ABORTED",
+            "startDate": 1744018200000,
+            "stopDate": 1744019100000,
+            "input": json.dumps({"repository": "my-app", "build_no": 760, "functions": ["orders-api", "payments"]}),
+            "output": None,
+        },
+    }
+
+    # when Clean Up runs, with Slack answering ok
+    with patch("requests.post", return_value=Mock(status_code=200, text="ok")) as post:
+        result = handler("clean_up").lambda_handler(event, lambda_context)
+
+    # then the aliases run version 1 alone, the ending is recorded, the locks are free, and Slack got the news
+    assert result == {"cleaned": True, "rolled_back": True, "execution_status": "ABORTED"}
+    for name in ("orders-api", "payments"):
+        alias = lambda_client.get_alias(FunctionName=name, Name="live")
+        assert (alias["FunctionVersion"], alias.get("RoutingConfig", {}).get("AdditionalVersionWeights", {})) == (
+            "1",
+            {},
+        )
+    assert table.get("my-app", 760)["status"] == "ROLLED_BACK"
+    assert locks_dynamodb_table.scan()["Items"] == []
+    (call,) = post.call_args_list
+    assert call.args == (WEBHOOK,)
+    assert call.kwargs["json"]["text"].startswith("Rolled back: my-app build 760. The execution ended ABORTED")

@@ -24,6 +24,7 @@ class _Fault:
     api: str
     function_name: str
     remaining: int
+    skip: int
     code: str
     message: str
     status: int
@@ -38,14 +39,15 @@ def arm(
     function_name: str,
     *,
     times: int = 1,
+    skip: int = 0,
     code: str = "InvalidParameterValueException",
     message: str = "injected fault",
     status: int = 400,
 ) -> None:
     """The next `times` calls of `api` for `function_name` (a function, or a table for "UpdateItem" and
-    "PutItem") fail with `code`."""
+    "PutItem") fail with `code`, once the first `skip` calls have passed."""
     with _lock:
-        _armed.append(_Fault(api, function_name, times, code, message, status))
+        _armed.append(_Fault(api, function_name, times, skip, code, message, status))
 
 
 def clear() -> None:
@@ -58,5 +60,8 @@ def check(api: str, function_name: str) -> None:
     with _lock:
         for fault in _armed:
             if fault.api == api and fault.function_name == name and fault.remaining > 0:
+                if fault.skip > 0:
+                    fault.skip -= 1
+                    return
                 fault.remaining -= 1
                 raise InjectedFault(fault.code, fault.message, fault.status)

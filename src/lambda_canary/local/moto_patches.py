@@ -33,7 +33,13 @@ _ORIGINALS: dict[tuple[type, str], Callable[..., Any]] = {
     (DynamoDBBackend, "update_item"): DynamoDBBackend.update_item,
     (LambdaResponse, "update_alias"): LambdaResponse.update_alias,
 }
-_alias_update_lock = threading.Lock()
+_alias_locks: dict[tuple[str, str], threading.Lock] = {}
+_alias_locks_guard = threading.Lock()
+
+
+def _alias_lock(function_name: str, alias_name: str) -> threading.Lock:
+    with _alias_locks_guard:
+        return _alias_locks.setdefault((function_name.split(":function:")[-1], alias_name), threading.Lock())
 
 
 def _invoke_real_handler(
@@ -58,10 +64,10 @@ def _alias_update_renews_revision(self: LambdaAlias, *args: Any, **kwargs: Any) 
 def _update_alias_checks_revision(self: LambdaResponse) -> Any:
     """Gap 3: moto ignores UpdateAlias's RevisionId; AWS refuses the update when it is not the alias's latest."""
     revision_id = json.loads(self.body or "{}").get("RevisionId")
-    with _alias_update_lock:  # the check and the update as one step, as on AWS
+    function_name = unquote(self.path.rsplit("/")[-3])
+    alias_name = unquote(self.path.rsplit("/", 2)[-1])
+    with _alias_lock(function_name, alias_name):  # the check and the update as one step, as on AWS
         if revision_id:
-            function_name = unquote(self.path.rsplit("/")[-3])
-            alias_name = unquote(self.path.rsplit("/", 2)[-1])
             current = _ORIGINALS[(LambdaBackend, "get_alias")](self.backend, alias_name, function_name)
             if current.revision_id != revision_id:
                 raise PreconditionFailedException(

@@ -1,0 +1,346 @@
+"""canary_core.claim.open_deployment on moto: validate, lock the functions, supersede an older canary, open the record.
+
+No test waits: the clock (`now`, `sleep`, and the monotonic clock the supersede deadline reads) is a fake that only
+moves when open_deployment sleeps, and "the older execution reacting" happens inside that fake sleep.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import timedelta
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from canary_core import aliases, claim
+from canary_core.claim import POLL_SECONDS, SUPERSEDE_WAIT_SECONDS, open_deployment
+from canary_core.errors import InvalidInput
+from canary_core.model import Defaults, Deployment
+from canary_core.outcome import describe_outcome
+from canary_core.trail import ROLLED_BACK, SHIFTING, WAITING
+
+EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:canary:"
+DEFAULTS = Defaults(alias="live", weight=0.1, pre_approve=False, approval_timeout_seconds=3600)
+OLDER_TOKEN = "token-of-build-759"
+
+
+class FakeClock:
+    """now() and a monotonic clock that move only when sleep() is called; each sleep first runs `on_sleep`."""
+
+    def __init__(self, start) -> None:
+        self.start = start
+        self.elapsed = 0.0
+        self.sleeps: list[float] = []
+        self.on_sleep: Callable[[], None] = lambda: None
+
+    def now(self):
+        return self.start + timedelta(seconds=self.elapsed)
+
+    def monotonic(self) -> float:
+        return self.elapsed
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.elapsed += seconds
+        self.on_sleep()
+
+
+@pytest.fixture
+def clock(now, monkeypatch) -> FakeClock:
+    """The fake clock; the supersede deadline (read from time.monotonic in canary_core.claim) reads it too."""
+    fake = FakeClock(now)
+    monkeypatch.setattr(claim, "time", SimpleNamespace(monotonic=fake.monotonic))
+    return fake
+
+
+@pytest.fixture
+def functions(make_function, upload) -> list[str]:
+    """orders-api and payments on version 1 behind alias "live", with build 759's code uploaded."""
+    for name in ("orders-api", "payments"):
+        make_function(name)
+        upload(name, 759)
+    return ["orders-api", "payments"]
+
+
+def request(build_no: int, **fields: Any) -> dict[str, Any]:
+    return {"repository": "my-app", "build_no": build_no, "functions": ["orders-api", "payments"], **fields}
+
+
+class StepFunctions:
+    """SendTaskSuccess, recorded; with throttle_first, the first call is throttled (and not delivered)."""
+
+    def __init__(self, throttle_first: bool = False) -> None:
+        self.throttle_first = throttle_first
+        self.calls: list[dict[str, str]] = []
+        self.delivered: list[dict[str, str]] = []
+
+    def send_task_success(self, *, taskToken: str, output: str) -> dict[str, Any]:
+        call = {"taskToken": taskToken, "output": output}
+        self.calls.append(call)
+        if self.throttle_first and len(self.calls) == 1:
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "SendTaskSuccess")
+        self.delivered.append(call)
+        return {}
+
+
+@pytest.fixture
+def sfn(request) -> StepFunctions:
+    """Step Functions; `@pytest.mark.parametrize("sfn", [True], indirect=True)` throttles its first call."""
+    return StepFunctions(throttle_first=getattr(request, "param", False))
+
+
+@pytest.fixture
+def deploy(lambda_client, table, locks, sfn, clock):
+    """deploy(build_no, **input fields): Validate Input of my-app `build_no`, run by execution my-app-<build_no>."""
+
+    def run(
+        build_no: int, execution: str | None = None, wait_seconds: float = SUPERSEDE_WAIT_SECONDS, **fields: Any
+    ) -> Deployment:
+        return open_deployment(
+            request(build_no, **fields),
+            EXECUTION + (execution or f"my-app-{build_no}"),
+            DEFAULTS,
+            lambda_client=lambda_client,
+            table=table,
+            locks=locks,
+            sfn_client=sfn,
+            now=clock.now,
+            sleep=clock.sleep,
+            wait_seconds=wait_seconds,
+        )
+
+    return run
+
+
+@pytest.fixture
+def older_waiting(functions, deploy, lambda_client, table, now):
+    """Build 759 ran its workflow up to Request Approval: its aliases send 10% to version 2, and it waits."""
+    deployment = deploy(759)
+    deployment = aliases.publish_versions(lambda_client, deployment)
+    table.save_state(deployment)
+    aliases.shift_traffic(lambda_client, deployment)
+    table.await_decision(deployment, OLDER_TOKEN, int(now.timestamp()) + 3600, now)
+    return deployment
+
+
+@pytest.fixture
+def older_reacts(older_waiting, sfn, lambda_client, table, locks, clock, upload):
+    """Build 759's execution, resumed with a roll back: Roll Back, then Record Outcome (which releases its locks).
+
+    Installed as the clock's on_sleep: the older execution runs while the newer one polls. CI has uploaded build
+    760's code meanwhile.
+    """
+    for name in ("orders-api", "payments"):
+        upload(name, 760)
+
+    def react() -> None:
+        delivered = [call for call in sfn.delivered if call["taskToken"] == OLDER_TOKEN]
+        if not delivered or table.get("my-app", 759)["status"] != WAITING:
+            return
+        decision = json.loads(delivered[-1]["output"])
+        deployment, changed_outside = aliases.roll_back(lambda_client, older_waiting)
+        state = {"deployment": deployment.to_state(), "decision": decision, "changed_outside": changed_outside}
+        table.record_outcome(deployment, describe_outcome(deployment, state), clock.now())
+        locks.release(deployment)
+
+    clock.on_sleep = react
+    return older_waiting
+
+
+def lock_holders(locks_dynamodb_table) -> dict[str, str]:
+    """{function name: execution holding its lock}."""
+    items = locks_dynamodb_table.scan(ConsistentRead=True)["Items"]
+    return {item["function_arn"].rsplit(":", 1)[1]: item["execution_arn"] for item in items}
+
+
+def alias_state(lambda_client, function: str) -> tuple[str, dict[str, float]]:
+    alias = lambda_client.get_alias(FunctionName=function, Name="live")
+    return alias["FunctionVersion"], alias.get("RoutingConfig", {}).get("AdditionalVersionWeights", {})
+
+
+def test_a_free_deployment_is_locked_and_opened(functions, deploy, table, locks_dynamodb_table, clock):
+    # given no other deployment holds orders-api or payments
+    # when build 760 is opened
+    deployment = deploy(760)
+
+    # then it holds both functions, its record is open, and it never waited
+    assert [(f.name, f.old_version) for f in deployment.functions] == [("orders-api", "1"), ("payments", "1")]
+    assert lock_holders(locks_dynamodb_table) == {
+        "orders-api": EXECUTION + "my-app-760",
+        "payments": EXECUTION + "my-app-760",
+    }
+    assert table.get("my-app", 760)["status"] == SHIFTING
+    assert clock.sleeps == []
+
+
+def test_a_busy_function_without_supersede_names_the_running_deployment_and_the_fix(
+    older_waiting, deploy, table, sfn, lambda_client, locks_dynamodb_table
+):
+    # given build 759 holds both functions and waits for a decision
+    # when build 760 is started without "supersede"
+    with pytest.raises(InvalidInput) as invalid:
+        deploy(760)
+
+    # then each function is named with the deployment and execution running it, and how to supersede it
+    holder = f"my-app build 759 (execution {EXECUTION}my-app-759)"
+    fix = 'wait for it to end, or start this deployment with "supersede": true to roll that one back first'
+    assert invalid.value.problems == [
+        f"functions: 'orders-api' is being deployed by {holder}; {fix}",
+        f"functions: 'payments' is being deployed by {holder}; {fix}",
+    ]
+
+    # and nothing changed: 759 keeps its locks and its canary, nobody decided for it, 760 was not opened
+    assert set(lock_holders(locks_dynamodb_table).values()) == {EXECUTION + "my-app-759"}
+    assert alias_state(lambda_client, "orders-api") == ("1", {"2": 0.1})
+    assert sfn.calls == []
+    assert table.get("my-app", 759)["status"] == WAITING
+    assert table.get("my-app", 760) is None
+
+
+def test_supersede_rolls_back_a_waiting_older_deployment_and_takes_over(
+    older_reacts, deploy, table, sfn, lambda_client, locks_dynamodb_table, clock, now
+):
+    # given build 759 waits for a decision with 10% of traffic on version 2
+    # when build 760 is started with "supersede": true
+    deployment = deploy(760, supersede=True)
+
+    # then 759 got a roll back decision, through the same path as a click, by "superseded by my-app build 760"
+    (call,) = sfn.calls
+    assert call["taskToken"] == OLDER_TOKEN
+    assert json.loads(call["output"]) == {
+        "action": "rollback",
+        "decided_by": "superseded by my-app build 760",
+        "decided_at": now.isoformat(),
+    }
+    older = table.get("my-app", 759)
+    assert older["decision"]["decided_by"] == "superseded by my-app build 760"
+    assert older["status"] == ROLLED_BACK
+
+    # and 760 waited one poll for 759 to let go, then read the aliases as 759 left them (version 1 alone)
+    assert clock.sleeps == [POLL_SECONDS]
+    assert alias_state(lambda_client, "orders-api") == ("1", {})
+    assert [(f.name, f.old_version) for f in deployment.functions] == [("orders-api", "1"), ("payments", "1")]
+
+    # and 760 holds both functions and is open
+    assert set(lock_holders(locks_dynamodb_table).values()) == {EXECUTION + "my-app-760"}
+    assert table.get("my-app", 760)["status"] == SHIFTING
+
+
+@pytest.mark.parametrize("sfn", [True], indirect=True)
+def test_a_supersede_decision_that_could_not_be_delivered_is_sent_again_at_the_next_poll(
+    older_reacts, deploy, table, sfn, locks_dynamodb_table, clock
+):
+    # given build 759 waits, and Step Functions throttles the first SendTaskSuccess
+    # when build 760 supersedes it
+    deploy(760, supersede=True)
+
+    # then the first decision was taken back and the next poll delivered it again; 759 rolled back
+    assert [call["taskToken"] for call in sfn.calls] == [OLDER_TOKEN, OLDER_TOKEN]
+    assert len(sfn.delivered) == 1
+    events = [event["event"] for event in table.get("my-app", 759)["trail"]]
+    assert events[-4:] == [
+        "decision: rollback",
+        "decision withdrawn: rollback",
+        "decision: rollback",
+        "outcome: ROLLED_BACK",
+    ]
+    assert clock.sleeps == [POLL_SECONDS, POLL_SECONDS]
+    assert set(lock_holders(locks_dynamodb_table).values()) == {EXECUTION + "my-app-760"}
+
+
+def test_supersede_gives_up_at_the_deadline_holding_nothing(
+    older_waiting, deploy, table, sfn, lambda_client, locks_dynamodb_table, clock
+):
+    # given build 759 waits, but its execution never reacts to the roll back (its locks stay)
+    # when build 760 supersedes it with a deadline of 5 seconds
+    with pytest.raises(InvalidInput) as invalid:
+        deploy(760, supersede=True, wait_seconds=5)
+
+    # then it gives up after the deadline, naming who still holds the functions
+    assert invalid.value.problems == [
+        "supersede: my-app build 759 still holds its functions after 5 s; try again when it ends"
+    ]
+    assert 5 < sum(clock.sleeps) <= 5 + POLL_SECONDS
+
+    # and the roll back decision was sent once, 760 holds nothing and was not opened; 759's canary is as it was
+    assert [call["taskToken"] for call in sfn.calls] == [OLDER_TOKEN]
+    assert set(lock_holders(locks_dynamodb_table).values()) == {EXECUTION + "my-app-759"}
+    assert table.get("my-app", 760) is None
+    assert alias_state(lambda_client, "payments") == ("1", {"2": 0.1})
+
+
+def test_supersede_of_a_deployment_still_shifting_waits_for_it_without_deciding(
+    functions, deploy, locks, table, sfn, locks_dynamodb_table, clock
+):
+    # given build 759 holds the functions but is not waiting for a decision yet (it is still shifting)
+    older = deploy(759)
+
+    # and it ends by itself while build 760 polls
+    clock.on_sleep = lambda: locks.release(older) if len(clock.sleeps) == 3 else None
+
+    # when build 760 supersedes it
+    deploy(760, supersede=True)
+
+    # then no decision was taken for 759; 760 took over once 759 let go
+    assert sfn.calls == []
+    assert "decision" not in table.get("my-app", 759)
+    assert clock.sleeps == [POLL_SECONDS] * 3
+    assert set(lock_holders(locks_dynamodb_table).values()) == {EXECUTION + "my-app-760"}
+
+
+def test_a_build_that_was_already_deployed_is_refused_and_its_locks_released(
+    functions, deploy, locks, table, locks_dynamodb_table, now
+):
+    # given build 760 was deployed before by another execution, which ended and let go of its functions
+    first = deploy(760, execution="my-app-760-first")
+    table.record_outcome(first, {"status": "PROMOTED", "summary": {}}, now)
+    locks.release(first)
+
+    # when an execution starts build 760 again
+    with pytest.raises(InvalidInput) as invalid:
+        deploy(760, execution="my-app-760-again")
+
+    # then it is refused, naming the execution that deployed it, and the locks it took are released
+    assert invalid.value.problems == [
+        f"build_no: my-app build 760 was already deployed by execution {EXECUTION}my-app-760-first "
+        "(status PROMOTED); deploy a new build number"
+    ]
+    assert lock_holders(locks_dynamodb_table) == {}
+    assert table.get("my-app", 760)["execution_arn"] == EXECUTION + "my-app-760-first"
+
+
+@pytest.mark.parametrize("supersede", [False, True])
+def test_an_alias_split_by_something_that_holds_no_lock_is_refused_and_nothing_held(
+    functions, deploy, lambda_client, locks_dynamodb_table, table, supersede
+):
+    # given someone split orders-api's alias by hand: 50% to version 2, outside any deployment
+    lambda_client.publish_version(FunctionName="orders-api")
+    lambda_client.update_alias(
+        FunctionName="orders-api", Name="live", RoutingConfig={"AdditionalVersionWeights": {"2": 0.5}}
+    )
+
+    # when build 760 is started (with or without supersede: there is nothing to supersede)
+    with pytest.raises(InvalidInput) as invalid:
+        deploy(760, supersede=supersede)
+
+    # then the split alias is named with the fix, nothing is held, and the build was not opened
+    assert invalid.value.problems == [
+        "functions: 'orders-api' alias 'live' already splits traffic (v2 at 50%); finish or roll back that canary first"
+    ]
+    assert lock_holders(locks_dynamodb_table) == {}
+    assert table.get("my-app", 760) is None
+
+
+def test_bad_input_is_refused_before_anything_is_locked(functions, deploy, locks_dynamodb_table, table):
+    # given an input whose supersede is not a boolean
+    # when build 760 is started with it
+    with pytest.raises(InvalidInput) as invalid:
+        deploy(760, supersede="yes")
+
+    # then the field is named, and nothing is held or opened
+    assert invalid.value.problems == ["supersede: 'yes' is not true or false"]
+    assert lock_holders(locks_dynamodb_table) == {}
+    assert table.get("my-app", 760) is None

@@ -1,0 +1,369 @@
+"""canary_core.cleanup.clean_up on moto: an execution ended outside the workflow's own paths (stopped, timed out,
+failed); its aliases are put back, its ending recorded and its locks released."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from typing import Any
+
+import pytest
+
+from canary_core import aliases, slack
+from canary_core.cleanup import clean_up
+from canary_core.errors import AliasUpdateFailed
+from canary_core.model import FunctionTarget
+from canary_core.outcome import FAILED_ERROR
+from canary_core.trail import PROMOTED, ROLLED_BACK, Decision
+
+EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:canary:my-app-760"
+STATE_MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:canary"
+INPUT = {"repository": "my-app", "build_no": 760, "functions": ["orders-api", "payments"]}
+
+
+def ended(status: str = "ABORTED", execution_arn: str = EXECUTION, raw_input: Any = INPUT) -> dict[str, Any]:
+    """The detail of the "Step Functions Execution Status Change" event EventBridge sends for an execution's end."""
+    return {
+        "executionArn": execution_arn,
+        "stateMachineArn": STATE_MACHINE,
+        "name": execution_arn.rsplit(":", 1)[1],
+        "status": status,
+        "startDate": 1744018200000,
+        "stopDate": 1744019100000,
+        "input": raw_input if isinstance(raw_input, str) else json.dumps(raw_input),
+        "output": None,
+        "inputDetails": {"included": True},
+        "outputDetails": None,
+    }
+
+
+class Notified:
+    """The notify callback: records each (deployment, outcome) it is given."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, dict[str, Any]]] = []
+
+    def __call__(self, deployment: Any, outcome: dict[str, Any]) -> None:
+        self.calls.append((deployment, outcome))
+
+
+class NoLambda:
+    """A Lambda client that must not be used: any call fails the test."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"Lambda {name} was called")
+
+
+@pytest.fixture
+def notified() -> Notified:
+    return Notified()
+
+
+@pytest.fixture
+def opened(make_function, upload, make_deployment, table, locks, now):
+    """Build 760 of orders-api and payments (version 1 behind "live"), opened and locked by Validate Input."""
+    targets = []
+    for name in ("orders-api", "payments"):
+        arn = make_function(name)
+        upload(name, 760)
+        targets.append(FunctionTarget(name, arn, "1"))
+    deployment = make_deployment(functions=targets, execution_arn=EXECUTION)
+    table.open(deployment, now)
+    assert locks.acquire(deployment, now) == {}
+    return deployment
+
+
+@pytest.fixture
+def waiting(opened, lambda_client, table, now):
+    """Build 760 after Publish Versions, Shift Traffic (10% on version 2) and Request Approval: it waits."""
+    deployment = aliases.publish_versions(lambda_client, opened)
+    table.save_state(deployment)
+    aliases.shift_traffic(lambda_client, deployment)
+    table.await_decision(deployment, "token-of-the-aborted-execution", int(now.timestamp()) + 3600, now)
+    return deployment
+
+
+def alias_state(lambda_client, function: str) -> tuple[str, dict[str, float]]:
+    alias = lambda_client.get_alias(FunctionName=function, Name="live")
+    return alias["FunctionVersion"], alias.get("RoutingConfig", {}).get("AdditionalVersionWeights", {})
+
+
+def locks_left(locks_dynamodb_table) -> list[str]:
+    return sorted(item["execution_arn"] for item in locks_dynamodb_table.scan(ConsistentRead=True)["Items"])
+
+
+def test_an_aborted_waiting_deployment_is_rolled_back_recorded_and_unlocked(
+    waiting, table, locks, lambda_client, locks_dynamodb_table, notified, now
+):
+    # given build 760 waits for a decision with 10% on version 2, and its execution is stopped from the console
+    # when Clean Up gets the execution's ABORTED event
+    result = clean_up(ended("ABORTED"), table=table, locks=locks, lambda_client=lambda_client, notify=notified, now=now)
+
+    # then every alias runs version 1 alone again
+    assert result == {"cleaned": True, "rolled_back": True, "execution_status": "ABORTED"}
+    assert alias_state(lambda_client, "orders-api") == ("1", {})
+    assert alias_state(lambda_client, "payments") == ("1", {})
+
+    # and the ending is recorded as a failed deployment that was rolled back, and the task token is gone
+    item = table.get("my-app", 760)
+    assert item["status"] == ROLLED_BACK
+    assert "task_token" not in item
+    assert item["outcome"] == {
+        "status": ROLLED_BACK,
+        "error": FAILED_ERROR,
+        "cause": "The execution ended ABORTED before the deployment did; "
+        "every alias was put back to the version it ran before.",
+        "recorded_by": "clean-up",
+        "summary": {"repository": "my-app", "build_no": 760, "execution_arn": EXECUTION},
+    }
+    assert item["trail"][-1]["event"] == "outcome: ROLLED_BACK"
+
+    # and the locks are released, and the outcome was sent on with the deployment's versions
+    assert locks_left(locks_dynamodb_table) == []
+    ((deployment, outcome),) = notified.calls
+    assert outcome == item["outcome"]
+    assert [(f.name, f.old_version, f.new_version) for f in deployment.functions] == [
+        ("orders-api", "1", "2"),
+        ("payments", "1", "2"),
+    ]
+
+
+def test_a_timed_out_execution_names_its_status_in_the_cause(waiting, table, locks, lambda_client, notified, now):
+    # given build 760 waits, and its execution reaches the state machine's timeout
+    # when Clean Up gets the TIMED_OUT event
+    clean_up(ended("TIMED_OUT"), table=table, locks=locks, lambda_client=lambda_client, notify=notified, now=now)
+
+    # then the cause says how the execution ended
+    assert table.get("my-app", 760)["outcome"]["cause"].startswith(
+        "The execution ended TIMED_OUT before the deployment did; "
+    )
+
+
+def test_an_alias_changed_by_hand_is_left_and_named_in_the_cause(
+    waiting, table, locks, lambda_client, locks_dynamodb_table, notified, now
+):
+    # given build 760 waits, and someone set payments' alias by hand: version 2, with 50% on version 1
+    lambda_client.update_alias(
+        FunctionName="payments",
+        Name="live",
+        FunctionVersion="2",
+        RoutingConfig={"AdditionalVersionWeights": {"1": 0.5}},
+    )
+
+    # when Clean Up gets the ABORTED event
+    clean_up(ended("ABORTED"), table=table, locks=locks, lambda_client=lambda_client, notify=notified, now=now)
+
+    # then orders-api is put back, payments is left as it was set and named in the cause; the locks are released
+    assert alias_state(lambda_client, "orders-api") == ("1", {})
+    assert alias_state(lambda_client, "payments") == ("2", {"1": 0.5})
+    cause = table.get("my-app", 760)["outcome"]["cause"]
+    assert cause.endswith(
+        "every alias was put back to the version it ran before. payments was left as someone else set it "
+        "(changed outside the workflow: expected v1 with v2 at 10% or v2 or v1, found v2 with v1 at 50%)."
+    )
+    assert locks_left(locks_dynamodb_table) == []
+
+
+def test_a_deployment_that_already_recorded_its_outcome_only_has_its_locks_released(
+    waiting, table, locks, lambda_client, locks_dynamodb_table, notified, now
+):
+    # given build 760 was promoted and recorded, but its execution then failed before releasing its locks
+    aliases.promote(lambda_client, waiting)
+    table.record_outcome(waiting, {"status": PROMOTED, "summary": {}}, now)
+
+    # when Clean Up gets the FAILED event (with a Lambda client it must not use)
+    result = clean_up(ended("FAILED"), table=table, locks=locks, lambda_client=NoLambda(), notify=notified, now=now)
+
+    # then nothing is rolled back or recorded again, nobody is told, and the locks are released
+    assert result == {"cleaned": True, "rolled_back": False, "execution_status": "FAILED"}
+    assert alias_state(lambda_client, "orders-api") == ("2", {})
+    item = table.get("my-app", 760)
+    assert item["status"] == PROMOTED and item["trail"][-1]["event"] == "outcome: PROMOTED"
+    assert notified.calls == []
+    assert locks_left(locks_dynamodb_table) == []
+
+
+@pytest.fixture
+def approved(waiting, table, now):
+    """Build 760 waits, and was approved by a click (the execution was resumed with approve)."""
+    decision = Decision("approve", "approval link", now.isoformat(), source_ip="203.0.113.24")
+    assert table.record_decision("my-app", 760, decision)[0]
+    return waiting
+
+
+def test_a_promoted_deployment_whose_last_step_failed_is_recorded_as_promoted_not_undone(
+    approved, table, locks, lambda_client, locks_dynamodb_table, notified, now
+):
+    # given build 760 was approved and every alias promoted, and Record Outcome then failed
+    aliases.promote(lambda_client, approved)
+
+    # when Clean Up gets the FAILED event
+    result = clean_up(ended("FAILED"), table=table, locks=locks, lambda_client=lambda_client, notify=notified, now=now)
+
+    # then the promotion stays, the ending is recorded as promoted, sent on, and the locks are released
+    assert result == {"cleaned": True, "rolled_back": False, "execution_status": "FAILED"}
+    assert alias_state(lambda_client, "orders-api") == ("2", {})
+    assert alias_state(lambda_client, "payments") == ("2", {})
+    item = table.get("my-app", 760)
+    assert item["status"] == PROMOTED
+    assert item["outcome"]["cause"] == "Every alias was promoted; the execution then ended FAILED before recording it."
+    assert "error" not in item["outcome"]
+    assert [outcome["status"] for _, outcome in notified.calls] == [PROMOTED]
+    assert locks_left(locks_dynamodb_table) == []
+
+
+def test_an_approved_deployment_stopped_halfway_through_promote_is_rolled_back(
+    approved, table, locks, lambda_client, locks_dynamodb_table, notified, now
+):
+    # given build 760 was approved, and its execution was stopped after Promote had moved orders-api only
+    aliases.promote(lambda_client, approved.with_functions(approved.functions[:1]))
+    assert alias_state(lambda_client, "orders-api") == ("2", {})
+
+    # when Clean Up gets the ABORTED event
+    result = clean_up(ended("ABORTED"), table=table, locks=locks, lambda_client=lambda_client, notify=notified, now=now)
+
+    # then both aliases are back on version 1 alone, and the ending is a roll back
+    assert result["rolled_back"] is True
+    assert alias_state(lambda_client, "orders-api") == ("1", {})
+    assert alias_state(lambda_client, "payments") == ("1", {})
+    assert table.get("my-app", 760)["status"] == ROLLED_BACK
+    assert locks_left(locks_dynamodb_table) == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="source bug: the PROMOTED outcome clean_up records has no decided_by/decided_at in its summary, so "
+    "slack.outcome_message says 'Approved by None at None.'",
+)
+def test_the_slack_outcome_of_a_promotion_recorded_by_clean_up_names_who_approved(
+    approved, table, locks, lambda_client, notified, now
+):
+    # given build 760 was approved by a link and promoted, and Record Outcome then failed
+    aliases.promote(lambda_client, approved)
+    clean_up(ended("FAILED"), table=table, locks=locks, lambda_client=lambda_client, notify=notified, now=now)
+
+    # when the outcome is turned into the Slack message Clean Up's handler posts
+    ((deployment, outcome),) = notified.calls
+    text = slack.outcome_message(deployment, outcome, "prod")["text"]
+
+    # then it says who approved and when, as Record Outcome's message does
+    assert "None" not in text
+    assert f"Approved by approval link at {now.isoformat()}." in text
+
+
+def test_an_execution_that_opened_no_deployment_is_left_alone(
+    waiting, table, locks, lambda_client, locks_dynamodb_table, notified, now
+):
+    # given build 760 waits under its execution; a second execution for the same build was rejected (build taken)
+    before = table.get("my-app", 760)
+    rejected = EXECUTION + "-again"
+
+    # when Clean Up gets the rejected execution's FAILED event
+    result = clean_up(
+        ended("FAILED", execution_arn=rejected),
+        table=table,
+        locks=locks,
+        lambda_client=NoLambda(),
+        notify=notified,
+        now=now,
+    )
+
+    # then nothing is done: the running deployment keeps its canary, its record and its locks
+    assert result == {"cleaned": False, "reason": "this execution opened no deployment (rejected input)"}
+    assert table.get("my-app", 760) == before
+    assert alias_state(lambda_client, "orders-api") == ("1", {"2": 0.1})
+    assert locks_left(locks_dynamodb_table) == [EXECUTION, EXECUTION]
+    assert notified.calls == []
+
+
+def test_an_execution_whose_build_was_never_opened_is_left_alone(
+    table, locks, notified, now, aws, locks_dynamodb_table
+):
+    # given no deployment of my-app build 760 was ever opened (its input was rejected)
+    # when Clean Up gets the execution's FAILED event
+    result = clean_up(ended("FAILED"), table=table, locks=locks, lambda_client=NoLambda(), notify=notified, now=now)
+
+    # then nothing is done
+    assert result == {"cleaned": False, "reason": "this execution opened no deployment (rejected input)"}
+    assert table.get("my-app", 760) is None
+    assert notified.calls == []
+
+
+@pytest.mark.parametrize("raw_input", ["not json", {"build_no": 760}, {"repository": "my-app", "build_no": "x"}, "[]"])
+def test_an_execution_whose_input_names_no_deployment_is_left_alone(
+    waiting, table, locks, locks_dynamodb_table, notified, now, raw_input
+):
+    # given an execution whose input names no repository and build number
+    # when Clean Up gets its FAILED event
+    result = clean_up(
+        ended("FAILED", raw_input=raw_input),
+        table=table,
+        locks=locks,
+        lambda_client=NoLambda(),
+        notify=notified,
+        now=now,
+    )
+
+    # then nothing is done
+    assert result == {"cleaned": False, "reason": "the execution's input names no deployment"}
+    assert locks_left(locks_dynamodb_table) == [EXECUTION, EXECUTION]
+    assert notified.calls == []
+
+
+def test_an_execution_stopped_before_shift_traffic_records_that_no_alias_had_moved(
+    opened, table, locks, locks_dynamodb_table, notified, now
+):
+    # given build 760 was opened and locked, and its execution is stopped during Publish Versions (no state saved)
+    # when Clean Up gets the ABORTED event (with a Lambda client it must not use)
+    result = clean_up(ended("ABORTED"), table=table, locks=locks, lambda_client=NoLambda(), notify=notified, now=now)
+
+    # then no alias is touched, the outcome says no alias had moved, and the locks are released
+    assert result == {"cleaned": True, "rolled_back": False, "execution_status": "ABORTED"}
+    item = table.get("my-app", 760)
+    assert item["status"] == ROLLED_BACK
+    assert item["outcome"]["error"] == FAILED_ERROR
+    assert item["outcome"]["cause"] == "The execution ended ABORTED before the deployment did; no alias had moved."
+    assert locks_left(locks_dynamodb_table) == []
+    ((deployment, _),) = notified.calls
+    assert [(f.name, f.function_arn) for f in deployment.functions] == [
+        (f.name, f.function_arn) for f in opened.functions
+    ]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="source bug: cleanup._opened gives each function old_version '' and new_version None, so the Slack "
+    "outcome of an execution stopped before Shift Traffic lists '`orders-api` v -> vNone at 0%'",
+)
+def test_the_slack_outcome_of_an_execution_stopped_before_shift_traffic_shows_no_made_up_versions(
+    opened, table, locks, notified, now
+):
+    # given build 760 was opened and locked, and its execution is stopped before Shift Traffic
+    clean_up(ended("ABORTED"), table=table, locks=locks, lambda_client=NoLambda(), notify=notified, now=now)
+
+    # when the outcome is turned into the Slack message Clean Up's handler posts
+    ((deployment, outcome),) = notified.calls
+    message = json.dumps(slack.outcome_message(deployment, outcome, "prod"))
+
+    # then no function line shows an empty or missing version
+    assert "vNone" not in message and " v -> " not in message
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="source bug: cleanup.clean_up releases the locks only after aliases.roll_back returned; when an alias "
+    "cannot be put back (AliasUpdateFailed) the locks are never released and no outcome is recorded",
+)
+def test_the_locks_are_released_even_when_an_alias_cannot_be_put_back(
+    waiting, table, locks, lambda_client, locks_dynamodb_table, notified, now
+):
+    # given build 760 waits, and payments was deleted meanwhile
+    lambda_client.delete_function(FunctionName="payments")
+
+    # when Clean Up gets the ABORTED event (whether or not it reports the failure by raising)
+    with contextlib.suppress(AliasUpdateFailed):
+        clean_up(ended("ABORTED"), table=table, locks=locks, lambda_client=lambda_client, notify=notified, now=now)
+
+    # then orders-api is put back, and the locks are released as on every other ending
+    assert alias_state(lambda_client, "orders-api") == ("1", {})
+    assert locks_left(locks_dynamodb_table) == []
