@@ -30,6 +30,10 @@ def result_page(item: dict[str, Any], heading: str, message: str, now: datetime,
     )
 
 
+def audit_page(rows: list[dict[str, Any]], repository: str | None) -> str:
+    return _env.get_template("audit.html").render(rows=rows, repository=repository or "")
+
+
 def error_page(status: int, heading: str, message: str) -> str:
     return _env.get_template("error.html").render(status=status, heading=heading, message=message)
 

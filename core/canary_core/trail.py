@@ -11,6 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
+from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
 from canary_core.errors import InvalidInput
@@ -68,6 +69,24 @@ class DeploymentsTable:
                     "deploy a new build number"
                 ]
             ) from error
+
+    def recent(self, repository: str | None, limit: int) -> list[dict[str, Any]]:
+        """Deployments newest first: one repository's by query, every repository's by scan."""
+        if repository:
+            response = self._table.query(
+                KeyConditionExpression=Key("repository").eq(repository), ScanIndexForward=False, Limit=limit
+            )
+            items = response["Items"]
+        else:
+            items, start = [], None
+            while True:
+                page = self._table.scan(**({"ExclusiveStartKey": start} if start else {}))
+                items.extend(page["Items"])
+                start = page.get("LastEvaluatedKey")
+                if not start:
+                    break
+        plain = [cast(dict[str, Any], _plain(item)) for item in items]
+        return sorted(plain, key=lambda item: str(item.get("started_at", "")), reverse=True)[:limit]
 
     def save_state(self, deployment: Deployment) -> None:
         """Keep the whole deployment (versions included): Clean Up rolls back from it if the execution dies."""

@@ -1,9 +1,10 @@
 """The click handler behind the approval API (API Gateway REST API, Lambda proxy integration).
 
 GET /decide shows a confirmation page and changes nothing; POST /decide records the decision (first one
-wins) and resumes the waiting execution.
+wins) and resumes the waiting execution. GET /deployments is the audit page (?repository=, ?format=json).
 """
 
+import json
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl
 
@@ -12,7 +13,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from canary_core import aws, clicks
+from canary_core import audit, aws, clicks, pages
 from canary_core.config import Settings
 
 logger = Logger()
@@ -47,6 +48,21 @@ def submit_decision() -> Response[str]:
     identity = app.current_event.request_context.identity
     visitor = clicks.Visitor(source_ip=identity.source_ip, user_agent=identity.user_agent)
     return _page(*clicks.submit(form, table, sfn_client, aws.link_secret(settings), visitor, datetime.now(UTC)))
+
+
+@app.get("/deployments")
+def list_deployments() -> Response[str]:
+    params = app.current_event.query_string_parameters or {}
+    repository = params.get("repository") or None
+    rows = audit.audit_rows(table, repository)
+    if params.get("format") == "json":
+        return Response(
+            status_code=200,
+            content_type="application/json",
+            body=json.dumps({"deployments": rows}),
+            headers=PAGE_HEADERS,
+        )
+    return _page(200, pages.audit_page(rows, repository))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)

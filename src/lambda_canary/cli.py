@@ -32,6 +32,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             help="approval API and Slack sink port (default 8765)",
         )
     local.add_argument(
+        "--parameter",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a template parameter for the local stack (repeatable), e.g. --parameter AllowedCidrs=10.0.0.0/8",
+    )
+    local.add_argument(
         "--api-rate",
         type=float,
         default=None,
@@ -50,7 +57,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "demo":
             return demo.run(args.port, args.approval_port)
+        overrides = dict(_parameter(p, parser) for p in args.parameter)
         runtime = LocalRuntime(
+            parameter_overrides=overrides,
             port=args.port,
             approval_port=args.approval_port,
             log_level=args.log_level,
@@ -85,6 +94,13 @@ def run_local(runtime: LocalRuntime) -> int:
         stop.wait()
         print("Stopping ...", flush=True)
     return 0
+
+
+def _parameter(value: str, parser: argparse.ArgumentParser) -> tuple[str, str]:
+    name, equals, setting = value.partition("=")
+    if not equals or not name:
+        parser.error(f"--parameter {value!r}: write NAME=VALUE, e.g. --parameter AllowedCidrs=10.0.0.0/8")
+    return name, setting
 
 
 def _port(value: str) -> int:

@@ -33,12 +33,12 @@ def _free_port() -> int:
 
 
 class LocalProcess:
-    def __init__(self) -> None:
+    def __init__(self, *options: str) -> None:
         self.port, self.approval_port = _free_port(), _free_port()
         self.approval_url = f"http://127.0.0.1:{self.approval_port}"
         clean_env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "MOTO_PORT"}
         self.process = subprocess.Popen(
-            [str(CANARY), "local", "--port", str(self.port), "--approval-port", str(self.approval_port)],
+            [str(CANARY), "local", "--port", str(self.port), "--approval-port", str(self.approval_port), *options],
             env=clean_env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -192,3 +192,30 @@ def test_a_client_with_only_the_aws_cli_deploys_approves_rolls_back_and_is_refus
 
     # Ctrl-C stops it cleanly
     assert local.stop() == 0
+
+
+def test_allowed_cidrs_keep_other_networks_out_of_the_approval_api():
+    # given the stack deployed with AllowedCidrs that do not include this machine
+    local = LocalProcess("--parameter", "AllowedCidrs=10.0.0.0/8,192.168.0.0/16")
+    try:
+        api = local.outputs["ApprovalApiUrl"]
+
+        # when the approval API is called from 127.0.0.1
+        pages = [requests.get(f"{api}/decide", timeout=10), requests.get(f"{api}/deployments", timeout=10)]
+
+        # then API Gateway's resource policy answer comes back, and the function never runs
+        for page in pages:
+            assert page.status_code == 403
+            assert "not authorized to perform: execute-api:Invoke" in page.json()["Message"]
+        assert local.stop() == 0
+    finally:
+        if local.process.poll() is None:
+            local.process.kill()
+
+
+def test_bad_parameter_is_refused_with_the_fix():
+    completed = subprocess.run(
+        [str(CANARY), "local", "--parameter", "AllowedCidrs"], capture_output=True, text=True, timeout=60
+    )
+    assert completed.returncode == 2
+    assert "write NAME=VALUE" in completed.stderr

@@ -8,6 +8,7 @@ from urllib.parse import parse_qsl
 import requests
 
 from lambda_canary.browser import forms_in, open_and_submit
+from lambda_canary.demo import ship_code
 
 
 def test_approve_link_promotes_every_alias(make_fleet):
@@ -149,3 +150,31 @@ def test_alias_on_latest_is_pinned_and_returns_to_latest_on_roll_back(make_fleet
     open_and_submit(fleet.links()["rollback"])
     assert fleet.wait(execution)["status"] == "FAILED"
     assert fleet.aliases() == {name: ("$LATEST", {})}
+
+
+def test_audit_page_lists_decisions_newest_first_with_links(make_fleet, runtime):
+    fleet = make_fleet(2)
+    first = fleet.start(pre_approve=True)
+    fleet.wait(first)
+    fleet.build_no = 3
+    for name in fleet.names:
+        ship_code(fleet.lam, name, 3)
+    second = fleet.start()
+    open_and_submit(fleet.links()["rollback"])
+    fleet.wait(second)
+
+    audit = f"{runtime.outputs['ApprovalApiUrl']}/deployments"
+    rows = requests.get(audit, params={"repository": fleet.repository, "format": "json"}, timeout=10).json()
+    page = requests.get(audit, params={"repository": fleet.repository}, timeout=10)
+
+    deployments = rows["deployments"]
+    assert [(d["build_no"], d["status"], d["action"]) for d in deployments] == [
+        (3, "ROLLED_BACK", "rollback"),
+        (2, "PROMOTED", "approve"),
+    ]
+    assert deployments[0]["decided_by"] == "approval link" and deployments[0]["source_ip"] == "127.0.0.1"
+    assert deployments[1]["decided_by"] == "pre-approval"
+    assert deployments[0]["console_url"].startswith("https://us-east-1.console.aws.amazon.com/states/")
+    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+    assert f"https://ci.example.com/{fleet.repository}/3" in page.text and "console" in page.text
+    assert page.text.index("build 3") < page.text.index("build 2")

@@ -11,6 +11,7 @@ and the local runtime's own endpoints.
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import threading
 import time
@@ -52,9 +53,15 @@ class SlackSink:
 
 class ApprovalGateway:
     def __init__(
-        self, routes: list[ApiRoute], stage: str, outputs: Callable[[], dict[str, str]], slack: SlackSink
+        self,
+        routes: list[ApiRoute],
+        stage: str,
+        outputs: Callable[[], dict[str, str]],
+        slack: SlackSink,
+        allowed_cidrs: list[str] | None = None,
     ) -> None:
         self.routes = routes
+        self.allowed_networks = [ipaddress.ip_network(c, strict=False) for c in allowed_cidrs or ["0.0.0.0/0"]]
         self.stage = stage
         self.outputs = outputs
         self.slack = slack
@@ -75,11 +82,23 @@ class ApprovalGateway:
         if not request.path.startswith(prefix + "/"):
             return _json({"message": "Not Found"}, 404)
         resource_path = request.path[len(prefix) :]
+        if not self._allowed(request.remote_addr):
+            # What API Gateway answers when the resource policy's IpRangeWhitelist does not match
+            resource = f"arn:aws:execute-api:us-east-1:********:local/{self.stage}/{request.method}{resource_path}"
+            message = f"User: anonymous is not authorized to perform: execute-api:Invoke on resource: {resource}"
+            return _json({"Message": message}, 403)
         route = next((r for r in self.routes if r.path == resource_path and r.method == request.method), None)
         if route is None:
             # API Gateway's answer for a method or path the API does not define
             return _json({"message": "Missing Authentication Token"}, 403)
         return self._invoke(route, request, resource_path)
+
+    def _allowed(self, address: str | None) -> bool:
+        try:
+            source = ipaddress.ip_address(address or "")
+        except ValueError:
+            return False
+        return any(source in network for network in self.allowed_networks if network.version == source.version)
 
     def _invoke(self, route: ApiRoute, request: Request, resource_path: str) -> Response:
         event = api_gateway_event(request, route, self.stage, resource_path)

@@ -72,7 +72,9 @@ class LocalRuntime:
         overrides = {"SlackWebhookUrl": self.approval_url + SLACK_WEBHOOK_PATH, **self.parameter_overrides}
         template = Template.load(self.template_path, overrides, STACK_NAME)
         self.stack = deploy(template, self.approval_url)
-        gateway = ApprovalGateway(self.stack.routes, self.stack.api_stage, lambda: self.outputs, self.slack)
+        gateway = ApprovalGateway(
+            self.stack.routes, self.stack.api_stage, lambda: self.outputs, self.slack, self.stack.allowed_cidrs
+        )
         self._gateway = serve(gateway, HOST, self.approval_port)
         return self
 

@@ -44,6 +44,7 @@ class LocalStack:
     outputs: dict[str, str] = field(default_factory=dict)
     routes: list[ApiRoute] = field(default_factory=list)
     api_stage: str = ""
+    allowed_cidrs: list[str] = field(default_factory=lambda: ["0.0.0.0/0"])  # the API's resource policy
     function_names: dict[str, str] = field(default_factory=dict)  # logical id -> function name
 
 
@@ -64,6 +65,10 @@ def deploy(template: Template, approval_base_url: str) -> LocalStack:
         _secret(template, logical_id, spec["Properties"])
     for logical_id, spec in template.resources("AWS::Serverless::Api").items():
         stack.api_stage = str(template.resolve(spec["Properties"]["StageName"]))
+        policy = spec["Properties"].get("Auth", {}).get("ResourcePolicy", {})
+        if "IpRangeWhitelist" in policy:
+            cidrs = template.resolve(policy["IpRangeWhitelist"])
+            stack.allowed_cidrs = [c.strip() for c in (cidrs.split(",") if isinstance(cidrs, str) else cidrs)]
         api_id = logical_id.lower()
         template.attributes[logical_id] = {"Ref": api_id, "RootResourceId": "root"}
         # The API Gateway URL CloudFormation would build is served by the local gateway instead.
