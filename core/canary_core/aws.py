@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities import parameters
 from canary_core.config import Settings
 from canary_core.fanout import LAMBDA_CLIENT_CONFIG
 from canary_core.locks import FunctionLocks
+from canary_core.slack import AppChannel, WebhookChannel
 from canary_core.trail import DeploymentsTable
 
 SECRET_CACHE_SECONDS = 300
@@ -41,3 +42,15 @@ def link_secret(settings: Settings) -> bytes:
 
 def slack_webhook_url(settings: Settings) -> str:
     return str(parameters.get_secret(settings.slack_webhook_secret_arn, max_age=SECRET_CACHE_SECONDS))
+
+
+def slack_app_secrets(settings: Settings) -> dict[str, str]:
+    """{"bot_token": ..., "signing_secret": ...} of the Slack app."""
+    value = parameters.get_secret(settings.slack_app_secret_arn, transform="json", max_age=SECRET_CACHE_SECONDS)
+    return {str(k): str(v) for k, v in dict(value).items()}
+
+
+def slack_channel(settings: Settings) -> WebhookChannel | AppChannel:
+    if settings.slack_mode == "app":
+        return AppChannel(slack_app_secrets(settings)["bot_token"], settings.slack_channel, settings.slack_api_url)
+    return WebhookChannel(slack_webhook_url(settings))

@@ -17,6 +17,11 @@ class Settings:
     link_secret_arn: str
     slack_webhook_secret_arn: str
     approval_api_url: str
+    slack_mode: str  # webhook | app
+    slack_channel: str
+    slack_app_secret_arn: str
+    slack_api_url: str
+    slack_approvers: tuple[str, ...]  # Slack user ids allowed to decide; empty: everyone
     defaults: Defaults
 
     @classmethod
@@ -32,6 +37,11 @@ class Settings:
             link_secret_arn=env["LINK_SECRET_ARN"],
             slack_webhook_secret_arn=env["SLACK_WEBHOOK_SECRET_ARN"],
             approval_api_url=env.get("APPROVAL_API_URL", "").rstrip("/"),
+            slack_mode=env.get("SLACK_MODE", "webhook"),
+            slack_channel=env.get("SLACK_CHANNEL", ""),
+            slack_app_secret_arn=env.get("SLACK_APP_SECRET_ARN", ""),
+            slack_api_url=env.get("SLACK_API_URL", "https://slack.com/api"),
+            slack_approvers=tuple(u.strip() for u in env.get("SLACK_APPROVERS", "").split(",") if u.strip()),
             defaults=Defaults(
                 alias=env["DEFAULT_ALIAS"],
                 weight=float(env["DEFAULT_WEIGHT"]),

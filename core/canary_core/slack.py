@@ -1,4 +1,5 @@
-"""Slack messages (Block Kit, sent to an incoming webhook): the request for a decision and the outcome."""
+"""Slack messages (Block Kit): the request for a decision, the decision, the outcome; and the two ways they
+reach Slack: an incoming webhook (post only) or a Slack app (chat.postMessage, then chat.update in place)."""
 
 from __future__ import annotations
 
@@ -23,8 +24,13 @@ def request_message(
     rollback_url: str | None,
     environment: str,
     expires_at: int,
+    button_values: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The message that asks for a decision; without links when the deployment is pre-approved."""
+    """The message that asks for a decision; without links when the deployment is pre-approved.
+
+    With `button_values` ({action: value}, app mode) the buttons post to the app's interactivity endpoint
+    instead of opening the links; the links stay in the text for anyone who prefers the page.
+    """
     deadline = datetime.fromtimestamp(expires_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
     share = f"{deployment.weight:.0%}"
     if approve_url and rollback_url:
@@ -42,9 +48,10 @@ def request_message(
         blocks.append(
             {
                 "type": "actions",
+                "block_id": "decision",
                 "elements": [
-                    _button("Approve", approve_url, "approve", "primary"),
-                    _button("Roll back", rollback_url, "rollback", "danger"),
+                    _button("Approve", approve_url, "approve", "primary", button_values),
+                    _button("Roll back", rollback_url, "rollback", "danger", button_values),
                 ],
             }
         )
@@ -69,6 +76,20 @@ def outcome_message(deployment: Deployment, outcome: dict[str, Any], environment
     return {"text": text, "blocks": blocks, "unfurl_links": False, "unfurl_media": False}
 
 
+def decided_message(title: str, action: str, decided_by: str, decided_at: str) -> dict[str, Any]:
+    """What the request message becomes at once when someone decides from Slack: no buttons, who and when."""
+    word = "Approved" if action == "approve" else "Rolled back"
+    doing = "promoting every alias" if action == "approve" else "putting every alias back"
+    text = f"{word} by {decided_by} at {decided_at}: {doing} now."
+    return {
+        "text": f"{title}: {text}",
+        "blocks": [
+            {"type": "header", "text": {"type": "plain_text", "text": f"{word}: {title}"[:150]}},
+            _section(_escape(text)),
+        ],
+    }
+
+
 def post(webhook_url: str, message: dict[str, Any], timeout: float = 5.0) -> None:
     try:
         response = requests.post(webhook_url, json=message, timeout=timeout)
@@ -76,6 +97,59 @@ def post(webhook_url: str, message: dict[str, Any], timeout: float = 5.0) -> Non
         raise SlackError(f"Slack webhook unreachable: {type(error).__name__}") from error
     if response.status_code != 200:
         raise SlackError(f"Slack webhook answered {response.status_code}: {response.text[:200]}")
+
+
+class WebhookChannel:
+    """An incoming webhook: messages can be posted, not updated."""
+
+    def __init__(self, webhook_url: str) -> None:
+        self.webhook_url = webhook_url
+
+    def post(self, message: dict[str, Any]) -> dict[str, str] | None:
+        post(self.webhook_url, message)
+        return None
+
+    def update(self, ref: dict[str, str], message: dict[str, Any]) -> None:
+        raise SlackError("an incoming webhook cannot update a message")
+
+
+class AppChannel:
+    """A Slack app's bot in one channel: chat.postMessage gives a reference that chat.update can use."""
+
+    def __init__(self, bot_token: str, channel: str, api_url: str, timeout: float = 5.0) -> None:
+        self.bot_token, self.channel, self.api_url, self.timeout = bot_token, channel, api_url.rstrip("/"), timeout
+
+    def post(self, message: dict[str, Any]) -> dict[str, str] | None:
+        answer = self._call("chat.postMessage", {"channel": self.channel, **message})
+        return {"channel": str(answer["channel"]), "ts": str(answer["ts"])}
+
+    def update(self, ref: dict[str, str], message: dict[str, Any]) -> None:
+        self._call("chat.update", {"channel": ref["channel"], "ts": ref["ts"], **message})
+
+    def _call(self, method: str, payload: dict[str, Any]) -> dict[str, Any]:
+        try:
+            response = requests.post(
+                f"{self.api_url}/{method}",
+                json=payload,
+                headers={"Authorization": f"Bearer {self.bot_token}"},
+                timeout=self.timeout,
+            )
+        except requests.RequestException as error:
+            raise SlackError(f"Slack unreachable ({method}): {type(error).__name__}") from error
+        answer = response.json() if response.headers.get("Content-Type", "").startswith("application/json") else {}
+        if response.status_code != 200 or not answer.get("ok"):
+            raise SlackError(f"Slack {method} failed: {answer.get('error') or response.status_code}")
+        return dict(answer)
+
+
+def respond(response_url: str, message: dict[str, Any], timeout: float = 5.0) -> None:
+    """Answer an interaction through its response_url (replace the message, or an ephemeral reply)."""
+    try:
+        response = requests.post(response_url, json=message, timeout=timeout)
+    except requests.RequestException as error:
+        raise SlackError(f"Slack response_url unreachable: {type(error).__name__}") from error
+    if response.status_code != 200:
+        raise SlackError(f"Slack response_url answered {response.status_code}")
 
 
 def _facts(deployment: Deployment, environment: str) -> str:
@@ -123,14 +197,13 @@ def _section(text: str) -> dict[str, Any]:
     return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
 
 
-def _button(label: str, url: str, action_id: str, style: str) -> dict[str, Any]:
-    return {
-        "type": "button",
-        "text": {"type": "plain_text", "text": label},
-        "url": url,
-        "action_id": action_id,
-        "style": style,
-    }
+def _button(label: str, url: str, action_id: str, style: str, values: dict[str, str] | None) -> dict[str, Any]:
+    button = {"type": "button", "text": {"type": "plain_text", "text": label}, "action_id": action_id, "style": style}
+    if values:
+        button["value"] = values[action_id]
+    else:
+        button["url"] = url
+    return button
 
 
 def _link_target(url: str) -> str:

@@ -27,6 +27,7 @@ class Decision:
     decided_at: str
     source_ip: str | None = None
     user_agent: str | None = None
+    user_id: str | None = None  # the Slack user who pressed the button
 
     def as_item(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v is not None}
@@ -87,6 +88,14 @@ class DeploymentsTable:
                     break
         plain = [cast(dict[str, Any], _plain(item)) for item in items]
         return sorted(plain, key=lambda item: str(item.get("started_at", "")), reverse=True)[:limit]
+
+    def remember_message(self, repository: str, build_no: int, ref: dict[str, str]) -> None:
+        """The first message posted about a deployment (the request): the one to update at its end."""
+        self._table.update_item(
+            Key=_key(repository, build_no),
+            UpdateExpression="SET slack_message = if_not_exists(slack_message, :ref)",
+            ExpressionAttributeValues={":ref": ref},
+        )
 
     def save_state(self, deployment: Deployment) -> None:
         """Keep the whole deployment (versions included): Clean Up rolls back from it if the execution dies."""

@@ -2,6 +2,7 @@
 
 GET /decide shows a confirmation page and changes nothing; POST /decide records the decision (first one
 wins) and resumes the waiting execution. GET /deployments is the audit page (?repository=, ?format=json).
+POST /slack/interactivity takes the Slack app's button presses.
 """
 
 import json
@@ -13,7 +14,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from canary_core import audit, aws, clicks, pages
+from canary_core import audit, aws, clicks, pages, slack, slack_actions
 from canary_core.config import Settings
 
 logger = Logger()
@@ -48,6 +49,24 @@ def submit_decision() -> Response[str]:
     identity = app.current_event.request_context.identity
     visitor = clicks.Visitor(source_ip=identity.source_ip, user_agent=identity.user_agent)
     return _page(*clicks.submit(form, table, sfn_client, aws.link_secret(settings), visitor, datetime.now(UTC)))
+
+
+@app.post("/slack/interactivity")
+def slack_interactivity() -> Response[str]:
+    event = app.current_event
+    body = event.decoded_body or ""
+    status, answer = slack_actions.handle_slack_action(
+        event.headers or {},
+        body,
+        signing_secret=aws.slack_app_secrets(settings)["signing_secret"],
+        link_secret=aws.link_secret(settings),
+        approvers=settings.slack_approvers,
+        table=table,
+        sfn_client=sfn_client,
+        respond=slack.respond,
+        now=datetime.now(UTC),
+    )
+    return Response(status_code=status, content_type="text/plain", body=answer)
 
 
 @app.get("/deployments")

@@ -6,8 +6,8 @@ from typing import Any
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from canary_core import aws, slack
-from canary_core.approval import notify
+from canary_core import aws
+from canary_core.approval import announce_outcome
 from canary_core.cleanup import clean_up
 from canary_core.config import Settings
 
@@ -25,8 +25,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     now = datetime.now(UTC)
 
     def post_outcome(deployment: Any, outcome: dict[str, Any]) -> None:
-        message = slack.outcome_message(deployment, outcome, settings.environment)
-        notify(table, deployment, lambda m: slack.post(aws.slack_webhook_url(settings), m), message, now)
+        announce_outcome(table, deployment, aws.slack_channel(settings), outcome, settings.environment, now)
 
     result = clean_up(
         event["detail"], table=table, locks=locks, lambda_client=lambda_client, notify=post_outcome, now=now

@@ -7,8 +7,8 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from canary_core import aws, slack
-from canary_core.approval import notify
+from canary_core import aws
+from canary_core.approval import announce_outcome
 from canary_core.config import Settings
 from canary_core.model import Deployment
 from canary_core.outcome import describe_outcome
@@ -30,8 +30,7 @@ def lambda_handler(state: dict[str, Any], context: LambdaContext) -> dict[str, A
     now = datetime.now(UTC)
     table.record_outcome(deployment, outcome, now)
     locks.release(deployment)
-    message = slack.outcome_message(deployment, outcome, settings.environment)
-    notify(table, deployment, lambda m: slack.post(aws.slack_webhook_url(settings), m), message, now)
+    announce_outcome(table, deployment, aws.slack_channel(settings), outcome, settings.environment, now)
     metrics.add_dimension(name="Environment", value=settings.environment)
     metrics.add_metric(name=f"Deployments{outcome['status'].title().replace('_', '')}", unit=MetricUnit.Count, value=1)
     logger.info("deployment ended", extra={"deployment": deployment.title, "status": outcome["status"]})

@@ -11,7 +11,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from canary_core import aws, slack
+from canary_core import aws
 from canary_core.approval import request_decision
 from canary_core.config import Settings
 from canary_core.model import Deployment
@@ -31,7 +31,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         event["task_token"],
         table=table,
         sfn_client=sfn_client,
-        post_to_slack=lambda message: slack.post(aws.slack_webhook_url(settings), message),
+        channel=aws.slack_channel(settings),
+        interactive=settings.slack_mode == "app",
         link_secret=partial(aws.link_secret, settings),
         approval_api_url=settings.approval_api_url,
         environment=settings.environment,

@@ -6,15 +6,21 @@ Each test makes its own functions and repository with unique names, so tests nev
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+import requests
 from boto3.dynamodb.conditions import Key
 
 from canary_core.trail import DeploymentsTable
@@ -99,8 +105,6 @@ class Fleet:
 
     def messages(self) -> list[dict[str, Any]]:
         """Slack payloads about this fleet's deployment, oldest first, read from the sink over HTTP."""
-        import requests
-
         everything = requests.get(f"{self.runtime.approval_url}/_local/slack", timeout=10).json()
         title = f"{self.repository} build {self.build_no}"
         return [m for m in everything if title in m["text"]]
@@ -166,3 +170,105 @@ def assert_invariants(fleet: Fleet) -> None:
         assert execution["status"] in expected, (item["status"], execution["status"])
         held = [f for f in item["function_arns"].values() if locks.get_item(Key={"function_arn": f}).get("Item")]
         assert held == [], f"locks left by {item['repository']} build {item['build_no']}: {held}"
+
+
+CANARY = Path(sys.executable).with_name("canary")
+AWS_CLI = Path(sys.executable).with_name("aws")
+
+
+class LocalProcess:
+    """`canary local` in its own process, as a user runs it; reached over HTTP and the aws CLI only."""
+
+    def __init__(self, *options: str) -> None:
+        self.port, self.approval_port = _free_port(), _free_port()
+        self.approval_url = f"http://127.0.0.1:{self.approval_port}"
+        clean_env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "MOTO_PORT"}
+        self.process = subprocess.Popen(
+            [str(CANARY), "local", "--port", str(self.port), "--approval-port", str(self.approval_port), *options],
+            env=clean_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.outputs = self._wait_for_outputs(timeout=60)
+        self.cli_env = {
+            **clean_env,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+
+    def _wait_for_outputs(self, timeout: float) -> dict[str, str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"canary local exited early:\n{self.process.stdout.read()}")  # type: ignore[union-attr]
+            try:
+                return dict(requests.get(f"{self.approval_url}/_local/outputs", timeout=2).json())
+            except requests.ConnectionError:
+                time.sleep(0.2)
+        raise TimeoutError("canary local did not serve /_local/outputs in time")
+
+    def client(self, service: str) -> Any:
+        """A boto3 client of this process's emulator (not the session runtime's)."""
+        return boto3.client(
+            service,
+            endpoint_url=self.outputs["AwsEndpointUrl"],
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
+    def aws(self, *args: str) -> dict:
+        completed = subprocess.run(
+            [str(AWS_CLI), "--endpoint-url", self.outputs["AwsEndpointUrl"], "--output", "json", *args],
+            env=self.cli_env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        return json.loads(completed.stdout) if completed.stdout.strip() else {}
+
+    def slack(self) -> list[dict]:
+        return requests.get(f"{self.approval_url}/_local/slack", timeout=10).json()
+
+    def slack_log(self) -> list[dict]:
+        return requests.get(f"{self.approval_url}/_local/slack/log", timeout=10).json()
+
+    def wait_for_execution(self, arn: str, timeout: float = 60) -> dict:
+        sfn = self.client("stepfunctions")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            execution = sfn.describe_execution(executionArn=arn)
+            if execution["status"] != "RUNNING":
+                return dict(execution)
+            time.sleep(0.2)
+        raise TimeoutError(f"{arn} still running")
+
+    def wait_for_slack(self, count: int, timeout: float = 30) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if len(messages := self.slack()) >= count:
+                return messages
+            time.sleep(0.2)
+        raise TimeoutError(f"fewer than {count} Slack messages")
+
+    def stop(self) -> int:
+        self.process.send_signal(signal.SIGINT)
+        return self.process.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def start_local() -> Iterator[Any]:
+    """start_local(*options): a `canary local` process, stopped after the module's tests."""
+    started: list[LocalProcess] = []
+
+    def start(*options: str) -> LocalProcess:
+        started.append(LocalProcess(*options))
+        return started[-1]
+
+    yield start
+    for local in started:
+        if local.process.poll() is None:
+            local.process.kill()

@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qsl
 
@@ -22,89 +17,12 @@ from lambda_canary.browser import decision_links, forms_in
 
 ROOT = Path(__file__).resolve().parents[2]
 CANARY = Path(sys.executable).with_name("canary")
-AWS = Path(sys.executable).with_name("aws")
 CI_INPUT = json.loads((ROOT / "events" / "start-execution.json").read_text())
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-class LocalProcess:
-    def __init__(self, *options: str) -> None:
-        self.port, self.approval_port = _free_port(), _free_port()
-        self.approval_url = f"http://127.0.0.1:{self.approval_port}"
-        clean_env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "MOTO_PORT"}
-        self.process = subprocess.Popen(
-            [str(CANARY), "local", "--port", str(self.port), "--approval-port", str(self.approval_port), *options],
-            env=clean_env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.outputs = self._wait_for_outputs(timeout=60)
-        self.cli_env = {
-            **clean_env,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1",
-        }
-
-    def _wait_for_outputs(self, timeout: float) -> dict[str, str]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"canary local exited early:\n{self.process.stdout.read()}")  # type: ignore[union-attr]
-            try:
-                return dict(requests.get(f"{self.approval_url}/_local/outputs", timeout=2).json())
-            except requests.ConnectionError:
-                time.sleep(0.2)
-        raise TimeoutError("canary local did not serve /_local/outputs in time")
-
-    def aws(self, *args: str) -> dict:
-        completed = subprocess.run(
-            [str(AWS), "--endpoint-url", self.outputs["AwsEndpointUrl"], "--output", "json", *args],
-            env=self.cli_env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        )
-        return json.loads(completed.stdout) if completed.stdout.strip() else {}
-
-    def slack(self) -> list[dict]:
-        return requests.get(f"{self.approval_url}/_local/slack", timeout=10).json()
-
-    def wait_for_execution(self, arn: str, timeout: float = 60) -> dict:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            execution = self.aws("stepfunctions", "describe-execution", "--execution-arn", arn)
-            if execution["status"] != "RUNNING":
-                return execution
-            time.sleep(0.3)
-        raise TimeoutError(f"{arn} still running")
-
-    def wait_for_slack(self, count: int, timeout: float = 30) -> list[dict]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if len(messages := self.slack()) >= count:
-                return messages
-            time.sleep(0.2)
-        raise TimeoutError(f"fewer than {count} Slack messages")
-
-    def stop(self) -> int:
-        self.process.send_signal(signal.SIGINT)
-        return self.process.wait(timeout=20)
-
-
 @pytest.fixture(scope="module")
-def local() -> Iterator[LocalProcess]:
-    process = LocalProcess()
-    yield process
-    if process.process.poll() is None:
-        process.process.kill()
+def local(start_local):
+    return start_local()
 
 
 def _zip(tmp_path: Path, build: int) -> Path:
@@ -116,7 +34,7 @@ def _zip(tmp_path: Path, build: int) -> Path:
     return path
 
 
-def _alias(local: LocalProcess, name: str) -> tuple[str, dict]:
+def _alias(local, name: str) -> tuple[str, dict]:
     alias = local.aws("lambda", "get-alias", "--function-name", name, "--name", "live")
     return alias["FunctionVersion"], alias.get("RoutingConfig", {}).get("AdditionalVersionWeights", {})
 
@@ -194,23 +112,19 @@ def test_a_client_with_only_the_aws_cli_deploys_approves_rolls_back_and_is_refus
     assert local.stop() == 0
 
 
-def test_allowed_cidrs_keep_other_networks_out_of_the_approval_api():
+def test_allowed_cidrs_keep_other_networks_out_of_the_approval_api(start_local):
     # given the stack deployed with AllowedCidrs that do not include this machine
-    local = LocalProcess("--parameter", "AllowedCidrs=10.0.0.0/8,192.168.0.0/16")
-    try:
-        api = local.outputs["ApprovalApiUrl"]
+    local = start_local("--parameter", "AllowedCidrs=10.0.0.0/8,192.168.0.0/16")
+    api = local.outputs["ApprovalApiUrl"]
 
-        # when the approval API is called from 127.0.0.1
-        pages = [requests.get(f"{api}/decide", timeout=10), requests.get(f"{api}/deployments", timeout=10)]
+    # when the approval API is called from 127.0.0.1
+    pages = [requests.get(f"{api}/decide", timeout=10), requests.get(f"{api}/deployments", timeout=10)]
 
-        # then API Gateway's resource policy answer comes back, and the function never runs
-        for page in pages:
-            assert page.status_code == 403
-            assert "not authorized to perform: execute-api:Invoke" in page.json()["Message"]
-        assert local.stop() == 0
-    finally:
-        if local.process.poll() is None:
-            local.process.kill()
+    # then API Gateway's resource policy answer comes back, and the function never runs
+    for page in pages:
+        assert page.status_code == 403
+        assert "not authorized to perform: execute-api:Invoke" in page.json()["Message"]
+    assert local.stop() == 0
 
 
 def test_bad_parameter_is_refused_with_the_fix():

@@ -4,7 +4,10 @@ and the local runtime's own endpoints.
 - /<stage>/<path>        -> the function the template routes there, invoked through the emulator with the
                             event API Gateway sends (REST API payload format 1.0)
 - POST /_local/slack/webhook -> stands in for Slack's incoming webhook; answers "ok" as Slack does
+- POST /_local/slack/api/chat.postMessage, chat.update -> stand in for Slack's Web API (bot token needed)
+- POST /_local/slack/response/<id> -> stands in for an interaction's response_url
 - GET /_local/slack      -> every payload received, oldest first, exactly as posted
+- GET /_local/slack/log  -> the same, each with the endpoint it was posted to
 - GET /_local/outputs    -> the stack's outputs and the emulator's endpoint
 """
 
@@ -26,29 +29,50 @@ from werkzeug.wrappers import Request, Response
 from lambda_canary.local.stack import ApiRoute
 
 SLACK_WEBHOOK_PATH = "/_local/slack/webhook"
+SLACK_API_PATH = "/_local/slack/api"
+SLACK_RESPONSE_PATH = "/_local/slack/response"
 
 
 class SlackSink:
     def __init__(self) -> None:
-        self._messages: list[Any] = []
+        self._log: list[dict[str, Any]] = []
         self._lock = threading.Lock()
-        self.outage = False  # tests set it: the webhook then answers as Slack does when it is down
+        self._next_ts = 0
+        self.outage = False  # tests set it: Slack then answers as it does when it is down
 
-    def receive(self, raw: bytes) -> Response:
+    def receive(self, request: Request) -> Response:
+        """One post to the webhook, the Web API or a response_url, answered as Slack answers it."""
         if self.outage:
             return Response("service_unavailable", status=503, content_type="text/plain")
         try:
-            payload = json.loads(raw)
+            payload = json.loads(request.get_data())
         except ValueError:
             return Response("invalid_payload", status=400)  # Slack's answer to a body that is not JSON
+        endpoint = request.path.removeprefix("/_local/slack")
+        if request.path.startswith(SLACK_API_PATH):
+            if not request.headers.get("Authorization", "").startswith("Bearer xoxb-"):
+                return _json({"ok": False, "error": "not_authed"})
+            if not payload.get("channel"):
+                return _json({"ok": False, "error": "channel_not_found"})
         with self._lock:
-            self._messages.append(payload)
+            self._log.append({"endpoint": endpoint, "payload": payload})
+            self._next_ts += 1
+            ts = payload.get("ts") or f"{int(time.time())}.{self._next_ts:06d}"
+        if request.path.startswith(SLACK_API_PATH):
+            return _json({"ok": True, "channel": payload["channel"], "ts": ts})
+        if request.path.startswith(SLACK_RESPONSE_PATH):
+            return _json({"ok": True})
         return Response("ok", content_type="text/plain")
 
     @property
     def messages(self) -> list[Any]:
         with self._lock:
-            return list(self._messages)
+            return [entry["payload"] for entry in self._log]
+
+    @property
+    def log(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._log)
 
 
 class ApprovalGateway:
@@ -76,8 +100,10 @@ class ApprovalGateway:
             return _json(self.outputs())
         if request.path == "/_local/slack" and request.method == "GET":
             return _json(self.slack.messages)
-        if request.path == SLACK_WEBHOOK_PATH and request.method == "POST":
-            return self.slack.receive(request.get_data())
+        if request.path == "/_local/slack/log" and request.method == "GET":
+            return _json(self.slack.log)
+        if request.path.startswith("/_local/slack/") and request.method == "POST":
+            return self.slack.receive(request)
         prefix = f"/{self.stage}"
         if not request.path.startswith(prefix + "/"):
             return _json({"message": "Not Found"}, 404)

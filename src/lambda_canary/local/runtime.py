@@ -13,7 +13,7 @@ from moto.server import ThreadedMotoServer
 from werkzeug.serving import BaseWSGIServer
 
 from lambda_canary.local import lambda_runner, moto_patches
-from lambda_canary.local.gateway import SLACK_WEBHOOK_PATH, ApprovalGateway, SlackSink, serve
+from lambda_canary.local.gateway import SLACK_API_PATH, SLACK_WEBHOOK_PATH, ApprovalGateway, SlackSink, serve
 from lambda_canary.local.quota import quota
 from lambda_canary.local.stack import LocalStack, deploy
 from lambda_canary.local.template import REGION, Template
@@ -58,6 +58,8 @@ class LocalRuntime:
                 # Without a simulated quota there is nothing to pace for: the functions run unpaced.
                 **({} if self.api_rate else {"LAMBDA_API_RATE_PER_SECOND": "0"}),
                 "AWS_ENDPOINT_URL": self.endpoint_url,
+                # Slack cannot be reached from here: its Web API is the local sink
+                "SLACK_API_URL": self.approval_url + SLACK_API_PATH,
                 "POWERTOOLS_LOG_LEVEL": self.log_level,
                 "POWERTOOLS_TRACE_DISABLED": "true",
                 "POWERTOOLS_METRICS_DISABLED": "true",

@@ -70,7 +70,28 @@ class Template:
                 return self._attribute(logical_id, attribute)
             if key == "Fn::Sub":
                 return self._localize(self._sub(argument))
+            if key == "Fn::If":
+                condition, when_true, when_false = argument
+                return self.resolve(when_true if self.condition(condition) else when_false)
         return {k: self.resolve(v) for k, v in value.items()}
+
+    def condition(self, name: str) -> bool:
+        """Evaluate one of the template's Conditions (Fn::Equals, Fn::Not, Fn::And, Fn::Or, Condition)."""
+        return self._truth(self.body.get("Conditions", {})[name])
+
+    def _truth(self, expression: Any) -> bool:
+        ((key, argument),) = expression.items()
+        if key == "Fn::Equals":
+            return bool(str(self.resolve(argument[0])) == str(self.resolve(argument[1])))
+        if key == "Fn::Not":
+            return not self._truth(argument[0])
+        if key == "Fn::And":
+            return all(self._truth(a) for a in argument)
+        if key == "Fn::Or":
+            return any(self._truth(a) for a in argument)
+        if key == "Condition":
+            return self.condition(argument)
+        raise ValueError(f"the local runtime cannot evaluate the condition function {key}")
 
     def _localize(self, text: str) -> str:
         for aws_prefix, local_prefix in self.url_rewrites.items():

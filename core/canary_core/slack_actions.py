@@ -1,0 +1,99 @@
+"""A button pressed in Slack (app mode): verify the request, check who pressed it, decide, answer.
+
+Slack waits three seconds for the HTTP answer, whose body it ignores for button presses; what the person
+sees is posted to the interaction's response_url: the message replaced by the decision, or an ephemeral
+reply when nothing changed. A retried or replayed request meets the first decision and changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qsl
+
+from canary_core import slack
+from canary_core.decisions import DecisionNotDelivered, decide
+from canary_core.errors import LinkRejected
+from canary_core.links import verify as verify_link
+from canary_core.slack_requests import SlackAction, SlackRequestRejected, parse_action, verify
+from canary_core.trail import Decision, DeploymentsTable
+
+logger = logging.getLogger(__name__)
+
+Respond = Callable[[str, dict[str, Any]], None]
+
+
+def handle_slack_action(
+    headers: Mapping[str, str],
+    body: str,
+    *,
+    signing_secret: str,
+    link_secret: bytes,
+    approvers: tuple[str, ...],
+    table: DeploymentsTable,
+    sfn_client: Any,
+    respond: Respond,
+    now: datetime,
+) -> tuple[int, str]:
+    """Returns the HTTP status and body for Slack."""
+    try:
+        verify(headers, body, signing_secret, now)
+        action = parse_action(body)
+    except SlackRequestRejected as error:
+        return error.status, str(error)
+    try:
+        link = verify_link(dict(parse_qsl(action.value)), link_secret, now)
+    except LinkRejected as error:
+        _ephemeral(respond, action, f"This button cannot be used: {error}")
+        return 200, ""
+    if link.action != action.action:
+        _ephemeral(respond, action, "This button does not match its deployment; nothing was changed.")
+        return 200, ""
+    title = f"{link.repository} build {link.build_no}"
+    if approvers and action.user_id not in approvers:
+        table.note(
+            link.repository, link.build_no, now, f"refused {action.action}: not an approver",
+            decided_by=action.user_name, user_id=action.user_id,
+        )  # fmt: skip
+        _ephemeral(respond, action, f"You are not allowed to decide {title}; nothing was changed.")
+        return 200, ""
+    decision = Decision(action.action, action.user_name, now.isoformat(), user_id=action.user_id)
+    try:
+        result = decide(table, sfn_client, link.repository, link.build_no, decision, now)
+    except DecisionNotDelivered as error:
+        _ephemeral(respond, action, str(error))
+        return 200, ""
+    if not result.won:
+        first = result.item.get("decision") or {}
+        said = (
+            f"{first.get('action')} by {first.get('decided_by')} at {first.get('decided_at')}"
+            if first
+            else f"it already ended ({result.item.get('status')})"
+        )
+        _ephemeral(respond, action, f"{title} was already decided: {said}. Nothing was changed.")
+        return 200, ""
+    if not result.delivered:
+        _ephemeral(respond, action, f"Too late: {title} was no longer waiting ({result.problem}).")
+        return 200, ""
+    _send(
+        respond,
+        action,
+        {
+            "replace_original": True,
+            **slack.decided_message(title, action.action, action.user_name, decision.decided_at),
+        },
+    )
+    return 200, ""
+
+
+def _ephemeral(respond: Respond, action: SlackAction, text: str) -> None:
+    _send(respond, action, {"response_type": "ephemeral", "replace_original": False, "text": text})
+
+
+def _send(respond: Respond, action: SlackAction, message: dict[str, Any]) -> None:
+    try:
+        respond(action.response_url, message)
+    except slack.SlackError as error:  # the decision stands; only the reply is lost
+        logger.warning("Slack reply not delivered: %s", error)
