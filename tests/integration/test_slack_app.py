@@ -1,0 +1,214 @@
+"""Slack app mode: buttons posted to the interactivity endpoint with Slack's real payload and signature."""
+
+from __future__ import annotations
+
+import io
+import json
+import secrets
+import time
+import uuid
+import zipfile
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+import requests
+
+from canary_core.slack_requests import signature
+from lambda_canary.browser import open_and_submit
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE_PAYLOAD = json.loads((ROOT / "events" / "slack-block-actions.json").read_text())
+SIGNING_SECRET = secrets.token_hex(16)
+CHANNEL = "C0CANARY"
+ALICE = {"id": "U0ALICE", "username": "alice", "name": "alice", "team_id": "T0CANARY"}
+MALLORY = {"id": "U0MALLORY", "username": "mallory", "name": "mallory", "team_id": "T0CANARY"}
+
+
+@pytest.fixture(scope="module")
+def app(start_local):
+    return start_local(
+        "--parameter", "SlackMode=app",
+        "--parameter", "SlackBotToken=xoxb-local-test-token",
+        "--parameter", f"SlackSigningSecret={SIGNING_SECRET}",
+        "--parameter", f"SlackChannel={CHANNEL}",
+        "--parameter", "SlackApprovers=U0ALICE,U0BOB",
+    )  # fmt: skip
+
+
+class AppFleet:
+    def __init__(self, app, count: int = 2) -> None:
+        self.app, self.lam, self.sfn = app, app.client("lambda"), app.client("stepfunctions")
+        self.repository = f"repo-{uuid.uuid4().hex[:8]}"
+        self.names = [f"app-{uuid.uuid4().hex[:8]}-{i}" for i in range(count)]
+        role = f"arn:aws:iam::123456789012:role/{self.repository}"
+        app.client("iam").create_role(RoleName=self.repository, AssumeRolePolicyDocument="{}")
+        for name in self.names:
+            self.lam.create_function(
+                FunctionName=name, Runtime="python3.12", Role=role, Handler="app.handler", Code={"ZipFile": _zip(1)}
+            )
+            version = self.lam.publish_version(FunctionName=name)["Version"]
+            self.lam.create_alias(FunctionName=name, Name="live", FunctionVersion=version)
+            self.lam.update_function_code(FunctionName=name, ZipFile=_zip(2))
+
+    def start(self, build_no: int = 2, **overrides) -> str:
+        body = {"repository": self.repository, "build_no": build_no, "functions": self.names, **overrides}
+        return self.sfn.start_execution(
+            stateMachineArn=self.app.outputs["StateMachineArn"],
+            name=f"{self.repository}-{build_no}",
+            input=json.dumps(body),
+        )["executionArn"]
+
+    def aliases(self):
+        result = {}
+        for name in self.names:
+            alias = self.lam.get_alias(FunctionName=name, Name="live")
+            result[name] = (
+                alias["FunctionVersion"],
+                alias.get("RoutingConfig", {}).get("AdditionalVersionWeights", {}),
+            )
+        return result
+
+    def log(self, endpoint_prefix: str = "") -> list[dict]:
+        title = f"{self.repository} build"
+        return [
+            e
+            for e in self.app.slack_log()
+            if e["endpoint"].startswith(endpoint_prefix) and title in json.dumps(e["payload"])
+        ]
+
+    def request_message(self, timeout: float = 30) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            posted = self.log("/api/chat.postMessage")
+            if posted:
+                return posted[0]["payload"]
+            time.sleep(0.1)
+        raise TimeoutError("no chat.postMessage for this deployment")
+
+    def item(self) -> dict:
+        table = self.app.client("dynamodb")
+        key = {"repository": {"S": self.repository}, "build_no": {"N": "2"}}
+        return table.get_item(TableName=self.app.outputs["DeploymentsTableName"], Key=key, ConsistentRead=True)["Item"]
+
+
+def _zip(build: int) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("app.py", f"def handler(event, context):\n    return {{'build': {build}}}\n")
+    return buffer.getvalue()
+
+
+def _button(message: dict, action: str) -> dict:
+    actions = next(b for b in message["blocks"] if b["type"] == "actions")
+    return next(e for e in actions["elements"] if e["action_id"] == action)
+
+
+def press(app, message: dict, action: str, user: dict, *, timestamp: int | None = None, secret: str = SIGNING_SECRET,
+          response_id: str | None = None):  # fmt: skip
+    """POST to the interactivity endpoint what Slack posts when `user` presses the button."""
+    payload = json.loads(json.dumps(SAMPLE_PAYLOAD))
+    payload["user"] = user
+    payload["actions"][0].update(action_id=action, value=_button(message, action)["value"])
+    payload["response_url"] = f"{app.approval_url}/_local/slack/response/{response_id or uuid.uuid4().hex}"
+    body = urlencode({"payload": json.dumps(payload)})
+    timestamp = int(time.time()) if timestamp is None else timestamp
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": str(timestamp),
+        "X-Slack-Signature": signature(secret, str(timestamp), body),
+        "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
+    }
+    return requests.post(f"{app.outputs['ApprovalApiUrl']}/slack/interactivity", data=body, headers=headers, timeout=10)
+
+
+def test_request_is_posted_by_the_app_with_buttons_not_links(app):
+    fleet = AppFleet(app)
+    fleet.start()
+
+    message = fleet.request_message()
+
+    assert message["channel"] == CHANNEL
+    for action in ("approve", "rollback"):
+        button = _button(message, action)
+        assert "url" not in button and "signature=" in button["value"]
+    app_call = fleet.log("/api/chat.postMessage")[0]
+    assert app_call["endpoint"] == "/api/chat.postMessage"
+    press(app, message, "rollback", ALICE)
+
+
+def test_forged_stale_and_unauthorised_presses_change_nothing(app):
+    fleet = AppFleet(app)
+    execution = fleet.start()
+    message = fleet.request_message()
+    canary = {name: ("1", {"2": 0.1}) for name in fleet.names}
+
+    forged = press(app, message, "approve", ALICE, secret="not-the-signing-secret")
+    stale = press(app, message, "approve", ALICE, timestamp=int(time.time()) - 600)
+    reply_id = uuid.uuid4().hex
+    mallory = press(app, message, "approve", MALLORY, response_id=reply_id)
+
+    assert forged.status_code == 401 and "signature" in forged.text
+    assert stale.status_code == 401 and "stale" in stale.text
+    assert mallory.status_code == 200
+    replies = [e["payload"] for e in app.slack_log() if e["endpoint"] == f"/response/{reply_id}"]
+    assert replies == [{"response_type": "ephemeral", "replace_original": False, "text": replies[0]["text"]}]
+    assert "not allowed" in replies[0]["text"]
+    assert fleet.aliases() == canary
+    assert "decision" not in fleet.item()
+    assert app.client("stepfunctions").describe_execution(executionArn=execution)["status"] == "RUNNING"
+    press(app, message, "rollback", ALICE)
+    assert app.wait_for_execution(execution)["status"] == "FAILED"
+
+
+def test_approve_button_decides_as_the_slack_user_and_the_message_is_updated(app):
+    fleet = AppFleet(app)
+    execution = fleet.start()
+    message = fleet.request_message()
+    reply_id = uuid.uuid4().hex
+
+    response = press(app, message, "approve", ALICE, response_id=reply_id)
+
+    # Slack gets its answer at once; the message is replaced by the decision
+    assert response.status_code == 200
+    replaced = [e["payload"] for e in app.slack_log() if e["endpoint"] == f"/response/{reply_id}"]
+    assert replaced[0]["replace_original"] is True and "Approved by alice" in replaced[0]["text"]
+    assert app.wait_for_execution(execution)["status"] == "SUCCEEDED"
+    assert fleet.aliases() == {name: ("2", {}) for name in fleet.names}
+    decision = fleet.item()["decision"]["M"]
+    assert decision["decided_by"]["S"] == "alice" and decision["user_id"]["S"] == "U0ALICE"
+
+    # and when the deployment ends, the original message is updated in place: outcome, who, no buttons
+    updates = fleet.log("/api/chat.update")
+    assert updates, "the request message was not updated"
+    update = updates[-1]["payload"]
+    assert update["channel"] == CHANNEL and update["text"].startswith("Promoted")
+    assert "alice" in update["text"] and not [b for b in update["blocks"] if b["type"] == "actions"]
+
+    # a replayed press (Slack's retry) meets the first decision: nothing changes
+    replay = press(app, message, "rollback", ALICE)
+    assert replay.status_code == 200
+    assert fleet.aliases() == {name: ("2", {}) for name in fleet.names}
+
+
+@pytest.mark.parametrize("ending", ["link", "timeout", "pre-approval"])
+def test_the_message_is_updated_however_the_deployment_ends(app, ending):
+    fleet = AppFleet(app)
+    overrides = {"timeout": {"approval_timeout_seconds": 1}, "pre-approval": {"pre_approve": True}}.get(ending, {})
+    execution = fleet.start(**overrides)
+    message = fleet.request_message()
+    if ending == "link":
+        open_and_submit(_link_from_text(message, "Approve"))  # the page, for someone who prefers it
+
+    ended = app.wait_for_execution(execution)
+
+    expected = {"link": "Promoted", "timeout": "Rolled back", "pre-approval": "Promoted"}[ending]
+    assert ended["status"] == ("FAILED" if expected == "Rolled back" else "SUCCEEDED")
+    update = fleet.log("/api/chat.update")[-1]["payload"]
+    assert update["text"].startswith(expected)
+    assert update["ts"] == fleet.item()["slack_message"]["M"]["ts"]["S"]
+
+
+def _link_from_text(message: dict, label: str) -> str:
+    text = message["text"]
+    return text.split(f"{label}: ", 1)[1].split(" ", 1)[0]
