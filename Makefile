@@ -5,8 +5,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
+# The browser tests drive Debian's chromium; Playwright must never download a browser of its own.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
+CHROMIUM := /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: setup demo local test lint typecheck validate unit integration bench clean
+.PHONY: setup demo local test lint typecheck validate unit integration browser chromium bench clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -25,7 +29,7 @@ demo: setup
 local: setup
 	$(BIN)/canary local
 
-test: setup lint typecheck validate unit integration
+test: setup lint typecheck validate unit integration browser
 
 lint:
 	$(BIN)/ruff check .
@@ -43,6 +47,16 @@ unit:
 
 integration:
 	$(BIN)/pytest tests/integration -n 2
+
+browser: chromium
+	$(BIN)/pytest tests/browser
+
+# Debian's chromium, installed once (skipped when it is there already)
+chromium: $(CHROMIUM)
+
+$(CHROMIUM):
+	$(SUDO) apt-get update
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache test-artifacts

@@ -7,6 +7,7 @@ ended; a webhook posts a new message.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -14,7 +15,7 @@ from typing import Any, Protocol
 from urllib.parse import urlencode
 
 from canary_core import slack
-from canary_core.decisions import decide
+from canary_core.decisions import decide, resume_output
 from canary_core.links import DecisionLink
 from canary_core.model import Deployment
 from canary_core.trail import Decision, DeploymentsTable
@@ -31,10 +32,33 @@ class Channel(Protocol):
 
     def update(self, ref: dict[str, str], message: dict[str, Any]) -> None: ...
 
+    def reply(self, ref: dict[str, str], message: dict[str, Any]) -> None: ...
+
+
+REMIND_BEFORE_DEADLINE_SECONDS = 600
+
+
+def reminder_times(requested_at: int, deadline: int) -> list[int]:
+    """When to remind: at half-time and ten minutes before the deadline (those that fall inside the wait)."""
+    times = {requested_at + (deadline - requested_at) // 2, deadline - REMIND_BEFORE_DEADLINE_SECONDS}
+    return sorted(t for t in times if requested_at < t < deadline)
+
+
+def approval_plan(reminders: list[int], deadline: int, on_timeout: str, now: int) -> dict[str, Any]:
+    """What the state machine's wait loop reads: how long to wait next, and whether the deadline passed."""
+    upcoming = [t for t in reminders if t > now]
+    next_point = min([*upcoming, deadline])
+    return {
+        "deadline": deadline,
+        "reminders": upcoming,
+        "on_timeout": on_timeout,
+        "expired": now >= deadline,
+        "next_wait_seconds": max(1, next_point - now),
+    }
+
 
 def request_decision(
     deployment: Deployment,
-    task_token: str,
     *,
     table: DeploymentsTable,
     sfn_client: Any,
@@ -45,14 +69,17 @@ def request_decision(
     environment: str,
     now: datetime,
 ) -> dict[str, Any]:
-    expires_at = int(now.timestamp()) + deployment.approval_timeout_seconds
-    table.await_decision(deployment, task_token, expires_at, now)
+    """Post the request and return the approval plan; Await Decision then waits for the decision."""
+    requested_at = int(now.timestamp())
+    expires_at = requested_at + deployment.approval_timeout_seconds
+    table.await_decision(deployment, expires_at, now)
+    plan = approval_plan(reminder_times(requested_at, expires_at), expires_at, deployment.on_timeout, requested_at)
     if deployment.pre_approve:
         message = slack.request_message(deployment, None, None, environment, expires_at)
         notify(table, deployment, channel, message, now)
         decision = Decision("approve", PRE_APPROVAL, now.isoformat())
-        result = decide(table, sfn_client, deployment.repository, deployment.build_no, decision, now)
-        return {"pre_approved": result.delivered}
+        decide(table, sfn_client, deployment.repository, deployment.build_no, decision, now)
+        return plan
     secret = link_secret()
     approve = DecisionLink(deployment.repository, deployment.build_no, "approve", expires_at)
     rollback = DecisionLink(deployment.repository, deployment.build_no, "rollback", expires_at)
@@ -71,7 +98,70 @@ def request_decision(
     )
     # If Slack cannot take the message, the links go to the trail: an operator can hand them on.
     notify(table, deployment, channel, message, now, **links)
-    return {"pre_approved": False}
+    return plan
+
+
+def await_decision(
+    deployment: Deployment, task_token: str, *, table: DeploymentsTable, sfn_client: Any
+) -> dict[str, Any]:
+    """Store the waiting task's token; a decision taken while no task waited resumes it at once."""
+    item = table.store_token(deployment.repository, deployment.build_no, task_token)
+    if item.get("decision"):
+        sfn_client.send_task_success(taskToken=task_token, output=json.dumps(resume_output(item["decision"])))
+        return {"resumed": True}
+    return {"resumed": False}
+
+
+def remind_or_expire(
+    deployment: Deployment,
+    plan: dict[str, Any],
+    *,
+    table: DeploymentsTable,
+    channel: Channel,
+    link_secret: Callable[[], bytes],
+    approval_api_url: str,
+    environment: str,
+    now: datetime,
+) -> dict[str, Any]:
+    """A wait ended without a decision: post the reminder that is due, or say that the deadline passed."""
+    at = int(now.timestamp())
+    item = table.get(deployment.repository, deployment.build_no) or {}
+    if item.get("decision"):  # taken between two waits: the next wait resumes with it at once
+        return {**plan, "expired": False, "next_wait_seconds": 1}
+    updated = approval_plan(plan["reminders"], plan["deadline"], plan["on_timeout"], at)
+    if updated["expired"]:
+        return updated
+    due = [t for t in plan["reminders"] if t <= at]
+    if due:
+        secret = link_secret()
+        links = {
+            action: DecisionLink(deployment.repository, deployment.build_no, action, plan["deadline"]).url(
+                approval_api_url, secret
+            )
+            for action in ("approve", "rollback")
+        }
+        message = slack.reminder_message(deployment, links["approve"], links["rollback"], plan["deadline"], at)
+        reply(table, deployment, channel, item.get("slack_message"), message, now)
+        table.note(
+            deployment.repository, deployment.build_no, now, "reminder sent", minutes_left=(plan["deadline"] - at) // 60
+        )
+    return updated
+
+
+def reply(
+    table: DeploymentsTable,
+    deployment: Deployment,
+    channel: Channel,
+    ref: dict[str, str] | None,
+    message: dict[str, Any],
+    now: datetime,
+) -> None:
+    """In the request's thread when there is one (Slack app), else a new message."""
+    try:
+        channel.reply(ref, message) if ref else channel.post(message)
+    except slack.SlackError as error:
+        logger.warning("Slack reply not delivered: %s", error)
+        table.note(deployment.repository, deployment.build_no, now, "slack message failed", reason=str(error))
 
 
 def announce_outcome(

@@ -48,6 +48,7 @@ def open_deployment(
         pre_approve=request.pre_approve,
         build_url=request.build_url,
         approval_timeout_seconds=request.approval_timeout_seconds,
+        on_timeout=request.on_timeout,
         execution_arn=execution_arn,
         functions=tuple(resolve_functions(lambda_client, request, splits=splits)),
     )

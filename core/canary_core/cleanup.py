@@ -15,7 +15,7 @@ from typing import Any
 from canary_core import aliases
 from canary_core.locks import FunctionLocks
 from canary_core.model import Deployment, FunctionTarget
-from canary_core.outcome import FAILED_ERROR
+from canary_core.outcome import FAILED_ERROR, ROLLBACK_FAILED_ERROR
 from canary_core.trail import FAILED, PROMOTED, ROLLED_BACK, DeploymentsTable
 
 FINAL = (PROMOTED, ROLLED_BACK, FAILED)
@@ -42,22 +42,45 @@ def clean_up(
         return {"cleaned": False, "reason": "this execution opened no deployment (rejected input)"}
     traffic_may_have_moved = "deployment" in item  # saved by Shift Traffic before it moves any alias
     deployment = Deployment.from_state(item["deployment"]) if traffic_may_have_moved else _opened(item, execution_arn)
+    decision = item.get("decision") or {}
+    summary = {
+        "repository": repository,
+        "build_no": build_no,
+        "execution_arn": execution_arn,
+        "decided_by": decision.get("decided_by"),
+        "decided_at": decision.get("decided_at"),
+    }
     rolled_back = False
-    approved = (item.get("decision") or {}).get("action") == "approve"
+    approved = decision.get("action") == "approve"
     if item.get("status") not in FINAL and approved and aliases.all_promoted(lambda_client, deployment):
         # Promote finished and only the last step failed: the deployment is done, not to be undone.
         outcome = {
             "status": PROMOTED,
             "cause": f"Every alias was promoted; the execution then ended {status} before recording it.",
             "recorded_by": "clean-up",
-            "summary": {"repository": repository, "build_no": build_no, "execution_arn": execution_arn},
+            "summary": summary,
         }
         table.record_outcome(deployment, outcome, now)
         notify(deployment, outcome)
     elif item.get("status") not in FINAL:
         after = "no alias had moved."
         if traffic_may_have_moved:
-            deployment, changed_outside = aliases.roll_back(lambda_client, deployment)
+            try:
+                deployment, changed_outside = aliases.roll_back(lambda_client, deployment)
+            except Exception as error:  # noqa: BLE001 - any failure: record it, never leave locks behind
+                # Record it and free the locks all the same: an alias left with weights is refused by the
+                # next deployment's validation, which names it, so nothing builds on a half-shifted fleet.
+                outcome = {
+                    "status": FAILED,
+                    "error": ROLLBACK_FAILED_ERROR,
+                    "cause": f"The execution ended {status}; putting the aliases back failed: {error}",
+                    "summary": summary,
+                    "recorded_by": "clean-up",
+                }
+                table.record_outcome(deployment, outcome, now)
+                notify(deployment, outcome)
+                locks.release(deployment)
+                return {"cleaned": False, "rolled_back": False, "execution_status": status, "error": str(error)}
             after = "every alias was put back to the version it ran before." + "".join(
                 f" {name} was left as someone else set it ({change})." for name, change in changed_outside.items()
             )
@@ -67,7 +90,7 @@ def clean_up(
             "error": FAILED_ERROR,
             "cause": f"The execution ended {status} before the deployment did; {after}",
             "recorded_by": "clean-up",
-            "summary": {"repository": repository, "build_no": build_no, "execution_arn": execution_arn},
+            "summary": summary,
         }
         table.record_outcome(deployment, outcome, now)
         notify(deployment, outcome)

@@ -47,6 +47,7 @@ class Settings:
                 weight=float(env["DEFAULT_WEIGHT"]),
                 pre_approve=env["DEFAULT_PRE_APPROVE"].lower() == "true",
                 approval_timeout_seconds=int(env["DEFAULT_APPROVAL_TIMEOUT_SECONDS"]),
+                on_timeout=env.get("DEFAULT_ON_TIMEOUT", "rollback"),
             ),
         )
 

@@ -43,18 +43,38 @@ def decide(
     if not won:
         table.note(repository, build_no, now, f"ignored later {decision.action}", **decision.as_item())
         return DecisionResult(won=False, delivered=False, item=item)
-    output = {"action": decision.action, "decided_by": decision.decided_by, "decided_at": decision.decided_at}
+    code = "no task waiting"
+    if item.get("task_token"):
+        try:
+            sfn_client.send_task_success(taskToken=item["task_token"], output=json.dumps(resume_output(decision)))
+            return DecisionResult(won=True, delivered=True, item=item)
+        except Exception as error:
+            code = error.response["Error"]["Code"] if isinstance(error, ClientError) else type(error).__name__
+            if code not in _TOKEN_GONE:
+                # The execution still waits: take the decision back so that the next click can deliver it.
+                table.withdraw_decision(repository, build_no, decision, now, reason=f"not delivered ({code})")
+                raise DecisionNotDelivered(
+                    f"Your decision could not reach the workflow ({code}). Nothing was decided: try again in a moment."
+                ) from error
+    # No task waits right now (between two waits, for a reminder): the next wait takes the recorded
+    # decision at once, as long as the execution runs.
+    if _running(sfn_client, item.get("execution_arn")):
+        return DecisionResult(won=True, delivered=True, item=item)
+    problem = f"the execution was no longer waiting ({code})"
+    table.note(repository, build_no, now, "decision not delivered", reason=problem)
+    return DecisionResult(won=True, delivered=False, item=item, problem=problem)
+
+
+def resume_output(decision: Decision | dict[str, Any]) -> dict[str, Any]:
+    """What a waiting execution is resumed with: the state machine reads $.decision.action."""
+    values = decision if isinstance(decision, dict) else decision.as_item()
+    return {key: values.get(key) for key in ("action", "decided_by", "decided_at")}
+
+
+def _running(sfn_client: Any, execution_arn: str | None) -> bool:
+    if not execution_arn:
+        return False
     try:
-        sfn_client.send_task_success(taskToken=item["task_token"], output=json.dumps(output))
-    except Exception as error:
-        code = error.response["Error"]["Code"] if isinstance(error, ClientError) else type(error).__name__
-        if code not in _TOKEN_GONE:
-            # The execution still waits: take the decision back so that the next click can deliver it.
-            table.withdraw_decision(repository, build_no, decision, now, reason=f"not delivered ({code})")
-            raise DecisionNotDelivered(
-                f"Your decision could not reach the workflow ({code}). Nothing was decided: try again in a moment."
-            ) from error
-        problem = f"the execution was no longer waiting ({code})"
-        table.note(repository, build_no, now, "decision not delivered", reason=problem)
-        return DecisionResult(won=True, delivered=False, item=item, problem=problem)
-    return DecisionResult(won=True, delivered=True, item=item)
+        return bool(sfn_client.describe_execution(executionArn=execution_arn)["status"] == "RUNNING")
+    except Exception:  # noqa: BLE001 - unknown is treated as not running: the page then says so
+        return False

@@ -16,6 +16,7 @@ class Defaults:
     weight: float
     pre_approve: bool
     approval_timeout_seconds: int
+    on_timeout: str = "rollback"
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class Deployment:
     approval_timeout_seconds: int
     execution_arn: str
     functions: tuple[FunctionTarget, ...] = field(default_factory=tuple)
+    on_timeout: str = "rollback"  # what a deployment nobody decided does at its deadline: rollback | promote
 
     def to_state(self) -> dict[str, Any]:
         state = asdict(self)
@@ -58,7 +60,7 @@ class Deployment:
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> Deployment:
-        values = {k: state[k] for k in cls.__dataclass_fields__ if k != "functions"}
+        values = {k: state[k] for k in cls.__dataclass_fields__ if k != "functions" and k in state}
         functions = tuple(FunctionTarget(**f) for f in state["functions"])
         return cls(**values, functions=functions)
 

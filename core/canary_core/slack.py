@@ -76,6 +76,24 @@ def outcome_message(deployment: Deployment, outcome: dict[str, Any], environment
     return {"text": text, "blocks": blocks, "unfurl_links": False, "unfurl_media": False}
 
 
+def reminder_message(
+    deployment: Deployment, approve_url: str, rollback_url: str, deadline: int, now: int
+) -> dict[str, Any]:
+    minutes = max(0, (deadline - now) // 60)
+    until = datetime.fromtimestamp(deadline, UTC).strftime("%H:%M UTC")
+    policy = "promoted" if deployment.on_timeout == "promote" else "rolled back"
+    text = (
+        f"Reminder: {deployment.title} still waits for a decision: {minutes} min left (until {until}); "
+        f"then it is {policy}."
+    )
+    return {
+        "text": f"{text} Approve: {approve_url} Roll back: {rollback_url}",
+        "blocks": [_section(f"{_escape(text)}\n<{approve_url}|Approve> · <{rollback_url}|Roll back>")],
+        "unfurl_links": False,
+        "unfurl_media": False,
+    }
+
+
 def decided_message(title: str, action: str, decided_by: str, decided_at: str) -> dict[str, Any]:
     """What the request message becomes at once when someone decides from Slack: no buttons, who and when."""
     word = "Approved" if action == "approve" else "Rolled back"
@@ -112,6 +130,9 @@ class WebhookChannel:
     def update(self, ref: dict[str, str], message: dict[str, Any]) -> None:
         raise SlackError("an incoming webhook cannot update a message")
 
+    def reply(self, ref: dict[str, str], message: dict[str, Any]) -> None:
+        post(self.webhook_url, message)  # a webhook cannot thread: a new message
+
 
 class AppChannel:
     """A Slack app's bot in one channel: chat.postMessage gives a reference that chat.update can use."""
@@ -125,6 +146,9 @@ class AppChannel:
 
     def update(self, ref: dict[str, str], message: dict[str, Any]) -> None:
         self._call("chat.update", {"channel": ref["channel"], "ts": ref["ts"], **message})
+
+    def reply(self, ref: dict[str, str], message: dict[str, Any]) -> None:
+        self._call("chat.postMessage", {"channel": ref["channel"], "thread_ts": ref["ts"], **message})
 
     def _call(self, method: str, payload: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -165,6 +189,8 @@ def _facts(deployment: Deployment, environment: str) -> str:
 
 
 def _function_line(target: FunctionTarget, weight: float | None) -> str:
+    if target.new_version is None:
+        return f"`{target.name}`: not changed"
     if target.unchanged:
         return f"`{target.name}` v{target.old_version}: code unchanged, left as it is"
     if target.pinned_from_latest:

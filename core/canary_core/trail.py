@@ -105,7 +105,7 @@ class DeploymentsTable:
             ExpressionAttributeValues={":deployment": _dynamo(deployment.to_state())},
         )
 
-    def await_decision(self, deployment: Deployment, task_token: str, expires_at: int, now: datetime) -> None:
+    def await_decision(self, deployment: Deployment, expires_at: int, now: datetime) -> None:
         functions = [
             {"name": f.name, "old_version": f.old_version, "new_version": f.new_version or ""}
             for f in deployment.functions
@@ -113,18 +113,27 @@ class DeploymentsTable:
         self._table.update_item(
             Key=_key(deployment.repository, deployment.build_no),
             UpdateExpression=(
-                "SET #status = :waiting, task_token = :token, expires_at = :expires, "
+                "SET #status = :waiting, expires_at = :expires, "
                 "function_versions = :functions, trail = list_append(trail, :event)"
             ),
             ExpressionAttributeNames={"#status": "status"},
             ExpressionAttributeValues={
                 ":waiting": WAITING,
-                ":token": task_token,
                 ":expires": expires_at,
                 ":functions": functions,
                 ":event": [_event(now, "waiting for a decision", expires_at=expires_at)],
             },
         )
+
+    def store_token(self, repository: str, build_no: int, task_token: str) -> dict[str, Any]:
+        """The token of the task that waits now (a new one after each reminder). Returns the item."""
+        result = self._table.update_item(
+            Key=_key(repository, build_no),
+            UpdateExpression="SET task_token = :token",
+            ExpressionAttributeValues={":token": task_token},
+            ReturnValues="ALL_NEW",
+        )
+        return cast(dict[str, Any], _plain(result["Attributes"]))
 
     def record_decision(self, repository: str, build_no: int, decision: Decision) -> tuple[bool, dict[str, Any]]:
         """Write the decision if none was made yet. Returns (this decision won, the item after the attempt)."""

@@ -31,7 +31,9 @@ KNOWN_FIELDS = (
     "build_url",
     "approval_timeout_seconds",
     "supersede",
+    "on_timeout",
 )
+ON_TIMEOUT_POLICIES = ("rollback", "promote")
 FUNCTION_FIELDS = ("name", "code_sha256")
 _REPOSITORY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$")
 _ALIAS = re.compile(r"^(?!^[0-9]+$)[a-zA-Z0-9-_]{1,128}$")
@@ -55,6 +57,7 @@ class DeploymentRequest:
     build_url: str | None
     approval_timeout_seconds: int
     supersede: bool = False
+    on_timeout: str = "rollback"
 
 
 def parse_request(raw: Any, defaults: Defaults) -> DeploymentRequest:
@@ -117,6 +120,10 @@ def parse_request(raw: Any, defaults: Defaults) -> DeploymentRequest:
     if not isinstance(supersede, bool):
         problems.append(f"supersede: {supersede!r} is not true or false")
 
+    on_timeout = raw.get("on_timeout", defaults.on_timeout)
+    if on_timeout not in ON_TIMEOUT_POLICIES:
+        problems.append(f'on_timeout: {on_timeout!r} is not a policy; pass "rollback" or "promote"')
+
     if problems:
         raise InvalidInput(problems)
     return DeploymentRequest(
@@ -130,6 +137,7 @@ def parse_request(raw: Any, defaults: Defaults) -> DeploymentRequest:
         build_url=build_url,
         approval_timeout_seconds=timeout,
         supersede=supersede,
+        on_timeout=on_timeout,
     )
 
 

@@ -1,8 +1,4 @@
-"""Request Approval: store the task token, post the approve / roll-back links (or approve when pre-approved).
-
-Called with .waitForTaskToken: the execution waits until a decision resumes it or the timeout expires.
-The task token is never logged.
-"""
+"""Request Approval: post the approve / roll-back request (or approve when pre-approved); plan the wait."""
 
 from datetime import UTC, datetime
 from functools import partial
@@ -23,12 +19,11 @@ table = aws.deployments_table(settings)
 sfn_client = aws.stepfunctions_client()
 
 
-@logger.inject_lambda_context(log_event=False)
+@logger.inject_lambda_context
 @tracer.capture_lambda_handler
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return request_decision(
-        Deployment.from_state(event["state"]["deployment"]),
-        event["task_token"],
+def lambda_handler(state: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    plan = request_decision(
+        Deployment.from_state(state["deployment"]),
         table=table,
         sfn_client=sfn_client,
         channel=aws.slack_channel(settings),
@@ -38,3 +33,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         environment=settings.environment,
         now=datetime.now(UTC),
     )
+    return {**state, "approval": plan}

@@ -178,3 +178,39 @@ def test_audit_page_lists_decisions_newest_first_with_links(make_fleet, runtime)
     assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
     assert f"https://ci.example.com/{fleet.repository}/3" in page.text and "console" in page.text
     assert page.text.index("build 3") < page.text.index("build 2")
+
+
+def test_reminder_is_posted_at_half_time_then_the_timeout_rolls_back(make_fleet):
+    fleet = make_fleet(2)
+    execution = fleet.start(approval_timeout_seconds=4)
+
+    reminder = fleet.wait_for_message(2, timeout=10)[1]
+    ended = fleet.wait(execution)
+
+    assert reminder["text"].startswith(f"Reminder: {fleet.repository} build 2 still waits for a decision")
+    assert "then it is rolled back" in reminder["text"] and "Approve: http" in reminder["text"]
+    assert ended["error"] == "Canary.RolledBack" and "timeout" in ended["cause"]
+    assert [e["event"] for e in fleet.item()["trail"]].count("reminder sent") == 1
+    assert fleet.aliases() == {name: ("1", {}) for name in fleet.names}
+
+
+def test_on_timeout_promote_promotes_a_deployment_nobody_decided(make_fleet):
+    fleet = make_fleet(2)
+
+    ended = fleet.wait(fleet.start(approval_timeout_seconds=2, on_timeout="promote"))
+
+    assert ended["status"] == "SUCCEEDED"
+    assert json.loads(ended["output"])["decided_by"] == "timeout"
+    assert fleet.aliases() == {name: ("2", {}) for name in fleet.names}
+    assert fleet.wait_for_message(3)[-1]["text"].startswith("Promoted")
+
+
+def test_a_click_after_a_reminder_is_delivered_to_the_next_wait(make_fleet):
+    fleet = make_fleet(2)
+    execution = fleet.start(approval_timeout_seconds=6)
+    fleet.wait_for_message(2, timeout=10)  # the reminder: the first wait ended, a second one holds a new token
+
+    assert open_and_submit(fleet.links()["approve"]).status_code == 200
+
+    assert fleet.wait(execution)["status"] == "SUCCEEDED"
+    assert fleet.aliases() == {name: ("2", {}) for name in fleet.names}

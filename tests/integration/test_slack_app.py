@@ -212,3 +212,16 @@ def test_the_message_is_updated_however_the_deployment_ends(app, ending):
 def _link_from_text(message: dict, label: str) -> str:
     text = message["text"]
     return text.split(f"{label}: ", 1)[1].split(" ", 1)[0]
+
+
+def test_reminders_go_in_the_request_thread(app):
+    fleet = AppFleet(app)
+    execution = fleet.start(approval_timeout_seconds=4)
+    request = fleet.request_message()
+
+    app.wait_for_execution(execution)
+
+    thread = [e["payload"] for e in fleet.log("/api/chat.postMessage") if e["payload"].get("thread_ts")]
+    ref = fleet.item()["slack_message"]["M"]
+    assert thread and thread[0]["thread_ts"] == ref["ts"]["S"] and thread[0]["channel"] == request["channel"]
+    assert thread[0]["text"].startswith("Reminder:")

@@ -18,6 +18,8 @@ from typing import Any
 
 import aws_xray_sdk.core  # noqa: F401 - see XRAY_NOTE below
 import boto3
+import botocore.loaders
+import botocore.session
 import pytest
 from botocore.exceptions import ClientError
 from cfnlint.decode.cfn_yaml import load as load_cfn_yaml
@@ -67,6 +69,8 @@ def unit_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "lambda-canary")
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "LambdaCanary")
+    # moto has no request quota: fan_out is unpaced, so no unit test sleeps (pacing is tested with a fake clock)
+    monkeypatch.setenv("LAMBDA_API_RATE_PER_SECOND", "0")
 
 
 @pytest.fixture
@@ -118,10 +122,18 @@ def load_event() -> Callable[[str], dict[str, Any]]:
 # --- moto, in-process ---------------------------------------------------------------------------------
 
 
+# botocore reads each service's model files once per session, and moto gives every test a fresh session: one
+# loader shared by all of them reads the (read-only) models once per run, which keeps the suite fast.
+_SHARED_LOADER = botocore.loaders.create_loader()
+
+
 @pytest.fixture
 def aws() -> Iterator[None]:
     """moto's in-process mock of every AWS service; Lambda never runs code (no Docker)."""
     with mock_aws(config={"lambda": {"use_docker": False}}):
+        session = botocore.session.get_session()
+        session.register_component("data_loader", _SHARED_LOADER)
+        boto3.setup_default_session(botocore_session=session)
         yield
 
 

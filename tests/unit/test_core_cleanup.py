@@ -291,7 +291,7 @@ def test_an_execution_whose_build_was_never_opened_is_left_alone(
 
 @pytest.mark.parametrize("raw_input", ["not json", {"build_no": 760}, {"repository": "my-app", "build_no": "x"}, "[]"])
 def test_an_execution_whose_input_names_no_deployment_is_left_alone(
-    waiting, table, locks, locks_dynamodb_table, notified, now, raw_input
+    opened, table, locks, locks_dynamodb_table, notified, now, raw_input
 ):
     # given an execution whose input names no repository and build number
     # when Clean Up gets its FAILED event

@@ -38,7 +38,7 @@ class _Bucket:
     updated: float = field(default_factory=time.monotonic)
 
     def take(self, now: float) -> bool:
-        self.tokens = min(self.rate, self.tokens + (now - self.updated) * self.rate)
+        self.tokens = min(max(1.0, self.rate), self.tokens + (now - self.updated) * self.rate)
         self.updated = now
         if self.tokens >= 1:
             self.tokens -= 1
@@ -76,7 +76,8 @@ class ControlPlaneQuota:
             self.calls[api] += 1
             now = time.monotonic()
             if self.rate is not None:
-                bucket = self._buckets.setdefault(api, _Bucket(rate=self.rate, tokens=self.rate))
+                capacity = max(1.0, self.rate)  # a burst of one second's worth, and never less than one call
+                bucket = self._buckets.setdefault(api, _Bucket(rate=self.rate, tokens=capacity, updated=now))
                 if not bucket.take(now):
                     self.throttled[api] += 1
                     raise TooManyRequests()

@@ -1,0 +1,34 @@
+"""Remind Or Expire: a wait ended with no decision; post the reminder that is due, or report the deadline."""
+
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from canary_core import aws
+from canary_core.approval import remind_or_expire
+from canary_core.config import Settings
+from canary_core.model import Deployment
+
+logger = Logger()
+tracer = Tracer()
+settings = Settings.from_env()
+table = aws.deployments_table(settings)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def lambda_handler(state: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    plan = remind_or_expire(
+        Deployment.from_state(state["deployment"]),
+        state["approval"],
+        table=table,
+        channel=aws.slack_channel(settings),
+        link_secret=partial(aws.link_secret, settings),
+        approval_api_url=settings.approval_api_url,
+        environment=settings.environment,
+        now=datetime.now(UTC),
+    )
+    return {**state, "approval": plan}
