@@ -11,7 +11,7 @@ from canary_core.decisions import DecisionNotDelivered, decide
 from canary_core.errors import LinkRejected
 from canary_core.links import FIELDS as LINK_FIELDS
 from canary_core.links import DecisionLink, verify
-from canary_core.pages import confirm_page, error_page, result_page
+from canary_core.pages import confirm_page, error_page, format_time, result_page, status_words
 from canary_core.trail import WAITING, Decision, DeploymentsTable
 
 DECIDED_BY_LINK = "approval link"
@@ -81,7 +81,8 @@ def submit(
             f"Rolled back: {title}",
             "Every alias is being put back on its previous version now.",
         )
-    return 200, result_page(current, heading, message + " The outcome will be posted to Slack.", now)
+    tone = "good" if link.action == "approve" else "notice"
+    return 200, result_page(current, heading, message + " The outcome will be posted to Slack.", now, tone=tone)
 
 
 def _unknown(link: DecisionLink) -> tuple[int, str]:
@@ -98,9 +99,10 @@ def _already_decided(item: dict[str, Any], now: datetime) -> str:
     if decision:
         word = DECIDED_WORDS[decision["action"]]
         message = (
-            f"This deployment was already decided: {word} by {decision['decided_by']} at {decision['decided_at']}."
+            f"This deployment was already decided: {word} by {decision['decided_by']} "
+            f"at {format_time(decision['decided_at'])}."
         )
     else:
         outcome = item.get("outcome") or {}
-        message = f"This deployment already ended ({item.get('status')}). {outcome.get('cause', '')}".strip()
+        message = f"This deployment already ended ({status_words(item)}). {outcome.get('cause', '')}".strip()
     return result_page(item, f"Already decided: {title}", message, now, tone="notice")

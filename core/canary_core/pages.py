@@ -13,8 +13,35 @@ _env = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+_env.filters["when"] = lambda value: format_time(value)
+_env.filters["status"] = lambda item: status_words(item)
 
 ACTION_WORDS = {"approve": "Approve", "rollback": "Roll back"}
+STATUS_WORDS = {
+    "SHIFTING": "Shifting traffic",
+    "WAITING": "Waiting for a decision",
+    "PROMOTED": "Promoted",
+    "ROLLED_BACK": "Rolled back",
+    "FAILED": "Failed",
+}
+
+
+def format_time(value: str | None) -> str:
+    """An ISO timestamp as people read it: 2026-11-26 12:48:39 UTC."""
+    if not value:
+        return ""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def status_words(item: dict[str, Any]) -> str:
+    decision = item.get("decision")
+    if item.get("status") == "WAITING" and decision:
+        return "Decided: promoting" if decision.get("action") == "approve" else "Decided: rolling back"
+    return STATUS_WORDS.get(str(item.get("status")), str(item.get("status")))
 
 
 def confirm_page(item: dict[str, Any], action: str, form: dict[str, str], now: datetime) -> str:
@@ -40,7 +67,7 @@ def error_page(status: int, heading: str, message: str) -> str:
 
 def _time_left(item: dict[str, Any], now: datetime) -> str | None:
     expires = item.get("expires_at")
-    if not expires or item.get("status") != "WAITING":
+    if not expires or item.get("status") != "WAITING" or item.get("decision"):
         return None
     seconds = int(expires - now.timestamp())
     if seconds <= 0:

@@ -62,7 +62,7 @@ def decide_in_the_browser(fleet, page: Page, screenshot, action: str) -> dict:
     assert shown["Repository"] == fleet.repository
     assert shown["Build"] == str(fleet.build_no)
     assert shown["Alias"] == "live" and shown["Traffic on new version"] == "10%"
-    assert shown["Status"] == "WAITING"
+    assert shown["Status"] == "Waiting for a decision"
     expect(page.get_by_role("link", name=str(fleet.build_no), exact=True)).to_have_attribute(
         "href", f"https://ci.example.com/{fleet.repository}/{fleet.build_no}"
     )
