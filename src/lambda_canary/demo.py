@@ -12,6 +12,7 @@ from typing import Any
 
 import boto3
 
+from canary_core.pages import format_time
 from canary_core.trail import DeploymentsTable
 from lambda_canary.browser import decision_links, open_and_submit
 from lambda_canary.local.runtime import LocalRuntime
@@ -135,7 +136,7 @@ def run(port: int, approval_port: int) -> int:
         print(f"\nTrail of demo-shop build 2 (table {runtime.outputs['DeploymentsTableName']}):")
         for event in item["trail"]:
             extra = ", ".join(f"{k}={event[k]}" for k in ("decided_by", "source_ip", "user_agent") if k in event)
-            print(f"  {event['at']}  {event['event']}" + (f"  ({extra})" if extra else ""))
+            print(f"  {format_time(event['at'])}  {event['event']}" + (f"  ({extra})" if extra else ""))
         print(f"\nDone in {time.monotonic() - started:.1f} s.")
         expected = {"approve": "SUCCEEDED", "rollback": "FAILED"}.get(auto)
         return 0 if expected is None or execution["status"] == expected else 1

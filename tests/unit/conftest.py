@@ -270,25 +270,35 @@ def waiting_deployment(
 ) -> Callable[..., Deployment]:
     """waiting_deployment(**overrides): a deployment opened in the table and waiting for a decision."""
 
-    def make(task_token: str | None = None, **overrides: Any) -> Deployment:
+    def make(task_token: str | None = "token-of-the-waiting-task", **overrides: Any) -> Deployment:
+        """task_token=None: between two waits (Remind Or Expire runs), no task waits and no token is stored."""
         deployment = make_deployment(**overrides)
         table.open(deployment, now)
         expires_at = int(now.timestamp()) + deployment.approval_timeout_seconds
-        table.await_decision(deployment, task_token or "token-of-the-waiting-task", expires_at, now)
+        table.await_decision(deployment, expires_at, now)
+        if task_token is not None:
+            table.store_token(deployment.repository, deployment.build_no, task_token)
         return deployment
 
     return make
 
 
-# --- a Step Functions client that only knows SendTaskSuccess -------------------------------------------
+# --- a Step Functions client that knows SendTaskSuccess and DescribeExecution ---------------------------
 
 
 class FakeStepFunctions:
-    """Records send_task_success calls; with `error_code`, answers each with that ClientError instead."""
+    """Records send_task_success and describe_execution calls.
 
-    def __init__(self, error_code: str | None = None) -> None:
+    With `error_code`, SendTaskSuccess answers with that ClientError instead (the token is gone, a throttle);
+    DescribeExecution answers with `execution_status` (RUNNING, or how the execution ended), in the shape
+    boto3 returns it.
+    """
+
+    def __init__(self, error_code: str | None = None, execution_status: str = "RUNNING") -> None:
         self.error_code = error_code
+        self.execution_status = execution_status
         self.calls: list[dict[str, str]] = []
+        self.described: list[str] = []
 
     def send_task_success(self, *, taskToken: str, output: str) -> dict[str, Any]:
         self.calls.append({"taskToken": taskToken, "output": output})
@@ -298,6 +308,20 @@ class FakeStepFunctions:
             )
         return {}
 
+    def describe_execution(self, *, executionArn: str) -> dict[str, Any]:
+        self.described.append(executionArn)
+        state_machine = executionArn.replace(":execution:", ":stateMachine:").rsplit(":", 1)[0]
+        answer: dict[str, Any] = {
+            "executionArn": executionArn,
+            "stateMachineArn": state_machine,
+            "name": executionArn.rsplit(":", 1)[1],
+            "status": self.execution_status,
+            "startDate": FIXED_NOW,
+        }
+        if self.execution_status != "RUNNING":
+            answer["stopDate"] = FIXED_NOW
+        return answer
+
 
 @pytest.fixture
 def sfn() -> FakeStepFunctions:
@@ -306,4 +330,5 @@ def sfn() -> FakeStepFunctions:
 
 @pytest.fixture
 def timed_out_sfn() -> FakeStepFunctions:
-    return FakeStepFunctions(error_code="TaskTimedOut")
+    """The task timed out and the execution has ended since (it rolled back at its deadline and failed)."""
+    return FakeStepFunctions(error_code="TaskTimedOut", execution_status="FAILED")
