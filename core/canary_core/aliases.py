@@ -148,6 +148,9 @@ def _move(
     except ClientError as error:
         if error.response["Error"]["Code"] != "PreconditionFailedException":
             raise
+        # A retried call whose first attempt went through meets its own new revision: that is success.
+        if AliasState.of(lambda_client.get_alias(FunctionName=target.function_arn, Name=deployment.alias)) == to:
+            return
         raise AliasChangedOutside(
             f"changed outside the workflow while being updated (was {current.describe()})"
         ) from error

@@ -68,6 +68,7 @@ def request_decision(
     approval_api_url: str,
     environment: str,
     now: datetime,
+    show_links: bool = True,
 ) -> dict[str, Any]:
     """Post the request and return the approval plan; Await Decision then waits for the decision."""
     requested_at = int(now.timestamp())
@@ -94,10 +95,10 @@ def request_decision(
         else None
     )
     message = slack.request_message(
-        deployment, links["approve_url"], links["rollback_url"], environment, expires_at, values
+        deployment, links["approve_url"], links["rollback_url"], environment, expires_at, values, show_links
     )
     # If Slack cannot take the message, the links go to the trail: an operator can hand them on.
-    notify(table, deployment, channel, message, now, **links)
+    notify(table, deployment, channel, message, now, **(links if show_links else {}))
     return plan
 
 
@@ -122,6 +123,7 @@ def remind_or_expire(
     approval_api_url: str,
     environment: str,
     now: datetime,
+    show_links: bool = True,
 ) -> dict[str, Any]:
     """A wait ended without a decision: post the reminder that is due, or say that the deadline passed."""
     at = int(now.timestamp())
@@ -140,7 +142,8 @@ def remind_or_expire(
             )
             for action in ("approve", "rollback")
         }
-        message = slack.reminder_message(deployment, links["approve"], links["rollback"], plan["deadline"], at)
+        approve, rollback = (links["approve"], links["rollback"]) if show_links else (None, None)
+        message = slack.reminder_message(deployment, approve, rollback, plan["deadline"], at)
         reply(table, deployment, channel, item.get("slack_message"), message, now)
         table.note(
             deployment.repository, deployment.build_no, now, "reminder sent", minutes_left=(plan["deadline"] - at) // 60

@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities import parameters
 from canary_core.config import Settings
 from canary_core.fanout import LAMBDA_CLIENT_CONFIG
 from canary_core.locks import FunctionLocks
-from canary_core.slack import AppChannel, WebhookChannel
+from canary_core.slack import AppChannel, UnavailableChannel, WebhookChannel
 from canary_core.trail import DeploymentsTable
 
 SECRET_CACHE_SECONDS = 300
@@ -50,7 +50,10 @@ def slack_app_secrets(settings: Settings) -> dict[str, str]:
     return {str(k): str(v) for k, v in dict(value).items()}
 
 
-def slack_channel(settings: Settings) -> WebhookChannel | AppChannel:
-    if settings.slack_mode == "app":
-        return AppChannel(slack_app_secrets(settings)["bot_token"], settings.slack_channel, settings.slack_api_url)
-    return WebhookChannel(slack_webhook_url(settings))
+def slack_channel(settings: Settings) -> WebhookChannel | AppChannel | UnavailableChannel:
+    try:
+        if settings.slack_mode == "app":
+            return AppChannel(slack_app_secrets(settings)["bot_token"], settings.slack_channel, settings.slack_api_url)
+        return WebhookChannel(slack_webhook_url(settings))
+    except Exception as error:  # noqa: BLE001 - a Slack problem must not fail a deployment
+        return UnavailableChannel(f"Slack settings unreadable: {type(error).__name__}: {error}")

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from canary_core.decisions import DecisionNotDelivered, decide
 from canary_core.errors import InvalidInput
 from canary_core.locks import FunctionLocks, Holder
@@ -76,7 +78,7 @@ def _lock(
     wait_seconds: float,
 ) -> bool:
     """Take every function's lock; True if older deployments had to be superseded first."""
-    conflicts = locks.acquire(deployment, now())
+    conflicts = _acquire(deployment, locks, sfn_client, now)
     if conflicts and not supersede:
         raise InvalidInput(
             [
@@ -96,8 +98,33 @@ def _lock(
                 [f"supersede: {busy} still holds its functions after {wait_seconds:.0f} s; try again when it ends"]
             )
         sleep(POLL_SECONDS)
-        conflicts = locks.acquire(deployment, now())
+        conflicts = _acquire(deployment, locks, sfn_client, now)
     return superseded
+
+
+def _acquire(
+    deployment: Deployment, locks: FunctionLocks, sfn_client: Any, now: Callable[[], datetime]
+) -> dict[str, Holder]:
+    """Acquire; locks left by an execution that no longer runs (it died before it could release them) are
+    taken over: nothing can be waiting on them."""
+    conflicts = locks.acquire(deployment, now())
+    dead = {h.execution_arn for h in conflicts.values() if not _running(sfn_client, h.execution_arn)}
+    if not dead:
+        return conflicts
+    for name, holder in conflicts.items():
+        if holder.execution_arn in dead:
+            arn = next(f.function_arn for f in deployment.functions if f.name == name)
+            locks.take_over(arn, holder.execution_arn)
+    return locks.acquire(deployment, now())
+
+
+def _running(sfn_client: Any, execution_arn: str) -> bool:
+    try:
+        return bool(sfn_client.describe_execution(executionArn=execution_arn)["status"] == "RUNNING")
+    except ClientError as error:
+        return error.response["Error"]["Code"] != "ExecutionDoesNotExist"
+    except Exception:  # noqa: BLE001 - when in doubt the lock is respected
+        return True
 
 
 def _roll_back_superseded(

@@ -24,6 +24,11 @@ class Settings:
     slack_approvers: tuple[str, ...]  # Slack user ids allowed to decide; empty: everyone
     defaults: Defaults
 
+    @property
+    def links_allowed(self) -> bool:
+        """Approve / roll-back links decide for whoever opens them: not when only named Slack users may."""
+        return not (self.slack_mode == "app" and self.slack_approvers)
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env

@@ -8,9 +8,13 @@ catches them by these exact names.
 class InvalidInput(Exception):
     """The execution input, or a function or alias it names, cannot be used. Nothing was changed."""
 
+    MAX_LISTED = 20  # Step Functions keeps 32,768 characters of a cause
+
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
-        super().__init__("; ".join(problems))
+        listed = [p[:500] for p in problems[: self.MAX_LISTED]]
+        more = len(problems) - len(listed)
+        super().__init__("; ".join(listed) + (f"; and {more} more problem(s) of the same kinds" if more else ""))
 
 
 class AliasUpdateFailed(Exception):

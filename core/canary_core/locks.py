@@ -90,6 +90,18 @@ class FunctionLocks:
         if failures:
             raise failures[0]
 
+    def take_over(self, function_arn: str, dead_execution_arn: str) -> None:
+        """Drop a lock its (no longer running) execution left behind; a lock taken since is kept."""
+        try:
+            self._table.delete_item(
+                Key={"function_arn": function_arn},
+                ConditionExpression="execution_arn = :dead",
+                ExpressionAttributeValues={":dead": dead_execution_arn},
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+
     def held_by(self, deployment: Deployment) -> list[str]:
         """The functions of `deployment` whose lock is held by someone (any execution)."""
         return [

@@ -25,17 +25,19 @@ def request_message(
     environment: str,
     expires_at: int,
     button_values: dict[str, str] | None = None,
+    show_links: bool = True,
 ) -> dict[str, Any]:
     """The message that asks for a decision; without links when the deployment is pre-approved.
 
     With `button_values` ({action: value}, app mode) the buttons post to the app's interactivity endpoint
-    instead of opening the links; the links stay in the text for anyone who prefers the page.
+    instead of opening the links; the links stay in the text for anyone who prefers the page, unless
+    `show_links` is off (only the app's approvers may decide: the buttons are the only way).
     """
     deadline = datetime.fromtimestamp(expires_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
     share = f"{deployment.weight:.0%}"
     if approve_url and rollback_url:
         headline = f"Canary: {deployment.title} has {share} of traffic. Approve or roll back by {deadline}."
-        fallback = f"{headline} Approve: {approve_url} Roll back: {rollback_url}"
+        fallback = f"{headline} Approve: {approve_url} Roll back: {rollback_url}" if show_links else headline
     else:
         headline = f"Canary: {deployment.title} is pre-approved in {environment}; promoting now."
         fallback = headline
@@ -77,7 +79,7 @@ def outcome_message(deployment: Deployment, outcome: dict[str, Any], environment
 
 
 def reminder_message(
-    deployment: Deployment, approve_url: str, rollback_url: str, deadline: int, now: int
+    deployment: Deployment, approve_url: str | None, rollback_url: str | None, deadline: int, now: int
 ) -> dict[str, Any]:
     minutes = max(0, (deadline - now) // 60)
     until = datetime.fromtimestamp(deadline, UTC).strftime("%H:%M UTC")
@@ -86,6 +88,8 @@ def reminder_message(
         f"Reminder: {deployment.title} still waits for a decision: {minutes} min left (until {until}); "
         f"then it is {policy}."
     )
+    if not (approve_url and rollback_url):  # decisions only through the request's buttons
+        return {"text": text, "blocks": [_section(_escape(text))], "unfurl_links": False, "unfurl_media": False}
     return {
         "text": f"{text} Approve: {approve_url} Roll back: {rollback_url}",
         "blocks": [_section(f"{_escape(text)}\n<{approve_url}|Approve> · <{rollback_url}|Roll back>")],
@@ -109,12 +113,13 @@ def decided_message(title: str, action: str, decided_by: str, decided_at: str) -
 
 
 def post(webhook_url: str, message: dict[str, Any], timeout: float = 5.0) -> None:
+    """POST a message to a webhook or a response_url; Slack answers 200 when it took it."""
     try:
         response = requests.post(webhook_url, json=message, timeout=timeout)
     except requests.RequestException as error:
-        raise SlackError(f"Slack webhook unreachable: {type(error).__name__}") from error
+        raise SlackError(f"Slack unreachable: {type(error).__name__}") from error
     if response.status_code != 200:
-        raise SlackError(f"Slack webhook answered {response.status_code}: {response.text[:200]}")
+        raise SlackError(f"Slack answered {response.status_code}: {response.text[:200]}")
 
 
 class WebhookChannel:
@@ -166,14 +171,26 @@ class AppChannel:
         return dict(answer)
 
 
+class UnavailableChannel:
+    """Stands in when Slack's settings cannot be read (a secret): every use fails as Slack would, so the
+    failure lands in the trail and the deployment goes on."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def post(self, message: dict[str, Any]) -> dict[str, str] | None:
+        raise SlackError(self.reason)
+
+    def update(self, ref: dict[str, str], message: dict[str, Any]) -> None:
+        raise SlackError(self.reason)
+
+    def reply(self, ref: dict[str, str], message: dict[str, Any]) -> None:
+        raise SlackError(self.reason)
+
+
 def respond(response_url: str, message: dict[str, Any], timeout: float = 5.0) -> None:
     """Answer an interaction through its response_url (replace the message, or an ephemeral reply)."""
-    try:
-        response = requests.post(response_url, json=message, timeout=timeout)
-    except requests.RequestException as error:
-        raise SlackError(f"Slack response_url unreachable: {type(error).__name__}") from error
-    if response.status_code != 200:
-        raise SlackError(f"Slack response_url answered {response.status_code}")
+    post(response_url, message, timeout)
 
 
 def _facts(deployment: Deployment, environment: str) -> str:

@@ -39,6 +39,8 @@ def signature(signing_secret: str, timestamp: str, body: str) -> str:
 
 
 def verify(headers: Mapping[str, str], body: str, signing_secret: str, now: datetime) -> None:
+    if not signing_secret:  # an empty key would make every forged signature "match"
+        raise SlackRequestRejected("this stack has no Slack signing secret: button presses are refused", 403)
     lower = {k.lower(): v for k, v in headers.items()}
     timestamp, given = lower.get("x-slack-request-timestamp", ""), lower.get("x-slack-signature", "")
     if not timestamp.isascii() or not timestamp.isdigit() or not given:

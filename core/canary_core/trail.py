@@ -58,7 +58,12 @@ class DeploymentsTable:
         if deployment.build_url:
             item["build_url"] = deployment.build_url
         try:
-            self._table.put_item(Item=item, ConditionExpression="attribute_not_exists(repository)")
+            # The same execution may open again (a retried step); another execution may not.
+            self._table.put_item(
+                Item=item,
+                ConditionExpression="attribute_not_exists(repository) OR execution_arn = :me",
+                ExpressionAttributeValues={":me": deployment.execution_arn},
+            )
         except ClientError as error:
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise

@@ -269,6 +269,12 @@ def _lookup_problem(lambda_client: Any, entry: str, alias: str, error: BaseExcep
             return f"functions: {entry!r} does not exist in this account and region; check the name"
         return (
             f"functions: {entry!r} has no alias '{alias}'; create it once with "
-            f"`aws lambda create-alias --function-name {entry} --name {alias} --function-version '$LATEST'`"
+            f"`aws lambda create-alias --function-name {entry} --name {alias} --function-version N`, N being the "
+            "version `aws lambda publish-version` gives for the code that runs now"
+        )
+    if isinstance(error, ClientError) and error.response["Error"]["Code"] in ("AccessDeniedException", "AccessDenied"):
+        return (
+            f"functions: {entry!r} may not be deployed by this stack (access denied); its name must start with "
+            "the stack's ManagedFunctionPrefix parameter"
         )
     return f"functions: {entry!r} could not be read: {error}"

@@ -37,14 +37,28 @@ def _page(status: int, html: str) -> Response[str]:
     return Response(status_code=status, content_type="text/html; charset=utf-8", body=html, headers=PAGE_HEADERS)
 
 
+BUTTONS_ONLY = (
+    403,
+    pages.error_page(
+        403,
+        "Decide with the Slack buttons",
+        "On this stack only its named approvers decide, with the buttons of the Slack message.",
+    ),
+)
+
+
 @app.get("/decide")
 def show_decision() -> Response[str]:
+    if not settings.links_allowed:
+        return _page(*BUTTONS_ONLY)
     params = app.current_event.query_string_parameters or {}
     return _page(*clicks.show(params, table, aws.link_secret(settings), datetime.now(UTC)))
 
 
 @app.post("/decide")
 def submit_decision() -> Response[str]:
+    if not settings.links_allowed:
+        return _page(*BUTTONS_ONLY)
     form = dict(parse_qsl(app.current_event.decoded_body or ""))
     identity = app.current_event.request_context.identity
     visitor = clicks.Visitor(source_ip=identity.source_ip, user_agent=identity.user_agent)
@@ -53,6 +67,8 @@ def submit_decision() -> Response[str]:
 
 @app.post("/slack/interactivity")
 def slack_interactivity() -> Response[str]:
+    if settings.slack_mode != "app":
+        return Response(status_code=404, content_type="text/plain", body="SlackMode is not app on this stack")
     event = app.current_event
     body = event.decoded_body or ""
     status, answer = slack_actions.handle_slack_action(

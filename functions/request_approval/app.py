@@ -32,5 +32,6 @@ def lambda_handler(state: dict[str, Any], context: LambdaContext) -> dict[str, A
         approval_api_url=settings.approval_api_url,
         environment=settings.environment,
         now=datetime.now(UTC),
+        show_links=settings.links_allowed,
     )
     return {**state, "approval": plan}

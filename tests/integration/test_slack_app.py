@@ -15,7 +15,6 @@ import pytest
 import requests
 
 from canary_core.slack_requests import signature
-from lambda_canary.browser import open_and_submit
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_PAYLOAD = json.loads((ROOT / "events" / "slack-block-actions.json").read_text())
@@ -191,37 +190,41 @@ def test_approve_button_decides_as_the_slack_user_and_the_message_is_updated(app
     assert fleet.aliases() == {name: ("2", {}) for name in fleet.names}
 
 
-@pytest.mark.parametrize("ending", ["link", "timeout", "pre-approval"])
+@pytest.mark.parametrize("ending", ["automatic roll back", "timeout", "pre-approval"])
 def test_the_message_is_updated_however_the_deployment_ends(app, ending):
     fleet = AppFleet(app)
     overrides = {"timeout": {"approval_timeout_seconds": 1}, "pre-approval": {"pre_approve": True}}.get(ending, {})
     execution = fleet.start(**overrides)
     message = fleet.request_message()
-    if ending == "link":
-        open_and_submit(_link_from_text(message, "Approve"))  # the page, for someone who prefers it
+    if ending == "automatic roll back":  # an alias changed by hand makes the promote stop and roll back
+        fleet.lam.update_function_code(FunctionName=fleet.names[0], ZipFile=_zip(3))
+        version = fleet.lam.publish_version(FunctionName=fleet.names[0])["Version"]
+        no_weights = {"AdditionalVersionWeights": {}}
+        fleet.lam.update_alias(
+            FunctionName=fleet.names[0], Name="live", FunctionVersion=version, RoutingConfig=no_weights
+        )
+        press(app, message, "approve", ALICE)
 
     ended = app.wait_for_execution(execution)
 
-    expected = {"link": "Promoted", "timeout": "Rolled back", "pre-approval": "Promoted"}[ending]
+    expected = {"automatic roll back": "Rolled back", "timeout": "Rolled back", "pre-approval": "Promoted"}[ending]
     assert ended["status"] == ("FAILED" if expected == "Rolled back" else "SUCCEEDED")
     update = fleet.log("/api/chat.update")[-1]["payload"]
     assert update["text"].startswith(expected)
     assert update["ts"] == fleet.item()["slack_message"]["M"]["ts"]["S"]
 
 
-def _link_from_text(message: dict, label: str) -> str:
-    text = message["text"]
-    return text.split(f"{label}: ", 1)[1].split(" ", 1)[0]
-
-
-def test_reminders_go_in_the_request_thread(app):
+def test_links_are_refused_when_only_named_approvers_may_decide(app):
+    # given a stack whose Slack app names its approvers
     fleet = AppFleet(app)
-    execution = fleet.start(approval_timeout_seconds=4)
-    request = fleet.request_message()
+    execution = fleet.start()
+    message = fleet.request_message()
 
-    app.wait_for_execution(execution)
-
-    thread = [e["payload"] for e in fleet.log("/api/chat.postMessage") if e["payload"].get("thread_ts")]
-    ref = fleet.item()["slack_message"]["M"]
-    assert thread and thread[0]["thread_ts"] == ref["ts"]["S"] and thread[0]["channel"] == request["channel"]
-    assert thread[0]["text"].startswith("Reminder:")
+    # then the message carries no link, and a link signed by the stack is refused all the same
+    assert "/decide?" not in json.dumps(message)
+    value = _button(message, "approve")["value"]
+    page = requests.get(f"{app.outputs['ApprovalApiUrl']}/decide?{value}", timeout=10)
+    assert page.status_code == 403 and "Decide with the Slack buttons" in page.text
+    assert fleet.aliases() == {name: ("1", {"2": 0.1}) for name in fleet.names}
+    press(app, message, "rollback", ALICE)
+    assert app.wait_for_execution(execution)["status"] == "FAILED"
