@@ -58,5 +58,9 @@ $(CHROMIUM):
 	$(SUDO) apt-get update
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
 
+# Speed against Lambda's control-plane quota, and what a deployment costs (a few minutes)
+bench: setup
+	$(BIN)/python bench/rollback.py
+
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache test-artifacts

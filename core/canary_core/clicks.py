@@ -57,7 +57,8 @@ def submit(
         return _unknown(link)
     if item.get("status") != WAITING and not item.get("decision"):
         return 409, _already_decided(item, now)
-    decision = Decision(link.action, DECIDED_BY_LINK, now.isoformat(), visitor.source_ip, visitor.user_agent)
+    user_agent = (visitor.user_agent or "")[:200] or None
+    decision = Decision(link.action, DECIDED_BY_LINK, now.isoformat(), visitor.source_ip, user_agent)
     try:
         result = decide(table, sfn_client, link.repository, link.build_no, decision, now)
     except DecisionNotDelivered as error:

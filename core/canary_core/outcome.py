@@ -27,6 +27,12 @@ def describe_outcome(deployment: Deployment, state: dict[str, Any]) -> dict[str,
             {"name": f.name, "old_version": f.old_version, "new_version": f.new_version} for f in deployment.functions
         ],
     }
+    latest = [f.name for f in deployment.functions if f.pinned_from_latest and f.new_version]
+    on_latest = (
+        f" {', '.join(latest)} ran $LATEST before (no earlier version): back on $LATEST, which holds the new code."
+        if latest
+        else ""
+    )
     left = state.get("changed_outside") or {}
     left_alone = (
         " Left as someone else set them: " + "; ".join(f"{name} ({change})" for name, change in sorted(left.items()))
@@ -46,7 +52,9 @@ def describe_outcome(deployment: Deployment, state: dict[str, Any]) -> dict[str,
         return {
             "status": ROLLED_BACK,
             "error": FAILED_ERROR,
-            "cause": f"{_message(state['error'])}. Every alias was put back to the version it ran before." + left_alone,
+            "cause": f"{_message(state['error'])}. Every alias was put back to the version it ran before."
+            + on_latest
+            + left_alone,
             "summary": summary,
         }
     if state.get("promoted"):
@@ -56,7 +64,12 @@ def describe_outcome(deployment: Deployment, state: dict[str, Any]) -> dict[str,
         cause = f"No decision within {deployment.approval_timeout_seconds} seconds: rolled back (reason: timeout)."
     else:
         cause = f"Rolled back by {who} at {decision.get('decided_at', '?')}."
-    return {"status": ROLLED_BACK, "error": ROLLED_BACK_ERROR, "cause": cause + left_alone, "summary": summary}
+    return {
+        "status": ROLLED_BACK,
+        "error": ROLLED_BACK_ERROR,
+        "cause": cause + on_latest + left_alone,
+        "summary": summary,
+    }
 
 
 def _message(error: dict[str, Any]) -> str:

@@ -69,7 +69,7 @@ def outcome_message(deployment: Deployment, outcome: dict[str, Any], environment
         detail = f"Approved by {summary.get('decided_by')} at {summary.get('decided_at')}."
     else:
         detail = outcome.get("cause", "")
-    text = f"{word}: {deployment.title}. {detail}"
+    text = _escape(f"{word}: {deployment.title}. {detail}")
     blocks = [
         {"type": "header", "text": {"type": "plain_text", "text": f"{word}: {deployment.title}"[:150]}},
         _section(f"{_escape(detail)}\n{_facts(deployment, environment)}"),

@@ -67,9 +67,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             api_latency=args.api_latency,
         )
         return run_local(runtime)
+    except ValueError as error:  # the template's parameters or rules
+        parser.exit(2, f"canary: {error}\n")
     except OSError as error:
         if "Address already in use" in str(error):
-            parser.exit(1, f"canary: a port is already in use ({error}); pick others with --port/--approval-port\n")
+            parser.exit(1, f"canary: {error}; pick other ports with --port / --approval-port\n")
         raise
 
 

@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 
 from moto.awslambda.exceptions import LambdaClientError
 
-CONTROL_PLANE_APIS = ("UpdateAlias", "PublishVersion", "GetAlias", "GetFunctionConfiguration")
-
 
 class TooManyRequests(LambdaClientError):
     """The error AWS returns when a control-plane API's rate is exceeded."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,8 @@ class LocalRuntime:
         return {**self.stack.outputs, "AwsEndpointUrl": self.endpoint_url}
 
     def start(self) -> LocalRuntime:
+        for port in (self.port, self.approval_port):
+            _ensure_free(port)
         _point_aws_clients_at(self.endpoint_url, self.port)
         quota.configure(rate=self.api_rate, latency=self.api_latency)
         lambda_runner.ENVIRONMENT_OVERRIDES.clear()
@@ -95,6 +98,16 @@ class LocalRuntime:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+def _ensure_free(port: int) -> None:
+    """moto's server waits forever for a port it cannot bind: find out first."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((HOST, port))
+        except OSError as error:
+            raise OSError(f"Address already in use: port {port} on {HOST}") from error
 
 
 def _quiet_emulator_logs(level: str) -> None:

@@ -43,7 +43,18 @@ class Template:
         unknown = set(overrides) - set(parameters)
         if unknown:
             raise ValueError(f"unknown template parameters: {', '.join(sorted(unknown))}")
-        return cls(path=path, body=body, parameters=parameters, stack_name=stack_name)
+        template = cls(path=path, body=body, parameters=parameters, stack_name=stack_name)
+        template.check_rules()
+        return template
+
+    def check_rules(self) -> None:
+        """The template's Rules, as CloudFormation checks them before creating anything."""
+        for rule in self.body.get("Rules", {}).values():
+            if "RuleCondition" in rule and not self._truth(rule["RuleCondition"]):
+                continue
+            for assertion in rule.get("Assertions", []):
+                if not self._truth(assertion["Assert"]):
+                    raise ValueError(assertion.get("AssertDescription", "a template rule failed"))
 
     @property
     def root(self) -> Path:
