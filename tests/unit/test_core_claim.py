@@ -117,12 +117,13 @@ def deploy(lambda_client, table, locks, sfn, clock):
 
 @pytest.fixture
 def older_waiting(functions, deploy, lambda_client, table, now):
-    """Build 759 ran its workflow up to Request Approval: its aliases send 10% to version 2, and it waits."""
+    """Build 759 ran its workflow up to Await Decision: its aliases send 10% to version 2, and it waits."""
     deployment = deploy(759)
     deployment = aliases.publish_versions(lambda_client, deployment)
     table.save_state(deployment)
     aliases.shift_traffic(lambda_client, deployment)
-    table.await_decision(deployment, OLDER_TOKEN, int(now.timestamp()) + 3600, now)
+    table.await_decision(deployment, int(now.timestamp()) + 3600, now)
+    table.store_token(deployment.repository, deployment.build_no, OLDER_TOKEN)
     return deployment
 
 

@@ -3,7 +3,6 @@ failed); its aliases are put back, its ending recorded and its locks released.""
 
 from __future__ import annotations
 
-import contextlib
 import json
 from typing import Any
 
@@ -11,10 +10,9 @@ import pytest
 
 from canary_core import aliases, slack
 from canary_core.cleanup import clean_up
-from canary_core.errors import AliasUpdateFailed
 from canary_core.model import FunctionTarget
-from canary_core.outcome import FAILED_ERROR
-from canary_core.trail import PROMOTED, ROLLED_BACK, Decision
+from canary_core.outcome import FAILED_ERROR, ROLLBACK_FAILED_ERROR
+from canary_core.trail import FAILED, PROMOTED, ROLLED_BACK, Decision
 
 EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:canary:my-app-760"
 STATE_MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:canary"
@@ -75,11 +73,12 @@ def opened(make_function, upload, make_deployment, table, locks, now):
 
 @pytest.fixture
 def waiting(opened, lambda_client, table, now):
-    """Build 760 after Publish Versions, Shift Traffic (10% on version 2) and Request Approval: it waits."""
+    """Build 760 after Publish Versions, Shift Traffic (10% on version 2), Request Approval and Await Decision."""
     deployment = aliases.publish_versions(lambda_client, opened)
     table.save_state(deployment)
     aliases.shift_traffic(lambda_client, deployment)
-    table.await_decision(deployment, "token-of-the-aborted-execution", int(now.timestamp()) + 3600, now)
+    table.await_decision(deployment, int(now.timestamp()) + 3600, now)
+    table.store_token(deployment.repository, deployment.build_no, "token-of-the-aborted-execution")
     return deployment
 
 
@@ -114,7 +113,13 @@ def test_an_aborted_waiting_deployment_is_rolled_back_recorded_and_unlocked(
         "cause": "The execution ended ABORTED before the deployment did; "
         "every alias was put back to the version it ran before.",
         "recorded_by": "clean-up",
-        "summary": {"repository": "my-app", "build_no": 760, "execution_arn": EXECUTION},
+        "summary": {
+            "repository": "my-app",
+            "build_no": 760,
+            "execution_arn": EXECUTION,
+            "decided_by": None,
+            "decided_at": None,
+        },
     }
     assert item["trail"][-1]["event"] == "outcome: ROLLED_BACK"
 
@@ -230,11 +235,6 @@ def test_an_approved_deployment_stopped_halfway_through_promote_is_rolled_back(
     assert locks_left(locks_dynamodb_table) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="source bug: the PROMOTED outcome clean_up records has no decided_by/decided_at in its summary, so "
-    "slack.outcome_message says 'Approved by None at None.'",
-)
 def test_the_slack_outcome_of_a_promotion_recorded_by_clean_up_names_who_approved(
     approved, table, locks, lambda_client, notified, now
 ):
@@ -330,11 +330,6 @@ def test_an_execution_stopped_before_shift_traffic_records_that_no_alias_had_mov
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="source bug: cleanup._opened gives each function old_version '' and new_version None, so the Slack "
-    "outcome of an execution stopped before Shift Traffic lists '`orders-api` v -> vNone at 0%'",
-)
 def test_the_slack_outcome_of_an_execution_stopped_before_shift_traffic_shows_no_made_up_versions(
     opened, table, locks, notified, now
 ):
@@ -343,27 +338,51 @@ def test_the_slack_outcome_of_an_execution_stopped_before_shift_traffic_shows_no
 
     # when the outcome is turned into the Slack message Clean Up's handler posts
     ((deployment, outcome),) = notified.calls
-    message = json.dumps(slack.outcome_message(deployment, outcome, "prod"))
+    message = slack.outcome_message(deployment, outcome, "prod")
 
-    # then no function line shows an empty or missing version
-    assert "vNone" not in message and " v -> " not in message
+    # then no function line shows an empty or missing version: each function is listed as not changed
+    assert "vNone" not in json.dumps(message) and " v -> " not in json.dumps(message)
+    assert message["blocks"][-1]["text"]["text"] == "`orders-api`: not changed\n`payments`: not changed"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="source bug: cleanup.clean_up releases the locks only after aliases.roll_back returned; when an alias "
-    "cannot be put back (AliasUpdateFailed) the locks are never released and no outcome is recorded",
-)
 def test_the_locks_are_released_even_when_an_alias_cannot_be_put_back(
     waiting, table, locks, lambda_client, locks_dynamodb_table, notified, now
 ):
     # given build 760 waits, and payments was deleted meanwhile
     lambda_client.delete_function(FunctionName="payments")
 
-    # when Clean Up gets the ABORTED event (whether or not it reports the failure by raising)
-    with contextlib.suppress(AliasUpdateFailed):
-        clean_up(ended("ABORTED"), table=table, locks=locks, lambda_client=lambda_client, notify=notified, now=now)
+    # when Clean Up gets the ABORTED event
+    result = clean_up(ended("ABORTED"), table=table, locks=locks, lambda_client=lambda_client, notify=notified, now=now)
 
-    # then orders-api is put back, and the locks are released as on every other ending
+    # then it reports the failure instead of raising, naming the function that could not be put back
+    problem = (
+        "Roll Back failed for 1 function(s): payments: ResourceNotFoundException: "
+        "Function not found: arn:aws:lambda:us-east-1:123456789012:function:payments"
+    )
+    assert result == {"cleaned": False, "rolled_back": False, "execution_status": "ABORTED", "error": problem}
+
+    # and orders-api is put back
     assert alias_state(lambda_client, "orders-api") == ("1", {})
+
+    # and the ending is recorded as a failed roll back, by clean-up, and sent on
+    item = table.get("my-app", 760)
+    assert item["status"] == FAILED
+    assert "task_token" not in item
+    assert item["outcome"] == {
+        "status": FAILED,
+        "error": ROLLBACK_FAILED_ERROR,
+        "cause": f"The execution ended ABORTED; putting the aliases back failed: {problem}",
+        "recorded_by": "clean-up",
+        "summary": {
+            "repository": "my-app",
+            "build_no": 760,
+            "execution_arn": EXECUTION,
+            "decided_by": None,
+            "decided_at": None,
+        },
+    }
+    assert item["trail"][-1]["event"] == "outcome: FAILED"
+    assert [outcome for _, outcome in notified.calls] == [item["outcome"]]
+
+    # and the locks are released as on every other ending
     assert locks_left(locks_dynamodb_table) == []

@@ -121,7 +121,7 @@ def test_a_second_confirmation_is_told_what_was_already_decided(
     # then it is refused (409) with the first decision named, and nothing is resumed
     assert status == 409
     assert "Already decided: my-app build 760" in page
-    assert f"already decided: approved by approval link at {now.isoformat()}" in html.unescape(page)
+    assert "already decided: approved by approval link at 2025-04-07 09:30:00 UTC." in html.unescape(page)
     assert sfn.calls == []
     assert table.get("my-app", 760)["trail"][-1]["event"] == "ignored later rollback"
 
@@ -204,7 +204,7 @@ def test_confirming_after_the_deployment_ended_is_409_with_its_outcome(
 
     # then it is refused, saying how the deployment ended, and nothing is written or resumed
     assert status == 409
-    assert f"This deployment already ended (ROLLED_BACK). {cause}" in page
+    assert f"This deployment already ended (Rolled back). {cause}" in page
     assert "decision" not in table.get("my-app", 760)
     assert sfn.calls == []
 

@@ -88,9 +88,10 @@ def test_the_request_has_approve_and_roll_back_buttons_with_the_links(make_deplo
     # when the request is made with the two signed links
     message = slack.request_message(deployment, APPROVE_URL, ROLLBACK_URL, "prod", EXPIRES_AT)
 
-    # then the last block holds the two buttons, each opening its link
+    # then the last block ("decision") holds the two buttons, each opening its link
     assert message["blocks"][-1] == {
         "type": "actions",
+        "block_id": "decision",
         "elements": [
             {
                 "type": "button",

@@ -81,21 +81,52 @@ def test_get_of_an_unknown_deployment_is_none(table):
     assert table.get("never-deployed", 1) is None
 
 
-def test_await_decision_parks_the_token_and_the_versions(table, make_deployment, now):
+def test_await_decision_sets_the_deadline_and_the_versions_without_a_token(table, make_deployment, now):
     # given an opened deployment
     deployment = make_deployment()
     table.open(deployment, now)
 
     # when it starts waiting for a decision
-    table.await_decision(deployment, "task-token-760", 1744021800, now)
+    table.await_decision(deployment, 1744021800, now)
 
-    # then the item is WAITING with the token, the expiry and each function's versions
+    # then the item is WAITING with the expiry and each function's versions, and no task token yet
     item = table.get("my-app", 760)
     assert item["status"] == WAITING
-    assert item["task_token"] == "task-token-760"
+    assert "task_token" not in item
     assert item["expires_at"] == 1744021800
     assert item["function_versions"] == [{"name": "orders-api", "old_version": "1", "new_version": "2"}]
     assert item["trail"][-1] == {"at": now.isoformat(), "event": "waiting for a decision", "expires_at": 1744021800}
+
+
+def test_store_token_keeps_the_latest_waiting_tasks_token_and_returns_the_item(table, make_deployment, now):
+    # given a deployment waiting for a decision, whose first wait stored a token
+    deployment = make_deployment()
+    table.open(deployment, now)
+    table.await_decision(deployment, 1744021800, now)
+    table.store_token("my-app", 760, "task-token-first-wait")
+
+    # when the next wait (after a reminder) stores its own token
+    item = table.store_token("my-app", 760, "task-token-second-wait")
+
+    # then the item holds only the new token, is returned whole, and the trail is unchanged (no token in it)
+    assert item == table.get("my-app", 760)
+    assert item["task_token"] == "task-token-second-wait"
+    assert item["status"] == WAITING
+    assert [event["event"] for event in item["trail"]] == ["started", "waiting for a decision"]
+    assert "task-token" not in str(item["trail"])
+
+
+def test_remember_message_keeps_the_first_message_only(table, make_deployment, now):
+    # given an opened deployment whose request was posted by a Slack app
+    table.open(make_deployment(), now)
+    request = {"channel": "C0123456789", "ts": "1795690000.000100"}
+    table.remember_message("my-app", 760, request)
+
+    # when a later message is remembered too (a reminder)
+    table.remember_message("my-app", 760, {"channel": "C0123456789", "ts": "1795691800.000200"})
+
+    # then the request is the message kept: the one to update when the deployment ends
+    assert table.get("my-app", 760)["slack_message"] == request
 
 
 def test_the_first_decision_wins(table, waiting_deployment, now):

@@ -312,7 +312,8 @@ def test_clean_up_puts_back_the_aliases_of_a_stopped_execution_and_posts_the_end
     assert locks.acquire(opened, now) == {}
     state = handler("publish_versions").lambda_handler({"deployment": opened.to_state()}, lambda_context)
     handler("shift_traffic").lambda_handler(state, lambda_context)
-    table.await_decision(opened, "token-of-the-stopped-execution", int(now.timestamp()) + 3600, now)
+    table.await_decision(opened, int(now.timestamp()) + 3600, now)
+    table.store_token(opened.repository, opened.build_no, "token-of-the-stopped-execution")
 
     # and the EventBridge event of its execution being stopped from the console
     event = {

@@ -81,12 +81,6 @@ def test_no_rate_never_throttles():
     assert unlimited.throttled == {}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="source bug: ControlPlaneQuota.admit reads `now` before it creates the API's bucket (whose `updated` is "
-    "read later), so a new bucket's first take sees a negative elapsed time and holds less than 1 token at rate 1: "
-    "the first call of every API is refused",
-)
 def test_at_one_request_per_second_the_first_call_of_each_api_is_let_through():
     # given a quota of 1 request per second
     one_per_second = ControlPlaneQuota()
@@ -102,6 +96,25 @@ def test_at_one_request_per_second_the_first_call_of_each_api_is_let_through():
 
     # then none is refused: each API has its one request for this second
     assert refused == []
+
+    # and a second call of the same API at once is over the rate
+    with pytest.raises(TooManyRequests):
+        one_per_second.admit("Api0")
+    assert one_per_second.throttled == {"Api0": 1}
+
+
+def test_below_one_request_per_second_a_burst_of_one_call_is_still_let_through():
+    # given a quota of one request every two seconds
+    slow = ControlPlaneQuota()
+    slow.configure(rate=0.5, latency=0.0)
+
+    # when UpdateAlias is called twice at once
+    slow.admit("UpdateAlias")
+    with pytest.raises(TooManyRequests):
+        slow.admit("UpdateAlias")
+
+    # then the first call went through (the bucket holds at least one call) and only the second was refused
+    assert (slow.calls, slow.throttled) == ({"UpdateAlias": 2}, {"UpdateAlias": 1})
 
 
 @pytest.fixture

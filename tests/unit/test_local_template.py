@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -68,12 +69,21 @@ def test_an_unknown_override_is_refused_by_name(project_root):
         Template.load(project_root / "template.yaml", overrides, "typo-stack")
 
 
-def test_a_parameter_without_default_must_be_given(project_root):
-    # given no value for SlackWebhookUrl, which has no default
-    # when the template is loaded
+def test_a_parameter_without_default_must_be_given(project_root, tmp_path):
+    # given template.yaml's parameters, the first one without its Default (every one of them has a default)
+    parameters = Template.load(project_root / "template.yaml", {"SlackWebhookUrl": WEBHOOK}, "source").body["Parameters"]
+    name = next(iter(parameters))
+    del parameters[name]["Default"]
+    path = tmp_path / "template.yaml"
+    path.write_text(json.dumps({"Parameters": parameters, "Resources": {}}))  # JSON is YAML
+
+    # when the template is loaded without a value for it
     # then it is refused, naming the parameter and the fix
-    with pytest.raises(ValueError, match=r"^template parameter SlackWebhookUrl has no default: pass a value for it$"):
-        Template.load(project_root / "template.yaml", {}, "no-webhook-stack")
+    with pytest.raises(ValueError, match=rf"^template parameter {name} has no default: pass a value for it$"):
+        Template.load(path, {}, "no-default-stack")
+
+    # and with a value, it loads
+    assert Template.load(path, {name: "given"}, "given-stack").parameters[name] == "given"
 
 
 @pytest.mark.parametrize(
