@@ -108,7 +108,12 @@ def await_decision(
     """Store the waiting task's token; a decision taken while no task waited resumes it at once."""
     item = table.store_token(deployment.repository, deployment.build_no, task_token)
     if item.get("decision"):
-        sfn_client.send_task_success(taskToken=task_token, output=json.dumps(resume_output(item["decision"])))
+        try:
+            sfn_client.send_task_success(taskToken=task_token, output=json.dumps(resume_output(item["decision"])))
+        except Exception as error:  # noqa: BLE001 - a failed resume must not fail the wait: Remind Or Expire
+            # finds the decision when this wait ends and the next wait resumes at once
+            logger.warning("resume with the recorded decision failed: %s", error)
+            return {"resumed": False}
         return {"resumed": True}
     return {"resumed": False}
 

@@ -66,7 +66,7 @@ def verify(params: Mapping[str, str], secret: bytes, now: datetime) -> DecisionL
             "deployment pipeline. Use the link from the message as it is.",
             status=403,
         )
-    if now.timestamp() > link.expires:
+    if now.timestamp() >= link.expires:  # the deadline itself belongs to the timeout policy
         when = datetime.fromtimestamp(link.expires, UTC).strftime("%Y-%m-%d %H:%M UTC")
         raise LinkRejected(f"This link expired at {when}; the deployment no longer waits for a decision.", 410)
     return link
