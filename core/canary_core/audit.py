@@ -36,6 +36,7 @@ def audit_rows(table: DeploymentsTable, repository: str | None, limit: int = MAX
                 "finished_at": item.get("finished_at"),
                 "functions": len(item.get("functions", [])),
                 "action": decision.get("action"),
+                "delivered": decision.get("delivered", bool(decision)),
                 "decided_by": decision.get("decided_by"),
                 "decided_at": decision.get("decided_at"),
                 "source_ip": decision.get("source_ip"),

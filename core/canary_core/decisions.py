@@ -61,7 +61,7 @@ def decide(
     if _running(sfn_client, item.get("execution_arn")):
         return DecisionResult(won=True, delivered=True, item=item)
     problem = f"the execution was no longer waiting ({code})"
-    table.note(repository, build_no, now, "decision not delivered", reason=problem)
+    table.mark_undelivered(repository, build_no, now, problem)
     return DecisionResult(won=True, delivered=False, item=item, problem=problem)
 
 

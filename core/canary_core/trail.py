@@ -181,6 +181,17 @@ class DeploymentsTable:
             ExpressionAttributeValues={":event": [_event(now, event, **details)]},
         )
 
+    def mark_undelivered(self, repository: str, build_no: int, now: datetime, problem: str) -> None:
+        """The recorded decision never reached the execution: say so on the decision and in the trail."""
+        self._table.update_item(
+            Key=_key(repository, build_no),
+            UpdateExpression="SET decision.delivered = :no, trail = list_append(trail, :event)",
+            ExpressionAttributeValues={
+                ":no": False,
+                ":event": [_event(now, "decision not delivered", reason=problem)],
+            },
+        )
+
     def record_outcome(self, deployment: Deployment, outcome: dict[str, Any], now: datetime) -> None:
         self._table.update_item(
             Key=_key(deployment.repository, deployment.build_no),
