@@ -65,7 +65,9 @@ def outcome_message(deployment: Deployment, outcome: dict[str, Any], environment
     status = outcome["status"]
     word = {"PROMOTED": "Promoted", "ROLLED_BACK": "Rolled back"}.get(status, "Failed")
     summary = outcome.get("summary", {})
-    if status == "PROMOTED":
+    if status == "PROMOTED" and summary.get("decided_by") == "timeout":
+        detail = f"Nobody decided by the deadline: promoted, as on_timeout says ({summary.get('decided_at')})."
+    elif status == "PROMOTED":
         detail = f"Approved by {summary.get('decided_by')} at {summary.get('decided_at')}."
     else:
         detail = outcome.get("cause", "")

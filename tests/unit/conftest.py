@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import aws_xray_sdk.core  # noqa: F401 - see XRAY_NOTE below
 import boto3
@@ -25,9 +26,11 @@ from botocore.exceptions import ClientError
 from cfnlint.decode.cfn_yaml import load as load_cfn_yaml
 from moto import mock_aws
 from pytest_socket import disable_socket
+from slack_fake import SLACK_API, SLACK_BOT_TOKEN, SLACK_CHANNEL, SLACK_WEBHOOK, SlackHttp
 
 from canary_core.locks import FunctionLocks
 from canary_core.model import Deployment, FunctionTarget
+from canary_core.slack import AppChannel, WebhookChannel
 from canary_core.trail import DeploymentsTable
 
 # XRAY_NOTE: Powertools' Tracer imports the X-Ray SDK, whose recorder creates a UDP socket (for the X-Ray
@@ -264,13 +267,16 @@ def make_deployment() -> Callable[..., Deployment]:
     return make
 
 
+WAITING_TASK = "token-of-the-waiting-task"  # the task token waiting_deployment stores unless told otherwise
+
+
 @pytest.fixture
 def waiting_deployment(
     table: DeploymentsTable, make_deployment: Callable[..., Deployment], now: datetime
 ) -> Callable[..., Deployment]:
     """waiting_deployment(**overrides): a deployment opened in the table and waiting for a decision."""
 
-    def make(task_token: str | None = "token-of-the-waiting-task", **overrides: Any) -> Deployment:
+    def make(task_token: str | None = WAITING_TASK, **overrides: Any) -> Deployment:
         """task_token=None: between two waits (Remind Or Expire runs), no task waits and no token is stored."""
         deployment = make_deployment(**overrides)
         table.open(deployment, now)
@@ -286,15 +292,24 @@ def waiting_deployment(
 # --- a Step Functions client that knows SendTaskSuccess and DescribeExecution ---------------------------
 
 
+# The messages Step Functions answers SendTaskSuccess with, by error code.
+SEND_TASK_SUCCESS_ERRORS = {
+    "TaskTimedOut": "Task Timed Out: 'Provided task does not exist anymore'",
+    "TaskDoesNotExist": "Task Does Not Exist: 'Provided task does not exist'",
+    "InvalidToken": "Invalid Token: 'Invalid token'",
+    "ThrottlingException": "Rate exceeded",
+}
+
+
 class FakeStepFunctions:
     """Records send_task_success and describe_execution calls.
 
     With `error_code`, SendTaskSuccess answers with that ClientError instead (the token is gone, a throttle);
     DescribeExecution answers with `execution_status` (RUNNING, or how the execution ended), in the shape
-    boto3 returns it.
+    boto3 returns it, or with ExecutionDoesNotExist when it is None.
     """
 
-    def __init__(self, error_code: str | None = None, execution_status: str = "RUNNING") -> None:
+    def __init__(self, error_code: str | None = None, execution_status: str | None = "RUNNING") -> None:
         self.error_code = error_code
         self.execution_status = execution_status
         self.calls: list[dict[str, str]] = []
@@ -303,13 +318,17 @@ class FakeStepFunctions:
     def send_task_success(self, *, taskToken: str, output: str) -> dict[str, Any]:
         self.calls.append({"taskToken": taskToken, "output": output})
         if self.error_code is not None:
-            raise ClientError(
-                {"Error": {"Code": self.error_code, "Message": "Task Timed Out: 'token'"}}, "SendTaskSuccess"
-            )
+            message = SEND_TASK_SUCCESS_ERRORS.get(self.error_code, self.error_code)
+            raise ClientError({"Error": {"Code": self.error_code, "Message": message}}, "SendTaskSuccess")
         return {}
 
     def describe_execution(self, *, executionArn: str) -> dict[str, Any]:
         self.described.append(executionArn)
+        if self.execution_status is None:
+            raise ClientError(
+                {"Error": {"Code": "ExecutionDoesNotExist", "Message": f"Execution Does Not Exist: '{executionArn}'"}},
+                "DescribeExecution",
+            )
         state_machine = executionArn.replace(":execution:", ":stateMachine:").rsplit(":", 1)[0]
         answer: dict[str, Any] = {
             "executionArn": executionArn,
@@ -329,6 +348,33 @@ def sfn() -> FakeStepFunctions:
 
 
 @pytest.fixture
+def make_sfn() -> Callable[..., FakeStepFunctions]:
+    """make_sfn(error_code=..., execution_status=...): a FakeStepFunctions answering as told."""
+    return FakeStepFunctions
+
+
+@pytest.fixture
 def timed_out_sfn() -> FakeStepFunctions:
     """The task timed out and the execution has ended since (it rolled back at its deadline and failed)."""
     return FakeStepFunctions(error_code="TaskTimedOut", execution_status="FAILED")
+
+
+# --- Slack, answering requests.post (slack_fake.SlackHttp) -------------------------------------------
+
+
+@pytest.fixture
+def slack_http() -> Iterator[SlackHttp]:
+    """Slack, answering every requests.post of the test (a webhook, the Web API, a response_url)."""
+    fake = SlackHttp()
+    with patch("requests.post", new=fake):
+        yield fake
+
+
+@pytest.fixture
+def webhook_channel() -> WebhookChannel:
+    return WebhookChannel(SLACK_WEBHOOK)
+
+
+@pytest.fixture
+def app_channel() -> AppChannel:
+    return AppChannel(SLACK_BOT_TOKEN, SLACK_CHANNEL, SLACK_API)

@@ -70,12 +70,25 @@ def request(build_no: int, **fields: Any) -> dict[str, Any]:
 
 
 class StepFunctions:
-    """SendTaskSuccess, recorded; with throttle_first, the first call is throttled (and not delivered)."""
+    """SendTaskSuccess, recorded; with throttle_first, the first call is throttled (and not delivered).
+
+    DescribeExecution answers RUNNING, unless `statuses` says otherwise for an execution: a status, or an error
+    code to raise (ExecutionDoesNotExist, AccessDeniedException).
+    """
 
     def __init__(self, throttle_first: bool = False) -> None:
         self.throttle_first = throttle_first
         self.calls: list[dict[str, str]] = []
         self.delivered: list[dict[str, str]] = []
+        self.statuses: dict[str, str] = {}
+        self.described: list[str] = []
+
+    def describe_execution(self, *, executionArn: str) -> dict[str, Any]:
+        self.described.append(executionArn)
+        status = self.statuses.get(executionArn, "RUNNING")
+        if not status.isupper():
+            raise ClientError({"Error": {"Code": status, "Message": executionArn}}, "DescribeExecution")
+        return {"executionArn": executionArn, "status": status, "name": executionArn.rsplit(":", 1)[1]}
 
     def send_task_success(self, *, taskToken: str, output: str) -> dict[str, Any]:
         call = {"taskToken": taskToken, "output": output}
@@ -345,3 +358,38 @@ def test_bad_input_is_refused_before_anything_is_locked(functions, deploy, locks
     assert invalid.value.problems == ["supersede: 'yes' is not true or false"]
     assert lock_holders(locks_dynamodb_table) == {}
     assert table.get("my-app", 760) is None
+
+
+# --- locks left behind by an execution that died -------------------------------------------------------
+
+
+@pytest.mark.parametrize("ending", ["FAILED", "ABORTED", "TIMED_OUT", "ExecutionDoesNotExist"])
+def test_locks_of_an_execution_that_no_longer_runs_are_taken_over(
+    functions, deploy, table, sfn, locks_dynamodb_table, clock, ending
+):
+    # given build 759 took both locks, and its execution then ended without releasing them (or is unknown)
+    deploy(759)
+    sfn.statuses[EXECUTION + "my-app-759"] = ending
+
+    # when build 760 is started without "supersede"
+    deploy(760)
+
+    # then the dead execution was looked up, and 760 holds both functions at once, deciding nothing for 759
+    assert EXECUTION + "my-app-759" in sfn.described
+    assert set(lock_holders(locks_dynamodb_table).values()) == {EXECUTION + "my-app-760"}
+    assert table.get("my-app", 760)["status"] == SHIFTING
+    assert (sfn.calls, clock.sleeps) == ([], [])
+
+
+def test_locks_of_an_execution_that_cannot_be_looked_up_are_respected(
+    functions, deploy, table, sfn, locks_dynamodb_table
+):
+    # given build 759 holds both locks, and its execution cannot be looked up (access denied)
+    deploy(759)
+    sfn.statuses[EXECUTION + "my-app-759"] = "AccessDeniedException"
+
+    # when build 760 is started without "supersede"
+    # then it is refused as busy: when in doubt, the lock stands
+    with pytest.raises(InvalidInput, match="is being deployed by my-app build 759"):
+        deploy(760)
+    assert set(lock_holders(locks_dynamodb_table).values()) == {EXECUTION + "my-app-759"}

@@ -38,6 +38,53 @@ def test_settings_are_read_from_the_environment_template_yaml_sets():
     assert settings.defaults == Defaults(alias="live", weight=0.1, pre_approve=True, approval_timeout_seconds=3600)
 
 
+def test_slack_settings_default_to_a_webhook_posting_to_slack_com():
+    # given the variables without any of the Slack app's
+    # when the settings are read
+    settings = Settings.from_env(ENVIRONMENT)
+
+    # then Slack is a webhook, the Web API is slack.com's, everyone may decide, and a deadline rolls back
+    assert settings.slack_mode == "webhook"
+    assert (settings.slack_channel, settings.slack_app_secret_arn) == ("", "")
+    assert settings.slack_api_url == "https://slack.com/api"
+    assert settings.slack_approvers == ()
+    assert settings.defaults.on_timeout == "rollback"
+    assert settings.links_allowed is True
+
+
+def test_the_slack_app_settings_are_read_and_the_approvers_split():
+    # given an app-mode stack with two approvers (template.yaml passes SlackApprovers as one string)
+    environment = {
+        **ENVIRONMENT,
+        "SLACK_MODE": "app",
+        "SLACK_CHANNEL": "C0CANARY",
+        "SLACK_APP_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:slack-app-AbCdEf",
+        "SLACK_API_URL": "http://127.0.0.1:8765/slack/api",
+        "SLACK_APPROVERS": "U0ALICE, U0BOB,,",
+        "DEFAULT_ON_TIMEOUT": "promote",
+    }
+
+    # when the settings are read
+    settings = Settings.from_env(environment)
+
+    # then each is taken, the approvers listed without blanks, and links are off (only the approvers decide)
+    assert (settings.slack_mode, settings.slack_channel) == ("app", "C0CANARY")
+    assert settings.slack_app_secret_arn.endswith(":secret:slack-app-AbCdEf")
+    assert settings.slack_api_url == "http://127.0.0.1:8765/slack/api"
+    assert settings.slack_approvers == ("U0ALICE", "U0BOB")
+    assert settings.defaults.on_timeout == "promote"
+    assert settings.links_allowed is False
+
+
+def test_an_app_without_approvers_keeps_the_links():
+    # given an app-mode stack where everyone may decide
+    # when the settings are read
+    settings = Settings.from_env({**ENVIRONMENT, "SLACK_MODE": "app", "SLACK_APPROVERS": ""})
+
+    # then the links work next to the buttons
+    assert settings.links_allowed is True
+
+
 def test_missing_settings_are_named_together():
     # given an environment without the two tables and the link secret
     missing = ("DEPLOYMENTS_TABLE", "LOCKS_TABLE", "LINK_SECRET_ARN")

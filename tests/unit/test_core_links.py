@@ -138,15 +138,19 @@ def test_an_expired_link_is_rejected_with_410_saying_when_it_expired(link, link_
     )
 
 
-def test_a_link_opened_at_its_expiry_second_still_verifies(link, link_secret, now):
+def test_a_link_opened_at_its_expiry_second_is_expired(link, link_secret, now):
     # given a genuine link
     params = link.params(link_secret)
 
-    # when it is opened exactly at its expiry time
+    # when it is opened exactly at its expiry time, and a second before it
     at_expiry = now + timedelta(seconds=3600)
+    just_before = now + timedelta(seconds=3599)
 
-    # then it still verifies (expired means after the expiry)
-    assert verify(params, link_secret, at_expiry) == link
+    # then it is expired at the deadline (the deadline belongs to the timeout policy), valid before it
+    with pytest.raises(LinkRejected) as rejected:
+        verify(params, link_secret, at_expiry)
+    assert rejected.value.status == 410
+    assert verify(params, link_secret, just_before) == link
 
 
 def test_a_link_with_missing_fields_is_rejected_with_400_naming_each(link, link_secret, now):

@@ -6,12 +6,15 @@ import json
 
 import pytest
 
+from canary_core.model import FunctionTarget
 from canary_core.outcome import (
     FAILED_ERROR,
     ROLLBACK_FAILED_ERROR,
     ROLLED_BACK_ERROR,
     describe_outcome,
 )
+
+ARN = "arn:aws:lambda:us-east-1:123456789012:function:"
 
 
 @pytest.fixture
@@ -188,3 +191,66 @@ def test_no_alias_changed_outside_adds_nothing_to_the_cause(deployment):
 
     # then the cause is the plain one
     assert outcome["cause"] == "Rolled back by approval link at 2025-04-07T09:50:00+00:00."
+
+
+def test_a_roll_back_of_a_function_first_pinned_from_latest_says_it_is_back_on_latest(make_deployment):
+    # given a deployment of two functions, `payments` deployed for the first time from $LATEST, rolled back
+    deployment = make_deployment(
+        functions=[
+            FunctionTarget("orders-api", f"{ARN}orders-api", "1", "2"),
+            FunctionTarget("payments", f"{ARN}payments", "$LATEST", "1"),
+        ]
+    )
+    decision = {"action": "rollback", "decided_by": "approval link", "decided_at": "2025-04-07T09:50:00+00:00"}
+
+    # when the outcome is described
+    outcome = describe_outcome(deployment, {"decision": decision, "rolled_back": True})
+
+    # then the cause says plainly that payments is back on $LATEST, which holds the new code
+    assert outcome["cause"] == (
+        "Rolled back by approval link at 2025-04-07T09:50:00+00:00. payments ran $LATEST before (no earlier "
+        "version): back on $LATEST, which holds the new code."
+    )
+
+
+def test_an_error_roll_back_of_a_function_pinned_from_latest_says_so_too(make_deployment):
+    # given a deployment of a function first pinned from $LATEST, rolled back after an error
+    deployment = make_deployment(functions=[FunctionTarget("payments", f"{ARN}payments", "$LATEST", "1")])
+    state = {"error": lambda_error("AliasUpdateFailed", "payments: throttled"), "rolled_back": True}
+
+    # when the outcome is described
+    outcome = describe_outcome(deployment, state)
+
+    # then the cause names the error, then the $LATEST function
+    assert outcome["cause"] == (
+        "AliasUpdateFailed: payments: throttled. Every alias was put back to the version it ran before. "
+        "payments ran $LATEST before (no earlier version): back on $LATEST, which holds the new code."
+    )
+
+
+def test_a_function_on_latest_that_was_never_published_is_not_mentioned(make_deployment):
+    # given a deployment stopped before Publish Versions, its function on $LATEST (no new version)
+    deployment = make_deployment(functions=[FunctionTarget("payments", f"{ARN}payments", "$LATEST")])
+    state = {"error": lambda_error("States.Timeout", "Publish Versions timed out"), "rolled_back": True}
+
+    # when the outcome is described
+    outcome = describe_outcome(deployment, state)
+
+    # then nothing is said about $LATEST: no new code ever ran
+    assert "$LATEST" not in outcome["cause"]
+
+
+def test_a_promotion_at_the_deadline_is_recorded_as_decided_by_the_timeout(deployment):
+    # given the state after Promote, reached through "Promote On Timeout?" (on_timeout promote)
+    decision = {"action": "approve", "decided_by": "timeout", "decided_at": "2025-04-07T10:30:00.123Z"}
+    state = {"deployment": deployment.to_state(), "decision": decision, "promoted": True}
+
+    # when the outcome is described
+    outcome = describe_outcome(deployment, state)
+
+    # then it is PROMOTED, and the summary says the timeout decided, and when
+    assert outcome["status"] == "PROMOTED"
+    assert (outcome["summary"]["decided_by"], outcome["summary"]["decided_at"]) == (
+        "timeout",
+        "2025-04-07T10:30:00.123Z",
+    )

@@ -62,10 +62,12 @@ def test_a_function_without_the_alias_is_named_with_the_command_that_creates_it(
     with pytest.raises(InvalidInput) as invalid:
         resolve_functions(lambda_client, request_for("resolve-no-alias", alias="canary-live"))
 
-    # then the problem names the function and the alias, and gives the command that creates the alias
+    # then the problem names the function and the alias, and gives the command that creates the alias on a
+    # published version (an alias on $LATEST leaves nothing to roll back to)
     assert invalid.value.problems == [
         "functions: 'resolve-no-alias' has no alias 'canary-live'; create it once with "
-        "`aws lambda create-alias --function-name resolve-no-alias --name canary-live --function-version '$LATEST'`"
+        "`aws lambda create-alias --function-name resolve-no-alias --name canary-live --function-version N`, "
+        "N being the version `aws lambda publish-version` gives for the code that runs now"
     ]
 
 
@@ -84,26 +86,43 @@ def test_every_unresolvable_function_is_reported_at_once_and_the_messages_differ
     assert missing.startswith("functions: 'resolve-missing' does not exist")
 
 
-class AccessDeniedLambda:
-    """A Lambda client whose role may not read aliases."""
+class RefusingLambda:
+    """A Lambda client whose GetAlias answers with one ClientError."""
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code, self.message = code, message
 
     def get_alias(self, **kwargs):
-        raise ClientError(
-            {"Error": {"Code": "AccessDeniedException", "Message": "not authorized to perform lambda:GetAlias"}},
-            "GetAlias",
-        )
+        raise ClientError({"Error": {"Code": self.code, "Message": self.message}}, "GetAlias")
+
+
+def test_a_function_the_stack_may_not_touch_is_named_with_the_prefix_to_use():
+    # given a Lambda client refused access (the function is outside the stack's ManagedFunctionPrefix)
+    denied = RefusingLambda("AccessDeniedException", "not authorized to perform lambda:GetAlias")
+
+    # when a function is resolved
+    with pytest.raises(InvalidInput) as invalid:
+        resolve_functions(denied, request_for("resolve-forbidden"))
+
+    # then the problem names the function and the parameter its name must match
+    assert invalid.value.problems == [
+        "functions: 'resolve-forbidden' may not be deployed by this stack (access denied); its name must start "
+        "with the stack's ManagedFunctionPrefix parameter"
+    ]
 
 
 def test_a_function_that_cannot_be_read_is_named_with_the_error():
-    # given a Lambda client that is refused access
+    # given a Lambda client whose GetAlias fails on Lambda's side
+    failing = RefusingLambda("ServiceException", "internal error reading lambda:GetAlias")
+
     # when a function is resolved
     with pytest.raises(InvalidInput) as invalid:
-        resolve_functions(AccessDeniedLambda(), request_for("resolve-forbidden"))
+        resolve_functions(failing, request_for("resolve-unreadable"))
 
     # then the problem names the function and passes AWS's reason on
     (problem,) = invalid.value.problems
-    assert problem.startswith("functions: 'resolve-forbidden' could not be read: ")
-    assert "AccessDeniedException" in problem and "lambda:GetAlias" in problem
+    assert problem.startswith("functions: 'resolve-unreadable' could not be read: ")
+    assert "ServiceException" in problem and "lambda:GetAlias" in problem
 
 
 def test_an_alias_that_already_splits_traffic_is_refused(make_function, upload, lambda_client):

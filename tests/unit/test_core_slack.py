@@ -6,6 +6,7 @@ from unittest.mock import Mock, patch
 
 import pytest
 import requests
+from slack_fake import http_response
 
 from canary_core import slack
 from canary_core.model import FunctionTarget
@@ -265,7 +266,7 @@ def test_post_to_an_unreachable_webhook_raises_slack_error_without_the_url():
         slack.post(WEBHOOK, {"text": "hello"})
 
     # then the error says unreachable and does not leak the webhook URL (a secret)
-    assert str(error.value) == "Slack webhook unreachable: ConnectionError"
+    assert str(error.value) == "Slack unreachable: ConnectionError"
     assert WEBHOOK not in str(error.value)
 
 
@@ -278,7 +279,7 @@ def test_post_answered_with_500_raises_slack_error_with_the_status():
         slack.post(WEBHOOK, {"text": "hello"})
 
     # then the error gives the status and Slack's answer
-    assert str(error.value) == "Slack webhook answered 500: internal_error"
+    assert str(error.value) == "Slack answered 500: internal_error"
 
 
 def test_a_build_url_cannot_smuggle_a_mention_into_the_message(make_deployment):
@@ -290,3 +291,260 @@ def test_a_build_url_cannot_smuggle_a_mention_into_the_message(make_deployment):
 
     # then the mention is not live mrkdwn
     assert "<!channel>" not in sections(message)[0]
+
+
+# --- app mode: buttons with values, reminders, the decided message --------------------------------------
+
+
+def test_app_buttons_carry_their_value_and_no_url(make_deployment):
+    # given the values a Slack app's buttons carry (each action's signed link fields)
+    values = {"approve": "repository=my-app&action=approve", "rollback": "repository=my-app&action=rollback"}
+
+    # when the request is made with them
+    message = slack.request_message(make_deployment(), APPROVE_URL, ROLLBACK_URL, "prod", EXPIRES_AT, values)
+
+    # then the buttons post their value to the app instead of opening a link; the links stay in the text
+    (block,) = actions(message)
+    assert block["block_id"] == "decision"
+    assert [(button["action_id"], button.get("value"), "url" in button) for button in block["elements"]] == [
+        ("approve", values["approve"], False),
+        ("rollback", values["rollback"], False),
+    ]
+    assert APPROVE_URL in message["text"] and ROLLBACK_URL in message["text"]
+
+
+def test_app_buttons_without_links_when_only_approvers_decide(make_deployment):
+    # given button values, and links hidden (only the app's named approvers may decide)
+    values = {"approve": "a", "rollback": "r"}
+
+    # when the request is made
+    message = slack.request_message(
+        make_deployment(), APPROVE_URL, ROLLBACK_URL, "prod", EXPIRES_AT, values, show_links=False
+    )
+
+    # then the buttons are the only way: no link anywhere in the message
+    assert message["text"] == (
+        "Canary: my-app build 760 has 10% of traffic. Approve or roll back by 2025-04-07 10:30 UTC."
+    )
+    assert "decide?" not in str(message)
+    assert [button["value"] for button in actions(message)[0]["elements"]] == ["a", "r"]
+
+
+def test_a_function_publish_versions_never_reached_is_listed_as_not_changed(make_deployment):
+    # given a deployment that ended before Publish Versions (no new version)
+    deployment = make_deployment(
+        functions=[FunctionTarget("orders-api", "arn:aws:lambda:us-east-1:123456789012:function:orders-api", "1")]
+    )
+
+    # when its outcome is made
+    message = slack.outcome_message(deployment, {"status": "ROLLED_BACK", "cause": "Stopped."}, "prod")
+
+    # then its line says it was not changed, with no made-up version
+    assert sections(message)[1] == "`orders-api`: not changed"
+
+
+@pytest.mark.parametrize(
+    ("on_timeout", "policy"),
+    [("rollback", "rolled back"), ("promote", "promoted")],
+)
+def test_a_reminder_says_the_time_left_and_what_happens_then(make_deployment, on_timeout, policy):
+    # given a deployment whose deadline is 10:30 UTC, half an hour away
+    deployment = make_deployment(on_timeout=on_timeout)
+
+    # when its reminder is made
+    message = slack.reminder_message(deployment, APPROVE_URL, ROLLBACK_URL, EXPIRES_AT, EXPIRES_AT - 1800)
+
+    # then it says how long is left, until when, and what the policy does; both links are there
+    text = f"Reminder: my-app build 760 still waits for a decision: 30 min left (until 10:30 UTC); then it is {policy}."
+    assert message == {
+        "text": f"{text} Approve: {APPROVE_URL} Roll back: {ROLLBACK_URL}",
+        "blocks": [
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": f"{text}\n<{APPROVE_URL}|Approve> · <{ROLLBACK_URL}|Roll back>"},
+            }
+        ],
+        "unfurl_links": False,
+        "unfurl_media": False,
+    }
+
+
+def test_a_reminder_without_links_points_nowhere(make_deployment):
+    # given links hidden (only the app's approvers decide, with the request's buttons)
+    # when the reminder is made ten minutes before the deadline
+    message = slack.reminder_message(make_deployment(), None, None, EXPIRES_AT, EXPIRES_AT - 600)
+
+    # then it only says how long is left
+    assert message["text"] == (
+        "Reminder: my-app build 760 still waits for a decision: 10 min left (until 10:30 UTC); then it is rolled back."
+    )
+    assert "decide?" not in str(message)
+
+
+def test_the_decided_message_says_who_and_what_happens_now():
+    # given a roll back decided by alice from Slack
+    # when the message replacing the request is made
+    message = slack.decided_message("my-app build 760", "rollback", "alice", "2025-04-07T09:45:00+00:00")
+
+    # then it has no buttons, and says who decided, when, and what the workflow does now
+    assert message == {
+        "text": "my-app build 760: Rolled back by alice at 2025-04-07T09:45:00+00:00: putting every alias back now.",
+        "blocks": [
+            {"type": "header", "text": {"type": "plain_text", "text": "Rolled back: my-app build 760"}},
+            {
+                "type": "section",
+                "text": {
+                    "type": "mrkdwn",
+                    "text": "Rolled back by alice at 2025-04-07T09:45:00+00:00: putting every alias back now.",
+                },
+            },
+        ],
+    }
+
+
+def test_the_decided_message_escapes_the_slack_name():
+    # given a decider whose display name holds mrkdwn control characters
+    # when the message is made
+    message = slack.decided_message("my-app build 760", "approve", "<!channel> & co", "2025-04-07T09:45:00+00:00")
+
+    # then no mention can be smuggled into the section
+    assert message["blocks"][1]["text"]["text"].startswith("Approved by &lt;!channel&gt; &amp; co at ")
+
+
+# --- the channels: an incoming webhook, a Slack app's bot, a response_url --------------------------------
+
+BOT_TOKEN = "xoxb-1234567890-0987654321-unitTestBotToken"
+API = "https://slack.com/api"
+POSTED = {"ok": True, "channel": "C0123456789", "ts": "1795690000.000100", "message": {"text": "hello"}}
+NOT_FOUND = {"ok": False, "error": "channel_not_found"}
+
+
+@pytest.fixture
+def app():
+    return slack.AppChannel(BOT_TOKEN, "C0123456789", API + "/")
+
+
+def test_an_app_posts_with_chat_post_message_and_returns_the_message_ref(app):
+    # given Slack answers chat.postMessage with ok, the channel id and the message ts
+    # when a message is posted
+    with patch("requests.post", return_value=http_response(200, POSTED)) as post:
+        ref = app.post({"text": "hello", "blocks": []})
+
+    # then it went to chat.postMessage (api_url's trailing slash dropped) in the channel, with the bot token
+    post.assert_called_once_with(
+        f"{API}/chat.postMessage",
+        json={"channel": "C0123456789", "text": "hello", "blocks": []},
+        headers={"Authorization": f"Bearer {BOT_TOKEN}"},
+        timeout=5.0,
+    )
+    # and the reference is what chat.update and thread replies need
+    assert ref == {"channel": "C0123456789", "ts": "1795690000.000100"}
+
+
+def test_an_app_updates_a_message_in_place(app):
+    # given a posted message's reference
+    ref = {"channel": "C0123456789", "ts": "1795690000.000100"}
+    answer = {"ok": True, "channel": "C0123456789", "ts": "1795690000.000100", "text": "Promoted"}
+
+    # when it is updated
+    with patch("requests.post", return_value=http_response(200, answer)) as post:
+        app.update(ref, {"text": "Promoted", "blocks": []})
+
+    # then chat.update got the channel and ts of that message
+    post.assert_called_once_with(
+        f"{API}/chat.update",
+        json={"channel": "C0123456789", "ts": "1795690000.000100", "text": "Promoted", "blocks": []},
+        headers={"Authorization": f"Bearer {BOT_TOKEN}"},
+        timeout=5.0,
+    )
+
+
+def test_an_app_replies_in_the_thread_of_a_message(app):
+    # given a posted message's reference
+    ref = {"channel": "C0123456789", "ts": "1795690000.000100"}
+
+    # when a reply is posted
+    with patch("requests.post", return_value=http_response(200, {**POSTED, "ts": "1795691800.000200"})) as post:
+        app.reply(ref, {"text": "Reminder"})
+
+    # then it is a chat.postMessage in that message's thread
+    assert post.call_args.args == (f"{API}/chat.postMessage",)
+    assert post.call_args.kwargs["json"] == {
+        "channel": "C0123456789",
+        "thread_ts": "1795690000.000100",
+        "text": "Reminder",
+    }
+
+
+def test_an_app_call_slack_refuses_raises_with_slacks_error(app):
+    # given Slack answers HTTP 200 with ok false (its way of refusing)
+    # when a message is posted
+    with patch("requests.post", return_value=http_response(200, NOT_FOUND)), pytest.raises(SlackError) as error:
+        app.post({"text": "hello"})
+
+    # then the error names the method and Slack's error code, not the token
+    assert str(error.value) == "Slack chat.postMessage failed: channel_not_found"
+    assert BOT_TOKEN not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        (http_response(429, {"ok": False, "error": "ratelimited"}), "Slack chat.update failed: ratelimited"),
+        (http_response(502, "<html>Bad Gateway</html>"), "Slack chat.update failed: 502"),
+    ],
+)
+def test_an_app_call_answered_with_an_http_error_raises(app, answer, expected):
+    # given Slack answers with an HTTP error (JSON, or an HTML page from a proxy)
+    # when a message is updated
+    with patch("requests.post", return_value=answer), pytest.raises(SlackError) as error:
+        app.update({"channel": "C0123456789", "ts": "1795690000.000100"}, {"text": "x"})
+
+    # then the error names the method and what Slack said
+    assert str(error.value) == expected
+
+
+def test_an_unreachable_slack_api_raises_without_the_token(app):
+    # given the Slack API cannot be reached
+    # when a message is posted
+    refused = requests.ConnectionError(f"refused; Authorization: Bearer {BOT_TOKEN}")
+    with patch("requests.post", side_effect=refused), pytest.raises(SlackError) as error:
+        app.post({"text": "hello"})
+
+    # then the error says which call, and not the token
+    assert str(error.value) == "Slack unreachable (chat.postMessage): ConnectionError"
+
+
+def test_a_webhook_posts_replies_as_new_messages_and_cannot_update():
+    # given an incoming webhook answering "ok"
+    channel = slack.WebhookChannel(WEBHOOK)
+
+    # when a message is posted and a reply sent
+    with patch("requests.post", return_value=http_response(200, "ok")) as post:
+        ref = channel.post({"text": "request"})
+        channel.reply({"channel": "C0123456789", "ts": "1"}, {"text": "reminder"})
+
+    # then both went to the webhook as new messages, and there is no reference to update
+    assert ref is None
+    assert [call.kwargs["json"] for call in post.call_args_list] == [{"text": "request"}, {"text": "reminder"}]
+    assert {call.args for call in post.call_args_list} == {(WEBHOOK,)}
+
+    # and an update is refused
+    with pytest.raises(SlackError, match=r"^an incoming webhook cannot update a message$"):
+        channel.update({"channel": "C0123456789", "ts": "1"}, {"text": "outcome"})
+
+
+def test_respond_posts_to_the_response_url_and_raises_when_slack_refuses():
+    # given an interaction's response_url
+    response_url = "https://hooks.slack.com/actions/T0CANARY/1795690000/abcdefABCDEF0123456789"
+    reply = {"response_type": "ephemeral", "replace_original": False, "text": "Nothing was changed."}
+
+    # when a reply is sent, then sent again after the URL expired (Slack answers 404)
+    with patch("requests.post", return_value=http_response(200, "ok")) as post:
+        slack.respond(response_url, reply)
+    with patch("requests.post", return_value=http_response(404, "expired_url")), pytest.raises(SlackError) as error:
+        slack.respond(response_url, reply)
+
+    # then the first went as JSON with a timeout, and the second raised with Slack's answer
+    post.assert_called_once_with(response_url, json=reply, timeout=5.0)
+    assert str(error.value) == "Slack answered 404: expired_url"

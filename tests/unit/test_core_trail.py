@@ -62,6 +62,27 @@ def test_opening_the_same_build_twice_names_the_execution_that_has_it(table, mak
     assert table.get("my-app", 760)["execution_arn"] == first.execution_arn
 
 
+def test_the_execution_that_opened_a_build_may_open_it_again(table, make_deployment, now):
+    # given build 760 opened by an execution whose Validate Input is retried (its first attempt went through)
+    deployment = make_deployment()
+    table.open(deployment, now)
+
+    # when the same execution opens it again a second later
+    table.open(deployment, now + timedelta(seconds=1))
+
+    # then it is still that execution's, freshly opened
+    item = table.get("my-app", 760)
+    assert item["execution_arn"] == deployment.execution_arn
+    assert item["status"] == SHIFTING
+    assert item["trail"] == [
+        {
+            "at": (now + timedelta(seconds=1)).isoformat(),
+            "event": "started",
+            "execution_arn": deployment.execution_arn,
+        }
+    ]
+
+
 def test_the_same_build_number_of_another_repository_is_a_separate_deployment(table, make_deployment, now):
     # given build 760 of my-app is open
     table.open(make_deployment(), now)

@@ -441,3 +441,45 @@ def test_a_function_listed_as_an_object_and_by_name_is_a_duplicate(minimal, defa
 
     # then the second is named as a repeat
     assert problems == ["functions[1]: 'orders-api' repeats 'orders-api'; list each function once"]
+
+
+# --- on_timeout: what a deployment nobody decided does at its deadline -----------------------------------
+
+
+def test_on_timeout_comes_from_the_defaults_unless_the_input_says(minimal):
+    # given a stack that promotes at the deadline
+    defaults = Defaults(
+        alias="live", weight=0.1, pre_approve=False, approval_timeout_seconds=3600, on_timeout="promote"
+    )
+
+    # when inputs without and with on_timeout are parsed
+    # then the stack's policy applies unless the input names one
+    assert parse_request(minimal, defaults).on_timeout == "promote"
+    assert parse_request({**minimal, "on_timeout": "rollback"}, defaults).on_timeout == "rollback"
+
+
+@pytest.mark.parametrize("on_timeout", ["Promote", "approve", "", None, True, ["promote"]])
+def test_an_unknown_on_timeout_policy_is_refused_with_the_two_policies(minimal, defaults, on_timeout):
+    # given an on_timeout that is not one of the two policies
+    # when it is parsed
+    problems = problems_of({**minimal, "on_timeout": on_timeout}, defaults)
+
+    # then the problem names the value and the policies
+    assert problems == [f'on_timeout: {on_timeout!r} is not a policy; pass "rollback" or "promote"']
+
+
+def test_a_rejection_with_many_problems_stays_within_what_step_functions_keeps():
+    # given 25 problems, one of them 2000 characters long
+    problems = [f"functions: 'fn-{index}' does not exist in this account and region" for index in range(24)]
+    problems.insert(3, "functions: " + "x" * 2000)
+
+    # when they are raised together
+    error = InvalidInput(problems)
+
+    # then every problem is kept, but the message lists the first 20, each cut at 500 characters, and counts the rest
+    assert error.problems == problems
+    listed = str(error).split("; and ")[0].split("; ")
+    assert len(listed) == InvalidInput.MAX_LISTED
+    assert listed[3] == problems[3][:500]
+    assert str(error).endswith("; and 5 more problem(s) of the same kinds")
+    assert len(str(error)) < 32768

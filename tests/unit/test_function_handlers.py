@@ -6,11 +6,15 @@ copy of the handler inside its own moto mock, with the environment template.yaml
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import importlib.util
 import json
 import uuid
+from datetime import datetime, timedelta
 from typing import Any
 from unittest.mock import Mock, patch
+from urllib.parse import urlencode
 
 import boto3
 import pytest
@@ -189,26 +193,96 @@ def test_roll_back_handler_restores_the_old_versions(
         assert alias.get("RoutingConfig", {}).get("AdditionalVersionWeights", {}) == {}
 
 
-def test_request_approval_parks_the_token_and_posts_links_to_the_webhook(
+class FrozenClock:
+    """Stands in for the `datetime` a handler module imported: now() is the test's fixed time."""
+
+    def __init__(self, now: datetime) -> None:
+        self._now = now
+
+    def now(self, tz: Any = None) -> datetime:
+        return self._now
+
+
+def test_request_approval_plans_the_wait_and_posts_links_to_the_webhook(
     handler, make_deployment, table, now, lambda_context
 ):
-    # given an opened deployment and the Request Approval payload with its task token
+    # given an opened deployment, and the state Shift Traffic hands on
     deployment = make_deployment()
     table.open(deployment, now)
-    event = {"state": {"deployment": deployment.to_state()}, "task_token": "token-from-step-functions"}
+    state = {"deployment": deployment.to_state(), "shifted": True}
+    app = handler("request_approval")
+    app.datetime = FrozenClock(now)
 
     # when Request Approval runs, with Slack answering ok
     with patch("requests.post", return_value=Mock(status_code=200, text="ok")) as post:
-        result = handler("request_approval").lambda_handler(event, lambda_context)
+        result = app.lambda_handler(state, lambda_context)
 
-    # then the deployment waits with the token, and the webhook from the secret got links to the stack's API
-    assert result == {"pre_approved": False}
-    assert table.get("my-app", 760)["task_token"] == "token-from-step-functions"
+    # then the state goes on with the plan of the wait: until half-time, reminders at half-time and 10 min before
+    t0 = int(now.timestamp())
+    assert result == {
+        **state,
+        "approval": {
+            "deadline": t0 + 3600,
+            "reminders": [t0 + 1800, t0 + 3000],
+            "on_timeout": "rollback",
+            "expired": False,
+            "next_wait_seconds": 1800,
+        },
+    }
+    item = table.get("my-app", 760)
+    assert item["status"] == "WAITING" and "task_token" not in item
+
+    # and the webhook from the secret got links to the stack's API
     (call,) = post.call_args_list
     assert call.args == (WEBHOOK,)
     links = decision_links(call.kwargs["json"])
+    assert set(links) == {"approve", "rollback"}
     assert all(url.startswith(API_URL + "/decide?") for url in links.values())
-    assert "token-from-step-functions" not in json.dumps(call.kwargs["json"])
+
+
+def test_await_decision_stores_the_token_it_is_called_with(handler, waiting_deployment, table, sfn, lambda_context):
+    # given a deployment waiting for a decision, and the payload .waitForTaskToken sends Await Decision
+    deployment = waiting_deployment(task_token=None)
+    event = {"state": {"deployment": deployment.to_state(), "approval": {}}, "task_token": "token-from-step-functions"}
+    app = handler("await_decision")
+    app.sfn_client = sfn
+
+    # when Await Decision runs
+    result = app.lambda_handler(event, lambda_context)
+
+    # then the token is stored and the task waits
+    assert result == {"resumed": False}
+    assert table.get("my-app", 760)["task_token"] == "token-from-step-functions"
+    assert sfn.calls == []
+
+
+def test_remind_or_expire_posts_the_due_reminder_and_plans_the_next_wait(
+    handler, waiting_deployment, table, now, lambda_context
+):
+    # given a deployment waiting since `now`, whose first wait ended at half-time
+    deployment = waiting_deployment()
+    t0 = int(now.timestamp())
+    plan = {
+        "deadline": t0 + 3600,
+        "reminders": [t0 + 1800, t0 + 3000],
+        "on_timeout": "rollback",
+        "expired": False,
+        "next_wait_seconds": 1800,
+    }
+    state = {"deployment": deployment.to_state(), "approval": plan}
+    app = handler("remind_or_expire")
+    app.datetime = FrozenClock(now + timedelta(minutes=30))
+
+    # when Remind Or Expire runs, with Slack answering ok
+    with patch("requests.post", return_value=Mock(status_code=200, text="ok")) as post:
+        result = app.lambda_handler(state, lambda_context)
+
+    # then the reminder went to the webhook, and the next wait lasts until ten minutes before the deadline
+    (call,) = post.call_args_list
+    assert call.args == (WEBHOOK,)
+    assert call.kwargs["json"]["text"].startswith("Reminder: my-app build 760 still waits for a decision: 30 min left")
+    assert result == {**state, "approval": {**plan, "reminders": [t0 + 3000], "next_wait_seconds": 1200}}
+    assert table.get("my-app", 760)["trail"][-1]["event"] == "reminder sent"
 
 
 def test_record_outcome_writes_the_ending_and_posts_it(
@@ -354,3 +428,108 @@ def test_clean_up_puts_back_the_aliases_of_a_stopped_execution_and_posts_the_end
     (call,) = post.call_args_list
     assert call.args == (WEBHOOK,)
     assert call.kwargs["json"]["text"].startswith("Rolled back: my-app build 760. The execution ended ABORTED")
+
+
+# --- the approval API in Slack app mode ----------------------------------------------------------------
+
+SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+RESPONSE_URL = "https://hooks.slack.com/actions/T0CANARY/1795690000/abcdefABCDEF0123456789"
+
+
+@pytest.fixture
+def app_mode(stack, monkeypatch):
+    """app_mode(approvers=""): the stack's environment for SlackMode app, with the app's secret on moto."""
+
+    def configure(approvers: str = "") -> None:
+        secret = json.dumps({"bot_token": "xoxb-handler-test", "signing_secret": SIGNING_SECRET})
+        arn = boto3.client("secretsmanager").create_secret(Name="unit-SlackAppSecret", SecretString=secret)["ARN"]
+        monkeypatch.setenv("SLACK_MODE", "app")
+        monkeypatch.setenv("SLACK_CHANNEL", "C0CANARY")
+        monkeypatch.setenv("SLACK_APP_SECRET_ARN", arn)
+        monkeypatch.setenv("SLACK_APPROVERS", approvers)
+
+    return configure
+
+
+def slack_press_event(load_event, now: datetime) -> dict[str, Any]:
+    """What API Gateway sends for Slack's POST /slack/interactivity: the sample press of the events' link, signed."""
+    payload = load_event("slack-block-actions.json")
+    payload["actions"][0]["value"] = urlencode(EVENTS_LINK.params(EVENTS_LINK_SECRET.encode()))
+    body = urlencode({"payload": json.dumps(payload)})
+    timestamp = str(int(now.timestamp()))
+    digest = hmac.new(SIGNING_SECRET.encode(), f"v0:{timestamp}:{body}".encode(), hashlib.sha256).hexdigest()
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
+        "X-Slack-Request-Timestamp": timestamp,
+        "X-Slack-Signature": f"v0={digest}",
+    }
+    event = load_event("approve-post.json")
+    return {
+        **event,
+        "resource": "/slack/interactivity",
+        "path": "/slack/interactivity",
+        "headers": headers,
+        "multiValueHeaders": {name: [value] for name, value in headers.items()},
+        "body": body,
+        "isBase64Encoded": False,
+        "requestContext": {**event["requestContext"], "resourcePath": "/slack/interactivity"},
+    }
+
+
+def test_approval_api_takes_a_slack_press_as_the_slack_user(
+    handler, app_mode, waiting_deployment, load_event, lambda_context, table, sfn, now
+):
+    # given an app-mode stack, my-app build 760 waiting on a task token, and alice's signed press of Approve
+    app_mode()
+    waiting_deployment(task_token="token-slack-handler")
+    app = handler("approval_api")
+    app.sfn_client = sfn
+    app.datetime = FrozenClock(now)
+
+    # when the interactivity endpoint gets the request, with Slack's response_url answering ok
+    with patch("requests.post", return_value=Mock(status_code=200, text="ok")) as post:
+        response = app.lambda_handler(slack_press_event(load_event, now), lambda_context)
+
+    # then Slack gets 200, the decision is alice's, the execution resumed, and the message replaced
+    assert response["statusCode"] == 200
+    decision = table.get("my-app", 760)["decision"]
+    assert (decision["decided_by"], decision["user_id"]) == ("alice", "U0ALICE")
+    assert [call["taskToken"] for call in sfn.calls] == ["token-slack-handler"]
+    (call,) = post.call_args_list
+    assert call.args == (RESPONSE_URL,)
+    assert call.kwargs["json"]["replace_original"] is True
+
+
+def test_approval_api_refuses_links_when_only_named_approvers_decide(
+    handler, app_mode, waiting_deployment, load_event, lambda_context, table, sfn
+):
+    # given an app-mode stack where only U0BOB may decide, and the approve link's form posted
+    app_mode(approvers="U0BOB")
+    waiting_deployment()
+    app = handler("approval_api")
+    app.sfn_client = sfn
+
+    # when the link is opened and its form posted
+    shown = app.lambda_handler(load_event("approve-get.json"), lambda_context)
+    posted = app.lambda_handler(load_event("approve-post.json"), lambda_context)
+
+    # then both are refused with 403, pointing at the Slack buttons, and nothing is decided
+    for response in (shown, posted):
+        assert response["statusCode"] == 403
+        assert "Decide with the Slack buttons" in response["body"]
+    assert "decision" not in table.get("my-app", 760)
+    assert sfn.calls == []
+
+
+def test_approval_api_has_no_slack_endpoint_in_webhook_mode(handler, load_event, lambda_context, sfn, now):
+    # given a webhook-mode stack (the default)
+    app = handler("approval_api")
+    app.sfn_client = sfn
+
+    # when a Slack press reaches /slack/interactivity
+    response = app.lambda_handler(slack_press_event(load_event, now), lambda_context)
+
+    # then it is 404
+    assert response["statusCode"] == 404
+    assert response["body"] == "SlackMode is not app on this stack"

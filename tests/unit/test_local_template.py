@@ -71,7 +71,8 @@ def test_an_unknown_override_is_refused_by_name(project_root):
 
 def test_a_parameter_without_default_must_be_given(project_root, tmp_path):
     # given template.yaml's parameters, the first one without its Default (every one of them has a default)
-    parameters = Template.load(project_root / "template.yaml", {"SlackWebhookUrl": WEBHOOK}, "source").body["Parameters"]
+    source = Template.load(project_root / "template.yaml", {"SlackWebhookUrl": WEBHOOK}, "source-stack")
+    parameters = source.body["Parameters"]
     name = next(iter(parameters))
     del parameters[name]["Default"]
     path = tmp_path / "template.yaml"
@@ -189,3 +190,99 @@ def test_sub_renders_an_escaped_variable_literally(template):
     # when it is resolved
     # then the escape is dropped, as CloudFormation does
     assert template.resolve({"Fn::Sub": "${!Literal} in ${AWS::Region}"}) == "${Literal} in us-east-1"
+
+
+# --- Conditions, Fn::If and Rules ------------------------------------------------------------------------
+
+
+def test_the_webhook_secret_holds_the_webhook_only_when_one_is_given(project_root):
+    # given template.yaml's SlackWebhookSecret, whose value is an Fn::If on a condition
+    given = Template.load(project_root / "template.yaml", {"SlackWebhookUrl": WEBHOOK}, "webhook-stack")
+    secret_string = given.body["Resources"]["SlackWebhookSecret"]["Properties"]["SecretString"]
+    ((function, (condition, when_true, when_false)),) = secret_string.items()
+    assert function == "Fn::If"
+
+    # when it is resolved with a webhook given, and on an app stack with none
+    app_stack = Template.load(
+        project_root / "template.yaml",
+        {"SlackMode": "app", "SlackBotToken": "xoxb-1", "SlackSigningSecret": "s", "SlackChannel": "C0CANARY"},
+        "app-stack",
+    )
+
+    # then the condition holds only with a webhook, and the secret is the webhook or the template's placeholder
+    assert (given.condition(condition), app_stack.condition(condition)) == (True, False)
+    assert given.resolve(secret_string) == WEBHOOK == given.resolve(when_true)
+    assert app_stack.resolve(secret_string) == app_stack.resolve(when_false)
+    assert app_stack.resolve(secret_string) != ""
+
+
+@pytest.fixture
+def conditions(template):
+    """The loaded template with conditions over the parameters, of every kind the local runtime evaluates."""
+    template.body["Conditions"] = {
+        "IsProd": {"Fn::Equals": [{"Ref": "Environment"}, "prod"]},
+        "IsDev": {"Fn::Equals": ["dev", {"Ref": "Environment"}]},
+        "NotDev": {"Fn::Not": [{"Condition": "IsDev"}]},
+        "ProdAndLive": {"Fn::And": [{"Condition": "IsProd"}, {"Fn::Equals": [{"Ref": "AliasName"}, "live"]}]},
+        "DevOrLive": {"Fn::Or": [{"Condition": "IsDev"}, {"Fn::Equals": [{"Ref": "AliasName"}, "live"]}]},
+        "DevAndLive": {"Fn::And": [{"Condition": "IsDev"}, {"Fn::Equals": [{"Ref": "AliasName"}, "live"]}]},
+        "NumberAsText": {"Fn::Equals": [{"Ref": "ApprovalTimeoutSeconds"}, 3600]},
+        "Unsupported": {"Fn::Contains": [["a"], "a"]},
+    }
+    return template
+
+
+@pytest.mark.parametrize(
+    ("name", "holds"),
+    [
+        ("IsProd", True),
+        ("IsDev", False),
+        ("NotDev", True),
+        ("ProdAndLive", True),
+        ("DevOrLive", True),
+        ("DevAndLive", False),
+        ("NumberAsText", True),  # parameters are strings; CloudFormation compares them as such
+    ],
+)
+def test_conditions_are_evaluated_as_cloudformation_does(conditions, name, holds):
+    # given the default parameters (Environment prod, AliasName live, ApprovalTimeoutSeconds 3600)
+    # when a condition is evaluated
+    # then it holds or not
+    assert conditions.condition(name) is holds
+
+
+def test_fn_if_picks_a_branch_and_resolves_only_it(conditions):
+    # given an Fn::If whose false branch refers to a resource the local stack does not have
+    value = {"Fn::If": ["IsProd", {"Ref": "AliasName"}, {"Fn::GetAtt": ["NotCreated", "Arn"]}]}
+
+    # when it is resolved
+    # then the true branch is resolved and the other is never touched
+    assert conditions.resolve(value) == "live"
+    assert conditions.resolve({"Names": [{"Fn::If": ["IsDev", "dev-only", "everywhere"]}]}) == {"Names": ["everywhere"]}
+
+
+def test_a_condition_function_the_local_runtime_does_not_know_is_a_clear_error(conditions):
+    # given a condition using a function the local runtime does not evaluate
+    # when it is evaluated
+    # then the error names the function
+    with pytest.raises(ValueError, match=r"^the local runtime cannot evaluate the condition function Fn::Contains$"):
+        conditions.condition("Unsupported")
+
+
+def test_the_templates_rules_refuse_missing_slack_settings(project_root):
+    # given template.yaml's rules and what each asserts for its Slack mode
+    rules = Template.load(project_root / "template.yaml", {"SlackWebhookUrl": WEBHOOK}, "rules").body["Rules"]
+    descriptions = {
+        assertion["AssertDescription"] for rule in rules.values() for assertion in rule.get("Assertions", [])
+    }
+
+    # when the template is loaded in webhook mode without a webhook, and in app mode without its settings
+    refused = set()
+    for overrides in ({}, {"SlackMode": "app"}):
+        with pytest.raises(ValueError) as error:
+            Template.load(project_root / "template.yaml", overrides, "missing-settings")
+        refused.add(str(error.value))
+
+    # then each is refused with the description of one of the template's own assertions
+    assert refused <= descriptions
+    assert len(refused) == 2
