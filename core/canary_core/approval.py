@@ -82,24 +82,24 @@ def request_decision(
         decide(table, sfn_client, deployment.repository, deployment.build_no, decision, now)
         return plan
     secret = link_secret()
-    approve = DecisionLink(deployment.repository, deployment.build_no, "approve", expires_at)
-    rollback = DecisionLink(deployment.repository, deployment.build_no, "rollback", expires_at)
-    links = {
-        "approve_url": approve.url(approval_api_url, secret),
-        "rollback_url": rollback.url(approval_api_url, secret),
-    }
+    links = decision_links(deployment, expires_at)
+    urls = {action: link.url(approval_api_url, secret) for action, link in links.items()}
     # A Slack app's buttons carry the signed link's fields; the interactivity endpoint checks them again.
-    values = (
-        {"approve": urlencode(approve.params(secret)), "rollback": urlencode(rollback.params(secret))}
-        if interactive
-        else None
-    )
+    values = {action: urlencode(link.params(secret)) for action, link in links.items()} if interactive else None
     message = slack.request_message(
-        deployment, links["approve_url"], links["rollback_url"], environment, expires_at, values, show_links
+        deployment, urls["approve"], urls["rollback"], environment, expires_at, values, show_links
     )
     # If Slack cannot take the message, the links go to the trail: an operator can hand them on.
-    notify(table, deployment, channel, message, now, **(links if show_links else {}))
+    trail_links = {"approve_url": urls["approve"], "rollback_url": urls["rollback"]} if show_links else {}
+    notify(table, deployment, channel, message, now, **trail_links)
     return plan
+
+
+def decision_links(deployment: Deployment, expires_at: int) -> dict[str, DecisionLink]:
+    return {
+        action: DecisionLink(deployment.repository, deployment.build_no, action, expires_at)
+        for action in ("approve", "rollback")
+    }
 
 
 def await_decision(
@@ -140,14 +140,11 @@ def remind_or_expire(
         return updated
     due = [t for t in plan["reminders"] if t <= at]
     if due:
-        secret = link_secret()
-        links = {
-            action: DecisionLink(deployment.repository, deployment.build_no, action, plan["deadline"]).url(
-                approval_api_url, secret
-            )
-            for action in ("approve", "rollback")
-        }
-        approve, rollback = (links["approve"], links["rollback"]) if show_links else (None, None)
+        approve = rollback = None
+        if show_links:
+            secret = link_secret()
+            links = decision_links(deployment, plan["deadline"])
+            approve, rollback = (links[action].url(approval_api_url, secret) for action in ("approve", "rollback"))
         message = slack.reminder_message(deployment, approve, rollback, plan["deadline"], at)
         reply(table, deployment, channel, item.get("slack_message"), message, now)
         table.note(
