@@ -157,14 +157,20 @@ class AppChannel:
     def reply(self, ref: dict[str, str], message: dict[str, Any]) -> None:
         self._call("chat.postMessage", {"channel": ref["channel"], "thread_ts": ref["ts"], **message})
 
-    def _call(self, method: str, payload: dict[str, Any]) -> dict[str, Any]:
+    def group_members(self, usergroup: str) -> set[str]:
+        """The user ids of a Slack user group (scope usergroups:read)."""
+        answer = self._call("usergroups.users.list", {"usergroup": usergroup}, read=True)
+        return {str(user) for user in answer["users"]}
+
+    def _call(self, method: str, payload: dict[str, Any], read: bool = False) -> dict[str, Any]:
+        """Slack's Web API: write methods take JSON; read methods take their arguments in the query."""
+        headers = {"Authorization": f"Bearer {self.bot_token}"}
+        url = f"{self.api_url}/{method}"
         try:
-            response = requests.post(
-                f"{self.api_url}/{method}",
-                json=payload,
-                headers={"Authorization": f"Bearer {self.bot_token}"},
-                timeout=self.timeout,
-            )
+            if read:
+                response = requests.get(url, params=payload, headers=headers, timeout=self.timeout)
+            else:
+                response = requests.post(url, json=payload, headers=headers, timeout=self.timeout)
         except requests.RequestException as error:
             raise SlackError(f"Slack unreachable ({method}): {type(error).__name__}") from error
         answer = response.json() if response.headers.get("Content-Type", "").startswith("application/json") else {}

@@ -23,6 +23,23 @@ from canary_core.trail import Decision, DeploymentsTable
 logger = logging.getLogger(__name__)
 
 Respond = Callable[[str, dict[str, Any]], None]
+GroupMembers = Callable[[str], set[str]]
+
+
+def may_decide(user_id: str, approvers: tuple[str, ...], group_members: GroupMembers | None) -> bool:
+    """Everyone when no approvers are named; else the named users and the members of named user groups
+    (Slack user group ids start with S)."""
+    if not approvers or user_id in approvers:
+        return True
+    for group in (a for a in approvers if a.startswith("S")):
+        if group_members is None:
+            continue
+        try:
+            if user_id in group_members(group):
+                return True
+        except slack.SlackError as error:
+            logger.warning("members of user group %s unknown: %s", group, error)
+    return False
 
 
 def handle_slack_action(
@@ -36,6 +53,7 @@ def handle_slack_action(
     sfn_client: Any,
     respond: Respond,
     now: datetime,
+    group_members: GroupMembers | None = None,
 ) -> tuple[int, str]:
     """Returns the HTTP status and body for Slack."""
     try:
@@ -52,7 +70,7 @@ def handle_slack_action(
         _ephemeral(respond, action, "This button does not match its deployment; nothing was changed.")
         return 200, ""
     title = f"{link.repository} build {link.build_no}"
-    if approvers and action.user_id not in approvers:
+    if not may_decide(action.user_id, approvers, group_members):
         table.note(
             link.repository, link.build_no, now, f"refused {action.action}: not an approver",
             decided_by=action.user_name, user_id=action.user_id,

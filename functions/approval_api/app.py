@@ -84,8 +84,16 @@ def slack_interactivity() -> Response[str]:
         sfn_client=sfn_client,
         respond=slack.respond,
         now=datetime.now(UTC),
+        group_members=_group_members,
     )
     return Response(status_code=status, content_type="text/plain", body=answer)
+
+
+def _group_members(usergroup: str) -> set[str]:
+    channel = aws.slack_channel(settings)
+    if not isinstance(channel, slack.AppChannel):
+        raise slack.SlackError("no Slack app to ask for user group members")
+    return channel.group_members(usergroup)
 
 
 @app.get("/deployments")

@@ -22,6 +22,7 @@ SIGNING_SECRET = secrets.token_hex(16)
 CHANNEL = "C0CANARY"
 ALICE = {"id": "U0ALICE", "username": "alice", "name": "alice", "team_id": "T0CANARY"}
 MALLORY = {"id": "U0MALLORY", "username": "mallory", "name": "mallory", "team_id": "T0CANARY"}
+CAROL = {"id": "U0CAROL", "username": "carol", "name": "carol", "team_id": "T0CANARY"}
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +32,7 @@ def app(start_local):
         "--parameter", "SlackBotToken=xoxb-local-test-token",
         "--parameter", f"SlackSigningSecret={SIGNING_SECRET}",
         "--parameter", f"SlackChannel={CHANNEL}",
-        "--parameter", "SlackApprovers=U0ALICE,U0BOB",
+        "--parameter", "SlackApprovers=U0ALICE,U0BOB,S0RELEASE",
     )  # fmt: skip
 
 
@@ -228,3 +229,19 @@ def test_links_are_refused_when_only_named_approvers_may_decide(app):
     assert fleet.aliases() == {name: ("1", {"2": 0.1}) for name in fleet.names}
     press(app, message, "rollback", ALICE)
     assert app.wait_for_execution(execution)["status"] == "FAILED"
+
+
+def test_a_member_of_an_approving_user_group_may_decide(app):
+    # given the user group S0RELEASE, named among the approvers, has carol as a member (Slack's answer to
+    # usergroups.users.list, set on the local Slack sink)
+    requests.post(f"{app.approval_url}/_local/slack/usergroups", json={"S0RELEASE": ["U0CAROL"]}, timeout=10)
+    fleet = AppFleet(app)
+    execution = fleet.start()
+    message = fleet.request_message()
+
+    # when carol presses Approve
+    assert press(app, message, "approve", CAROL).status_code == 200
+
+    # then she decided, and the bot asked Slack for the group's members
+    assert app.wait_for_execution(execution)["status"] == "SUCCEEDED"
+    assert fleet.item()["decision"]["M"]["decided_by"]["S"] == "carol"

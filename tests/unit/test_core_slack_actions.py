@@ -319,3 +319,26 @@ def test_a_decision_that_could_not_reach_the_workflow_is_taken_back_and_told(
             "Nothing was decided: try again in a moment."
         )
     ]
+
+
+def test_may_decide_names_users_and_members_of_user_groups():
+    # given approvers naming one user and one user group, whose members Slack lists
+    from canary_core.slack import SlackError
+    from canary_core.slack_actions import may_decide
+
+    asked: list[str] = []
+
+    def members(group: str) -> set[str]:
+        asked.append(group)
+        if group == "S0BROKEN":
+            raise SlackError("Slack usergroups.users.list failed: missing_scope")
+        return {"U0CAROL"}
+
+    approvers = ("U0ALICE", "S0BROKEN", "S0RELEASE")
+
+    # then the named user and the group's member may decide, anyone else may not, and no approvers means everyone
+    assert may_decide("U0ALICE", approvers, members) and asked == []
+    assert may_decide("U0CAROL", approvers, members)
+    assert not may_decide("U0MALLORY", approvers, members)
+    assert not may_decide("U0CAROL", approvers, None)
+    assert may_decide("U0ANYONE", (), None)

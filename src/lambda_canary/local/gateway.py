@@ -5,6 +5,8 @@ and the local runtime's own endpoints.
                             event API Gateway sends (REST API payload format 1.0)
 - POST /_local/slack/webhook -> stands in for Slack's incoming webhook; answers "ok" as Slack does
 - POST /_local/slack/api/chat.postMessage, chat.update -> stand in for Slack's Web API (bot token needed)
+- GET /_local/slack/api/usergroups.users.list -> a user group's members, as set by
+  POST /_local/slack/usergroups {"S0123": ["U0123", ...]}
 - POST /_local/slack/response/<id> -> stands in for an interaction's response_url
 - GET /_local/slack      -> every payload received, oldest first, exactly as posted
 - GET /_local/slack/log  -> the same, each with the endpoint it was posted to
@@ -39,6 +41,7 @@ class SlackSink:
         self._lock = threading.Lock()
         self._next_ts = 0
         self.outage = False  # tests set it: Slack then answers as it does when it is down
+        self.usergroups: dict[str, list[str]] = {}  # usergroups.users.list; set by POST /_local/slack/usergroups
 
     def receive(self, request: Request) -> Response:
         """One post to the webhook, the Web API or a response_url, answered as Slack answers it."""
@@ -49,6 +52,9 @@ class SlackSink:
         except ValueError:
             return Response("invalid_payload", status=400)  # Slack's answer to a body that is not JSON
         endpoint = request.path.removeprefix("/_local/slack")
+        if endpoint == "/usergroups":  # the local runtime's own control: which users each group has
+            self.usergroups.update(payload)
+            return _json({"ok": True})
         if request.path.startswith(SLACK_API_PATH):
             if not request.headers.get("Authorization", "").startswith("Bearer xoxb-"):
                 return _json({"ok": False, "error": "not_authed"})
@@ -63,6 +69,15 @@ class SlackSink:
         if request.path.startswith(SLACK_RESPONSE_PATH):
             return _json({"ok": True})
         return Response("ok", content_type="text/plain")
+
+    def group_members(self, request: Request) -> Response:
+        """usergroups.users.list, a read method: a GET with the group in the query string."""
+        if not request.headers.get("Authorization", "").startswith("Bearer xoxb-"):
+            return _json({"ok": False, "error": "not_authed"})
+        members = self.usergroups.get(request.args.get("usergroup", ""))
+        if members is None:
+            return _json({"ok": False, "error": "no_such_subteam"})
+        return _json({"ok": True, "users": members})
 
     @property
     def messages(self) -> list[Any]:
@@ -102,6 +117,8 @@ class ApprovalGateway:
             return _json(self.slack.messages)
         if request.path == "/_local/slack/log" and request.method == "GET":
             return _json(self.slack.log)
+        if request.path == f"{SLACK_API_PATH}/usergroups.users.list" and request.method == "GET":
+            return self.slack.group_members(request)
         if request.path.startswith("/_local/slack/") and request.method == "POST":
             return self.slack.receive(request)
         prefix = f"/{self.stage}"
