@@ -77,16 +77,25 @@ class DeploymentsTable:
             ) from error
 
     def recent(self, repository: str | None, limit: int) -> list[dict[str, Any]]:
-        """Deployments newest first: one repository's by query, every repository's by scan."""
+        """Deployments newest first: one repository's by query, every repository's by scan. Only what the
+        audit shows is read (not the saved state, trail or token)."""
+        projection = {
+            "ProjectionExpression": "repository, build_no, build_url, #status, started_at, finished_at, "
+            "#functions, decision, outcome, execution_arn",
+            "ExpressionAttributeNames": {"#status": "status", "#functions": "functions"},
+        }
         if repository:
             response = self._table.query(
-                KeyConditionExpression=Key("repository").eq(repository), ScanIndexForward=False, Limit=limit
+                KeyConditionExpression=Key("repository").eq(repository),
+                ScanIndexForward=False,
+                Limit=limit,
+                **projection,
             )
             items = response["Items"]
         else:
             items, start = [], None
             while True:
-                page = self._table.scan(**({"ExclusiveStartKey": start} if start else {}))
+                page = self._table.scan(**projection, **({"ExclusiveStartKey": start} if start else {}))
                 items.extend(page["Items"])
                 start = page.get("LastEvaluatedKey")
                 if not start:
