@@ -188,8 +188,6 @@ def _parse_functions(functions: Any, problems: list[str]) -> tuple[tuple[str, ..
                 'pass e.g. "orders-api" or "arn:aws:lambda:us-east-1:123456789012:function:orders-api"'
                 " (no version or alias suffix)"
             )
-        elif entry is None:
-            continue
         elif name in seen:
             problems.append(f"functions[{index}]: {entry!r} repeats {seen[name]!r}; list each function once")
         else:
