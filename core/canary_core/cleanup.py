@@ -8,6 +8,7 @@ ending (a deployment that already recorded its outcome only has its locks releas
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -29,6 +30,8 @@ def clean_up(
     lambda_client: Any,
     notify: Callable[[Deployment, dict[str, Any]], None],
     now: datetime,
+    settle_seconds: float = 0.0,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any]:
     """`detail`: the detail of a "Step Functions Execution Status Change" event."""
     execution_arn, status = detail["executionArn"], detail["status"]
@@ -66,7 +69,7 @@ def clean_up(
         after = "no alias had moved."
         if traffic_may_have_moved:
             try:
-                deployment, changed_outside = aliases.roll_back(lambda_client, deployment)
+                deployment, changed_outside = _roll_back_settled(lambda_client, deployment, settle_seconds, sleep)
             except Exception as error:  # noqa: BLE001 - any failure: record it, never leave locks behind
                 # Record it and free the locks all the same: an alias left with weights is refused by the
                 # next deployment's validation, which names it, so nothing builds on a half-shifted fleet.
@@ -96,6 +99,19 @@ def clean_up(
         notify(deployment, outcome)
     locks.release(deployment)
     return {"cleaned": True, "rolled_back": rolled_back, "execution_status": status}
+
+
+def _roll_back_settled(
+    lambda_client: Any, deployment: Deployment, settle_seconds: float, sleep: Callable[[float], None]
+) -> tuple[Deployment, dict[str, str]]:
+    """Stopping an execution does not stop the task Lambda it was running (a Shift Traffic or Promote over
+    hundreds of functions takes seconds): roll back, let that task finish, roll back what it moved since.
+    The second pass also restores aliases the first found mid-update; what is left was changed by hand."""
+    deployment, changed = aliases.roll_back(lambda_client, deployment)
+    if settle_seconds > 0:
+        sleep(settle_seconds)
+        deployment, changed = aliases.roll_back(lambda_client, deployment)
+    return deployment, changed
 
 
 def _opened(item: dict[str, Any], execution_arn: str) -> Deployment:

@@ -1,5 +1,6 @@
 """Clean Up: an execution of the state machine ended; put back what it left (EventBridge rule target)."""
 
+import os
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,6 +11,9 @@ from canary_core import aws
 from canary_core.approval import announce_outcome
 from canary_core.cleanup import clean_up
 from canary_core.config import Settings
+
+# How long a task Lambda of the stopped execution may still be moving aliases (see cleanup._roll_back_settled)
+SETTLE_SECONDS = float(os.environ.get("CLEAN_UP_SETTLE_SECONDS", "30"))
 
 logger = Logger()
 tracer = Tracer()
@@ -28,7 +32,13 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         announce_outcome(table, deployment, aws.slack_channel(settings), outcome, settings.environment, now)
 
     result = clean_up(
-        event["detail"], table=table, locks=locks, lambda_client=lambda_client, notify=post_outcome, now=now
+        event["detail"],
+        table=table,
+        locks=locks,
+        lambda_client=lambda_client,
+        notify=post_outcome,
+        now=now,
+        settle_seconds=SETTLE_SECONDS,
     )
     logger.info("execution ended", extra=result)
     return result

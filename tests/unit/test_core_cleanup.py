@@ -386,3 +386,36 @@ def test_the_locks_are_released_even_when_an_alias_cannot_be_put_back(
 
     # and the locks are released as on every other ending
     assert locks_left(locks_dynamodb_table) == []
+
+
+def test_an_alias_a_still_running_task_moves_after_the_first_pass_is_put_back_by_the_second(
+    waiting, table, locks, lambda_client, notified, now
+):
+    # given an aborted execution whose Promote Lambda is still running: it promotes orders-api while Clean Up
+    # waits for such tasks to settle (the fake sleep below plays that late Promote)
+    slept: list[float] = []
+
+    def late_promote(seconds: float) -> None:
+        slept.append(seconds)
+        lambda_client.update_alias(
+            FunctionName="orders-api", Name="live", FunctionVersion="2", RoutingConfig={"AdditionalVersionWeights": {}}
+        )
+
+    # when Clean Up runs with a settle time
+    result = clean_up(
+        ended("ABORTED"),
+        table=table,
+        locks=locks,
+        lambda_client=lambda_client,
+        notify=notified,
+        now=now,
+        settle_seconds=30,
+        sleep=late_promote,
+    )
+
+    # then it waited once, and its second pass put the late-promoted alias back too
+    assert slept == [30]
+    assert result["rolled_back"] is True
+    assert alias_state(lambda_client, "orders-api") == ("1", {})
+    assert alias_state(lambda_client, "payments") == ("1", {})
+    assert "left as someone else set it" not in table.get("my-app", 760)["outcome"]["cause"]

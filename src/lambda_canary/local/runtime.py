@@ -61,6 +61,8 @@ class LocalRuntime:
                 # Without a simulated quota there is nothing to pace for: the functions run unpaced.
                 **({} if self.api_rate else {"LAMBDA_API_RATE_PER_SECOND": "0"}),
                 "AWS_ENDPOINT_URL": self.endpoint_url,
+                # Tasks here move a handful of aliases in well under a second: no need to wait 30 s
+                "CLEAN_UP_SETTLE_SECONDS": "1",
                 # Slack cannot be reached from here: its Web API is the local sink
                 "SLACK_API_URL": self.approval_url + SLACK_API_PATH,
                 "POWERTOOLS_LOG_LEVEL": self.log_level,
