@@ -1,20 +1,16 @@
-"""Debian's chromium, driven by Playwright, on the pages people click; the local runtime of the integration tests.
+"""Debian's chromium, driven by Playwright, on the pages people click.
 
-The runtime, the fleets and the invariant checks are the integration suite's own fixtures: its conftest is
-loaded by path and they are re-exported here (tests/ has no packages, and pytest 9 refuses `pytest_plugins`
-outside the root conftest). Playwright never downloads a browser: it launches /usr/bin/chromium (`make
-chromium` installs it). Screenshots go to test-artifacts/browser/<test>-<step>.png, and one named
+The local runtime, the fleets and the invariant checks come from tests/conftest.py, shared with the
+integration tests. Playwright never downloads a browser: it launches /usr/bin/chromium (`make chromium`
+installs it). Screenshots go to test-artifacts/browser/<test>-<step>.png, and one named
 <test>-failure.png of every page still open when a test fails.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -24,7 +20,6 @@ os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 BROWSER_DIR = Path(__file__).resolve().parent
-INTEGRATION_DIR = PROJECT_ROOT / "tests" / "integration"
 ARTIFACTS = PROJECT_ROOT / "test-artifacts" / "browser"
 CHROMIUM = "/usr/bin/chromium"
 # The network is closed: without the background-networking flags chromium keeps dialling out, noisily.
@@ -44,45 +39,12 @@ TEST_TIMEOUT_S = 60  # and every browser test as a whole (pytest-timeout)
 expect.set_options(timeout=TIMEOUT_MS)
 
 
-def _load_by_path(path: Path, name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None, path
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while the class is made
-    spec.loader.exec_module(module)
-    return module
-
-
-_integration = _load_by_path(INTEGRATION_DIR / "conftest.py", "lambda_canary_integration_conftest")
-
-# The integration suite's fixtures, re-exported (pytest finds fixtures by the attribute's name).
-Fleet = _integration.Fleet
-runtime = _integration.runtime
-make_fleet = _integration.make_fleet
-_no_leftover_faults = _integration._no_leftover_faults
-
-ONE_RUNTIME_PER_PROCESS = (
-    "tests/browser and tests/integration each start the local runtime, and only one fits in a process "
-    "(fixed resource names in the in-process emulator): run the browser tests on their own, `make browser` "
-    "or `pytest tests/browser` (or `pytest -m browser`)"
-)
-
-
 @pytest.hookimpl(tryfirst=True)  # marked before -m selects
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if BROWSER_DIR in item.path.parents:
             item.add_marker(pytest.mark.browser)
             item.add_marker(pytest.mark.timeout(TEST_TIMEOUT_S))
-
-
-@pytest.hookimpl(trylast=True)  # after -k and -m have deselected what they do
-def pytest_collection_finish(session: pytest.Session) -> None:
-    items = session.items
-    if any(INTEGRATION_DIR in item.path.parents for item in items):
-        for item in items:
-            if BROWSER_DIR in item.path.parents:
-                item.add_marker(pytest.mark.skip(reason=ONE_RUNTIME_PER_PROCESS))
 
 
 _failed = pytest.StashKey[bool]()

@@ -74,6 +74,8 @@ def unit_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "LambdaCanary")
     # moto has no request quota: fan_out is unpaced, so no unit test sleeps (pacing is tested with a fake clock)
     monkeypatch.setenv("LAMBDA_API_RATE_PER_SECOND", "0")
+    # Clean Up waits for a stopped execution's task Lambda to settle; nothing runs late in a unit test
+    monkeypatch.setenv("CLEAN_UP_SETTLE_SECONDS", "0")
 
 
 @pytest.fixture

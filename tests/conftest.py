@@ -1,6 +1,8 @@
-"""The local runtime (moto in this process, the stack from template.yaml) shared by every integration test.
+"""What the integration and browser tests share: the local runtime (moto in this process, the stack from
+template.yaml), fleets of functions with the invariant check after each test, and `canary local` processes.
 
 Each test makes its own functions and repository with unique names, so tests never see each other's state.
+The unit tests (tests/unit) use none of it: they run on moto's in-process mock with sockets disabled.
 """
 
 from __future__ import annotations
