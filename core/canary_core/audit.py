@@ -19,9 +19,12 @@ def console_url(execution_arn: str) -> str:
     )
 
 
-def audit_rows(table: DeploymentsTable, repository: str | None, limit: int = MAX_ROWS) -> list[dict[str, Any]]:
-    """One row per deployment: what was deployed, who decided what and when, how it ended."""
-    items = table.recent(repository, limit)
+def audit_rows(
+    table: DeploymentsTable, repository: str | None, limit: int = MAX_ROWS, before: str | None = None
+) -> list[dict[str, Any]]:
+    """One row per deployment: what was deployed, who decided what and when, how it ended (newest first;
+    `before`: only deployments started before that time, for the next page)."""
+    items = table.recent(repository, limit, before)
     rows = []
     for item in items:
         decision = item.get("decision") or {}

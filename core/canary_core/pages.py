@@ -57,8 +57,9 @@ def result_page(item: dict[str, Any], heading: str, message: str, now: datetime,
     )
 
 
-def audit_page(rows: list[dict[str, Any]], repository: str | None) -> str:
-    return _env.get_template("audit.html").render(rows=rows, repository=repository or "")
+def audit_page(rows: list[dict[str, Any]], repository: str | None, older: str | None = None) -> str:
+    """`older`: the `before` value of the next page, when there may be one."""
+    return _env.get_template("audit.html").render(rows=rows, repository=repository or "", older=older)
 
 
 def error_page(status: int, heading: str, message: str) -> str:

@@ -18,6 +18,8 @@ from canary_core.errors import InvalidInput
 from canary_core.model import Deployment
 
 SHIFTING, WAITING, PROMOTED, ROLLED_BACK, FAILED = "SHIFTING", "WAITING", "PROMOTED", "ROLLED_BACK", "FAILED"
+KIND = "deployment"  # every item's `kind`: the partition of the ByStartTime index, newest first
+BY_START_TIME = "ByStartTime"
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,7 @@ class DeploymentsTable:
         item = {
             **_key(deployment.repository, deployment.build_no),
             "execution_arn": deployment.execution_arn,
+            "kind": KIND,
             "status": SHIFTING,
             "alias": deployment.alias,
             "weight": Decimal(str(deployment.weight)),
@@ -76,9 +79,9 @@ class DeploymentsTable:
                 ]
             ) from error
 
-    def recent(self, repository: str | None, limit: int) -> list[dict[str, Any]]:
-        """Deployments newest first: one repository's by query, every repository's by scan. Only what the
-        audit shows is read (not the saved state, trail or token)."""
+    def recent(self, repository: str | None, limit: int, before: str | None = None) -> list[dict[str, Any]]:
+        """Deployments newest first (started before `before`, for the next page): one repository's by its
+        key, every repository's by the ByStartTime index. Only what the audit shows is read."""
         projection = {
             "ProjectionExpression": "repository, build_no, build_url, #status, started_at, finished_at, "
             "#functions, decision, outcome, execution_arn",
@@ -93,14 +96,19 @@ class DeploymentsTable:
             )
             items = response["Items"]
         else:
-            items, start = [], None
-            while True:
-                page = self._table.scan(**projection, **({"ExclusiveStartKey": start} if start else {}))
-                items.extend(page["Items"])
-                start = page.get("LastEvaluatedKey")
-                if not start:
-                    break
+            condition: Any = Key("kind").eq(KIND)
+            if before:
+                condition = condition & Key("started_at").lt(before)
+            items = self._table.query(
+                IndexName=BY_START_TIME,
+                KeyConditionExpression=condition,
+                ScanIndexForward=False,
+                Limit=limit,
+                **projection,
+            )["Items"]
         plain = [cast(dict[str, Any], _plain(item)) for item in items]
+        if before:
+            plain = [item for item in plain if str(item.get("started_at", "")) < before]
         return sorted(plain, key=lambda item: str(item.get("started_at", "")), reverse=True)[:limit]
 
     def remember_message(self, repository: str, build_no: int, ref: dict[str, str]) -> None:

@@ -100,15 +100,17 @@ def _group_members(usergroup: str) -> set[str]:
 def list_deployments() -> Response[str]:
     params = app.current_event.query_string_parameters or {}
     repository = params.get("repository") or None
-    rows = audit.audit_rows(table, repository)
+    before = params.get("before") or None
+    rows = audit.audit_rows(table, repository, before=before)
+    older = rows[-1]["started_at"] if len(rows) == audit.MAX_ROWS and not repository else None
     if params.get("format") == "json":
         return Response(
             status_code=200,
             content_type="application/json",
-            body=json.dumps({"deployments": rows}),
+            body=json.dumps({"deployments": rows, "older": older}),
             headers=PAGE_HEADERS,
         )
-    return _page(200, pages.audit_page(rows, repository))
+    return _page(200, pages.audit_page(rows, repository, older))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)

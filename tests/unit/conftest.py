@@ -198,7 +198,8 @@ def _table_properties(resource: str) -> dict[str, Any]:
     """A table's key schema, attributes and billing mode, exactly as template.yaml declares them."""
     properties = load_cfn_yaml(str(TEMPLATE))["Resources"][resource]["Properties"]
     plain = json.loads(json.dumps(properties))  # cfn-lint's node classes to plain dicts and strings
-    return {key: plain[key] for key in ("KeySchema", "AttributeDefinitions", "BillingMode")}
+    keys = ("KeySchema", "AttributeDefinitions", "BillingMode", "GlobalSecondaryIndexes")
+    return {key: plain[key] for key in keys if key in plain}
 
 
 def _create_table(resource: str, properties: dict[str, Any]) -> Any:

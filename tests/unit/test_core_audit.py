@@ -12,7 +12,7 @@ from canary_core import pages
 from canary_core.audit import audit_rows, console_url
 from canary_core.decisions import decide
 from canary_core.outcome import ROLLED_BACK_ERROR
-from canary_core.trail import PROMOTED, ROLLED_BACK, WAITING, Decision, DeploymentsTable
+from canary_core.trail import PROMOTED, ROLLED_BACK, WAITING, Decision
 
 EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:canary:"
 
@@ -157,33 +157,24 @@ def test_no_deployments_give_no_rows(table):
     assert audit_rows(table, "my-app") == []
 
 
-class SmallPages:
-    """The boto3 Table, its scans answering two items per page (as a large table answers 1 MB per page)."""
-
-    def __init__(self, table):
-        self._table = table
-        self.scans = 0
-
-    def scan(self, **kwargs):
-        self.scans += 1
-        return self._table.scan(Limit=2, **kwargs)
-
-    def __getattr__(self, name):
-        return getattr(self._table, name)
-
-
-def test_recent_reads_every_page_of_a_scan(table, dynamodb_table, make_deployment, now):
-    # given seven deployments, and a table whose scans answer two items per page
+def test_recent_pages_every_repository_newest_first_through_the_index(table, make_deployment, now):
+    # given seven deployments of two repositories, started a minute apart
     for build_no in range(1, 8):
-        table.open(make_deployment(build_no=build_no, execution_arn=f"{EXECUTION}b{build_no}"), now)
-    paged = SmallPages(dynamodb_table)
+        repository = "my-app" if build_no % 2 else "other-app"
+        started = now + timedelta(minutes=build_no)
+        table.open(
+            make_deployment(repository=repository, build_no=build_no, execution_arn=f"{EXECUTION}b{build_no}"),
+            started,
+        )
 
-    # when the recent deployments of every repository are read
-    items = DeploymentsTable(paged).recent(None, 100)
+    # when the three newest are read, then the three before the last one shown
+    first = table.recent(None, 3)
+    second = table.recent(None, 3, before=first[-1]["started_at"])
 
-    # then every page was read and every deployment is there
-    assert sorted(item["build_no"] for item in items) == list(range(1, 8))
-    assert paged.scans == 4
+    # then the index gives them newest first, across repositories, one page after the other
+    assert [item["build_no"] for item in first] == [7, 6, 5]
+    assert [item["build_no"] for item in second] == [4, 3, 2]
+    assert {item["repository"] for item in first} == {"my-app", "other-app"}
 
 
 def test_the_audit_page_lists_the_rows(history, table):

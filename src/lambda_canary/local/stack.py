@@ -103,6 +103,11 @@ def _table(template: Template, logical_id: str, properties: dict[str, Any]) -> N
         KeySchema=properties["KeySchema"],
         AttributeDefinitions=properties["AttributeDefinitions"],
         BillingMode=properties.get("BillingMode", "PAY_PER_REQUEST"),
+        **(
+            {"GlobalSecondaryIndexes": properties["GlobalSecondaryIndexes"]}
+            if "GlobalSecondaryIndexes" in properties
+            else {}
+        ),
     )["TableDescription"]
     template.attributes[logical_id] = {"Ref": name, "Arn": table["TableArn"]}
 
