@@ -7,6 +7,7 @@ import time
 
 from lambda_canary.browser import open_and_submit
 from lambda_canary.local import faults
+from lambda_canary.local.events import status_change_event
 
 
 def test_second_deployment_of_a_busy_function_names_the_running_one(make_fleet):
@@ -68,68 +69,29 @@ def test_locks_are_released_on_every_ending(make_fleet):
     assert fleet.wait(fleet.start(pre_approve=True))["status"] == "SUCCEEDED"
 
 
-def test_clean_up_puts_back_an_execution_stopped_from_the_console(make_fleet, runtime):
-    # given a canary waiting for a decision, stopped from the console
+def test_an_execution_stopped_from_the_console_is_cleaned_up(make_fleet, runtime):
+    # given a canary waiting for a decision
     fleet = make_fleet(3)
     execution = fleet.start()
     fleet.links()
+
+    # when it is stopped from the console
     fleet.sfn.stop_execution(executionArn=execution, error="Operator", cause="stopped from the console")
-    stopped = fleet.sfn.describe_execution(executionArn=execution)
-    # (moto does not interrupt a .waitForTaskToken wait on stop: the execution stays RUNNING here, where AWS
-    # would mark it ABORTED and send the event below; see the end of the test)
 
-    # when EventBridge delivers the execution's status change to Clean Up (the rule's target on AWS)
-    event = {
-        "version": "0",
-        "id": "315c1398-40ff-a850-213b-158f73e60175",
-        "detail-type": "Step Functions Execution Status Change",
-        "source": "aws.states",
-        "account": "123456789012",
-        "time": "2026-11-26T12:00:00Z",
-        "region": "us-east-1",
-        "resources": [execution],
-        "detail": {
-            "executionArn": execution,
-            "stateMachineArn": runtime.outputs["StateMachineArn"],
-            "name": execution.rsplit(":", 1)[1],
-            "status": "ABORTED",
-            "startDate": 1795690000000,
-            "stopDate": 1795690100000,
-            "input": stopped["input"],
-            "output": None,
-            "inputDetails": {"included": True},
-            "outputDetails": None,
-        },
-    }
-    response = fleet.lam.invoke(
-        FunctionName=runtime.stack.function_names["CleanUpFunction"], Payload=json.dumps(event).encode()
-    )
-    result = json.loads(response["Payload"].read())
-
-    # then every alias is back, the ending is recorded, the locks are free
-    assert "FunctionError" not in response, result
-    assert result == {"cleaned": True, "rolled_back": True, "execution_status": "ABORTED"}
+    # then it is ABORTED, and the template's EventBridge rule runs Clean Up: every alias back, the ending
+    # recorded, the locks free (the invariant check after the test reads those)
+    assert fleet.wait(execution)["status"] == "ABORTED"
+    deadline = time.monotonic() + 30
+    while (fleet.item() or {}).get("status") != "ROLLED_BACK":
+        assert time.monotonic() < deadline, "Clean Up did not record the ending"
+        time.sleep(0.1)
     assert fleet.aliases() == {name: ("1", {}) for name in fleet.names}
-    item = fleet.item()
-    assert item["status"] == "ROLLED_BACK" and "ABORTED" in item["outcome"]["cause"]
-    # and a second delivery of the same event changes nothing
-    again = json.loads(
-        fleet.lam.invoke(
-            FunctionName=runtime.stack.function_names["CleanUpFunction"], Payload=json.dumps(event).encode()
-        )["Payload"].read()
-    )
-    assert again["rolled_back"] is False
+    assert "ABORTED" in fleet.item()["outcome"]["cause"]
 
-    # (on AWS the execution is over; here its wait is ended so that it does not outlive the test)
-    history = fleet.sfn.get_execution_history(executionArn=execution, reverseOrder=True)["events"]
-    scheduled = next(
-        e
-        for e in history
-        if e["type"] == "TaskScheduled" and "task_token" in e["taskScheduledEventDetails"]["parameters"]
-    )
-    token = json.loads(scheduled["taskScheduledEventDetails"]["parameters"])["Payload"]["task_token"]
-    fleet.sfn.send_task_failure(taskToken=token, error="Operator", cause="stopped from the console")
-    assert fleet.wait(execution)["status"] == "FAILED"
+    # and the same event delivered again (EventBridge delivers at least once) changes nothing
+    event = status_change_event(fleet.sfn.describe_execution(executionArn=execution))
+    again = _clean_up(fleet, runtime, event["detail"])
+    assert again == {"cleaned": True, "rolled_back": False, "execution_status": "ABORTED"}
 
 
 def test_code_other_than_what_ci_built_is_refused(make_fleet):
@@ -164,6 +126,10 @@ def test_clean_up_keeps_a_finished_promote_when_only_the_last_step_failed(make_f
     fleet = make_fleet(2)
     execution = fleet.start()
     links = fleet.links()
+    deadline = time.monotonic() + 30
+    while "task_token" not in (fleet.item() or {}):  # Await Decision has stored its token: no write pending
+        assert time.monotonic() < deadline, "the execution never started waiting"
+        time.sleep(0.05)
     # (the click's decision is the next write to the table and passes; Record Outcome's write fails)
     faults.arm("UpdateItem", runtime.outputs["DeploymentsTableName"], skip=1, times=100, code="ValidationException")
     open_and_submit(links["approve"])

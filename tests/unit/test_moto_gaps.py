@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 import zipfile
 
 import boto3
@@ -139,8 +140,107 @@ def test_update_alias_ignores_a_stale_revision_id(moto_without_docker, function_
     assert updated["FunctionVersion"] == "2"
 
 
+def _waiting_execution(function_name: str) -> tuple:
+    """An execution of a one-state machine waiting on a .waitForTaskToken task, on moto's interpreter."""
+    sfn = boto3.client("stepfunctions", region_name="us-east-1")
+    role = boto3.client("iam").create_role(RoleName="moto-gaps-sfn", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    definition = {
+        "StartAt": "Wait For Token",
+        "States": {
+            "Wait For Token": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+                "Parameters": {"FunctionName": function_name, "Payload": {"token.$": "$$.Task.Token"}},
+                "End": True,
+            }
+        },
+    }
+    machine = sfn.create_state_machine(name="moto-gap", definition=json.dumps(definition), roleArn=role)
+    execution = sfn.start_execution(stateMachineArn=machine["stateMachineArn"], name="waiting")["executionArn"]
+    deadline = time.monotonic() + 10
+    while not any(e["type"] == "TaskSubmitted" for e in sfn.get_execution_history(executionArn=execution)["events"]):
+        assert time.monotonic() < deadline, "the execution never reached its wait"
+        time.sleep(0.05)
+    return sfn, execution
+
+
+def _status_after(sfn, execution: str, seconds: float) -> str:
+    deadline = time.monotonic() + seconds
+    status = "RUNNING"
+    while time.monotonic() < deadline and status == "RUNNING":
+        status = sfn.describe_execution(executionArn=execution)["status"]
+        time.sleep(0.05)
+    return status
+
+
+@pytest.fixture
+def interpreter(unpatched_moto):
+    """Unpatched moto running state machines (as the local runtime configures it), Lambda without Docker."""
+    config = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+    with mock_aws(config=config):
+        yield
+
+
+def test_stop_execution_leaves_a_task_token_wait_running(interpreter, function_with_alias_in_interpreter):
+    """Gap covered by PATCHES["StopExecution ends a task-token wait"].
+
+    On AWS a stopped execution is ABORTED at once; moto's interpreter keeps waiting for the task token.
+    When this test fails after a moto upgrade, the patch may no longer be needed.
+    """
+    # given an execution waiting for a task token
+    sfn, execution = _waiting_execution(function_with_alias_in_interpreter)
+
+    # when it is stopped
+    sfn.stop_execution(executionArn=execution, error="Operator", cause="stopped")
+
+    # then moto still reports it RUNNING a second later (AWS: ABORTED)
+    assert _status_after(sfn, execution, 1.0) == "RUNNING"
+    _end_wait(sfn, execution)
+
+
+def test_a_stopped_wait_ends_failed_not_aborted(interpreter, function_with_alias_in_interpreter, monkeypatch):
+    """Gap covered by PATCHES["a stopped execution stays ABORTED"].
+
+    With only the wait interrupted, moto turns the stop into a failure: the interrupted task's error
+    overwrites the stopped state. When this test fails after a moto upgrade, the patch may no longer be needed.
+    """
+    # given an execution waiting for a task token, and stops that interrupt waits (the other patch alone)
+    owner, attribute, replacement = moto_patches.PATCHES["StopExecution ends a task-token wait"]
+    monkeypatch.setattr(owner, attribute, replacement)
+    sfn, execution = _waiting_execution(function_with_alias_in_interpreter)
+
+    # when it is stopped
+    sfn.stop_execution(executionArn=execution, error="Operator", cause="stopped")
+
+    # then it ends FAILED (AWS: ABORTED)
+    assert _status_after(sfn, execution, 5.0) == "FAILED"
+
+
+def _end_wait(sfn, execution: str) -> None:
+    """Send the waiting task its failure so that moto's interpreter thread ends with the test."""
+    history = sfn.get_execution_history(executionArn=execution)["events"]
+    scheduled = next(e for e in history if e["type"] == "TaskScheduled")
+    token = json.loads(scheduled["taskScheduledEventDetails"]["parameters"])["Payload"]["token"]
+    sfn.send_task_failure(taskToken=token, error="Test", cause="the test is over")
+
+
+@pytest.fixture
+def function_with_alias_in_interpreter(interpreter):
+    role = boto3.client("iam").create_role(RoleName="moto-gaps-fn", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("app.py", "def handler(event, context):\n    return {}\n")
+    boto3.client("lambda", region_name="us-east-1").create_function(
+        FunctionName="moto-gap-waiter", Runtime="python3.12", Role=role, Handler="app.handler",
+        Code={"ZipFile": code.getvalue()},
+    )  # fmt: skip
+    return "moto-gap-waiter"
+
+
 GAP_TESTS = {
     "lambda invoke runs the deployed handler": test_lambda_invoke_runs_the_deployed_handler,
+    "StopExecution ends a task-token wait": test_stop_execution_leaves_a_task_token_wait_running,
+    "a stopped execution stays ABORTED": test_a_stopped_wait_ends_failed_not_aborted,
     "alias updates renew the RevisionId": test_update_alias_does_not_change_the_revision_id,
     "UpdateAlias checks the RevisionId": test_update_alias_ignores_a_stale_revision_id,
 }

@@ -19,6 +19,8 @@ from moto.awslambda.models import LambdaAlias, LambdaBackend
 from moto.awslambda.responses import LambdaResponse
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.dynamodb.models import DynamoDBBackend
+from moto.stepfunctions.parser.asl.eval.environment import Environment
+from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
 
 from lambda_canary.local import faults, lambda_runner
 from lambda_canary.local.quota import quota
@@ -29,6 +31,8 @@ _ORIGINALS: dict[tuple[type, str], Callable[..., Any]] = {
     (LambdaBackend, "publish_version"): LambdaBackend.publish_version,
     (LambdaBackend, "get_alias"): LambdaBackend.get_alias,
     (LambdaAlias, "update"): LambdaAlias.update,
+    (Environment, "set_stop"): Environment.set_stop,
+    (Environment, "set_error"): Environment.set_error,
     (DynamoDBBackend, "put_item"): DynamoDBBackend.put_item,
     (DynamoDBBackend, "update_item"): DynamoDBBackend.update_item,
     (LambdaResponse, "update_alias"): LambdaResponse.update_alias,
@@ -77,6 +81,21 @@ def _update_alias_checks_revision(self: LambdaResponse) -> Any:
         return _ORIGINALS[(LambdaResponse, "update_alias")](self)
 
 
+def _stop_interrupts_waits(self: Environment, *args: Any, **kwargs: Any) -> None:
+    """Gap 4: StopExecution does not end a .waitForTaskToken wait in moto; on AWS the execution is aborted
+    at once."""
+    _ORIGINALS[(Environment, "set_stop")](self, *args, **kwargs)
+    for endpoint in list(self.callback_pool_manager._pool.values()):
+        endpoint.interrupt_all()
+
+
+def _stopped_stays_stopped(self: Environment, *args: Any, **kwargs: Any) -> None:
+    """Gap 4 (cont.): the interrupted wait then fails, and moto would turn ABORTED into FAILED."""
+    if isinstance(self._program_state, ProgramStopped):
+        return
+    _ORIGINALS[(Environment, "set_error")](self, *args, **kwargs)
+
+
 def _control_plane(api: str, original: Callable[..., Any], name_argument: int) -> Callable[..., Any]:
     """Not a gap: the simulated request quota (quota.py) and injected faults (faults.py) for one API."""
 
@@ -103,6 +122,8 @@ PATCHES = {
     "lambda invoke runs the deployed handler": (LambdaSimpleBackend, "invoke", _invoke_real_handler),
     "alias updates renew the RevisionId": (LambdaAlias, "update", _alias_update_renews_revision),
     "UpdateAlias checks the RevisionId": (LambdaResponse, "update_alias", _update_alias_checks_revision),
+    "StopExecution ends a task-token wait": (Environment, "set_stop", _stop_interrupts_waits),
+    "a stopped execution stays ABORTED": (Environment, "set_error", _stopped_stays_stopped),
     "control plane: UpdateAlias": (
         LambdaBackend,
         "update_alias",

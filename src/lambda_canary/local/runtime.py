@@ -14,6 +14,7 @@ from moto.server import ThreadedMotoServer
 from werkzeug.serving import BaseWSGIServer
 
 from lambda_canary.local import lambda_runner, moto_patches
+from lambda_canary.local.events import ExecutionWatcher
 from lambda_canary.local.gateway import SLACK_API_PATH, SLACK_WEBHOOK_PATH, ApprovalGateway, SlackSink, serve
 from lambda_canary.local.quota import quota
 from lambda_canary.local.stack import LocalStack, deploy
@@ -37,6 +38,7 @@ class LocalRuntime:
     slack: SlackSink = field(init=False, default_factory=SlackSink)
     _moto: ThreadedMotoServer | None = field(init=False, default=None)
     _gateway: BaseWSGIServer | None = field(init=False, default=None)
+    _watcher: ExecutionWatcher | None = field(init=False, default=None)
 
     @property
     def endpoint_url(self) -> str:
@@ -83,9 +85,14 @@ class LocalRuntime:
             self.stack.routes, self.stack.api_stage, lambda: self.outputs, self.slack, self.stack.allowed_cidrs
         )
         self._gateway = serve(gateway, HOST, self.approval_port)
+        self._watcher = ExecutionWatcher(self.stack.rules, self.stack.state_machine_arns)
+        self._watcher.start()
         return self
 
     def stop(self) -> None:
+        if self._watcher is not None:
+            self._watcher.stop()
+            self._watcher = None
         if self._gateway is not None:
             self._gateway.shutdown()
             self._gateway.server_close()

@@ -18,6 +18,7 @@ from typing import Any
 
 import boto3
 
+from lambda_canary.local.events import Rule
 from lambda_canary.local.template import REGION, Template
 
 SUPPORTED_TYPES = {
@@ -46,6 +47,8 @@ class LocalStack:
     api_stage: str = ""
     allowed_cidrs: list[str] = field(default_factory=lambda: ["0.0.0.0/0"])  # the API's resource policy
     function_names: dict[str, str] = field(default_factory=dict)  # logical id -> function name
+    rules: list[Rule] = field(default_factory=list)  # EventBridge rules whose target is a function
+    state_machine_arns: list[str] = field(default_factory=list)
 
 
 def deploy(template: Template, approval_base_url: str) -> LocalStack:
@@ -73,6 +76,7 @@ def deploy(template: Template, approval_base_url: str) -> LocalStack:
         template.attributes[logical_id] = {"Ref": api_id, "RootResourceId": "root"}
         # The API Gateway URL CloudFormation would build is served by the local gateway instead.
         template.url_rewrites[f"https://{api_id}.execute-api.{REGION}.amazonaws.com"] = approval_base_url
+    patterns: list[tuple[Any, str]] = []
     for logical_id, spec in template.resources("AWS::Serverless::Function").items():
         name = _function(template, logical_id, spec["Properties"], role_arn)
         stack.function_names[logical_id] = name
@@ -80,8 +84,12 @@ def deploy(template: Template, approval_base_url: str) -> LocalStack:
             if event["Type"] == "Api":
                 props = event["Properties"]
                 stack.routes.append(ApiRoute(props["Method"].upper(), props["Path"], name))
+            elif event["Type"] == "EventBridgeRule":
+                patterns.append((event["Properties"]["Pattern"], name))
     for logical_id, spec in template.resources("AWS::Serverless::StateMachine").items():
-        _state_machine(template, logical_id, spec["Properties"], role_arn)
+        stack.state_machine_arns.append(_state_machine(template, logical_id, spec["Properties"], role_arn))
+    # Resolved last: a rule's pattern may name the state machine
+    stack.rules = [Rule(template.resolve(pattern), name) for pattern, name in patterns]
     stack.outputs = {
         name: str(template.resolve(output["Value"])) for name, output in template.body.get("Outputs", {}).items()
     }
@@ -146,7 +154,7 @@ def _function(template: Template, logical_id: str, properties: dict[str, Any], r
     return name
 
 
-def _state_machine(template: Template, logical_id: str, properties: dict[str, Any], role_arn: str) -> None:
+def _state_machine(template: Template, logical_id: str, properties: dict[str, Any], role_arn: str) -> str:
     definition = (template.root / properties["DefinitionUri"]).read_text()
     for key, value in properties.get("DefinitionSubstitutions", {}).items():
         definition = definition.replace("${" + key + "}", str(template.resolve(value)))
@@ -155,6 +163,7 @@ def _state_machine(template: Template, logical_id: str, properties: dict[str, An
         name=name, definition=definition, roleArn=role_arn, type=properties.get("Type", "STANDARD")
     )["stateMachineArn"]
     template.attributes[logical_id] = {"Ref": arn, "Arn": arn, "Name": name}
+    return str(arn)
 
 
 def zip_directory(directory: Path) -> bytes:
