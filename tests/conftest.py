@@ -27,7 +27,7 @@ from boto3.dynamodb.conditions import Key
 
 from canary_core.trail import DeploymentsTable
 from lambda_canary.browser import decision_links
-from lambda_canary.demo import create_function_with_alias, ship_code, wait_for_execution
+from lambda_canary.demo import alias_state, create_function_with_alias, ship_code, wait_for_execution
 from lambda_canary.local import faults
 from lambda_canary.local.runtime import LocalRuntime
 
@@ -75,14 +75,7 @@ class Fleet:
 
     def aliases(self) -> dict[str, tuple[str, dict[str, float]]]:
         """{function: (main version, additional version weights)} read back with boto3."""
-        result = {}
-        for name in self.names:
-            alias = self.lam.get_alias(FunctionName=name, Name="live")
-            result[name] = (
-                alias["FunctionVersion"],
-                alias.get("RoutingConfig", {}).get("AdditionalVersionWeights", {}),
-            )
-        return result
+        return {name: alias_state(self.lam, name) for name in self.names}
 
     def request(self, **overrides: Any) -> dict[str, Any]:
         return {

@@ -126,7 +126,6 @@ def remind_or_expire(
     channel: Channel,
     link_secret: Callable[[], bytes],
     approval_api_url: str,
-    environment: str,
     now: datetime,
     show_links: bool = True,
 ) -> dict[str, Any]:

@@ -28,7 +28,6 @@ def lambda_handler(state: dict[str, Any], context: LambdaContext) -> dict[str, A
         channel=aws.slack_channel(settings),
         link_secret=partial(aws.link_secret, settings),
         approval_api_url=settings.approval_api_url,
-        environment=settings.environment,
         now=datetime.now(UTC),
         show_links=settings.links_allowed,
     )

@@ -68,11 +68,16 @@ def wait_for_slack(runtime: LocalRuntime, count: int, timeout: float) -> list[An
     raise TimeoutError(f"fewer than {count} Slack messages after {timeout} s")
 
 
+def alias_state(lambda_client: Any, name: str, alias: str = ALIAS) -> tuple[str, dict[str, float]]:
+    """(main version, additional version weights) of a function's alias, read back with boto3."""
+    answer = lambda_client.get_alias(FunctionName=name, Name=alias)
+    return answer["FunctionVersion"], answer.get("RoutingConfig", {}).get("AdditionalVersionWeights") or {}
+
+
 def alias_line(lambda_client: Any, name: str) -> str:
-    alias = lambda_client.get_alias(FunctionName=name, Name=ALIAS)
-    weights = alias.get("RoutingConfig", {}).get("AdditionalVersionWeights") or {}
+    version, weights = alias_state(lambda_client, name)
     split = ", ".join(f"v{v} gets {w:.0%}" for v, w in weights.items())
-    return f"  {name:<14} {ALIAS} -> v{alias['FunctionVersion']}" + (f" ({split})" if split else "")
+    return f"  {name:<14} {ALIAS} -> v{version}" + (f" ({split})" if split else "")
 
 
 def run(port: int, approval_port: int) -> int:

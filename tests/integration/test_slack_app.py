@@ -15,6 +15,7 @@ import pytest
 import requests
 
 from canary_core.slack_requests import signature
+from lambda_canary.demo import alias_state
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_PAYLOAD = json.loads((ROOT / "events" / "slack-block-actions.json").read_text())
@@ -60,14 +61,7 @@ class AppFleet:
         )["executionArn"]
 
     def aliases(self):
-        result = {}
-        for name in self.names:
-            alias = self.lam.get_alias(FunctionName=name, Name="live")
-            result[name] = (
-                alias["FunctionVersion"],
-                alias.get("RoutingConfig", {}).get("AdditionalVersionWeights", {}),
-            )
-        return result
+        return {name: alias_state(self.lam, name) for name in self.names}
 
     def log(self, endpoint_prefix: str = "") -> list[dict]:
         title = f"{self.repository} build"

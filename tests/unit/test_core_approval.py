@@ -75,7 +75,6 @@ def remind(deployment, plan, channel, *, table, secret, at):
         channel=channel,
         link_secret=lambda: secret,
         approval_api_url=API_URL,
-        environment="prod",
         now=at,
     )
 

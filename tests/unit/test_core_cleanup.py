@@ -13,6 +13,7 @@ from canary_core.cleanup import clean_up
 from canary_core.model import FunctionTarget
 from canary_core.outcome import FAILED_ERROR, ROLLBACK_FAILED_ERROR
 from canary_core.trail import FAILED, PROMOTED, ROLLED_BACK, Decision
+from lambda_canary.demo import alias_state
 
 EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:canary:my-app-760"
 STATE_MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:canary"
@@ -80,11 +81,6 @@ def waiting(opened, lambda_client, table, now):
     table.await_decision(deployment, int(now.timestamp()) + 3600, now)
     table.store_token(deployment.repository, deployment.build_no, "token-of-the-aborted-execution")
     return deployment
-
-
-def alias_state(lambda_client, function: str) -> tuple[str, dict[str, float]]:
-    alias = lambda_client.get_alias(FunctionName=function, Name="live")
-    return alias["FunctionVersion"], alias.get("RoutingConfig", {}).get("AdditionalVersionWeights", {})
 
 
 def locks_left(locks_dynamodb_table) -> list[str]:
