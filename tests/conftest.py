@@ -113,6 +113,16 @@ class Fleet:
             time.sleep(0.1)
         raise TimeoutError(f"fewer than {count} Slack messages for {self.repository} after {timeout} s")
 
+    def wait_for_text(self, prefix: str, timeout: float = 30.0) -> dict[str, Any]:
+        """The first Slack message about this deployment whose text starts with prefix."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = [m for m in self.messages() if m["text"].startswith(prefix)]
+            if found:
+                return found[0]
+            time.sleep(0.1)
+        raise TimeoutError(f"no Slack message starting {prefix!r} for {self.repository} after {timeout} s")
+
     def links(self) -> dict[str, str]:
         return decision_links(self.wait_for_message(1)[0])
 

@@ -202,7 +202,8 @@ def test_on_timeout_promote_promotes_a_deployment_nobody_decided(make_fleet):
     assert ended["status"] == "SUCCEEDED"
     assert json.loads(ended["output"])["decided_by"] == "timeout"
     assert fleet.aliases() == {name: ("2", {}) for name in fleet.names}
-    assert fleet.wait_for_message(3)[-1]["text"].startswith("Promoted")
+    # Whether the half-time reminder (1 s in) still goes out depends on where the whole second falls: not asserted.
+    assert "Nobody decided by the deadline" in fleet.wait_for_text("Promoted")["text"]
 
 
 def test_a_click_after_a_reminder_is_delivered_to_the_next_wait(make_fleet):
