@@ -18,9 +18,7 @@ from canary_core import slack
 from canary_core.decisions import decide, resume_output
 from canary_core.links import DecisionLink
 from canary_core.model import Deployment
-from canary_core.trail import Decision, DeploymentsTable
-
-PRE_APPROVAL = "pre-approval"
+from canary_core.trail import PRE_APPROVAL, TIMEOUT, Decision, DeploymentsTable
 
 logger = logging.getLogger(__name__)
 
@@ -129,14 +127,25 @@ def remind_or_expire(
     now: datetime,
     show_links: bool = True,
 ) -> dict[str, Any]:
-    """A wait ended without a decision: post the reminder that is due, or say that the deadline passed."""
+    """A wait ended without a decision: post the reminder that is due, or decide by the timeout policy.
+
+    Returns what changes in the workflow's state: `approval` (the next wait's plan) and, once the deadline
+    decided, `decision`.
+    """
     at = int(now.timestamp())
     item = table.get(deployment.repository, deployment.build_no) or {}
     if item.get("decision"):  # taken between two waits: the next wait resumes with it at once
-        return {**plan, "expired": False, "next_wait_seconds": 1}
+        return {"approval": {**plan, "expired": False, "next_wait_seconds": 1}}
     updated = approval_plan(plan["reminders"], plan["deadline"], plan["on_timeout"], at)
     if updated["expired"]:
-        return updated
+        # The timeout decides the way a click does, first write wins: a click landing in the same instant is
+        # either the decision (and its visitor was told so) or finds the timeout's, never both.
+        action = "approve" if plan["on_timeout"] == "promote" else "rollback"
+        timeout = Decision(action, TIMEOUT, now.isoformat())
+        won, item = table.record_decision(deployment.repository, deployment.build_no, timeout)
+        if not won and item.get("decision"):
+            return {"approval": {**plan, "expired": False, "next_wait_seconds": 1}}
+        return {"approval": updated, "decision": resume_output(timeout)}
     due = [t for t in plan["reminders"] if t <= at]
     if due:
         approve = rollback = None
@@ -149,7 +158,7 @@ def remind_or_expire(
         table.note(
             deployment.repository, deployment.build_no, now, "reminder sent", minutes_left=(plan["deadline"] - at) // 60
         )
-    return updated
+    return {"approval": updated}
 
 
 def reply(

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from canary_core.model import Deployment
-from canary_core.trail import FAILED, PROMOTED, ROLLED_BACK
+from canary_core.trail import FAILED, PROMOTED, ROLLED_BACK, TIMEOUT
 
 ROLLED_BACK_ERROR = "Canary.RolledBack"  # someone, pre-approval policy or the timeout chose to roll back
 FAILED_ERROR = "Canary.DeploymentFailed"  # an error; every alias was put back
@@ -60,7 +60,7 @@ def describe_outcome(deployment: Deployment, state: dict[str, Any]) -> dict[str,
     if state.get("promoted"):
         return {"status": PROMOTED, "summary": summary}
     who = decision.get("decided_by", "unknown")
-    if who == "timeout":
+    if who == TIMEOUT:
         cause = f"No decision within {deployment.approval_timeout_seconds} seconds: rolled back (reason: timeout)."
     else:
         cause = f"Rolled back by {who} at {decision.get('decided_at', '?')}."

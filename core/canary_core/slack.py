@@ -9,6 +9,7 @@ from typing import Any
 import requests
 
 from canary_core.model import Deployment, FunctionTarget
+from canary_core.trail import TIMEOUT
 
 SECTION_LIMIT = 2900  # Slack allows 3000 characters per section text
 MAX_FUNCTION_SECTIONS = 10  # and 50 blocks per message: past this, the rest is summarised in one line
@@ -65,7 +66,7 @@ def outcome_message(deployment: Deployment, outcome: dict[str, Any], environment
     status = outcome["status"]
     word = {"PROMOTED": "Promoted", "ROLLED_BACK": "Rolled back"}.get(status, "Failed")
     summary = outcome.get("summary", {})
-    if status == "PROMOTED" and summary.get("decided_by") == "timeout":
+    if status == "PROMOTED" and summary.get("decided_by") == TIMEOUT:
         detail = f"Nobody decided by the deadline: promoted, as on_timeout says ({summary.get('decided_at')})."
     elif status == "PROMOTED":
         detail = f"Approved by {summary.get('decided_by')} at {summary.get('decided_at')}."

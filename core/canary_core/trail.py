@@ -20,6 +20,7 @@ from canary_core.model import Deployment
 SHIFTING, WAITING, PROMOTED, ROLLED_BACK, FAILED = "SHIFTING", "WAITING", "PROMOTED", "ROLLED_BACK", "FAILED"
 KIND = "deployment"  # every item's `kind`: the partition of the ByStartTime index, newest first
 BY_START_TIME = "ByStartTime"
+PRE_APPROVAL, TIMEOUT = "pre-approval", "timeout"  # who decided, when no person did
 
 
 @dataclass(frozen=True)

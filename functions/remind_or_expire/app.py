@@ -1,4 +1,4 @@
-"""Remind Or Expire: a wait ended with no decision; post the reminder that is due, or report the deadline."""
+"""Remind Or Expire: a wait ended with no decision; post the reminder that is due, or decide by the timeout policy."""
 
 from datetime import UTC, datetime
 from functools import partial
@@ -21,7 +21,7 @@ table = aws.deployments_table(settings)
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def lambda_handler(state: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    plan = remind_or_expire(
+    update = remind_or_expire(
         Deployment.from_state(state["deployment"]),
         state["approval"],
         table=table,
@@ -31,4 +31,4 @@ def lambda_handler(state: dict[str, Any], context: LambdaContext) -> dict[str, A
         now=datetime.now(UTC),
         show_links=settings.links_allowed,
     )
-    return {**state, "approval": plan}
+    return {**state, **update}

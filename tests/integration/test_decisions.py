@@ -104,7 +104,8 @@ def test_no_decision_before_the_timeout_rolls_back(make_fleet):
     assert "timeout" in ended["cause"]
     assert fleet.aliases() == {name: ("1", {}) for name in fleet.names}
     item = fleet.item()
-    assert item["status"] == "ROLLED_BACK" and "decision" not in item
+    assert item["status"] == "ROLLED_BACK"
+    assert (item["decision"]["action"], item["decision"]["decided_by"]) == ("rollback", "timeout")
     # a click after the deadline is refused in plain words and changes nothing
     late = requests.get(links["approve"], timeout=10)
     assert late.status_code == 410 and "expired" in late.text

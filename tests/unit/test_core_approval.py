@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from unittest.mock import patch
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import pytest
@@ -16,7 +17,6 @@ from slack_fake import SLACK_API, SLACK_BOT_TOKEN, SLACK_CHANNEL, SLACK_WEBHOOK,
 
 from canary_core import clicks
 from canary_core.approval import (
-    PRE_APPROVAL,
     announce_outcome,
     approval_plan,
     await_decision,
@@ -26,7 +26,7 @@ from canary_core.approval import (
 )
 from canary_core.decisions import resume_output
 from canary_core.links import DecisionLink, verify
-from canary_core.trail import WAITING, Decision
+from canary_core.trail import PRE_APPROVAL, TIMEOUT, WAITING, Decision
 from lambda_canary.browser import decision_links
 
 API_URL = "https://abc123defg.execute-api.us-east-1.amazonaws.com/v1"
@@ -410,7 +410,7 @@ def test_a_decision_taken_between_two_waits_sends_the_loop_back_at_once(
     plan = remind(deployment, hour_plan, webhook_channel, table=table, secret=b"unused", at=now + timedelta(hours=0.5))
 
     # then it reminds nobody, and the next wait is one second (Await Decision resumes with the decision)
-    assert plan == {**hour_plan, "expired": False, "next_wait_seconds": 1}
+    assert plan == {"approval": {**hour_plan, "expired": False, "next_wait_seconds": 1}}
     assert slack_http.requests == []
 
 
@@ -422,7 +422,7 @@ def test_a_due_reminder_is_posted_once_and_noted(
     half_time = now + timedelta(minutes=30)
 
     # when Remind Or Expire runs at half-time
-    plan = remind(deployment, hour_plan, webhook_channel, table=table, secret=link_secret, at=half_time)
+    plan = remind(deployment, hour_plan, webhook_channel, table=table, secret=link_secret, at=half_time)["approval"]
 
     # then the reminder is posted with both links, saying how long is left and what happens then
     (message,) = slack_http.to(SLACK_WEBHOOK)
@@ -442,7 +442,7 @@ def test_a_due_reminder_is_posted_once_and_noted(
     assert plan == {**hour_plan, "reminders": [t0 + 3000], "next_wait_seconds": 1200}
 
     # when Remind Or Expire runs again with that plan before the next reminder is due (a retried step)
-    again = remind(deployment, plan, webhook_channel, table=table, secret=link_secret, at=half_time)
+    again = remind(deployment, plan, webhook_channel, table=table, secret=link_secret, at=half_time)["approval"]
 
     # then nothing more is posted or noted
     assert len(slack_http.requests) == 1
@@ -480,7 +480,7 @@ def test_a_reminder_slack_refuses_is_noted_and_the_wait_goes_on(
     half_time = now + timedelta(minutes=30)
 
     # when Remind Or Expire runs
-    plan = remind(deployment, hour_plan, webhook_channel, table=table, secret=link_secret, at=half_time)
+    plan = remind(deployment, hour_plan, webhook_channel, table=table, secret=link_secret, at=half_time)["approval"]
 
     # then the failure is noted, the reminder counts as done, and the wait goes on
     events = [event["event"] for event in table.get("my-app", 760)["trail"]]
@@ -495,33 +495,66 @@ def test_a_wait_that_ended_before_any_reminder_posts_nothing(
     deployment = waiting_deployment()
 
     # when Remind Or Expire runs
-    plan = remind(deployment, hour_plan, webhook_channel, table=table, secret=b"unused", at=now + timedelta(minutes=10))
+    ten_minutes_in = now + timedelta(minutes=10)
+    update = remind(deployment, hour_plan, webhook_channel, table=table, secret=b"unused", at=ten_minutes_in)
 
     # then nothing is posted, and the next wait ends at half-time
     assert slack_http.requests == []
-    assert plan == {**hour_plan, "next_wait_seconds": 1200}
+    assert update == {"approval": {**hour_plan, "next_wait_seconds": 1200}}
 
 
-@pytest.mark.parametrize("on_timeout", ["rollback", "promote"])
-def test_at_the_deadline_the_plan_is_expired_with_its_policy(
-    table, waiting_deployment, webhook_channel, slack_http, t0, now, on_timeout
+@pytest.mark.parametrize(("on_timeout", "action"), [("rollback", "rollback"), ("promote", "approve")])
+def test_at_the_deadline_the_timeout_policy_decides_like_a_click(
+    table, waiting_deployment, webhook_channel, slack_http, t0, now, on_timeout, action
 ):
     # given the last wait ended at the deadline with no decision
     deployment = waiting_deployment(on_timeout=on_timeout)
     plan = approval_plan([], t0 + HOUR, on_timeout, t0 + 3000)
+    deadline = now + timedelta(hours=1)
 
     # when Remind Or Expire runs at the deadline
-    result = remind(deployment, plan, webhook_channel, table=table, secret=b"unused", at=now + timedelta(hours=1))
+    result = remind(deployment, plan, webhook_channel, table=table, secret=b"unused", at=deadline)
 
-    # then it reports the deadline and the policy (the state machine then rolls back or promotes), posting nothing
+    # then the plan is expired, and the policy's decision is recorded first-wins and handed to the state machine
+    timeout = {"action": action, "decided_by": TIMEOUT, "decided_at": deadline.isoformat()}
     assert result == {
-        "deadline": t0 + HOUR,
-        "reminders": [],
-        "on_timeout": on_timeout,
-        "expired": True,
-        "next_wait_seconds": 1,
+        "approval": {
+            "deadline": t0 + HOUR,
+            "reminders": [],
+            "on_timeout": on_timeout,
+            "expired": True,
+            "next_wait_seconds": 1,
+        },
+        "decision": timeout,
     }
+    assert table.get("my-app", 760)["decision"] == timeout
     assert slack_http.requests == []
+
+
+def test_a_click_recorded_just_before_the_deadline_decision_wins_over_the_timeout(
+    table, waiting_deployment, webhook_channel, slack_http, t0, now
+):
+    # given the last wait ended, and a click was written after the wait ended but before Remind Or Expire decides:
+    # Remind Or Expire read no decision, then the timeout's conditional write meets the click's
+    deployment = waiting_deployment(task_token=None)
+    plan = approval_plan([], t0 + HOUR, "rollback", t0 + 3000)
+    clicked = Decision("approve", "alice", (now + timedelta(minutes=59, seconds=59.7)).isoformat())
+    real_get = table.get
+
+    def read_then_click(repository, build_no):
+        item = real_get(repository, build_no)
+        table.get = real_get
+        assert table.record_decision(repository, build_no, clicked)[0]
+        return item
+
+    # when Remind Or Expire runs at the deadline, the click landing right after its read
+    with patch.object(table, "get", side_effect=read_then_click):
+        result = remind(deployment, plan, webhook_channel, table=table, secret=b"unused", at=now + timedelta(hours=1))
+
+    # then the click stays the decision, and the loop goes back to a wait that resumes with it at once
+    assert result == {"approval": {**plan, "expired": False, "next_wait_seconds": 1}}
+    assert table.get("my-app", 760)["decision"]["decided_by"] == "alice"
+    assert [e["event"] for e in table.get("my-app", 760)["trail"]].count("decision: approve") == 1
 
 
 # --- the outcome -----------------------------------------------------------------------------------------
@@ -608,7 +641,8 @@ def test_a_click_at_the_deadline_is_too_late_as_remind_or_expire_says(
     deployment = waiting_deployment(task_token="token-of-the-last-wait")
     deadline = now + timedelta(hours=1)
     plan = approval_plan([], t0 + HOUR, "rollback", t0 + 3000)
-    assert remind(deployment, plan, webhook_channel, table=table, secret=link_secret, at=deadline)["expired"]
+    update = remind(deployment, plan, webhook_channel, table=table, secret=link_secret, at=deadline)
+    assert update["approval"]["expired"]
 
     # when the approve link is confirmed in that same second, while the execution runs its roll back
     rolling_back = make_sfn(error_code="TaskTimedOut", execution_status="RUNNING")
@@ -618,5 +652,5 @@ def test_a_click_at_the_deadline_is_too_late_as_remind_or_expire_says(
     # then the link has expired: nothing is decided or sent, and the visitor is not told it was approved
     assert status == 410
     assert "Approved: my-app build 760" not in page
-    assert "decision" not in table.get("my-app", 760)
+    assert table.get("my-app", 760)["decision"]["decided_by"] == TIMEOUT
     assert rolling_back.calls == []
