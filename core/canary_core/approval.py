@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 from urllib.parse import urlencode
@@ -31,6 +32,35 @@ class Channel(Protocol):
     def update(self, ref: dict[str, str], message: dict[str, Any]) -> None: ...
 
     def reply(self, ref: dict[str, str], message: dict[str, Any]) -> None: ...
+
+
+@dataclass(frozen=True)
+class Messenger:
+    """Where a stack's approval messages go and how their links are signed: built once per handler."""
+
+    channel: Channel
+    link_secret: Callable[[], bytes]  # read when a link is signed, not before (pre-approval signs none)
+    approval_api_url: str
+    environment: str
+    interactive: bool = False  # a Slack app: the buttons post to the interactivity endpoint
+    show_links: bool = True  # False when only listed approvers may decide: buttons, no links
+
+    def urls(self, deployment: Deployment, expires_at: int) -> dict[str, str]:
+        """{"approve": signed URL, "rollback": signed URL}."""
+        secret = self.link_secret()
+        return {
+            action: link.url(self.approval_api_url, secret)
+            for action, link in decision_links(deployment, expires_at).items()
+        }
+
+    def button_values(self, deployment: Deployment, expires_at: int) -> dict[str, str] | None:
+        """A Slack app's buttons carry the signed link's fields; the interactivity endpoint checks them again."""
+        if not self.interactive:
+            return None
+        secret = self.link_secret()
+        return {
+            action: urlencode(link.params(secret)) for action, link in decision_links(deployment, expires_at).items()
+        }
 
 
 REMIND_BEFORE_DEADLINE_SECONDS = 600
@@ -56,17 +86,7 @@ def approval_plan(reminders: list[int], deadline: int, on_timeout: str, now: int
 
 
 def request_decision(
-    deployment: Deployment,
-    *,
-    table: DeploymentsTable,
-    sfn_client: Any,
-    channel: Channel,
-    interactive: bool,
-    link_secret: Callable[[], bytes],
-    approval_api_url: str,
-    environment: str,
-    now: datetime,
-    show_links: bool = True,
+    deployment: Deployment, messenger: Messenger, *, table: DeploymentsTable, sfn_client: Any, now: datetime
 ) -> dict[str, Any]:
     """Post the request and return the approval plan; Await Decision then waits for the decision."""
     requested_at = int(now.timestamp())
@@ -74,22 +94,24 @@ def request_decision(
     table.await_decision(deployment, expires_at, now)
     plan = approval_plan(reminder_times(requested_at, expires_at), expires_at, deployment.on_timeout, requested_at)
     if deployment.pre_approve:
-        message = slack.request_message(deployment, None, None, environment, expires_at)
-        notify(table, deployment, channel, message, now)
+        message = slack.request_message(deployment, None, None, messenger.environment, expires_at)
+        notify(table, deployment, messenger.channel, message, now)
         decision = Decision("approve", PRE_APPROVAL, now.isoformat())
         decide(table, sfn_client, deployment.repository, deployment.build_no, decision, now)
         return plan
-    secret = link_secret()
-    links = decision_links(deployment, expires_at)
-    urls = {action: link.url(approval_api_url, secret) for action, link in links.items()}
-    # A Slack app's buttons carry the signed link's fields; the interactivity endpoint checks them again.
-    values = {action: urlencode(link.params(secret)) for action, link in links.items()} if interactive else None
+    urls = messenger.urls(deployment, expires_at)
     message = slack.request_message(
-        deployment, urls["approve"], urls["rollback"], environment, expires_at, values, show_links
+        deployment,
+        urls["approve"],
+        urls["rollback"],
+        messenger.environment,
+        expires_at,
+        messenger.button_values(deployment, expires_at),
+        messenger.show_links,
     )
     # If Slack cannot take the message, the links go to the trail: an operator can hand them on.
-    trail_links = {"approve_url": urls["approve"], "rollback_url": urls["rollback"]} if show_links else {}
-    notify(table, deployment, channel, message, now, **trail_links)
+    trail_links = {"approve_url": urls["approve"], "rollback_url": urls["rollback"]} if messenger.show_links else {}
+    notify(table, deployment, messenger.channel, message, now, **trail_links)
     return plan
 
 
@@ -117,15 +139,7 @@ def await_decision(
 
 
 def remind_or_expire(
-    deployment: Deployment,
-    plan: dict[str, Any],
-    *,
-    table: DeploymentsTable,
-    channel: Channel,
-    link_secret: Callable[[], bytes],
-    approval_api_url: str,
-    now: datetime,
-    show_links: bool = True,
+    deployment: Deployment, plan: dict[str, Any], messenger: Messenger, *, table: DeploymentsTable, now: datetime
 ) -> dict[str, Any]:
     """A wait ended without a decision: post the reminder that is due, or decide by the timeout policy.
 
@@ -148,13 +162,9 @@ def remind_or_expire(
         return {"approval": updated, "decision": resume_output(timeout)}
     due = [t for t in plan["reminders"] if t <= at]
     if due:
-        approve = rollback = None
-        if show_links:
-            secret = link_secret()
-            links = decision_links(deployment, plan["deadline"])
-            approve, rollback = (links[action].url(approval_api_url, secret) for action in ("approve", "rollback"))
-        message = slack.reminder_message(deployment, approve, rollback, plan["deadline"], at)
-        reply(table, deployment, channel, item.get("slack_message"), message, now)
+        urls = messenger.urls(deployment, plan["deadline"]) if messenger.show_links else {}
+        message = slack.reminder_message(deployment, urls.get("approve"), urls.get("rollback"), plan["deadline"], at)
+        reply(table, deployment, messenger.channel, item.get("slack_message"), message, now)
         table.note(
             deployment.repository, deployment.build_no, now, "reminder sent", minutes_left=(plan["deadline"] - at) // 60
         )
@@ -178,24 +188,19 @@ def reply(
 
 
 def announce_outcome(
-    table: DeploymentsTable,
-    deployment: Deployment,
-    channel: Channel,
-    outcome: dict[str, Any],
-    environment: str,
-    now: datetime,
+    deployment: Deployment, outcome: dict[str, Any], messenger: Messenger, *, table: DeploymentsTable, now: datetime
 ) -> None:
-    message = slack.outcome_message(deployment, outcome, environment)
+    message = slack.outcome_message(deployment, outcome, messenger.environment)
     item = table.get(deployment.repository, deployment.build_no) or {}
     ref = item.get("slack_message")
     if ref:
         try:
-            channel.update(ref, message)
+            messenger.channel.update(ref, message)
             return
         except slack.SlackError as error:
             logger.warning("Slack message not updated: %s", error)
             table.note(deployment.repository, deployment.build_no, now, "slack update failed", reason=str(error))
-    notify(table, deployment, channel, message, now)
+    notify(table, deployment, messenger.channel, message, now)
 
 
 def notify(

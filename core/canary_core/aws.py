@@ -6,11 +6,13 @@ the local runtime.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import boto3
 from aws_lambda_powertools.utilities import parameters
 
+from canary_core.approval import Messenger
 from canary_core.config import Settings
 from canary_core.fanout import LAMBDA_CLIENT_CONFIG
 from canary_core.locks import FunctionLocks
@@ -57,3 +59,15 @@ def slack_channel(settings: Settings) -> WebhookChannel | AppChannel | Unavailab
         return WebhookChannel(slack_webhook_url(settings))
     except Exception as error:  # noqa: BLE001 - a Slack problem must not fail a deployment
         return UnavailableChannel(f"Slack settings unreadable: {type(error).__name__}: {error}")
+
+
+def messenger(settings: Settings) -> Messenger:
+    """The stack's Slack channel and link signing, as its settings say."""
+    return Messenger(
+        channel=slack_channel(settings),
+        link_secret=partial(link_secret, settings),
+        approval_api_url=settings.approval_api_url,
+        environment=settings.environment,
+        interactive=settings.slack_mode == "app",
+        show_links=settings.links_allowed,
+    )

@@ -29,7 +29,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     now = datetime.now(UTC)
 
     def post_outcome(deployment: Any, outcome: dict[str, Any]) -> None:
-        announce_outcome(table, deployment, aws.slack_channel(settings), outcome, settings.environment, now)
+        announce_outcome(deployment, outcome, aws.messenger(settings), table=table, now=now)
 
     result = clean_up(
         event["detail"],

@@ -30,7 +30,7 @@ def lambda_handler(state: dict[str, Any], context: LambdaContext) -> dict[str, A
     now = datetime.now(UTC)
     table.record_outcome(deployment, outcome, now)
     locks.release(deployment)
-    announce_outcome(table, deployment, aws.slack_channel(settings), outcome, settings.environment, now)
+    announce_outcome(deployment, outcome, aws.messenger(settings), table=table, now=now)
     metrics.add_dimension(name="Environment", value=settings.environment)
     metrics.add_metric(name=f"Deployments{outcome['status'].title().replace('_', '')}", unit=MetricUnit.Count, value=1)
     logger.info("deployment ended", extra={"deployment": deployment.title, "status": outcome["status"]})

@@ -1,7 +1,6 @@
 """Remind Or Expire: a wait ended with no decision; post the reminder that is due, or decide by the timeout policy."""
 
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
@@ -24,11 +23,8 @@ def lambda_handler(state: dict[str, Any], context: LambdaContext) -> dict[str, A
     update = remind_or_expire(
         Deployment.from_state(state["deployment"]),
         state["approval"],
+        aws.messenger(settings),
         table=table,
-        channel=aws.slack_channel(settings),
-        link_secret=partial(aws.link_secret, settings),
-        approval_api_url=settings.approval_api_url,
         now=datetime.now(UTC),
-        show_links=settings.links_allowed,
     )
     return {**state, **update}

@@ -1,7 +1,6 @@
 """Request Approval: post the approve / roll-back request (or approve when pre-approved); plan the wait."""
 
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
@@ -24,14 +23,9 @@ sfn_client = aws.stepfunctions_client()
 def lambda_handler(state: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     plan = request_decision(
         Deployment.from_state(state["deployment"]),
+        aws.messenger(settings),
         table=table,
         sfn_client=sfn_client,
-        channel=aws.slack_channel(settings),
-        interactive=settings.slack_mode == "app",
-        link_secret=partial(aws.link_secret, settings),
-        approval_api_url=settings.approval_api_url,
-        environment=settings.environment,
         now=datetime.now(UTC),
-        show_links=settings.links_allowed,
     )
     return {**state, "approval": plan}

@@ -17,6 +17,7 @@ from slack_fake import SLACK_API, SLACK_BOT_TOKEN, SLACK_CHANNEL, SLACK_WEBHOOK,
 
 from canary_core import clicks
 from canary_core.approval import (
+    Messenger,
     announce_outcome,
     approval_plan,
     await_decision,
@@ -53,30 +54,19 @@ def opened(table, make_deployment, now):
     return make
 
 
+def messenger(channel, secret=b"unused", **options):
+    """The stack's messenger for these tests: API_URL, environment prod, a fixed link secret."""
+    return Messenger(channel, lambda: secret, API_URL, "prod", **options)
+
+
 def ask(deployment, channel, *, table, sfn, secret, now, interactive=False):
     return request_decision(
-        deployment,
-        table=table,
-        sfn_client=sfn,
-        channel=channel,
-        interactive=interactive,
-        link_secret=lambda: secret,
-        approval_api_url=API_URL,
-        environment="prod",
-        now=now,
+        deployment, messenger(channel, secret, interactive=interactive), table=table, sfn_client=sfn, now=now
     )
 
 
 def remind(deployment, plan, channel, *, table, secret, at):
-    return remind_or_expire(
-        deployment,
-        plan,
-        table=table,
-        channel=channel,
-        link_secret=lambda: secret,
-        approval_api_url=API_URL,
-        now=at,
-    )
+    return remind_or_expire(deployment, plan, messenger(channel, secret), table=table, now=at)
 
 
 def no_secret():
@@ -234,17 +224,8 @@ def test_a_pre_approved_deployment_is_decided_at_once_without_a_token(
     deployment = opened(pre_approve=True)
 
     # when a decision is requested
-    plan = request_decision(
-        deployment,
-        table=table,
-        sfn_client=sfn,
-        channel=webhook_channel,
-        interactive=False,
-        link_secret=no_secret,
-        approval_api_url=API_URL,
-        environment="dev",
-        now=now,
-    )
+    dev = Messenger(webhook_channel, no_secret, API_URL, "dev")
+    plan = request_decision(deployment, dev, table=table, sfn_client=sfn, now=now)
 
     # then approve by "pre-approval" is recorded with the same trail as a click; no token is needed: the
     # execution is only checked to be running (Await Decision takes the decision at once)
@@ -331,18 +312,8 @@ def test_when_only_approvers_decide_the_request_and_its_failure_carry_no_links(
     deployment = opened()
 
     # when a decision is requested
-    request_decision(
-        deployment,
-        table=table,
-        sfn_client=sfn,
-        channel=app_channel,
-        interactive=True,
-        link_secret=lambda: link_secret,
-        approval_api_url=API_URL,
-        environment="prod",
-        now=now,
-        show_links=False,
-    )
+    buttons_only = messenger(app_channel, link_secret, interactive=True, show_links=False)
+    request_decision(deployment, buttons_only, table=table, sfn_client=sfn, now=now)
 
     # then the message has buttons with values but no link, and the trail hands no link on either
     (message,) = slack_http.to(POST_MESSAGE)
@@ -569,7 +540,7 @@ def test_an_app_outcome_updates_the_request_message_in_place(
     outcome = {"status": "PROMOTED", "summary": {"decided_by": "alice", "decided_at": now.isoformat()}}
 
     # when the outcome is announced
-    announce_outcome(table, deployment, app_channel, outcome, "prod", now)
+    announce_outcome(deployment, outcome, messenger(app_channel), table=table, now=now)
 
     # then the request message is updated (no new message), without buttons
     (update,) = slack_http.to(UPDATE)
@@ -589,7 +560,7 @@ def test_an_outcome_whose_update_fails_is_posted_as_a_new_message(
     outcome = {"status": "ROLLED_BACK", "error": "Canary.RolledBack", "cause": "Rolled back by alice."}
 
     # when the outcome is announced
-    announce_outcome(table, deployment, app_channel, outcome, "prod", now)
+    announce_outcome(deployment, outcome, messenger(app_channel), table=table, now=now)
 
     # then the failure is noted and the outcome posted as a new message
     trail = table.get("my-app", 760)["trail"]
@@ -607,7 +578,7 @@ def test_a_webhook_outcome_is_a_new_message(table, opened, webhook_channel, slac
     outcome = {"status": "ROLLED_BACK", "error": "Canary.RolledBack", "cause": "Rolled back by approval link."}
 
     # when the outcome is announced
-    announce_outcome(table, deployment, webhook_channel, outcome, "prod", now)
+    announce_outcome(deployment, outcome, messenger(webhook_channel), table=table, now=now)
 
     # then it is posted to the webhook, and nothing is noted
     (message,) = slack_http.to(SLACK_WEBHOOK)
