@@ -19,11 +19,28 @@ def console_url(execution_arn: str) -> str:
     )
 
 
+class BadCursor(ValueError):
+    """A `before` value that no page of the audit could have given."""
+
+
+def audit_page_rows(
+    table: DeploymentsTable, repository: str | None, before: str | None, limit: int = MAX_ROWS
+) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of rows and the `before` value of the next page (None on the last one). One repository's pages
+    go by build number, every repository's by start time."""
+    if repository and before is not None and not before.isdigit():
+        raise BadCursor(f"before={before!r}: with a repository, before is a build number (as the Older link gives)")
+    rows = audit_rows(table, repository, limit, before)
+    if len(rows) < limit:
+        return rows, None
+    return rows, str(rows[-1]["build_no"] if repository else rows[-1]["started_at"])
+
+
 def audit_rows(
-    table: DeploymentsTable, repository: str | None, limit: int = MAX_ROWS, before: str | None = None
+    table: DeploymentsTable, repository: str | None, limit: int = MAX_ROWS, before: str | int | None = None
 ) -> list[dict[str, Any]]:
     """One row per deployment: what was deployed, who decided what and when, how it ended (newest first;
-    `before`: only deployments started before that time, for the next page)."""
+    `before`: the cursor of the next page, see DeploymentsTable.recent)."""
     items = table.recent(repository, limit, before)
     rows = []
     for item in items:

@@ -80,37 +80,30 @@ class DeploymentsTable:
                 ]
             ) from error
 
-    def recent(self, repository: str | None, limit: int, before: str | None = None) -> list[dict[str, Any]]:
-        """Deployments newest first (started before `before`, for the next page): one repository's by its
-        key, every repository's by the ByStartTime index. Only what the audit shows is read."""
-        projection = {
-            "ProjectionExpression": "repository, build_no, build_url, #status, started_at, finished_at, "
-            "#functions, decision, outcome, execution_arn",
-            "ExpressionAttributeNames": {"#status": "status", "#functions": "functions"},
-        }
+    def recent(self, repository: str | None, limit: int, before: str | int | None = None) -> list[dict[str, Any]]:
+        """Deployments newest first, a page at a time. One repository's by its key, highest build first
+        (`before`: a build number); every repository's by the ByStartTime index (`before`: a start time).
+        Only what the audit shows is read."""
         if repository:
-            response = self._table.query(
-                KeyConditionExpression=Key("repository").eq(repository),
-                ScanIndexForward=False,
-                Limit=limit,
-                **projection,
-            )
-            items = response["Items"]
+            condition: Any = Key("repository").eq(repository)
+            if before is not None:
+                condition = condition & Key("build_no").lt(int(before))
+            index: dict[str, str] = {}
         else:
-            condition: Any = Key("kind").eq(KIND)
-            if before:
-                condition = condition & Key("started_at").lt(before)
-            items = self._table.query(
-                IndexName=BY_START_TIME,
-                KeyConditionExpression=condition,
-                ScanIndexForward=False,
-                Limit=limit,
-                **projection,
-            )["Items"]
-        plain = [cast(dict[str, Any], _plain(item)) for item in items]
-        if before:
-            plain = [item for item in plain if str(item.get("started_at", "")) < before]
-        return sorted(plain, key=lambda item: str(item.get("started_at", "")), reverse=True)[:limit]
+            condition = Key("kind").eq(KIND)
+            if before is not None:
+                condition = condition & Key("started_at").lt(str(before))
+            index = {"IndexName": BY_START_TIME}
+        items = self._table.query(
+            KeyConditionExpression=condition,
+            ScanIndexForward=False,
+            Limit=limit,
+            ProjectionExpression="repository, build_no, build_url, #status, started_at, finished_at, "
+            "#functions, decision, outcome, execution_arn",
+            ExpressionAttributeNames={"#status": "status", "#functions": "functions"},
+            **index,
+        )["Items"]
+        return [cast(dict[str, Any], _plain(item)) for item in items]
 
     def remember_message(self, repository: str, build_no: int, ref: dict[str, str]) -> None:
         """The first message posted about a deployment (the request): the one to update at its end."""

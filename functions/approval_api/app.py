@@ -7,6 +7,7 @@ POST /slack/interactivity takes the Slack app's button presses.
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import parse_qsl
 
 from aws_lambda_powertools import Logger, Tracer
@@ -38,6 +39,10 @@ PAGE_HEADERS = {
 
 def _page(status: int, html: str) -> Response[str]:
     return Response(status_code=status, content_type="text/html; charset=utf-8", body=html, headers=PAGE_HEADERS)
+
+
+def _json(status: int, body: dict[str, Any]) -> Response[str]:
+    return Response(status_code=status, content_type="application/json", body=json.dumps(body), headers=PAGE_HEADERS)
 
 
 BUTTONS_ONLY = (
@@ -100,16 +105,15 @@ def _group_members(usergroup: str) -> set[str]:
 def list_deployments() -> Response[str]:
     params = app.current_event.query_string_parameters or {}
     repository = params.get("repository") or None
-    before = params.get("before") or None
-    rows = audit.audit_rows(table, repository, before=before)
-    older = rows[-1]["started_at"] if len(rows) == audit.MAX_ROWS and not repository else None
-    if params.get("format") == "json":
-        return Response(
-            status_code=200,
-            content_type="application/json",
-            body=json.dumps({"deployments": rows, "older": older}),
-            headers=PAGE_HEADERS,
-        )
+    as_json = params.get("format") == "json"
+    try:
+        rows, older = audit.audit_page_rows(table, repository, params.get("before") or None)
+    except audit.BadCursor as error:
+        if as_json:
+            return _json(400, {"error": str(error)})
+        return _page(400, pages.error_page(400, "Bad page link", str(error)))
+    if as_json:
+        return _json(200, {"deployments": rows, "older": older})
     return _page(200, pages.audit_page(rows, repository, older))
 
 

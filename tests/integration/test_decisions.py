@@ -179,11 +179,14 @@ def test_audit_page_lists_decisions_newest_first_with_links(make_fleet, runtime)
     assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
     assert f"https://ci.example.com/{fleet.repository}/3" in page.text and "console" in page.text
     assert page.text.index("build 3") < page.text.index("build 2")
+    assert rows["older"] is None  # one page holds both
+    bad = requests.get(audit, params={"repository": fleet.repository, "before": "yesterday"}, timeout=10)
+    assert bad.status_code == 400 and "before is a build number" in bad.text
 
 
 def test_reminder_is_posted_at_half_time_then_the_timeout_rolls_back(make_fleet):
     fleet = make_fleet(2)
-    execution = fleet.start(approval_timeout_seconds=4)
+    execution = fleet.start(approval_timeout_seconds=6)  # the reminder at 3 s, two seconds clear of the deadline
 
     reminder = fleet.wait_for_message(2, timeout=10)[1]
     ended = fleet.wait(execution)
@@ -209,8 +212,8 @@ def test_on_timeout_promote_promotes_a_deployment_nobody_decided(make_fleet):
 
 def test_a_click_after_a_reminder_is_delivered_to_the_next_wait(make_fleet):
     fleet = make_fleet(2)
-    execution = fleet.start(approval_timeout_seconds=6)
-    fleet.wait_for_message(2, timeout=10)  # the reminder: the first wait ended, a second one holds a new token
+    execution = fleet.start(approval_timeout_seconds=10)  # the reminder at 5 s leaves the click 5 s
+    fleet.wait_for_message(2, timeout=15)  # the reminder: the first wait ended, a second one holds a new token
 
     assert open_and_submit(fleet.links()["approve"]).status_code == 200
 

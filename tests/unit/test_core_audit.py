@@ -9,7 +9,7 @@ from html import unescape
 import pytest
 
 from canary_core import pages
-from canary_core.audit import audit_rows, console_url
+from canary_core.audit import BadCursor, audit_page_rows, audit_rows, console_url
 from canary_core.decisions import decide
 from canary_core.outcome import ROLLED_BACK_ERROR
 from canary_core.trail import PROMOTED, ROLLED_BACK, WAITING, Decision
@@ -175,6 +175,43 @@ def test_recent_pages_every_repository_newest_first_through_the_index(table, mak
     assert [item["build_no"] for item in first] == [7, 6, 5]
     assert [item["build_no"] for item in second] == [4, 3, 2]
     assert {item["repository"] for item in first} == {"my-app", "other-app"}
+
+
+def test_one_repository_pages_by_build_number(table, make_deployment, now):
+    # given five builds of my-app and one of other-app
+    for build_no in range(1, 6):
+        table.open(make_deployment(build_no=build_no, execution_arn=f"{EXECUTION}b{build_no}"), now)
+    table.open(make_deployment(repository="other-app", build_no=3, execution_arn=f"{EXECUTION}o3"), now)
+
+    # when my-app's audit is read two rows a page, following each page's cursor
+    pages_seen, before = [], None
+    while True:
+        rows, before = audit_page_rows(table, "my-app", before, limit=2)
+        pages_seen.append([row["build_no"] for row in rows])
+        if before is None:
+            break
+
+    # then every build comes once, highest first, and the cursor is the last build shown
+    assert pages_seen == [[5, 4], [3, 2], [1]]
+
+
+def test_every_repository_pages_by_start_time(history, table):
+    # given three deployments (09:30 my-app 760, 09:00 other-app 12, 08:30 my-app 759)
+    # when every repository's audit is read two rows a page
+    first, cursor = audit_page_rows(table, None, None, limit=2)
+    second, last = audit_page_rows(table, None, cursor, limit=2)
+
+    # then the second page starts where the first stopped, and is the last
+    assert [row["build_no"] for row in first] == [760, 12]
+    assert cursor == first[-1]["started_at"]
+    assert ([row["build_no"] for row in second], last) == ([759], None)
+
+
+def test_a_repository_cursor_that_is_no_build_number_is_refused(table):
+    # when a repository's page is asked for with a start time as its cursor (a hand-made link)
+    # then the error names the parameter and what it should be
+    with pytest.raises(BadCursor, match="before='2025-04-07T09:00:00\\+00:00': with a repository, before is a build"):
+        audit_page_rows(table, "my-app", "2025-04-07T09:00:00+00:00")
 
 
 def test_the_audit_page_lists_the_rows(history, table):
