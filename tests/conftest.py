@@ -40,7 +40,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
@@ -48,7 +48,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="session")
 def runtime() -> Iterator[LocalRuntime]:
-    local = LocalRuntime(port=_free_port(), approval_port=_free_port(), log_level="WARNING").start()
+    local = LocalRuntime(port=free_port(), approval_port=free_port(), log_level="WARNING").start()
     yield local
     local.stop()
 
@@ -181,13 +181,18 @@ CANARY = Path(sys.executable).with_name("canary")
 AWS_CLI = Path(sys.executable).with_name("aws")
 
 
+def environment_without_aws() -> dict[str, str]:
+    """This process's environment minus what points AWS clients at the shared runtime: a child starts its own."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "MOTO_PORT"}
+
+
 class LocalProcess:
     """`canary local` in its own process, as a user runs it; reached over HTTP and the aws CLI only."""
 
     def __init__(self, *options: str) -> None:
-        self.port, self.approval_port = _free_port(), _free_port()
+        self.port, self.approval_port = free_port(), free_port()
         self.approval_url = f"http://127.0.0.1:{self.approval_port}"
-        clean_env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "MOTO_PORT"}
+        clean_env = environment_without_aws()
         self.process = subprocess.Popen(
             [str(CANARY), "local", "--port", str(self.port), "--approval-port", str(self.approval_port), *options],
             env=clean_env,

@@ -8,6 +8,7 @@ import os
 import sys
 import time
 import zipfile
+from collections import Counter
 from typing import Any
 
 import boto3
@@ -80,6 +81,16 @@ def alias_line(lambda_client: Any, name: str) -> str:
     return f"  {name:<14} {ALIAS} -> v{version}" + (f" ({split})" if split else "")
 
 
+def traffic_line(lambda_client: Any, name: str, invocations: int) -> str:
+    """Invoke the alias and count which version ran each time (ExecutedVersion): the canary split, seen."""
+    ran = Counter(
+        lambda_client.invoke(FunctionName=f"{name}:{ALIAS}", Payload=b"{}")["ExecutedVersion"]
+        for _ in range(invocations)
+    )
+    split = ", ".join(f"v{version} x{count}" for version, count in sorted(ran.items()))
+    return f"  {name:<14} {invocations} invocations of {ALIAS} ran {split}"
+
+
 def run(port: int, approval_port: int) -> int:
     auto = os.environ.get("DEMO_AUTO", "").strip().lower()
     if auto and auto not in AUTO_CHOICES:
@@ -117,6 +128,9 @@ def run(port: int, approval_port: int) -> int:
         print("\nCanary running. Aliases now:")
         for name in SAMPLE_FUNCTIONS:
             print(alias_line(lam, name))
+        print("Traffic (each alias invoked; the version that ran, as Lambda reports it):")
+        for name in SAMPLE_FUNCTIONS:
+            print(traffic_line(lam, name, 100))
         print(f"\nApprove:   {links['approve']}\nRoll back: {links['rollback']}\n")
         if auto:
             print(f"DEMO_AUTO={auto}: opening the {auto} link and pressing its button ...")
@@ -137,6 +151,8 @@ def run(port: int, approval_port: int) -> int:
         print("\nAliases after:")
         for name in SAMPLE_FUNCTIONS:
             print(alias_line(lam, name))
+        for name in SAMPLE_FUNCTIONS:
+            print(traffic_line(lam, name, 20))
         item = table.get("demo-shop", 2) or {"trail": []}
         print(f"\nTrail of demo-shop build 2 (table {runtime.outputs['DeploymentsTableName']}):")
         for event in item["trail"]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 from urllib.parse import parse_qsl
@@ -13,10 +12,10 @@ from urllib.parse import parse_qsl
 import pytest
 import requests
 
+from conftest import CANARY
 from lambda_canary.browser import decision_links, forms_in
 
 ROOT = Path(__file__).resolve().parents[2]
-CANARY = Path(sys.executable).with_name("canary")
 CI_INPUT = json.loads((ROOT / "events" / "start-execution.json").read_text())
 
 
@@ -72,6 +71,9 @@ def test_a_client_with_only_the_aws_cli_deploys_approves_rolls_back_and_is_refus
     assert requests.post(links["approve"].split("?")[0], data=form.fields, timeout=10).status_code == 200
     assert local.wait_for_execution(started["executionArn"])["status"] == "SUCCEEDED"
     assert {name: _alias(local, name) for name in names} == {name: ("2", {}) for name in names}
+    out = tmp_path / "out.json"
+    invoked = local.aws("lambda", "invoke", "--function-name", "orders-api", "--qualifier", "live", str(out))
+    assert invoked["ExecutedVersion"] == "2" and json.loads(out.read_text()) == {"build": 760}
 
     # the next build, rolled back
     for name in names:

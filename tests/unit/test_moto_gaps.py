@@ -16,6 +16,7 @@ import zipfile
 import boto3
 import pytest
 from moto import mock_aws
+from moto.awslambda_simple.models import LambdaSimpleBackend
 
 from lambda_canary.local import moto_patches
 
@@ -75,6 +76,48 @@ def test_lambda_invoke_runs_the_deployed_handler(moto_without_docker, function_w
     assert answer == payload
     assert answer != {"handled": True}
     assert "FunctionError" not in response
+
+
+def test_invoking_an_alias_never_says_which_version_ran(moto_without_docker, function_with_alias):
+    """Gap covered by PATCHES["lambda invoke runs the deployed handler, on the version its alias routes to"].
+
+    moto runs an alias's main version whatever its AdditionalVersionWeights and returns no ExecutedVersion; on
+    AWS each invocation goes to the additional version with its weight, and the response names the version
+    that ran. When this test fails after a moto upgrade, look again at moto's routing: the patch may no longer
+    be needed.
+    """
+    # given alias live on version 1 with the whole share on a version 2, without the patch
+    moto_without_docker.update_function_code(FunctionName=function_with_alias, ZipFile=_zip("def handler(e, c): 2"))
+    moto_without_docker.publish_version(FunctionName=function_with_alias)
+    moto_without_docker.update_alias(
+        FunctionName=function_with_alias, Name="live", RoutingConfig={"AdditionalVersionWeights": {"2": 1.0}}
+    )
+
+    # when the alias is invoked
+    response = moto_without_docker.invoke(FunctionName=f"{function_with_alias}:live", Payload="{}")
+
+    # then nothing says which version ran
+    assert "ExecutedVersion" not in response
+
+
+def test_invoke_drops_the_qualifier_parameter(moto_without_docker, function_with_alias, monkeypatch):
+    """Gap covered by PATCHES["Invoke reads the Qualifier parameter"].
+
+    moto's Invoke reads a lowercase `qualifier` query parameter; boto3 and the aws CLI send `Qualifier`, so an
+    alias or version named that way is dropped and $LATEST runs. When this test fails after a moto upgrade,
+    the patch may no longer be needed.
+    """
+    # given moto's Lambda, unpatched, recording what its Invoke hands to the backend
+    received = []
+    monkeypatch.setattr(
+        LambdaSimpleBackend, "invoke", lambda self, name, qualifier, *rest: received.append((name, qualifier)) or b"{}"
+    )
+
+    # when the function is invoked with Qualifier="live"
+    moto_without_docker.invoke(FunctionName=function_with_alias, Qualifier="live", Payload="{}")
+
+    # then the backend is asked for the function with no qualifier at all
+    assert received == [(function_with_alias, None)]
 
 
 def test_update_alias_does_not_change_the_revision_id(moto_without_docker, function_with_alias):
@@ -238,7 +281,11 @@ def function_with_alias_in_interpreter(interpreter):
 
 
 GAP_TESTS = {
-    "lambda invoke runs the deployed handler": test_lambda_invoke_runs_the_deployed_handler,
+    "lambda invoke runs the deployed handler, on the version its alias routes to": (
+        test_lambda_invoke_runs_the_deployed_handler,
+        test_invoking_an_alias_never_says_which_version_ran,
+    ),
+    "Invoke reads the Qualifier parameter": test_invoke_drops_the_qualifier_parameter,
     "StopExecution ends a task-token wait": test_stop_execution_leaves_a_task_token_wait_running,
     "a stopped execution stays ABORTED": test_a_stopped_wait_ends_failed_not_aborted,
     "alias updates renew the RevisionId": test_update_alias_does_not_change_the_revision_id,

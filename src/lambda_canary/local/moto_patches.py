@@ -8,10 +8,12 @@ are still needed. moto is pinned exactly (pyproject.toml) because these reach in
 from __future__ import annotations
 
 import json
+import random
+import re
 import threading
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote
 
 from moto.awslambda.exceptions import PreconditionFailedException
@@ -27,6 +29,7 @@ from lambda_canary.local.quota import quota
 
 _ORIGINALS: dict[tuple[type, str], Callable[..., Any]] = {
     (LambdaSimpleBackend, "invoke"): LambdaSimpleBackend.invoke,
+    (LambdaResponse, "invoke"): LambdaResponse.invoke,
     (LambdaBackend, "update_alias"): LambdaBackend.update_alias,
     (LambdaBackend, "publish_version"): LambdaBackend.publish_version,
     (LambdaBackend, "get_alias"): LambdaBackend.get_alias,
@@ -46,6 +49,10 @@ def _alias_lock(function_name: str, alias_name: str) -> threading.Lock:
         return _alias_locks.setdefault((function_name.split(":function:")[-1], alias_name), threading.Lock())
 
 
+# Draws the version each alias invocation runs; seed it for a repeatable split.
+ROUTING_RANDOM = random.Random()
+
+
 def _invoke_real_handler(
     self: LambdaSimpleBackend,
     function_name: str,
@@ -54,9 +61,47 @@ def _invoke_real_handler(
     headers: Any,
     response_headers: Any,
 ) -> bytes:
-    """Gap 1: without Docker, moto's Lambda echoes the payload instead of running the code."""
-    function = self.get_function(function_name, qualifier)
+    """Gap 1: without Docker, moto's Lambda echoes the payload instead of running the code.
+
+    Gap 5: moto runs an alias's main version whatever its weights, and never says which version ran; AWS
+    sends each invocation to the alias's additional version with its weight, and returns the version that
+    ran (X-Amz-Executed-Version, boto3's ExecutedVersion).
+    """
+    name, qualifier = _name_and_qualifier(function_name, qualifier)
+    function = self.get_function(name, _routed_version(self, name, qualifier))
+    response_headers["x-amz-executed-version"] = str(function.version)
     return lambda_runner.invoke(function, body, response_headers)
+
+
+def _name_and_qualifier(function_name: str, qualifier: str | None) -> tuple[str, str | None]:
+    """("fn", "live") from fn, fn:live or an ARN (with or without :live); a qualifier in the name wins."""
+    name = function_name.split(":function:")[-1] if function_name.startswith("arn:") else function_name
+    if ":" in name:
+        name, qualifier = name.split(":", 1)
+    return name, qualifier
+
+
+def _routed_version(self: LambdaSimpleBackend, name: str, qualifier: str | None) -> str | None:
+    """The version an invocation runs: an alias's additional version with its weight, else its main one."""
+    if qualifier is None or qualifier == "$LATEST" or re.fullmatch(r"\d+", qualifier):
+        return qualifier
+    alias = self._lambdas.get_alias(qualifier, name)  # the store itself: no GetAlias request is counted
+    routing = cast(dict[str, Any], alias.routing_config or {})  # annotated str by moto: the request's object
+    weights = routing.get("AdditionalVersionWeights") or {}
+    draw = ROUTING_RANDOM.random()
+    for version, weight in weights.items():
+        if draw < float(weight):
+            return str(version)
+        draw -= float(weight)
+    return str(alias.function_version)
+
+
+def _invoke_reads_qualifier(self: LambdaResponse) -> Any:
+    """Gap 6: moto's Invoke reads a `qualifier` query parameter, but clients send `Qualifier`, so an alias
+    or version passed that way runs $LATEST."""
+    if "Qualifier" in self.querystring:
+        self.querystring.setdefault("qualifier", self.querystring["Qualifier"])
+    return _ORIGINALS[(LambdaResponse, "invoke")](self)
 
 
 def _alias_update_renews_revision(self: LambdaAlias, *args: Any, **kwargs: Any) -> None:
@@ -119,7 +164,12 @@ def _table_writes(api: str, original: Callable[..., Any]) -> Callable[..., Any]:
 
 
 PATCHES = {
-    "lambda invoke runs the deployed handler": (LambdaSimpleBackend, "invoke", _invoke_real_handler),
+    "lambda invoke runs the deployed handler, on the version its alias routes to": (
+        LambdaSimpleBackend,
+        "invoke",
+        _invoke_real_handler,
+    ),
+    "Invoke reads the Qualifier parameter": (LambdaResponse, "invoke", _invoke_reads_qualifier),
     "alias updates renew the RevisionId": (LambdaAlias, "update", _alias_update_renews_revision),
     "UpdateAlias checks the RevisionId": (LambdaResponse, "update_alias", _update_alias_checks_revision),
     "StopExecution ends a task-token wait": (Environment, "set_stop", _stop_interrupts_waits),
