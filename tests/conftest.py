@@ -28,7 +28,7 @@ from boto3.dynamodb.conditions import Key
 from canary_core.trail import DeploymentsTable
 from lambda_canary.browser import decision_links
 from lambda_canary.demo import alias_state, create_function_with_alias, ship_code, wait_for_execution
-from lambda_canary.local import faults
+from lambda_canary.local import faults, iam
 from lambda_canary.local.runtime import LocalRuntime
 
 EXECUTION_TIMEOUT = 60.0
@@ -159,22 +159,34 @@ def make_fleet(runtime: LocalRuntime) -> Iterator[Any]:
 
 
 def assert_invariants(fleet: Fleet) -> None:
-    """After every test: no alias carries weights unless its deployment still waits, no lock is left, and
-    every deployment in the table has an ending that matches its execution."""
+    """After every test: no alias carries weights unless its deployment still waits (on an execution that
+    still runs), no lock is left, and every deployment in the table has an ending that matches its execution."""
     locks = boto3.resource("dynamodb").Table(fleet.runtime.outputs["LocksTableName"])
     deployments = fleet.table._table.query(KeyConditionExpression=Key("repository").eq(fleet.repository))["Items"]
-    waiting = any(item["status"] == "WAITING" for item in deployments)
-    if not waiting:
-        fleet.assert_no_weights_left()
+    still_waiting: set[str] = set()
     for item in deployments:
-        if item["status"] == "WAITING":
-            continue
         execution = fleet.sfn.describe_execution(executionArn=item["execution_arn"])
+        if item["status"] == "WAITING":
+            assert execution["status"] == "RUNNING", f"build {item['build_no']} waits on a {execution['status']} run"
+            still_waiting.update(item["functions"])
+            continue
         by_clean_up = item.get("outcome", {}).get("recorded_by") == "clean-up"  # the execution died first
         expected = {"FAILED", "ABORTED", "TIMED_OUT"} if by_clean_up else ENDINGS[item["status"]]
         assert execution["status"] in expected, (item["status"], execution["status"])
         held = [f for f in item["function_arns"].values() if locks.get_item(Key={"function_arn": f}).get("Item")]
         assert held == [], f"locks left by {item['repository']} build {item['build_no']}: {held}"
+    split = {name: weights for name, (_, weights) in fleet.aliases().items() if weights and name not in still_waiting}
+    assert split == {}, f"aliases left carrying weights: {split}"
+
+
+@pytest.fixture(autouse=True)
+def no_access_denied(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After every test on the in-process runtime: no function made an AWS call its template policies deny
+    (code may catch the AccessDeniedException; the runtime keeps every refusal)."""
+    yield
+    if "runtime" in request.fixturenames:
+        refused, iam.denied[:] = list(iam.denied), []
+        assert refused == [], "calls template.yaml does not allow:\n" + "\n".join(refused)
 
 
 CANARY = Path(sys.executable).with_name("canary")

@@ -9,9 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from canary_core.decisions import DecisionNotDelivered, decide
+from canary_core.decisions import DecisionNotDelivered, decide, execution_running
 from canary_core.errors import InvalidInput
 from canary_core.locks import FunctionLocks, Holder
 from canary_core.model import Defaults, Deployment
@@ -108,7 +106,8 @@ def _acquire(
     """Acquire; locks left by an execution that no longer runs (it died before it could release them) are
     taken over: nothing can be waiting on them."""
     conflicts = locks.acquire(deployment, now())
-    dead = {h.execution_arn for h in conflicts.values() if not _running(sfn_client, h.execution_arn)}
+    # Only an execution known to have ended gives its locks up: when in doubt, the lock is respected.
+    dead = {h.execution_arn for h in conflicts.values() if execution_running(sfn_client, h.execution_arn) is False}
     if not dead:
         return conflicts
     for name, holder in conflicts.items():
@@ -116,15 +115,6 @@ def _acquire(
             arn = next(f.function_arn for f in deployment.functions if f.name == name)
             locks.take_over(arn, holder.execution_arn)
     return locks.acquire(deployment, now())
-
-
-def _running(sfn_client: Any, execution_arn: str) -> bool:
-    try:
-        return bool(sfn_client.describe_execution(executionArn=execution_arn)["status"] == "RUNNING")
-    except ClientError as error:
-        return error.response["Error"]["Code"] != "ExecutionDoesNotExist"
-    except Exception:  # noqa: BLE001 - when in doubt the lock is respected
-        return True
 
 
 def _roll_back_superseded(

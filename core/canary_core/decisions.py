@@ -7,6 +7,7 @@ trail as a clicked one.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -14,6 +15,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from canary_core.trail import Decision, DeploymentsTable
+
+logger = logging.getLogger(__name__)
 
 # Late clicks are noted until the trail holds this many events (a DynamoDB item holds 400 KB at most)
 MAX_TRAIL_EVENTS = 200
@@ -60,8 +63,8 @@ def decide(
                     f"Your decision could not reach the workflow ({code}). Nothing was decided: try again in a moment."
                 ) from error
     # No task waits right now (between two waits, for a reminder): the next wait takes the recorded
-    # decision at once, as long as the execution runs.
-    if _running(sfn_client, item.get("execution_arn")):
+    # decision at once, as long as the execution runs (when its status cannot be read, it is assumed to).
+    if execution_running(sfn_client, item.get("execution_arn")) is not False:
         return DecisionResult(won=True, delivered=True, item=item)
     problem = f"the execution was no longer waiting ({code})"
     table.mark_undelivered(repository, build_no, now, problem)
@@ -74,10 +77,17 @@ def resume_output(decision: Decision | dict[str, Any]) -> dict[str, Any]:
     return {key: values.get(key) for key in ("action", "decided_by", "decided_at")}
 
 
-def _running(sfn_client: Any, execution_arn: str | None) -> bool:
+def execution_running(sfn_client: Any, execution_arn: str | None) -> bool | None:
+    """Whether the execution still runs; None when its status cannot be read (a throttle, a denied call)."""
     if not execution_arn:
         return False
     try:
         return bool(sfn_client.describe_execution(executionArn=execution_arn)["status"] == "RUNNING")
-    except Exception:  # noqa: BLE001 - unknown is treated as not running: the page then says so
-        return False
+    except ClientError as error:
+        if error.response["Error"]["Code"] == "ExecutionDoesNotExist":
+            return False
+        logger.warning("status of %s unknown: %s", execution_arn, error)
+        return None
+    except Exception as error:  # noqa: BLE001 - unknown, and said so: each caller decides what that means
+        logger.warning("status of %s unknown: %s", execution_arn, error)
+        return None

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextvars import copy_context
 from typing import TypeVar
 
 from botocore.config import Config
@@ -86,8 +87,11 @@ def fan_out(
         except Exception as error:  # noqa: BLE001 - reported per item to the caller
             return error
 
+    # Each call runs in a copy of the caller's context, so context variables the caller set (a logger's keys,
+    # the caller's identity on the local runtime) hold in the worker threads too.
+    contexts = [copy_context() for _ in items]
     with ThreadPoolExecutor(max_workers=min(max_workers, len(items))) as pool:
-        for result in pool.map(guarded, items):
+        for result in pool.map(lambda context, item: context.run(guarded, item), contexts, items):
             results.append(result)
             done += 1
             if label and (done % 25 == 0 or done == len(items)):

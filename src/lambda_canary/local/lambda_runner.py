@@ -22,6 +22,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from lambda_canary.local import iam
+
 _lock = threading.RLock()
 _modules: dict[tuple[str, str], ModuleType] = {}
 _code_root = Path(tempfile.mkdtemp(prefix="lambda-canary-code-"))
@@ -49,6 +51,7 @@ class LambdaContext:
 def invoke(function: Any, payload: bytes | str | None, response_headers: dict[str, str]) -> bytes:
     """Run `function` (a moto LambdaFunction) with `payload`; return the response payload as Lambda would."""
     event = json.loads(payload) if payload else {}
+    running = iam.running_function.set(function.function_name)  # whose policies its AWS calls are held to
     try:
         handler = _load_handler(function)
         result = handler(event, LambdaContext(function))
@@ -61,6 +64,8 @@ def invoke(function: Any, payload: bytes | str | None, response_headers: dict[st
                 "stackTrace": traceback.format_tb(error.__traceback__),
             }
         ).encode()
+    finally:
+        iam.running_function.reset(running)
     return json.dumps(result).encode()
 
 

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any, cast
 from urllib.parse import unquote
 
+from botocore.client import BaseClient
 from moto.awslambda.exceptions import PreconditionFailedException
 from moto.awslambda.models import LambdaAlias, LambdaBackend
 from moto.awslambda.responses import LambdaResponse
@@ -24,7 +25,7 @@ from moto.dynamodb.models import DynamoDBBackend
 from moto.stepfunctions.parser.asl.eval.environment import Environment
 from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
 
-from lambda_canary.local import faults, lambda_runner
+from lambda_canary.local import faults, iam, lambda_runner
 from lambda_canary.local.quota import quota
 
 _ORIGINALS: dict[tuple[type, str], Callable[..., Any]] = {
@@ -39,6 +40,7 @@ _ORIGINALS: dict[tuple[type, str], Callable[..., Any]] = {
     (DynamoDBBackend, "put_item"): DynamoDBBackend.put_item,
     (DynamoDBBackend, "update_item"): DynamoDBBackend.update_item,
     (LambdaResponse, "update_alias"): LambdaResponse.update_alias,
+    (BaseClient, "_make_api_call"): BaseClient._make_api_call,  # type: ignore[attr-defined]
 }
 _alias_locks: dict[tuple[str, str], threading.Lock] = {}
 _alias_locks_guard = threading.Lock()
@@ -141,6 +143,13 @@ def _stopped_stays_stopped(self: Environment, *args: Any, **kwargs: Any) -> None
     _ORIGINALS[(Environment, "set_error")](self, *args, **kwargs)
 
 
+def _calls_checked_against_policies(self: BaseClient, operation_name: str, api_params: Any) -> Any:
+    """Gap 7: moto lets a function's code make any call; on AWS its execution role allows only what its
+    policies list (see iam.py: the template's Policies, checked for the function that is running)."""
+    iam.check(self.meta.service_model.signing_name, operation_name)
+    return _ORIGINALS[(BaseClient, "_make_api_call")](self, operation_name, api_params)
+
+
 def _control_plane(api: str, original: Callable[..., Any], name_argument: int) -> Callable[..., Any]:
     """Not a gap: the simulated request quota (quota.py) and injected faults (faults.py) for one API."""
 
@@ -170,6 +179,11 @@ PATCHES = {
         _invoke_real_handler,
     ),
     "Invoke reads the Qualifier parameter": (LambdaResponse, "invoke", _invoke_reads_qualifier),
+    "a function's calls are limited to its template policies": (
+        BaseClient,
+        "_make_api_call",
+        _calls_checked_against_policies,
+    ),
     "alias updates renew the RevisionId": (LambdaAlias, "update", _alias_update_renews_revision),
     "UpdateAlias checks the RevisionId": (LambdaResponse, "update_alias", _update_alias_checks_revision),
     "StopExecution ends a task-token wait": (Environment, "set_stop", _stop_interrupts_waits),
@@ -211,4 +225,5 @@ def remove() -> None:
     for (owner, attribute), original in _ORIGINALS.items():
         setattr(owner, attribute, original)
     faults.clear()
+    iam.clear()
     quota.configure(rate=None, latency=0.0)

@@ -18,6 +18,7 @@ from typing import Any
 
 import boto3
 
+from lambda_canary.local import iam
 from lambda_canary.local.events import Rule
 from lambda_canary.local.template import REGION, Template
 
@@ -80,6 +81,7 @@ def deploy(template: Template, approval_base_url: str) -> LocalStack:
     for logical_id, spec in template.resources("AWS::Serverless::Function").items():
         name = _function(template, logical_id, spec["Properties"], role_arn)
         stack.function_names[logical_id] = name
+        iam.register(name, iam.policy_of(logical_id, spec["Properties"]))
         for event in spec["Properties"].get("Events", {}).values():
             if event["Type"] == "Api":
                 props = event["Properties"]
@@ -158,7 +160,7 @@ def _state_machine(template: Template, logical_id: str, properties: dict[str, An
     definition = (template.root / properties["DefinitionUri"]).read_text()
     for key, value in properties.get("DefinitionSubstitutions", {}).items():
         definition = definition.replace("${" + key + "}", str(template.resolve(value)))
-    name = f"{template.stack_name}-{logical_id}"
+    name = str(template.resolve(properties["Name"])) if "Name" in properties else f"{template.stack_name}-{logical_id}"
     arn = boto3.client("stepfunctions").create_state_machine(
         name=name, definition=definition, roleArn=role_arn, type=properties.get("Type", "STANDARD")
     )["stateMachineArn"]

@@ -1,0 +1,113 @@
+"""lambda_canary.local.iam: the functions' policies in template.yaml, applied to their calls on the local runtime."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from canary_core.fanout import fan_out
+from lambda_canary.local import iam, moto_patches
+from lambda_canary.local.template import Template
+
+
+@pytest.fixture
+def policies(project_root):
+    """{logical id: FunctionPolicy} of every function template.yaml declares."""
+    template = Template.load(project_root / "template.yaml", {"SlackWebhookUrl": "https://hooks.slack.com/x"}, "unit")
+    return {
+        logical_id: iam.policy_of(logical_id, spec["Properties"])
+        for logical_id, spec in template.resources("AWS::Serverless::Function").items()
+    }
+
+
+@pytest.fixture
+def checked(monkeypatch):
+    """boto3 on moto with the policy check installed (as the local runtime installs it), the registry emptied after."""
+    owner, attribute, replacement = moto_patches.PATCHES["a function's calls are limited to its template policies"]
+    monkeypatch.setattr(owner, attribute, replacement)
+    with mock_aws():
+        yield
+    iam.clear()
+
+
+def running(name):
+    """Run the rest of the test as function `name`."""
+    return iam.running_function.set(name)
+
+
+def test_policy_templates_expand_as_sam_expands_them_and_statements_count_as_written(policies):
+    # given the click handler's policies: DynamoDBReadPolicy, an UpdateItem statement, two secrets, two Step
+    # Functions statements
+    click_handler = policies["ApprovalFunction"]
+
+    # then it may read and update the deployments, read secrets, resume and describe executions, and nothing more
+    for action in ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "secretsmanager:GetSecretValue"]:
+        assert click_handler.allows(action), action
+    assert click_handler.allows("states:SendTaskSuccess") and click_handler.allows("states:DescribeExecution")
+    for action in ["dynamodb:PutItem", "dynamodb:DeleteItem", "lambda:UpdateAlias", "states:StopExecution"]:
+        assert not click_handler.allows(action), action
+
+
+def test_only_the_functions_that_move_aliases_may_update_them(policies):
+    # when each function's policy is asked about UpdateAlias
+    movers = {logical_id for logical_id, policy in policies.items() if policy.allows("lambda:UpdateAlias")}
+
+    # then exactly the tasks that shift, promote, roll back and clean up may
+    assert movers == {"ShiftTrafficFunction", "PromoteFunction", "RollBackFunction", "CleanUpFunction"}
+
+
+def test_a_call_outside_the_running_functions_policies_is_refused_as_aws_refuses_it(checked, policies):
+    # given Publish Versions (lambda:PublishVersion only) running
+    iam.register("stack-PublishVersionsFunction", policies["PublishVersionsFunction"])
+    token = running("stack-PublishVersionsFunction")
+    try:
+        # when its code reads a DynamoDB table
+        with pytest.raises(ClientError) as refused:
+            boto3.client("dynamodb", region_name="us-east-1").get_item(TableName="t", Key={"k": {"S": "v"}})
+    finally:
+        iam.running_function.reset(token)
+
+    # then AWS's AccessDeniedException comes back, naming the action and the fix, and the refusal is kept
+    error = refused.value.response["Error"]
+    assert error["Code"] == "AccessDeniedException"
+    assert "is not authorized to perform: dynamodb:GetItem" in error["Message"]
+    assert "template.yaml: add it to PublishVersionsFunction's Policies" in error["Message"]
+    assert iam.denied == [error["Message"]]
+
+
+def test_an_allowed_call_and_a_call_outside_any_function_reach_moto(checked, policies):
+    # given the click handler registered
+    iam.register("stack-ApprovalFunction", policies["ApprovalFunction"])
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+
+    # when the test itself lists tables (no function runs), then the click handler describes one (allowed)
+    outside = dynamodb.list_tables()
+    token = running("stack-ApprovalFunction")
+    try:
+        with pytest.raises(ClientError) as answered:
+            dynamodb.describe_table(TableName="t")
+    finally:
+        iam.running_function.reset(token)
+
+    # then both reach moto (which knows no table "t"), and nothing was refused
+    assert outside["TableNames"] == []
+    assert answered.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    assert iam.denied == []
+
+
+def test_calls_a_function_fans_out_to_worker_threads_are_checked_as_its_own(checked, policies):
+    # given Publish Versions running
+    iam.register("stack-PublishVersionsFunction", policies["PublishVersionsFunction"])
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+    token = running("stack-PublishVersionsFunction")
+    try:
+        # when it makes calls from fan_out's worker threads
+        results = fan_out(lambda _: dynamodb.list_tables(), range(3), max_workers=3, rate=1000)
+    finally:
+        iam.running_function.reset(token)
+
+    # then each worker's call is refused: the workers run as the function that started them
+    assert [type(result) for result in results] == [ClientError] * 3
+    assert len(iam.denied) == 3
