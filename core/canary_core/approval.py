@@ -196,6 +196,9 @@ def announce_outcome(
     if ref:
         try:
             messenger.channel.update(ref, message)
+            if outcome.get("summary", {}).get("decided_by") == TIMEOUT:
+                # an edited message notifies nobody: what the deadline did is said in the thread too
+                reply(table, deployment, messenger.channel, ref, message, now)
             return
         except slack.SlackError as error:
             logger.warning("Slack message not updated: %s", error)

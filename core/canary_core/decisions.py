@@ -18,8 +18,6 @@ from canary_core.trail import Decision, DeploymentsTable
 
 logger = logging.getLogger(__name__)
 
-# Late clicks are noted until the trail holds this many events (a DynamoDB item holds 400 KB at most)
-MAX_TRAIL_EVENTS = 200
 # The execution is no longer waiting for this token (it timed out, was stopped, or already resumed).
 _TOKEN_GONE = ("TaskTimedOut", "TaskDoesNotExist", "InvalidToken")
 
@@ -46,8 +44,7 @@ def decide(
 ) -> DecisionResult:
     won, item = table.record_decision(repository, build_no, decision)
     if not won:
-        if len(item.get("trail", [])) < MAX_TRAIL_EVENTS:  # a flood of late clicks must not outgrow the item
-            table.note(repository, build_no, now, f"ignored later {decision.action}", **decision.as_item())
+        table.note_unless_full(repository, build_no, now, f"ignored later {decision.action}", **decision.as_item())
         return DecisionResult(won=False, delivered=False, item=item)
     code = "no task waiting"
     if item.get("task_token"):

@@ -1,8 +1,11 @@
-"""A button pressed in Slack (app mode): verify the request, check who pressed it, decide, answer.
+"""A button pressed in Slack (app mode): accept the request at once, then decide and answer.
 
-Slack waits three seconds for the HTTP answer, whose body it ignores for button presses; what the person
-sees is posted to the interaction's response_url: the message replaced by the decision, or an ephemeral
-reply when nothing changed. A retried or replayed request meets the first decision and changes nothing.
+Slack waits three seconds for the HTTP answer, whose body it ignores for button presses. So only the
+signature check and the reading of the press happen before the answer (`accept_press`); the click handler
+then hands the press to itself, invoked again without waiting, and `handle_press` does the rest: the
+button's link, who pressed it, the decision. What the person sees is posted to the interaction's
+response_url: the message replaced by the decision, or an ephemeral reply when nothing changed. A retried or
+replayed request meets the first decision and changes nothing.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from canary_core import slack
 from canary_core.decisions import DecisionNotDelivered, decide
 from canary_core.errors import LinkRejected
 from canary_core.links import verify as verify_link
-from canary_core.slack_requests import SlackAction, SlackRequestRejected, parse_action, verify
+from canary_core.slack_requests import SlackAction, parse_action, verify
 from canary_core.trail import Decision, DeploymentsTable
 
 logger = logging.getLogger(__name__)
@@ -42,11 +45,16 @@ def may_decide(user_id: str, approvers: tuple[str, ...], group_members: GroupMem
     return False
 
 
-def handle_slack_action(
-    headers: Mapping[str, str],
-    body: str,
+def accept_press(headers: Mapping[str, str], body: str, signing_secret: str, now: datetime) -> SlackAction:
+    """Inside Slack's three seconds: the signature checked before anything else, then the press read.
+    Raises SlackRequestRejected, carrying the HTTP status Slack gets."""
+    verify(headers, body, signing_secret, now)
+    return parse_action(body)
+
+
+def handle_press(
+    action: SlackAction,
     *,
-    signing_secret: str,
     link_secret: bytes,
     approvers: tuple[str, ...],
     table: DeploymentsTable,
@@ -54,35 +62,30 @@ def handle_slack_action(
     respond: Respond,
     now: datetime,
     group_members: GroupMembers | None = None,
-) -> tuple[int, str]:
-    """Returns the HTTP status and body for Slack."""
-    try:
-        verify(headers, body, signing_secret, now)
-        action = parse_action(body)
-    except SlackRequestRejected as error:
-        return error.status, str(error)
+) -> None:
+    """An accepted press (`now`: when Slack sent it): check its link and who pressed it, decide, answer."""
     try:
         link = verify_link(dict(parse_qsl(action.value)), link_secret, now)
     except LinkRejected as error:
         _ephemeral(respond, action, f"This button cannot be used: {error}")
-        return 200, ""
+        return
     if link.action != action.action:
         _ephemeral(respond, action, "This button does not match its deployment; nothing was changed.")
-        return 200, ""
+        return
     title = f"{link.repository} build {link.build_no}"
     if not may_decide(action.user_id, approvers, group_members):
-        table.note(
+        table.note_unless_full(
             link.repository, link.build_no, now, f"refused {action.action}: not an approver",
             decided_by=action.user_name, user_id=action.user_id,
         )  # fmt: skip
         _ephemeral(respond, action, f"You are not allowed to decide {title}; nothing was changed.")
-        return 200, ""
+        return
     decision = Decision(action.action, action.user_name, now.isoformat(), user_id=action.user_id)
     try:
         result = decide(table, sfn_client, link.repository, link.build_no, decision, now)
     except DecisionNotDelivered as error:
         _ephemeral(respond, action, str(error))
-        return 200, ""
+        return
     if not result.won:
         first = result.item.get("decision") or {}
         said = (
@@ -91,10 +94,10 @@ def handle_slack_action(
             else f"it already ended ({result.item.get('status')})"
         )
         _ephemeral(respond, action, f"{title} was already decided: {said}. Nothing was changed.")
-        return 200, ""
+        return
     if not result.delivered:
         _ephemeral(respond, action, f"Too late: {title} was no longer waiting ({result.problem}).")
-        return 200, ""
+        return
     _send(
         respond,
         action,
@@ -103,7 +106,6 @@ def handle_slack_action(
             **slack.decided_message(title, action.action, action.user_name, decision.decided_at),
         },
     )
-    return 200, ""
 
 
 def _ephemeral(respond: Respond, action: SlackAction, text: str) -> None:

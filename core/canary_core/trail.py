@@ -21,6 +21,7 @@ SHIFTING, WAITING, PROMOTED, ROLLED_BACK, FAILED = "SHIFTING", "WAITING", "PROMO
 KIND = "deployment"  # every item's `kind`: the partition of the ByStartTime index, newest first
 BY_START_TIME = "ByStartTime"
 PRE_APPROVAL, TIMEOUT = "pre-approval", "timeout"  # who decided, when no person did
+MAX_TRAIL_EVENTS = 200  # a DynamoDB item holds 400 KB at most
 
 
 @dataclass(frozen=True)
@@ -183,6 +184,20 @@ class DeploymentsTable:
                 ":event": [_event(now, f"decision withdrawn: {decision.action}", reason=reason)],
             },
         )
+
+    def note_unless_full(self, repository: str, build_no: int, now: datetime, event: str, **details: Any) -> None:
+        """`note` for what anyone outside can cause again and again (late clicks, refused presses): once the
+        trail holds MAX_TRAIL_EVENTS events, such events are dropped, so a flood cannot outgrow the item."""
+        try:
+            self._table.update_item(
+                Key=_key(repository, build_no),
+                UpdateExpression="SET trail = list_append(trail, :event)",
+                ConditionExpression="size(trail) < :most",
+                ExpressionAttributeValues={":event": [_event(now, event, **details)], ":most": MAX_TRAIL_EVENTS},
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
 
     def note(self, repository: str, build_no: int, now: datetime, event: str, **details: Any) -> None:
         """Append one event to the trail (a late click, a Slack failure, an undelivered decision)."""

@@ -2,10 +2,12 @@
 
 GET /decide shows a confirmation page and changes nothing; POST /decide records the decision (first one
 wins) and resumes the waiting execution. GET /deployments is the audit page (?repository=, ?format=json).
-POST /slack/interactivity takes the Slack app's button presses.
+POST /slack/interactivity takes the Slack app's button presses: it answers Slack at once and hands each press
+to this same function, invoked again without waiting (an event {"slack_press": ...}), which decides.
 """
 
 import json
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
@@ -17,6 +19,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from canary_core import audit, aws, clicks, pages, slack, slack_actions
 from canary_core.config import Settings
+from canary_core.slack_requests import SlackAction, SlackRequestRejected
 
 logger = Logger()
 tracer = Tracer()
@@ -24,6 +27,8 @@ app = APIGatewayRestResolver()
 settings = Settings.from_env()
 table = aws.deployments_table(settings)
 sfn_client = aws.stepfunctions_client()
+lambda_client = aws.lambda_client()
+PRESS_EVENT = "slack_press"
 
 PAGE_HEADERS = {
     "Cache-Control": "no-store",
@@ -77,21 +82,36 @@ def submit_decision() -> Response[str]:
 def slack_interactivity() -> Response[str]:
     if settings.slack_mode != "app":
         return Response(status_code=404, content_type="text/plain", body="SlackMode is not app on this stack")
-    event = app.current_event
-    body = event.decoded_body or ""
-    status, answer = slack_actions.handle_slack_action(
-        event.headers or {},
-        body,
-        signing_secret=aws.slack_app_secrets(settings)["signing_secret"],
+    event, now = app.current_event, datetime.now(UTC)
+    try:
+        signing_secret = aws.slack_app_secrets(settings)["signing_secret"]
+        action = slack_actions.accept_press(event.headers or {}, event.decoded_body or "", signing_secret, now)
+    except SlackRequestRejected as error:
+        return Response(status_code=error.status, content_type="text/plain", body=str(error))
+    press = {"action": asdict(action), "pressed_at": now.isoformat()}
+    try:  # Slack waits three seconds for this answer: the press is decided by an invocation of its own
+        lambda_client.invoke(
+            FunctionName=app.lambda_context.invoked_function_arn,
+            InvocationType="Event",
+            Payload=json.dumps({PRESS_EVENT: press}).encode(),
+        )
+    except Exception as error:  # noqa: BLE001 - better a late answer to Slack than a lost press
+        logger.warning("press not handed on (%s): deciding it now", error)
+        handle_press(press)
+    return Response(status_code=200, content_type="text/plain", body="")
+
+
+def handle_press(press: dict[str, Any]) -> None:
+    slack_actions.handle_press(
+        SlackAction(**press["action"]),
         link_secret=aws.link_secret(settings),
         approvers=settings.slack_approvers,
         table=table,
         sfn_client=sfn_client,
         respond=slack.respond,
-        now=datetime.now(UTC),
+        now=datetime.fromisoformat(press["pressed_at"]),
         group_members=_group_members,
     )
-    return Response(status_code=status, content_type="text/plain", body=answer)
 
 
 def _group_members(usergroup: str) -> set[str]:
@@ -120,4 +140,7 @@ def list_deployments() -> Response[str]:
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict, context: LambdaContext) -> dict:  # type: ignore[type-arg]
+    if PRESS_EVENT in event:
+        handle_press(event[PRESS_EVENT])
+        return {}
     return app.resolve(event, context)

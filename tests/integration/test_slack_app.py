@@ -80,6 +80,16 @@ class AppFleet:
             time.sleep(0.1)
         raise TimeoutError("no chat.postMessage for this deployment")
 
+    def wait_for_update(self, timeout: float = 30) -> dict:
+        """The last chat.update of the request message, once there is one."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            updates = self.log("/api/chat.update")
+            if updates:
+                return updates[-1]["payload"]
+            time.sleep(0.1)
+        raise TimeoutError("the request message was not updated")
+
     def item(self) -> dict:
         table = self.app.client("dynamodb")
         key = {"repository": {"S": self.repository}, "build_no": {"N": "2"}}
@@ -98,9 +108,9 @@ def _button(message: dict, action: str) -> dict:
     return next(e for e in actions["elements"] if e["action_id"] == action)
 
 
-def press(app, message: dict, action: str, user: dict, *, timestamp: int | None = None, secret: str = SIGNING_SECRET,
-          response_id: str | None = None):  # fmt: skip
-    """POST to the interactivity endpoint what Slack posts when `user` presses the button."""
+def signed_press(app, message: dict, action: str, user: dict, *, timestamp: int | None = None,
+                 secret: str = SIGNING_SECRET, response_id: str | None = None) -> tuple[str, dict]:  # fmt: skip
+    """The body and headers Slack posts when `user` presses the button, signed as Slack signs them."""
     payload = json.loads(json.dumps(SAMPLE_PAYLOAD))
     payload["user"] = user
     payload["actions"][0].update(action_id=action, value=_button(message, action)["value"])
@@ -113,7 +123,31 @@ def press(app, message: dict, action: str, user: dict, *, timestamp: int | None 
         "X-Slack-Signature": signature(secret, str(timestamp), body),
         "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
     }
+    return body, headers
+
+
+def post_press(app, body: str, headers: dict) -> requests.Response:
     return requests.post(f"{app.outputs['ApprovalApiUrl']}/slack/interactivity", data=body, headers=headers, timeout=10)
+
+
+def press(app, message: dict, action: str, user: dict, **options) -> requests.Response:
+    """POST to the interactivity endpoint what Slack posts when `user` presses the button."""
+    return post_press(app, *signed_press(app, message, action, user, **options))
+
+
+def replies(app, reply_id: str, timeout: float = 15) -> list[dict]:
+    """What was posted to a press's response_url: the press is decided after Slack got its answer."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        posted = [e["payload"] for e in app.slack_log() if e["endpoint"] == f"/response/{reply_id}"]
+        if posted:
+            return posted
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing posted to response_url {reply_id}")
+
+
+def slack_latency(app, seconds: float) -> None:
+    requests.post(f"{app.approval_url}/_local/slack/latency", json={"seconds": seconds}, timeout=10)
 
 
 def test_request_is_posted_by_the_app_with_buttons_not_links(app):
@@ -145,9 +179,9 @@ def test_forged_stale_and_unauthorised_presses_change_nothing(app):
     assert forged.status_code == 401 and "signature" in forged.text
     assert stale.status_code == 401 and "stale" in stale.text
     assert mallory.status_code == 200
-    replies = [e["payload"] for e in app.slack_log() if e["endpoint"] == f"/response/{reply_id}"]
-    assert replies == [{"response_type": "ephemeral", "replace_original": False, "text": replies[0]["text"]}]
-    assert "not allowed" in replies[0]["text"]
+    (reply,) = replies(app, reply_id)
+    assert reply == {"response_type": "ephemeral", "replace_original": False, "text": reply["text"]}
+    assert "not allowed" in reply["text"]
     assert fleet.aliases() == canary
     assert "decision" not in fleet.item()
     assert app.client("stepfunctions").describe_execution(executionArn=execution)["status"] == "RUNNING"
@@ -163,9 +197,9 @@ def test_approve_button_decides_as_the_slack_user_and_the_message_is_updated(app
 
     response = press(app, message, "approve", ALICE, response_id=reply_id)
 
-    # Slack gets its answer at once; the message is replaced by the decision
+    # Slack gets its answer at once; the message is then replaced by the decision
     assert response.status_code == 200
-    replaced = [e["payload"] for e in app.slack_log() if e["endpoint"] == f"/response/{reply_id}"]
+    replaced = replies(app, reply_id)
     assert replaced[0]["replace_original"] is True and "Approved by alice" in replaced[0]["text"]
     assert app.wait_for_execution(execution)["status"] == "SUCCEEDED"
     assert fleet.aliases() == {name: ("2", {}) for name in fleet.names}
@@ -179,13 +213,65 @@ def test_approve_button_decides_as_the_slack_user_and_the_message_is_updated(app
     assert update["channel"] == CHANNEL and update["text"].startswith("Promoted")
     assert "alice" in update["text"] and not [b for b in update["blocks"] if b["type"] == "actions"]
 
-    # a replayed press (Slack's retry) meets the first decision: nothing changes
-    replay = press(app, message, "rollback", ALICE)
-    assert replay.status_code == 200
+    # a later press of the other button meets the first decision: nothing changes
+    later_id = uuid.uuid4().hex
+    assert press(app, message, "rollback", ALICE, response_id=later_id).status_code == 200
+    assert "already decided: approve by alice" in replies(app, later_id)[0]["text"]
     assert fleet.aliases() == {name: ("2", {}) for name in fleet.names}
 
 
-@pytest.mark.parametrize("ending", ["automatic roll back", "timeout", "pre-approval"])
+def trail_events(fleet) -> list[str]:
+    return [event["M"]["event"]["S"] for event in fleet.item()["trail"]["L"]]
+
+
+def test_a_press_replayed_byte_for_byte_decides_once(app):
+    # given a deployment waiting, and alice's press as Slack signed it
+    fleet = AppFleet(app)
+    execution = fleet.start()
+    reply_id = uuid.uuid4().hex
+    body, headers = signed_press(app, fleet.request_message(), "approve", ALICE, response_id=reply_id)
+
+    # when the same request arrives twice, the second as Slack's retry (within the five minutes a signature lasts)
+    first = post_press(app, body, headers)
+    retry = post_press(app, body, {**headers, "X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"})
+
+    # then both get 200, one decision is taken, the other press is told so, and the deployment is promoted once
+    assert (first.status_code, retry.status_code) == (200, 200)
+    assert app.wait_for_execution(execution)["status"] == "SUCCEEDED"
+    answers = replies(app, reply_id)
+    deadline = time.monotonic() + 15
+    while len(answers) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+        answers = replies(app, reply_id)
+    assert sorted(a.get("replace_original") for a in answers) == [False, True]
+    events = trail_events(fleet)
+    assert (events.count("decision: approve"), events.count("ignored later approve")) == (1, 1)
+    assert fleet.aliases() == {name: ("2", {}) for name in fleet.names}
+
+
+def test_a_slow_slack_does_not_delay_the_answer_to_a_press(app):
+    # given carol, an approver through user group S0RELEASE, and a Slack that takes 3 s to answer any call:
+    # checking her group and replacing the message would take 6 s, twice what Slack waits for its answer
+    requests.post(f"{app.approval_url}/_local/slack/usergroups", json={"S0RELEASE": ["U0CAROL"]}, timeout=10)
+    fleet = AppFleet(app)
+    execution = fleet.start()
+    message = fleet.request_message()
+    slack_latency(app, 3)
+    try:
+        # when she presses Approve
+        started = time.monotonic()
+        response = press(app, message, "approve", CAROL)
+        answered = time.monotonic() - started
+
+        # then Slack has its 200 within its three seconds, and the press is decided all the same
+        assert response.status_code == 200 and answered < 3, answered
+        assert app.wait_for_execution(execution)["status"] == "SUCCEEDED"
+    finally:
+        slack_latency(app, 0)
+    assert fleet.item()["decision"]["M"]["decided_by"]["S"] == "carol"
+
+
+@pytest.mark.parametrize("ending", ["automatic roll back", "timeout", "pre-approval", "stopped"])
 def test_the_message_is_updated_however_the_deployment_ends(app, ending):
     fleet = AppFleet(app)
     overrides = {"timeout": {"approval_timeout_seconds": 1}, "pre-approval": {"pre_approve": True}}.get(ending, {})
@@ -199,14 +285,19 @@ def test_the_message_is_updated_however_the_deployment_ends(app, ending):
             FunctionName=fleet.names[0], Name="live", FunctionVersion=version, RoutingConfig=no_weights
         )
         press(app, message, "approve", ALICE)
+    if ending == "stopped":  # from the console: the EventBridge rule runs Clean Up, which posts the ending
+        fleet.sfn.stop_execution(executionArn=execution, cause="stopped from the console")
 
     ended = app.wait_for_execution(execution)
 
-    expected = {"automatic roll back": "Rolled back", "timeout": "Rolled back", "pre-approval": "Promoted"}[ending]
-    assert ended["status"] == ("FAILED" if expected == "Rolled back" else "SUCCEEDED")
-    update = fleet.log("/api/chat.update")[-1]["payload"]
+    expected = {"pre-approval": "Promoted"}.get(ending, "Rolled back")
+    assert ended["status"] == {"pre-approval": "SUCCEEDED", "stopped": "ABORTED"}.get(ending, "FAILED")
+    update = fleet.wait_for_update()
     assert update["text"].startswith(expected)
     assert update["ts"] == fleet.item()["slack_message"]["M"]["ts"]["S"]
+    if ending == "timeout":  # and said in the thread: an edited message notifies nobody
+        thread = [e["payload"] for e in fleet.log("/api/chat.postMessage") if "thread_ts" in e["payload"]]
+        assert thread[-1]["thread_ts"] == update["ts"] and "reason: timeout" in thread[-1]["text"]
 
 
 def test_links_are_refused_when_only_named_approvers_may_decide(app):

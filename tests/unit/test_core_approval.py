@@ -550,6 +550,25 @@ def test_an_app_outcome_updates_the_request_message_in_place(
     assert len(slack_http.to(POST_MESSAGE)) == 1
 
 
+def test_a_timeout_outcome_is_also_said_in_the_request_thread(
+    table, opened, sfn, app_channel, slack_http, link_secret, now
+):
+    # given an app request that was posted, then rolled back at its deadline
+    deployment = opened()
+    ask(deployment, app_channel, table=table, sfn=sfn, secret=link_secret, now=now, interactive=True)
+    cause = "No decision within 3600 seconds: rolled back (reason: timeout)."
+    outcome = {"status": "ROLLED_BACK", "cause": cause, "summary": {"decided_by": TIMEOUT}}
+
+    # when the outcome is announced
+    announce_outcome(deployment, outcome, messenger(app_channel), table=table, now=now)
+
+    # then the request message is updated, and the same is posted in its thread (an edit notifies nobody)
+    (update,) = slack_http.to(UPDATE)
+    _request, reply = slack_http.to(POST_MESSAGE)
+    assert reply["thread_ts"] == update["ts"] == "1795690000.000100"
+    assert reply["text"] == update["text"] == f"Rolled back: my-app build 760. {cause}"
+
+
 def test_an_outcome_whose_update_fails_is_posted_as_a_new_message(
     table, opened, sfn, app_channel, slack_http, link_secret, now
 ):

@@ -1,4 +1,4 @@
-"""canary_core.slack_actions.handle_slack_action: a button pressed in Slack (app mode), end to end on moto.
+"""canary_core.slack_actions: a button pressed in Slack (app mode), accepted then handled, end to end on moto.
 
 Slack's side is the sample payload (events/slack-block-actions.json), signed as Slack signs it; the answers to
 the person go to the interaction's response_url through slack.respond, faked at requests.post (SlackHttp).
@@ -18,7 +18,8 @@ from slack_fake import http_response
 
 from canary_core import slack
 from canary_core.links import DecisionLink
-from canary_core.slack_actions import handle_slack_action
+from canary_core.slack_actions import accept_press, handle_press
+from canary_core.slack_requests import SlackRequestRejected
 
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 RESPONSE_URL = "https://hooks.slack.com/actions/T0CANARY/1795690000/abcdefABCDEF0123456789"  # the sample's
@@ -59,13 +60,16 @@ def press(load_event, link_secret, expires, now):
 
 @pytest.fixture
 def handle(table, sfn, link_secret, now, slack_http):
-    """handle(headers, body, approvers=(), sfn_client=sfn, at=now): the handler, answering through slack.respond."""
+    """handle(headers, body, approvers=(), sfn_client=sfn, at=now): accept the press as the click handler does,
+    then handle it as its own invocation does, answering through slack.respond. Returns Slack's (status, body)."""
 
     def run(headers, body, *, approvers=(), sfn_client=None, at=None):
-        return handle_slack_action(
-            headers,
-            body,
-            signing_secret=SIGNING_SECRET,
+        try:
+            action = accept_press(headers, body, SIGNING_SECRET, at or now)
+        except SlackRequestRejected as error:
+            return error.status, str(error)
+        handle_press(
+            action,
             link_secret=link_secret,
             approvers=approvers,
             table=table,
@@ -73,6 +77,7 @@ def handle(table, sfn, link_secret, now, slack_http):
             respond=slack.respond,
             now=at or now,
         )
+        return 200, ""
 
     return run
 

@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError
 
 from canary_core.errors import InvalidInput
 from canary_core.model import Deployment, FunctionTarget
-from canary_core.trail import PROMOTED, ROLLED_BACK, SHIFTING, WAITING, Decision
+from canary_core.trail import MAX_TRAIL_EVENTS, PROMOTED, ROLLED_BACK, SHIFTING, WAITING, Decision
 
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:"
 
@@ -330,3 +330,20 @@ def test_withdraw_decision_leaves_a_later_decision(table, waiting_deployment, no
     with pytest.raises(ClientError, match="ConditionalCheckFailedException"):
         table.withdraw_decision("my-app", 760, first, now + timedelta(minutes=4), reason="not delivered")
     assert table.get("my-app", 760)["decision"]["action"] == "rollback"
+
+
+def test_what_outsiders_can_repeat_is_noted_until_the_trail_is_full(table, waiting_deployment, now):
+    # given a trail one event short of MAX_TRAIL_EVENTS
+    waiting_deployment()
+    for _ in range(MAX_TRAIL_EVENTS - 1 - len(table.get("my-app", 760)["trail"])):
+        table.note("my-app", 760, now, "filler")
+
+    # when two late clicks are noted the capped way, then one event the workflow itself writes
+    table.note_unless_full("my-app", 760, now, "ignored later approve", decided_by="mallory")
+    table.note_unless_full("my-app", 760, now, "ignored later approve", decided_by="mallory")
+    table.note("my-app", 760, now, "outcome: ROLLED_BACK")
+
+    # then the first click filled the trail, the second was dropped, and the workflow's own event still counts
+    events = [event["event"] for event in table.get("my-app", 760)["trail"]]
+    assert events[-2:] == ["ignored later approve", "outcome: ROLLED_BACK"]
+    assert len(events) == MAX_TRAIL_EVENTS + 1

@@ -202,6 +202,8 @@ class FrozenClock:
     def now(self, tz: Any = None) -> datetime:
         return self._now
 
+    fromisoformat = staticmethod(datetime.fromisoformat)
+
 
 def test_request_approval_plans_the_wait_and_posts_links_to_the_webhook(
     handler, make_deployment, table, now, lambda_context
@@ -477,24 +479,50 @@ def slack_press_event(load_event, now: datetime) -> dict[str, Any]:
     }
 
 
-def test_approval_api_takes_a_slack_press_as_the_slack_user(
+class RecordingLambda:
+    """Lambda's Invoke, as the click handler calls it to hand a press on: records the calls, answers 202."""
+
+    def __init__(self) -> None:
+        self.invocations: list[dict[str, Any]] = []
+
+    def invoke(self, **call: Any) -> dict[str, Any]:
+        self.invocations.append(call)
+        return {"StatusCode": 202}
+
+
+def test_approval_api_answers_a_slack_press_at_once_and_decides_it_in_its_own_invocation(
     handler, app_mode, waiting_deployment, load_event, lambda_context, table, sfn, now
 ):
     # given an app-mode stack, my-app build 760 waiting on a task token, and alice's signed press of Approve
     app_mode()
     waiting_deployment(task_token="token-slack-handler")
     app = handler("approval_api")
-    app.sfn_client = sfn
+    app.sfn_client, app.lambda_client = sfn, RecordingLambda()
     app.datetime = FrozenClock(now)
 
-    # when the interactivity endpoint gets the request, with Slack's response_url answering ok
-    with patch("requests.post", return_value=Mock(status_code=200, text="ok")) as post:
+    # when the interactivity endpoint gets the request
+    with patch("requests.post") as post:
         response = app.lambda_handler(slack_press_event(load_event, now), lambda_context)
 
-    # then Slack gets 200, the decision is alice's, the execution resumed, and the message replaced
+    # then Slack gets 200 before anything is decided: the press went to this function, invoked asynchronously
     assert response["statusCode"] == 200
+    assert "decision" not in table.get("my-app", 760) and sfn.calls == [] and post.call_args_list == []
+    (invocation,) = app.lambda_client.invocations
+    assert invocation["FunctionName"] == lambda_context.invoked_function_arn
+    assert invocation["InvocationType"] == "Event"
+    press = json.loads(invocation["Payload"])
+
+    # when that invocation runs, with Slack's response_url answering ok
+    with patch("requests.post", return_value=Mock(status_code=200, text="ok")) as post:
+        assert app.lambda_handler(press, lambda_context) == {}
+
+    # then the decision is alice's, at the time of the press; the execution resumed, and the message replaced
     decision = table.get("my-app", 760)["decision"]
-    assert (decision["decided_by"], decision["user_id"]) == ("alice", "U0ALICE")
+    assert (decision["decided_by"], decision["user_id"], decision["decided_at"]) == (
+        "alice",
+        "U0ALICE",
+        now.isoformat(),
+    )
     assert [call["taskToken"] for call in sfn.calls] == ["token-slack-handler"]
     (call,) = post.call_args_list
     assert call.args == (RESPONSE_URL,)

@@ -111,3 +111,28 @@ def test_calls_a_function_fans_out_to_worker_threads_are_checked_as_its_own(chec
     # then each worker's call is refused: the workers run as the function that started them
     assert [type(result) for result in results] == [ClientError] * 3
     assert len(iam.denied) == 3
+
+
+def test_invoke_is_checked_as_lambda_invoke_function_the_action_iam_names(checked, policies):
+    # given the click handler (it may invoke itself: lambda:InvokeFunction) and Publish Versions (it may not)
+    iam.register("stack-approval", policies["ApprovalFunction"])
+    iam.register("stack-PublishVersionsFunction", policies["PublishVersionsFunction"])
+    lam = boto3.client("lambda", region_name="us-east-1")
+    outcomes = {}
+
+    # when each invokes a function (one moto does not have)
+    for name in ("stack-approval", "stack-PublishVersionsFunction"):
+        token = running(name)
+        try:
+            with pytest.raises(ClientError) as error:
+                lam.invoke(FunctionName="stack-approval", InvocationType="Event", Payload=b"{}")
+            outcomes[name] = error.value.response["Error"]["Code"]
+        finally:
+            iam.running_function.reset(token)
+
+    # then the click handler's call reaches moto, and Publish Versions is refused lambda:InvokeFunction
+    assert outcomes == {
+        "stack-approval": "ResourceNotFoundException",
+        "stack-PublishVersionsFunction": "AccessDeniedException",
+    }
+    assert len(iam.denied) == 1 and "perform: lambda:InvokeFunction" in iam.denied[0]

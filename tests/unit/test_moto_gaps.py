@@ -100,6 +100,27 @@ def test_invoking_an_alias_never_says_which_version_ran(moto_without_docker, fun
     assert "ExecutedVersion" not in response
 
 
+def test_an_event_invocation_is_answered_only_after_the_function_ran(
+    moto_without_docker, function_with_alias, monkeypatch
+):
+    """Gap covered by PATCHES["lambda invoke runs the deployed handler, ... in the background for Event"].
+
+    moto runs an asynchronous (Event) invocation before it answers; AWS queues it and answers 202 at once, so
+    a caller (the click handler answering Slack) never waits for it. When this test fails after a moto
+    upgrade, the background part of the patch may no longer be needed.
+    """
+    # given moto's Lambda, unpatched, whose backend takes half a second to run the function
+    monkeypatch.setattr(LambdaSimpleBackend, "invoke", lambda *args: time.sleep(0.5) or b"")
+
+    # when the function is invoked with InvocationType Event
+    started = time.monotonic()
+    response = moto_without_docker.invoke(FunctionName=function_with_alias, InvocationType="Event", Payload="{}")
+
+    # then the 202 came only after the function ran
+    assert response["StatusCode"] == 202
+    assert time.monotonic() - started >= 0.5
+
+
 def test_invoke_drops_the_qualifier_parameter(moto_without_docker, function_with_alias, monkeypatch):
     """Gap covered by PATCHES["Invoke reads the Qualifier parameter"].
 
@@ -302,9 +323,10 @@ def function_with_alias_in_interpreter(interpreter):
 
 
 GAP_TESTS = {
-    "lambda invoke runs the deployed handler, on the version its alias routes to": (
+    "lambda invoke runs the deployed handler, on the version its alias routes to, in the background for Event": (
         test_lambda_invoke_runs_the_deployed_handler,
         test_invoking_an_alias_never_says_which_version_ran,
+        test_an_event_invocation_is_answered_only_after_the_function_ran,
     ),
     "Invoke reads the Qualifier parameter": test_invoke_drops_the_qualifier_parameter,
     "a function's calls are limited to its template policies": test_a_function_may_make_calls_its_policies_do_not_allow,

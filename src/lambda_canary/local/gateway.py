@@ -7,6 +7,7 @@ and the local runtime's own endpoints.
 - POST /_local/slack/api/chat.postMessage, chat.update -> stand in for Slack's Web API (bot token needed)
 - GET /_local/slack/api/usergroups.users.list -> a user group's members, as set by
   POST /_local/slack/usergroups {"S0123": ["U0123", ...]}
+- POST /_local/slack/latency {"seconds": 2} -> Slack takes that long to answer every call from then on
 - POST /_local/slack/response/<id> -> stands in for an interaction's response_url
 - GET /_local/slack      -> every payload received, oldest first, exactly as posted
 - GET /_local/slack/log  -> the same, each with the endpoint it was posted to
@@ -42,6 +43,7 @@ class SlackSink:
         self._next_ts = 0
         self.outage = False  # tests set it: Slack then answers as it does when it is down
         self.usergroups: dict[str, list[str]] = {}  # usergroups.users.list; set by POST /_local/slack/usergroups
+        self.latency = 0.0  # seconds Slack takes to answer each call; set by POST /_local/slack/latency
 
     def receive(self, request: Request) -> Response:
         """One post to the webhook, the Web API or a response_url, answered as Slack answers it."""
@@ -55,6 +57,10 @@ class SlackSink:
         if endpoint == "/usergroups":  # the local runtime's own control: which users each group has
             self.usergroups.update(payload)
             return _json({"ok": True})
+        if endpoint == "/latency":  # the local runtime's own control: a slow Slack
+            self.latency = float(payload["seconds"])
+            return _json({"ok": True})
+        time.sleep(self.latency)
         if request.path.startswith(SLACK_API_PATH):
             if not request.headers.get("Authorization", "").startswith("Bearer xoxb-"):
                 return _json({"ok": False, "error": "not_authed"})
@@ -72,6 +78,7 @@ class SlackSink:
 
     def group_members(self, request: Request) -> Response:
         """usergroups.users.list, a read method: a GET with the group in the query string."""
+        time.sleep(self.latency)
         if not request.headers.get("Authorization", "").startswith("Bearer xoxb-"):
             return _json({"ok": False, "error": "not_authed"})
         members = self.usergroups.get(request.args.get("usergroup", ""))

@@ -23,6 +23,8 @@ from samtranslator.policy_template_processor.processor import PolicyTemplatesPro
 from lambda_canary.local.template import ACCOUNT_ID
 
 running_function: ContextVar[str | None] = ContextVar("running_function", default=None)
+# Where an IAM action is not named after the API operation it allows
+_ACTIONS_NAMED_OTHERWISE = {"lambda:Invoke": "lambda:InvokeFunction"}
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,7 @@ def check(service: str, operation: str) -> None:
     """Raise AWS's AccessDeniedException when the running function may not call service:operation."""
     function = running_function.get()
     policy = _policies.get(function) if function else None
-    action = f"{service}:{operation}"
+    action = _ACTIONS_NAMED_OTHERWISE.get(f"{service}:{operation}", f"{service}:{operation}")
     if policy is None or policy.allows(action):
         return
     message = (

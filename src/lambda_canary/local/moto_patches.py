@@ -68,10 +68,16 @@ def _invoke_real_handler(
     Gap 5: moto runs an alias's main version whatever its weights, and never says which version ran; AWS
     sends each invocation to the alias's additional version with its weight, and returns the version that
     ran (X-Amz-Executed-Version, boto3's ExecutedVersion).
+
+    Gap 7: moto runs an Event (asynchronous) invocation before it answers; AWS queues it and answers 202 at
+    once, so the caller does not wait for the function.
     """
     name, qualifier = _name_and_qualifier(function_name, qualifier)
     function = self.get_function(name, _routed_version(self, name, qualifier))
     response_headers["x-amz-executed-version"] = str(function.version)
+    if (headers or {}).get("X-Amz-Invocation-Type") == "Event":
+        threading.Thread(target=lambda_runner.invoke, args=(function, body, {}), daemon=True).start()
+        return b""
     return lambda_runner.invoke(function, body, response_headers)
 
 
@@ -144,7 +150,7 @@ def _stopped_stays_stopped(self: Environment, *args: Any, **kwargs: Any) -> None
 
 
 def _calls_checked_against_policies(self: BaseClient, operation_name: str, api_params: Any) -> Any:
-    """Gap 7: moto lets a function's code make any call; on AWS its execution role allows only what its
+    """Gap 8: moto lets a function's code make any call; on AWS its execution role allows only what its
     policies list (see iam.py: the template's Policies, checked for the function that is running)."""
     iam.check(self.meta.service_model.signing_name, operation_name)
     return _ORIGINALS[(BaseClient, "_make_api_call")](self, operation_name, api_params)
@@ -173,7 +179,7 @@ def _table_writes(api: str, original: Callable[..., Any]) -> Callable[..., Any]:
 
 
 PATCHES = {
-    "lambda invoke runs the deployed handler, on the version its alias routes to": (
+    "lambda invoke runs the deployed handler, on the version its alias routes to, in the background for Event": (
         LambdaSimpleBackend,
         "invoke",
         _invoke_real_handler,

@@ -141,7 +141,8 @@ def _function(template: Template, logical_id: str, properties: dict[str, Any], r
         **template.function_globals().get("Environment", {}).get("Variables", {}),
         **properties.get("Environment", {}).get("Variables", {}),
     }
-    name = f"{template.stack_name}-{logical_id}"[:64]
+    default_name = f"{template.stack_name}-{logical_id}"[:64]
+    name = str(template.resolve(properties["FunctionName"])) if "FunctionName" in properties else default_name
     function = boto3.client("lambda").create_function(
         FunctionName=name,
         Runtime=settings["Runtime"],
