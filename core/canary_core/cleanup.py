@@ -2,7 +2,9 @@
 out, a failure in its last step), put its aliases back, record the ending and release its locks.
 
 On AWS an EventBridge rule on the state machine's execution status changes runs it; it is safe for every
-ending (a deployment that already recorded its outcome only has its locks released, if any are left).
+ending (a deployment that already recorded its outcome only has its locks released, if any are left). When
+the workflow's own roll back gave up (Canary.RollbackFailed: a throttling storm, say), Clean Up tries it
+again; if it fails again it raises, so that Lambda's retries of the event try once more, minutes later.
 """
 
 from __future__ import annotations
@@ -65,6 +67,24 @@ def clean_up(
         }
         table.record_outcome(deployment, outcome, now)
         notify(deployment, outcome)
+    elif _roll_back_gave_up(item) and traffic_may_have_moved:
+        try:
+            deployment, changed_outside = aliases.roll_back(lambda_client, deployment)
+        except Exception as error:
+            table.note(repository, build_no, now, "clean-up roll back failed", reason=str(error))
+            locks.release(deployment)
+            raise
+        outcome = {
+            "status": ROLLED_BACK,
+            "error": FAILED_ERROR,
+            "cause": f"The workflow could not put the aliases back ({item['outcome'].get('cause', '')}); "
+            "Clean Up put every alias back afterwards." + _left_alone(changed_outside),
+            "recorded_by": "clean-up",
+            "summary": summary,
+        }
+        table.record_outcome(deployment, outcome, now)
+        notify(deployment, outcome)
+        rolled_back = True
     elif item.get("status") not in FINAL:
         after = "no alias had moved."
         if traffic_may_have_moved:
@@ -83,10 +103,8 @@ def clean_up(
                 table.record_outcome(deployment, outcome, now)
                 notify(deployment, outcome)
                 locks.release(deployment)
-                return {"cleaned": False, "rolled_back": False, "execution_status": status, "error": str(error)}
-            after = "every alias was put back to the version it ran before." + "".join(
-                f" {name} was left as someone else set it ({change})." for name, change in changed_outside.items()
-            )
+                raise  # Lambda's retries of the event run Clean Up again: it then retries the roll back
+            after = "every alias was put back to the version it ran before." + _left_alone(changed_outside)
             rolled_back = True
         outcome = {
             "status": ROLLED_BACK,
@@ -99,6 +117,14 @@ def clean_up(
         notify(deployment, outcome)
     locks.release(deployment)
     return {"cleaned": True, "rolled_back": rolled_back, "execution_status": status}
+
+
+def _roll_back_gave_up(item: dict[str, Any]) -> bool:
+    return item.get("status") == FAILED and (item.get("outcome") or {}).get("error") == ROLLBACK_FAILED_ERROR
+
+
+def _left_alone(changed_outside: dict[str, str]) -> str:
+    return "".join(f" {name} was left as someone else set it ({change})." for name, change in changed_outside.items())
 
 
 def _roll_back_settled(

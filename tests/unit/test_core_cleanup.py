@@ -348,14 +348,15 @@ def test_the_locks_are_released_even_when_an_alias_cannot_be_put_back(
     lambda_client.delete_function(FunctionName="payments")
 
     # when Clean Up gets the ABORTED event
-    result = clean_up(ended("ABORTED"), table=table, locks=locks, lambda_client=lambda_client, notify=notified, now=now)
+    with pytest.raises(Exception) as failed:
+        clean_up(ended("ABORTED"), table=table, locks=locks, lambda_client=lambda_client, notify=notified, now=now)
 
-    # then it reports the failure instead of raising, naming the function that could not be put back
+    # then it raises (Lambda's retries of the event will run it again), naming the function it could not put back
     problem = (
         "Roll Back failed for 1 function(s): payments: ResourceNotFoundException: "
         "Function not found: arn:aws:lambda:us-east-1:123456789012:function:payments"
     )
-    assert result == {"cleaned": False, "rolled_back": False, "execution_status": "ABORTED", "error": problem}
+    assert str(failed.value) == problem
 
     # and orders-api is put back
     assert alias_state(lambda_client, "orders-api") == ("1", {})
@@ -415,3 +416,46 @@ def test_an_alias_a_still_running_task_moves_after_the_first_pass_is_put_back_by
     assert alias_state(lambda_client, "orders-api") == ("1", {})
     assert alias_state(lambda_client, "payments") == ("1", {})
     assert "left as someone else set it" not in table.get("my-app", 760)["outcome"]["cause"]
+
+
+def test_a_roll_back_the_workflow_gave_up_on_is_tried_again(
+    waiting, table, locks, lambda_client, locks_dynamodb_table, notified, now
+):
+    # given build 760's own roll back gave up (Record Outcome wrote Canary.RollbackFailed), aliases still split
+    cause = "Roll back failed, aliases may still carry weights: Roll Back failed for 2 function(s): throttled"
+    table.record_outcome(waiting, {"status": FAILED, "error": ROLLBACK_FAILED_ERROR, "cause": cause}, now)
+    assert alias_state(lambda_client, "orders-api") == ("1", {"2": 0.1})
+
+    # when Clean Up gets the FAILED event, the throttling over
+    result = clean_up(ended("FAILED"), table=table, locks=locks, lambda_client=lambda_client, notify=notified, now=now)
+
+    # then every alias is back, and the ending is now a roll back, recorded by clean-up and sent on
+    assert result == {"cleaned": True, "rolled_back": True, "execution_status": "FAILED"}
+    assert {name: alias_state(lambda_client, name) for name in ("orders-api", "payments")} == {
+        "orders-api": ("1", {}),
+        "payments": ("1", {}),
+    }
+    outcome = table.get("my-app", 760)["outcome"]
+    assert (outcome["status"], outcome["error"], outcome["recorded_by"]) == (ROLLED_BACK, FAILED_ERROR, "clean-up")
+    assert outcome["cause"].startswith(f"The workflow could not put the aliases back ({cause})")
+    assert [sent for _, sent in notified.calls] == [outcome]
+    assert locks_left(locks_dynamodb_table) == []
+
+
+def test_a_roll_back_that_fails_again_is_noted_and_raised_for_lambda_to_retry(
+    waiting, table, locks, lambda_client, locks_dynamodb_table, notified, now
+):
+    # given build 760's own roll back gave up, and payments cannot be put back yet (deleted, here)
+    table.record_outcome(waiting, {"status": FAILED, "error": ROLLBACK_FAILED_ERROR, "cause": "throttled"}, now)
+    lambda_client.delete_function(FunctionName="payments")
+
+    # when Clean Up gets the FAILED event
+    with pytest.raises(Exception, match="Roll Back failed for 1 function"):
+        clean_up(ended("FAILED"), table=table, locks=locks, lambda_client=lambda_client, notify=notified, now=now)
+
+    # then what it could put back is back, the failure is in the trail, the locks are free, the ending unchanged
+    assert alias_state(lambda_client, "orders-api") == ("1", {})
+    item = table.get("my-app", 760)
+    assert item["trail"][-1]["event"] == "clean-up roll back failed"
+    assert item["outcome"]["error"] == ROLLBACK_FAILED_ERROR and notified.calls == []
+    assert locks_left(locks_dynamodb_table) == []
