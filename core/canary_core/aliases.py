@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from canary_core.errors import AliasChangedOutside, AliasUpdateFailed
+from canary_core.errors import AliasChangedOutside, AliasUpdateFailed, ExecutionEnded
 from canary_core.fanout import fan_out
 from canary_core.model import Deployment, FunctionTarget
 
@@ -61,15 +62,20 @@ def promoted(target: FunctionTarget) -> AliasState:
     return AliasState(target.new_version)
 
 
-def shift_traffic(lambda_client: Any, deployment: Deployment) -> Deployment:
+StillRunning = Callable[[], bool]  # whether the execution moving the aliases still runs
+
+
+def shift_traffic(lambda_client: Any, deployment: Deployment, still_running: StillRunning = lambda: True) -> Deployment:
     """Send `weight` of each alias's traffic to the new version; the main version stays as it is.
 
     An alias on $LATEST cannot split traffic (weights need two published versions): it is pinned to the
-    new version, and a roll back puts it back on $LATEST.
+    new version, and a roll back puts it back on $LATEST. Once `still_running` says the execution ended
+    (stopped: Clean Up is putting every alias back), no further alias is moved.
     """
 
     def shift(target: FunctionTarget) -> FunctionTarget:
         if not target.unchanged:
+            _unless_ended(still_running)
             _move(lambda_client, deployment, target, canary(target, deployment.weight), [before(target)])
         return target
 
@@ -77,11 +83,12 @@ def shift_traffic(lambda_client: Any, deployment: Deployment) -> Deployment:
     return deployment
 
 
-def promote(lambda_client: Any, deployment: Deployment) -> Deployment:
-    """Every alias runs the new version alone."""
+def promote(lambda_client: Any, deployment: Deployment, still_running: StillRunning = lambda: True) -> Deployment:
+    """Every alias runs the new version alone (none more once `still_running` says the execution ended)."""
 
     def to_new(target: FunctionTarget) -> FunctionTarget:
         if not target.unchanged:
+            _unless_ended(still_running)
             _move(lambda_client, deployment, target, promoted(target), [canary(target, deployment.weight)])
         return target
 
@@ -121,6 +128,11 @@ def all_promoted(lambda_client: Any, deployment: Deployment) -> bool:
         return AliasState.of(alias) == promoted(target)
 
     return all(result is True for result in fan_out(is_promoted, deployment.functions))
+
+
+def _unless_ended(still_running: StillRunning) -> None:
+    if not still_running():
+        raise ExecutionEnded("not moved: the execution ended (Clean Up puts every alias back)")
 
 
 def _move(
@@ -172,4 +184,4 @@ def _reason(error: BaseException) -> str:
     response = getattr(error, "response", None)
     if isinstance(response, dict) and "Error" in response:
         return f"{response['Error'].get('Code')}: {response['Error'].get('Message')}"
-    return str(error) if isinstance(error, AliasChangedOutside) else f"{type(error).__name__}: {error}"
+    return str(error) if isinstance(error, AliasChangedOutside | ExecutionEnded) else f"{type(error).__name__}: {error}"

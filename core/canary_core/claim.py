@@ -9,8 +9,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from canary_core.decisions import DecisionNotDelivered, decide, execution_running
+from canary_core.decisions import DecisionNotDelivered, decide
 from canary_core.errors import InvalidInput
+from canary_core.executions import execution_running
 from canary_core.locks import FunctionLocks, Holder
 from canary_core.model import Defaults, Deployment
 from canary_core.trail import WAITING, Decision, DeploymentsTable

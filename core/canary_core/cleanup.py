@@ -90,7 +90,7 @@ def clean_up(
         if traffic_may_have_moved:
             try:
                 deployment, changed_outside = _roll_back_settled(lambda_client, deployment, settle_seconds, sleep)
-            except Exception as error:  # noqa: BLE001 - any failure: record it, never leave locks behind
+            except Exception as error:
                 # Record it and free the locks all the same: an alias left with weights is refused by the
                 # next deployment's validation, which names it, so nothing builds on a half-shifted fleet.
                 outcome = {

@@ -14,6 +14,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from canary_core.executions import execution_running
 from canary_core.trail import Decision, DeploymentsTable
 
 logger = logging.getLogger(__name__)
@@ -72,19 +73,3 @@ def resume_output(decision: Decision | dict[str, Any]) -> dict[str, Any]:
     """What a waiting execution is resumed with: the state machine reads $.decision.action."""
     values = decision if isinstance(decision, dict) else decision.as_item()
     return {key: values.get(key) for key in ("action", "decided_by", "decided_at")}
-
-
-def execution_running(sfn_client: Any, execution_arn: str | None) -> bool | None:
-    """Whether the execution still runs; None when its status cannot be read (a throttle, a denied call)."""
-    if not execution_arn:
-        return False
-    try:
-        return bool(sfn_client.describe_execution(executionArn=execution_arn)["status"] == "RUNNING")
-    except ClientError as error:
-        if error.response["Error"]["Code"] == "ExecutionDoesNotExist":
-            return False
-        logger.warning("status of %s unknown: %s", execution_arn, error)
-        return None
-    except Exception as error:  # noqa: BLE001 - unknown, and said so: each caller decides what that means
-        logger.warning("status of %s unknown: %s", execution_arn, error)
-        return None

@@ -26,6 +26,10 @@ class AliasUpdateFailed(Exception):
         super().__init__(f"{operation} failed for {len(failures)} function(s): {listed}")
 
 
+class ExecutionEnded(Exception):
+    """The execution a task runs for has ended (stopped from the console, say): the task moves no more aliases."""
+
+
 class AliasChangedOutside(Exception):
     """An alias is in a state this deployment never set: someone changed it. It is left as they set it."""
 

@@ -7,6 +7,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from canary_core import aliases, aws
 from canary_core.config import Settings
+from canary_core.executions import still_running_check
 from canary_core.model import Deployment
 
 logger = Logger()
@@ -14,6 +15,7 @@ tracer = Tracer()
 settings = Settings.from_env()
 lambda_client = aws.lambda_client()
 table = aws.deployments_table(settings)
+sfn_client = aws.stepfunctions_client()
 
 
 @logger.inject_lambda_context
@@ -21,5 +23,5 @@ table = aws.deployments_table(settings)
 def lambda_handler(state: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     deployment = Deployment.from_state(state["deployment"])
     table.save_state(deployment)  # before any alias moves: what Clean Up needs to put them back
-    aliases.shift_traffic(lambda_client, deployment)
+    aliases.shift_traffic(lambda_client, deployment, still_running_check(sfn_client, deployment.execution_arn))
     return state

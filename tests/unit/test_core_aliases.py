@@ -148,6 +148,24 @@ def test_promote_runs_the_new_version_alone(fleet, lambda_client, alias_state):
     assert alias_state("alias-promote-b") == ("2", {})
 
 
+def test_promote_moves_no_alias_once_the_execution_ended(fleet, lambda_client, alias_state):
+    # given three aliases sending 10% to version 2, and an execution that stops after its first alias moved
+    deployment = aliases.publish_versions(lambda_client, fleet("alias-stop-a", "alias-stop-b", "alias-stop-c"))
+    aliases.shift_traffic(lambda_client, deployment)
+    answers = iter([True])
+
+    # when the deployment is promoted, one alias at a time
+    with pytest.raises(AliasUpdateFailed) as failed:
+        aliases.promote(lambda_client, deployment, still_running=lambda: next(answers, False))
+
+    # then one alias was promoted before the stop; the others were not touched, each named as not moved
+    states = sorted(alias_state(name) for name in ("alias-stop-a", "alias-stop-b", "alias-stop-c"))
+    assert states == [("1", {"2": 0.1}), ("1", {"2": 0.1}), ("2", {})]
+    assert (
+        list(failed.value.failures.values()) == ["not moved: the execution ended (Clean Up puts every alias back)"] * 2
+    )
+
+
 def test_roll_back_restores_the_old_version_alone(fleet, lambda_client, alias_state):
     # given an alias sending 10% to version 2
     deployment = aliases.publish_versions(lambda_client, fleet("alias-rollback"))

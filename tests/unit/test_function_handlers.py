@@ -20,7 +20,7 @@ import boto3
 import pytest
 from aws_lambda_powertools.utilities import parameters
 
-from canary_core.errors import InvalidInput
+from canary_core.errors import AliasUpdateFailed, InvalidInput
 from canary_core.links import DecisionLink
 from canary_core.model import FunctionTarget
 from canary_core.trail import PROMOTED
@@ -138,8 +138,14 @@ def test_validate_input_raises_invalid_input_the_state_machine_catches(handler, 
     assert invalid.value.problems == ["wieght: unknown field; did you mean 'weight'?"]
 
 
+def while_running(task: Any, sfn: Any) -> Any:
+    """A task handler whose execution still runs: its Step Functions client is the fake answering RUNNING."""
+    task.sfn_client = sfn
+    return task
+
+
 def test_publish_shift_and_promote_handlers_carry_the_state_through(
-    handler, orders_and_payments, make_deployment, lambda_context, lambda_client, table, now
+    handler, orders_and_payments, make_deployment, lambda_context, lambda_client, table, sfn, now
 ):
     # given the state after Validate Input for the two functions, whose deployment it opened
     arn = "arn:aws:lambda:us-east-1:123456789012:function:"
@@ -150,7 +156,7 @@ def test_publish_shift_and_promote_handlers_carry_the_state_through(
 
     # when Publish Versions and Shift Traffic run
     state = handler("publish_versions").lambda_handler(state, lambda_context)
-    state = handler("shift_traffic").lambda_handler(state, lambda_context)
+    state = while_running(handler("shift_traffic"), sfn).lambda_handler(state, lambda_context)
 
     # then every alias sends 10% to version 2
     assert [f["new_version"] for f in state["deployment"]["functions"]] == ["2", "2"]
@@ -161,15 +167,36 @@ def test_publish_shift_and_promote_handlers_carry_the_state_through(
     assert table.get("my-app", 760)["deployment"] == state["deployment"]
 
     # when Promote runs
-    state = handler("promote").lambda_handler(state, lambda_context)
+    state = while_running(handler("promote"), sfn).lambda_handler(state, lambda_context)
 
     # then every alias runs version 2 alone, and the state says promoted
     assert state["promoted"] is True
     assert lambda_client.get_alias(FunctionName="orders-api", Name="live")["FunctionVersion"] == "2"
 
 
+def test_shift_traffic_of_an_execution_stopped_meanwhile_moves_no_alias(
+    handler, orders_and_payments, make_deployment, lambda_context, lambda_client, table, make_sfn, now
+):
+    # given versions 2 published for the two functions, and their execution stopped from the console since
+    arn = "arn:aws:lambda:us-east-1:123456789012:function:"
+    opened = make_deployment(functions=[FunctionTarget(name, arn + name, "1") for name in ("orders-api", "payments")])
+    table.open(opened, now)
+    state = handler("publish_versions").lambda_handler({"deployment": opened.to_state()}, lambda_context)
+    stopped = make_sfn(execution_status="ABORTED")
+
+    # when Shift Traffic runs (a task Lambda goes on when its execution is stopped)
+    with pytest.raises(AliasUpdateFailed, match="not moved: the execution ended"):
+        while_running(handler("shift_traffic"), stopped).lambda_handler(state, lambda_context)
+
+    # then it asked Step Functions once, and left every alias on version 1 alone
+    assert stopped.described == [opened.execution_arn]
+    for name in ("orders-api", "payments"):
+        alias = lambda_client.get_alias(FunctionName=name, Name="live")
+        assert (alias["FunctionVersion"], alias.get("RoutingConfig")) == ("1", None)
+
+
 def test_roll_back_handler_restores_the_old_versions(
-    handler, orders_and_payments, make_deployment, lambda_context, lambda_client, table, now
+    handler, orders_and_payments, make_deployment, lambda_context, lambda_client, table, sfn, now
 ):
     # given two functions that were shifted to version 2
     arn = "arn:aws:lambda:us-east-1:123456789012:function:"
@@ -178,7 +205,7 @@ def test_roll_back_handler_restores_the_old_versions(
     table.open(opened, now)
     state = {"deployment": opened.to_state()}
     state = handler("publish_versions").lambda_handler(state, lambda_context)
-    state = handler("shift_traffic").lambda_handler(state, lambda_context)
+    state = while_running(handler("shift_traffic"), sfn).lambda_handler(state, lambda_context)
 
     # when Roll Back runs after an error
     state = handler("roll_back").lambda_handler({**state, "error": {"Error": "X", "Cause": "y"}}, lambda_context)
@@ -379,6 +406,7 @@ def test_clean_up_puts_back_the_aliases_of_a_stopped_execution_and_posts_the_end
     locks_dynamodb_table,
     lambda_client,
     lambda_context,
+    sfn,
     now,
 ):
     # given my-app build 760 of the two functions, opened, locked, shifted to 10% on version 2 and waiting
@@ -387,7 +415,7 @@ def test_clean_up_puts_back_the_aliases_of_a_stopped_execution_and_posts_the_end
     table.open(opened, now)
     assert locks.acquire(opened, now) == {}
     state = handler("publish_versions").lambda_handler({"deployment": opened.to_state()}, lambda_context)
-    handler("shift_traffic").lambda_handler(state, lambda_context)
+    while_running(handler("shift_traffic"), sfn).lambda_handler(state, lambda_context)
     table.await_decision(opened, int(now.timestamp()) + 3600, now)
     table.store_token(opened.repository, opened.build_no, "token-of-the-stopped-execution")
 
