@@ -15,11 +15,16 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 setup: $(VENV)/.installed node_modules/.installed
 
 $(VENV)/.installed: pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
+	  echo "make setup needs Python 3.11 or newer with venv ('$(PYTHON)' is not): on Debian or Ubuntu" \
+	       "'sudo apt-get install python3-venv', or name another one: make PYTHON=python3.12 ..." >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
+	@command -v npm >/dev/null || { echo "make setup needs Node.js and npm (for asl-validator):" \
+	  "on Debian or Ubuntu 'sudo apt-get install nodejs npm'" >&2; exit 1; }
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 

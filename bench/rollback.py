@@ -3,8 +3,8 @@
 Runs on the local runtime with the quota simulated (15 requests per second per API, TooManyRequestsException
 above it, a per-call latency). For N = 10, 70, 300 functions it prints, for a roll back and for a promote:
 seconds from the decision's POST to the last alias updated, the floor N/15, their ratio, throttles seen and
-retried; a plain sequential boto3 loop doing the same alias updates as the baseline; and what one deployment
-costs in Step Functions state transitions and Lambda invocations.
+retried, and how the execution ended; a plain sequential boto3 loop doing the same work as the baseline; and
+what one deployment costs in Step Functions state transitions and Lambda invocations.
 
     .venv/bin/python bench/rollback.py [--sizes 10 70 300] [--latency 0.03]
 """
@@ -72,6 +72,9 @@ def decide(runtime: LocalRuntime, lam: Any, sfn: Any, names: list[str], build: i
     clicked = time.monotonic()
     requests.post(link.split("?")[0], data=form.fields, timeout=30).raise_for_status()
     ended = wait_for_execution(sfn, execution, timeout=900)
+    expected = ("SUCCEEDED", None) if action == "approve" else ("FAILED", "Canary.RolledBack")
+    ending = (ended["status"], ended.get("error"))
+    assert ending == expected, f"{title} ended {ending}, not {expected}: {ended.get('cause')}"
     last_update = quota.last_admitted.get("UpdateAlias", clicked)
     updates, throttled = quota.calls["UpdateAlias"], quota.throttled["UpdateAlias"]
     quota.configure(rate=None, latency=0.0)
@@ -83,7 +86,7 @@ def decide(runtime: LocalRuntime, lam: Any, sfn: Any, names: list[str], build: i
             assert alias["FunctionVersion"] == expected_version, (name, alias["FunctionVersion"])
     history = sfn.get_execution_history(executionArn=execution, maxResults=1000)["events"]
     return {
-        "status": ended["status"],
+        "ending": ended.get("error") or ended["status"],
         "seconds": last_update - clicked,
         "to_waiting": waiting_after,
         "throttled": throttled,
@@ -94,7 +97,8 @@ def decide(runtime: LocalRuntime, lam: Any, sfn: Any, names: list[str], build: i
 
 
 def sequential_loop(lam: Any, names: list[str], latency: float) -> dict[str, Any]:
-    """The baseline: one boto3 call after another, botocore's default retries, no pacing."""
+    """The baseline: the same work as Roll Back (GetAlias for the RevisionId, then UpdateAlias with it), one
+    boto3 call after another, botocore's default retries, no pacing."""
     for name in names:  # give every alias a weight to clear
         version = lam.get_alias(FunctionName=name, Name="live")["FunctionVersion"]
         lam.update_alias(FunctionName=name, Name="live", RoutingConfig={"AdditionalVersionWeights": {version: 0.1}})
@@ -104,11 +108,14 @@ def sequential_loop(lam: Any, names: list[str], latency: float) -> dict[str, Any
     failed = 0
     for name in names:
         try:
-            client.update_alias(FunctionName=name, Name="live", RoutingConfig={"AdditionalVersionWeights": {}})
+            revision = client.get_alias(FunctionName=name, Name="live")["RevisionId"]
+            client.update_alias(
+                FunctionName=name, Name="live", RoutingConfig={"AdditionalVersionWeights": {}}, RevisionId=revision
+            )
         except client.exceptions.TooManyRequestsException:
             failed += 1
     seconds = time.monotonic() - started
-    throttled = quota.throttled["UpdateAlias"]
+    throttled = quota.throttled["UpdateAlias"] + quota.throttled["GetAlias"]
     quota.configure(rate=None, latency=0.0)
     return {"seconds": seconds, "throttled": throttled, "failed": failed}
 
@@ -126,7 +133,7 @@ def main() -> None:
     lam, sfn = boto3.client("lambda"), boto3.client("stepfunctions")
     print(f"Simulated quota: {RATE:.0f} requests/s per API, {args.latency * 1000:.0f} ms per call\n")
     header = (
-        f"{'N':>4} {'action':<9} {'seconds':>8} {'floor N/15':>10} {'ratio':>6} {'throttled':>9} "
+        f"{'N':>4} {'action':<9} {'ending':<17} {'seconds':>8} {'floor N/15':>10} {'ratio':>6} {'throttled':>9} "
         f"{'retried':>8} {'transitions':>11} {'invocations':>11} {'to waiting':>10}"
     )
     rows, baselines = [], []
@@ -144,11 +151,13 @@ def main() -> None:
     for size, action, r in rows:
         floor = size / RATE
         print(
-            f"{size:>4} {action:<9} {r['seconds']:>8.2f} {floor:>10.2f} {r['seconds'] / floor:>6.2f} "
+            f"{size:>4} {action:<9} {r['ending']:<17} {r['seconds']:>8.2f} {floor:>10.2f} {r['seconds'] / floor:>6.2f} "
             f"{r['throttled']:>9} {r['retried']:>8} {r['transitions']:>11} {r['invocations']:>11} "
             f"{r['to_waiting']:>9.1f}s"
         )
-    print("\nBaseline: a sequential boto3 loop clearing the same aliases (default retries, no pacing)")
+    print(
+        "\nBaseline: a sequential boto3 loop clearing the same aliases, GetAlias then UpdateAlias with its RevisionId"
+    )
     print(f"{'N':>4} {'seconds':>8} {'floor N/15':>10} {'ratio':>6} {'throttled':>9} {'failed':>6}")
     for size, b in baselines:
         floor = size / RATE

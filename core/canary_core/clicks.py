@@ -29,7 +29,7 @@ def show(params: Mapping[str, str], table: DeploymentsTable, secret: bytes, now:
     try:
         link = verify(params, secret, now)
     except LinkRejected as error:
-        return error.status, error_page(error.status, "This link cannot be used", str(error))
+        return _rejected(error, table, now)
     item = table.get(link.repository, link.build_no)
     if item is None:
         return _unknown(link)
@@ -51,7 +51,7 @@ def submit(
     try:
         link = verify(form, secret, now)
     except LinkRejected as error:
-        return error.status, error_page(error.status, "This link cannot be used", str(error))
+        return _rejected(error, table, now)
     item = table.get(link.repository, link.build_no)
     if item is None:
         return _unknown(link)
@@ -84,6 +84,14 @@ def submit(
         )
     tone = "good" if link.action == "approve" else "notice"
     return 200, result_page(current, heading, message + " The outcome will be posted to Slack.", now, tone=tone)
+
+
+def _rejected(error: LinkRejected, table: DeploymentsTable, now: datetime) -> tuple[int, str]:
+    """A link that cannot be used. One that is authentic but expired still shows its deployment and trail."""
+    item = table.get(error.link.repository, error.link.build_no) if error.link else None
+    if item is None:
+        return error.status, error_page(error.status, "This link cannot be used", str(error))
+    return error.status, result_page(item, "This link cannot be used", f"{error} Nothing was changed.", now, tone="bad")
 
 
 def _unknown(link: DecisionLink) -> tuple[int, str]:

@@ -4,6 +4,8 @@ The class name is what Step Functions sees as the error name (a Lambda's `errorT
 catches them by these exact names.
 """
 
+from typing import Any
+
 
 class InvalidInput(Exception):
     """The execution input, or a function or alias it names, cannot be used. Nothing was changed."""
@@ -37,6 +39,7 @@ class AliasChangedOutside(Exception):
 class LinkRejected(Exception):
     """An approval link was tampered with, expired or is unknown. The message says why in plain words."""
 
-    def __init__(self, message: str, status: int = 403) -> None:
+    def __init__(self, message: str, status: int = 403, link: Any = None) -> None:
         self.status = status
+        self.link = link  # the DecisionLink, when it is authentic and only its expiry failed
         super().__init__(message)

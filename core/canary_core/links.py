@@ -68,5 +68,5 @@ def verify(params: Mapping[str, str], secret: bytes, now: datetime) -> DecisionL
         )
     if now.timestamp() >= link.expires:  # the deadline itself belongs to the timeout policy
         when = datetime.fromtimestamp(link.expires, UTC).strftime("%Y-%m-%d %H:%M UTC")
-        raise LinkRejected(f"This link expired at {when}; the deployment no longer waits for a decision.", 410)
+        raise LinkRejected(f"This link expired at {when}; the deployment no longer waits for a decision.", 410, link)
     return link

@@ -170,9 +170,10 @@ def test_an_expired_link_is_refused_with_410(table, sfn, waiting_deployment, lin
     # when the link is confirmed after it expired
     status, page = clicks.submit(params, table, sfn, link_secret, VISITOR, now + timedelta(hours=2))
 
-    # then it is gone (410) and nothing is resumed
+    # then it is gone (410) and nothing is resumed; the page still shows the deployment and its trail
     assert status == 410
-    assert "This link expired at 2025-04-07 10:30 UTC" in page
+    assert "This link expired at 2025-04-07 10:30 UTC" in page and "Nothing was changed." in page
+    assert "my-app" in page and "760" in page and "waiting for a decision" in page
     assert sfn.calls == []
 
 

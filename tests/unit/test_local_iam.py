@@ -15,7 +15,11 @@ from lambda_canary.local.template import Template
 @pytest.fixture
 def policies(project_root):
     """{logical id: FunctionPolicy} of every function template.yaml declares."""
-    template = Template.load(project_root / "template.yaml", {"SlackWebhookUrl": "https://hooks.slack.com/x"}, "unit")
+    template = Template.load(
+        project_root / "template.yaml",
+        {"SlackWebhookUrl": "https://hooks.slack.com/x", "ManagedFunctionPrefix": "*"},
+        "unit",
+    )
     return {
         logical_id: iam.policy_of(logical_id, spec["Properties"])
         for logical_id, spec in template.resources("AWS::Serverless::Function").items()

@@ -10,12 +10,13 @@ import pytest
 from lambda_canary.local.template import ACCOUNT_ID, REGION, Template
 
 WEBHOOK = "https://hooks.slack.com/services/T000/B000/template-test"
+REQUIRED = {"SlackWebhookUrl": WEBHOOK, "ManagedFunctionPrefix": "my-app-"}  # the parameters with no default
 
 
 @pytest.fixture
 def template(project_root):
-    """template.yaml with the one parameter that has no default given."""
-    return Template.load(project_root / "template.yaml", {"SlackWebhookUrl": WEBHOOK}, "unit-stack")
+    """template.yaml with the parameters that have no default given."""
+    return Template.load(project_root / "template.yaml", REQUIRED, "unit-stack")
 
 
 def test_the_template_loads_with_its_resources_and_globals(template, project_root):
@@ -35,19 +36,19 @@ def test_the_template_loads_with_its_resources_and_globals(template, project_roo
 
 
 def test_parameters_take_their_defaults(template):
-    # given template.yaml loaded with only the webhook given
+    # given template.yaml loaded with only the webhook and the function prefix given
     # when its parameters are read
     # then every other parameter has its default, as a string
     declared = template.body["Parameters"]
     assert template.parameters == {
-        name: WEBHOOK if name == "SlackWebhookUrl" else str(spec["Default"]) for name, spec in declared.items()
+        name: REQUIRED[name] if name in REQUIRED else str(spec["Default"]) for name, spec in declared.items()
     }
     assert template.parameters["Environment"] == "prod" and template.parameters["AliasName"] == "live"
 
 
 def test_overrides_replace_defaults(project_root):
     # given overrides for a dev stack
-    overrides = {"SlackWebhookUrl": WEBHOOK, "Environment": "dev", "PreApprove": "true", "ApprovalTimeoutSeconds": 60}
+    overrides = {**REQUIRED, "Environment": "dev", "PreApprove": "true", "ApprovalTimeoutSeconds": 60}
 
     # when the template is loaded with them
     template = Template.load(project_root / "template.yaml", overrides, "dev-stack")
@@ -61,7 +62,7 @@ def test_overrides_replace_defaults(project_root):
 
 def test_an_unknown_override_is_refused_by_name(project_root):
     # given an override for a parameter the template does not have (a typo)
-    overrides = {"SlackWebhookUrl": WEBHOOK, "Enviroment": "dev"}
+    overrides = {**REQUIRED, "Enviroment": "dev"}
 
     # when the template is loaded
     # then it is refused, naming the parameter
@@ -71,7 +72,7 @@ def test_an_unknown_override_is_refused_by_name(project_root):
 
 def test_a_parameter_without_default_must_be_given(project_root, tmp_path):
     # given template.yaml's parameters, the first one without its Default (every one of them has a default)
-    source = Template.load(project_root / "template.yaml", {"SlackWebhookUrl": WEBHOOK}, "source-stack")
+    source = Template.load(project_root / "template.yaml", REQUIRED, "source-stack")
     parameters = source.body["Parameters"]
     name = next(iter(parameters))
     del parameters[name]["Default"]
@@ -84,7 +85,7 @@ def test_a_parameter_without_default_must_be_given(project_root, tmp_path):
         Template.load(path, {}, "no-default-stack")
 
     # and with a value, it loads
-    assert Template.load(path, {name: "given"}, "given-stack").parameters[name] == "given"
+    assert Template.load(path, {**REQUIRED, name: "given"}, "given-stack").parameters[name] == "given"
 
 
 @pytest.mark.parametrize(
@@ -131,8 +132,8 @@ def test_sub_with_pseudo_parameters_and_parameters(template):
     resource = policy["Statement"][0]["Resource"]
 
     # when it is resolved
-    # then every pseudo parameter and the (empty) prefix parameter are filled in
-    assert template.resolve(resource) == f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:*"
+    # then every pseudo parameter and the prefix parameter are filled in
+    assert template.resolve(resource) == f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:my-app-*"
 
 
 def test_sub_with_its_own_variables_and_an_attribute(template):
@@ -197,7 +198,7 @@ def test_sub_renders_an_escaped_variable_literally(template):
 
 def test_the_webhook_secret_holds_the_webhook_only_when_one_is_given(project_root):
     # given template.yaml's SlackWebhookSecret, whose value is an Fn::If on a condition
-    given = Template.load(project_root / "template.yaml", {"SlackWebhookUrl": WEBHOOK}, "webhook-stack")
+    given = Template.load(project_root / "template.yaml", REQUIRED, "webhook-stack")
     secret_string = given.body["Resources"]["SlackWebhookSecret"]["Properties"]["SecretString"]
     ((function, (condition, when_true, when_false)),) = secret_string.items()
     assert function == "Fn::If"
@@ -205,7 +206,13 @@ def test_the_webhook_secret_holds_the_webhook_only_when_one_is_given(project_roo
     # when it is resolved with a webhook given, and on an app stack with none
     app_stack = Template.load(
         project_root / "template.yaml",
-        {"SlackMode": "app", "SlackBotToken": "xoxb-1", "SlackSigningSecret": "s", "SlackChannel": "C0CANARY"},
+        {
+            "SlackMode": "app",
+            "SlackBotToken": "xoxb-1",
+            "SlackSigningSecret": "s",
+            "SlackChannel": "C0CANARY",
+            "ManagedFunctionPrefix": "my-app-",
+        },
         "app-stack",
     )
 
@@ -271,7 +278,7 @@ def test_a_condition_function_the_local_runtime_does_not_know_is_a_clear_error(c
 
 def test_the_templates_rules_refuse_missing_slack_settings(project_root):
     # given template.yaml's rules and what each asserts for its Slack mode
-    rules = Template.load(project_root / "template.yaml", {"SlackWebhookUrl": WEBHOOK}, "rules").body["Rules"]
+    rules = Template.load(project_root / "template.yaml", REQUIRED, "rules").body["Rules"]
     descriptions = {
         assertion["AssertDescription"] for rule in rules.values() for assertion in rule.get("Assertions", [])
     }
@@ -280,7 +287,9 @@ def test_the_templates_rules_refuse_missing_slack_settings(project_root):
     refused = set()
     for overrides in ({}, {"SlackMode": "app"}):
         with pytest.raises(ValueError) as error:
-            Template.load(project_root / "template.yaml", overrides, "missing-settings")
+            Template.load(
+                project_root / "template.yaml", {**overrides, "ManagedFunctionPrefix": "*"}, "missing-settings"
+            )
         refused.add(str(error.value))
 
     # then each is refused with the description of one of the template's own assertions

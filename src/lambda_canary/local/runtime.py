@@ -78,7 +78,12 @@ class LocalRuntime:
         self._moto.start()
         configure = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
         requests.post(f"{self.endpoint_url}/moto-api/config", json=configure, timeout=10).raise_for_status()
-        overrides = {"SlackWebhookUrl": self.approval_url + SLACK_WEBHOOK_PATH, **self.parameter_overrides}
+        # The Slack sink stands in for the webhook; the local stack may deploy functions of any name.
+        overrides = {
+            "SlackWebhookUrl": self.approval_url + SLACK_WEBHOOK_PATH,
+            "ManagedFunctionPrefix": "*",
+            **self.parameter_overrides,
+        }
         template = Template.load(self.template_path, overrides, STACK_NAME)
         self.stack = deploy(template, self.approval_url)
         gateway = ApprovalGateway(
