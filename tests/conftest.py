@@ -276,6 +276,10 @@ class LocalProcess:
             time.sleep(0.2)
         raise TimeoutError(f"fewer than {count} Slack messages")
 
+    def denied(self) -> list[str]:
+        """Calls its stack's functions made that their template policies do not allow (see local/iam.py)."""
+        return list(requests.get(f"{self.approval_url}/_local/iam/denied", timeout=10).json())
+
     def stop(self) -> int:
         self.process.send_signal(signal.SIGINT)
         return self.process.wait(timeout=20)
@@ -291,6 +295,8 @@ def start_local() -> Iterator[Any]:
         return started[-1]
 
     yield start
+    refused = [message for local in started if local.process.poll() is None for message in local.denied()]
     for local in started:
         if local.process.poll() is None:
             local.process.kill()
+    assert refused == [], "calls template.yaml does not allow:\n" + "\n".join(refused)

@@ -12,6 +12,7 @@ and the local runtime's own endpoints.
 - GET /_local/slack      -> every payload received, oldest first, exactly as posted
 - GET /_local/slack/log  -> the same, each with the endpoint it was posted to
 - GET /_local/outputs    -> the stack's outputs and the emulator's endpoint
+- GET /_local/iam/denied -> every call a stack function made that its template policies do not allow
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import boto3
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
+from lambda_canary.local import iam
 from lambda_canary.local.stack import ApiRoute
 
 SLACK_WEBHOOK_PATH = "/_local/slack/webhook"
@@ -124,6 +126,8 @@ class ApprovalGateway:
             return _json(self.slack.messages)
         if request.path == "/_local/slack/log" and request.method == "GET":
             return _json(self.slack.log)
+        if request.path == "/_local/iam/denied" and request.method == "GET":
+            return _json(list(iam.denied))
         if request.path == f"{SLACK_API_PATH}/usergroups.users.list" and request.method == "GET":
             return self.slack.group_members(request)
         if request.path.startswith("/_local/slack/") and request.method == "POST":
