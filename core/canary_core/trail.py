@@ -114,6 +114,14 @@ class DeploymentsTable:
             ExpressionAttributeValues={":ref": ref},
         )
 
+    def note_pinned(self, deployment: Deployment, now: datetime) -> None:
+        """Say in the trail which aliases ran $LATEST and are pinned to the new version (no earlier version
+        to split traffic with, or to return to but $LATEST)."""
+        pinned = [f.name for f in deployment.functions if f.pinned_from_latest and not f.unchanged]
+        if pinned:
+            event = "pinned to the new version: first deployment, no earlier version than $LATEST"
+            self.note(deployment.repository, deployment.build_no, now, event, functions=pinned)
+
     def save_state(self, deployment: Deployment) -> None:
         """Keep the whole deployment (versions included): Clean Up rolls back from it if the execution dies."""
         self._table.update_item(

@@ -1,5 +1,6 @@
 """Shift Traffic: send the canary weight of every alias to the new version."""
 
+from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
@@ -24,4 +25,5 @@ def lambda_handler(state: dict[str, Any], context: LambdaContext) -> dict[str, A
     deployment = Deployment.from_state(state["deployment"])
     table.save_state(deployment)  # before any alias moves: what Clean Up needs to put them back
     aliases.shift_traffic(lambda_client, deployment, still_running_check(sfn_client, deployment.execution_arn))
+    table.note_pinned(deployment, datetime.now(UTC))
     return state

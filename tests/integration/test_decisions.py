@@ -141,11 +141,13 @@ def test_alias_on_latest_is_pinned_and_returns_to_latest_on_roll_back(make_fleet
     fleet.lam.update_alias(FunctionName=name, Name="live", FunctionVersion="$LATEST")
     execution = fleet.start()
 
-    # then the canary pins it to the new version, and the message says so
+    # then the canary pins it to the new version, and the message and the trail say so
     message = fleet.wait_for_message(1)[0]
     assert "first deployment, pinned" in json.dumps(message)
     version, weights = fleet.aliases()[name]
     assert version != "$LATEST" and weights == {}
+    pinned = [e for e in fleet.item()["trail"] if e["event"].startswith("pinned to the new version")]
+    assert [e["functions"] for e in pinned] == [[name]]
 
     # and a roll back returns it to $LATEST
     open_and_submit(fleet.links()["rollback"])

@@ -347,3 +347,22 @@ def test_what_outsiders_can_repeat_is_noted_until_the_trail_is_full(table, waiti
     events = [event["event"] for event in table.get("my-app", 760)["trail"]]
     assert events[-2:] == ["ignored later approve", "outcome: ROLLED_BACK"]
     assert len(events) == MAX_TRAIL_EVENTS + 1
+
+
+def test_aliases_pinned_off_latest_are_named_in_the_trail(table, make_deployment, now):
+    # given a deployment of two functions: orders-api ran $LATEST, payments version 1; both got a version 2
+    arn = "arn:aws:lambda:us-east-1:123456789012:function:"
+    functions = [
+        FunctionTarget("orders-api", arn + "orders-api", "$LATEST", "2"),
+        FunctionTarget("payments", arn + "payments", "1", "2"),
+    ]
+    deployment = make_deployment(functions=functions)
+    table.open(deployment, now)
+
+    # when Shift Traffic notes what it pinned
+    table.note_pinned(deployment, now)
+
+    # then the trail names orders-api alone
+    event = table.get("my-app", 760)["trail"][-1]
+    assert event["event"] == "pinned to the new version: first deployment, no earlier version than $LATEST"
+    assert event["functions"] == ["orders-api"]
