@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import quote
 
@@ -28,7 +29,7 @@ def audit_page_rows(
 ) -> tuple[list[dict[str, Any]], str | None]:
     """A page of rows and the `before` value of the next page (None on the last one). One repository's pages
     go by build number, every repository's by start time."""
-    if repository and before is not None and not before.isdigit():
+    if repository and before is not None and not re.fullmatch(r"[0-9]{1,18}", before):
         raise BadCursor(f"before={before!r}: with a repository, before is a build number (as the Older link gives)")
     rows = audit_rows(table, repository, limit, before)
     if len(rows) < limit:

@@ -11,6 +11,7 @@ from typing import Any
 
 import boto3
 from aws_lambda_powertools.utilities import parameters
+from botocore.config import Config
 
 from canary_core.approval import Messenger
 from canary_core.config import Settings
@@ -22,8 +23,8 @@ from canary_core.trail import DeploymentsTable
 SECRET_CACHE_SECONDS = 300
 
 
-def lambda_client() -> Any:
-    return boto3.client("lambda", config=LAMBDA_CLIENT_CONFIG)
+def lambda_client(config: Config = LAMBDA_CLIENT_CONFIG) -> Any:
+    return boto3.client("lambda", config=config)
 
 
 def stepfunctions_client() -> Any:

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from canary_core import aliases
-from canary_core.locks import FunctionLocks
+from canary_core.locks import FunctionLocks, Holder
 from canary_core.model import Deployment, FunctionTarget
 from canary_core.outcome import FAILED_ERROR, ROLLBACK_FAILED_ERROR
 from canary_core.trail import FAILED, PROMOTED, ROLLED_BACK, DeploymentsTable
@@ -68,17 +68,20 @@ def clean_up(
         table.record_outcome(deployment, outcome, now)
         notify(deployment, outcome)
     elif _roll_back_gave_up(item) and traffic_may_have_moved:
+        # Its locks were released when it failed: a newer deployment may hold some of its functions now.
+        mine, taken = _lock_what_is_free(locks, deployment, now)
         try:
-            deployment, changed_outside = aliases.roll_back(lambda_client, deployment)
+            mine, changed_outside = aliases.roll_back(lambda_client, mine)
         except Exception as error:
             table.note(repository, build_no, now, "clean-up roll back failed", reason=str(error))
-            locks.release(deployment)
+            locks.release(mine)
             raise
+        left_to_others = "".join(f" {name} was left to {holder.title}." for name, holder in sorted(taken.items()))
         outcome = {
             "status": ROLLED_BACK,
             "error": FAILED_ERROR,
             "cause": f"The workflow could not put the aliases back ({item['outcome'].get('cause', '')}); "
-            "Clean Up put every alias back afterwards." + _left_alone(changed_outside),
+            "Clean Up put them back afterwards." + left_to_others + _left_alone(changed_outside),
             "recorded_by": "clean-up",
             "summary": summary,
         }
@@ -117,6 +120,19 @@ def clean_up(
         notify(deployment, outcome)
     locks.release(deployment)
     return {"cleaned": True, "rolled_back": rolled_back, "execution_status": status}
+
+
+def _lock_what_is_free(
+    locks: FunctionLocks, deployment: Deployment, now: datetime
+) -> tuple[Deployment, dict[str, Holder]]:
+    """Lock the deployment's functions again; those another execution holds are left out, with their holder."""
+    taken = locks.acquire(deployment, now)  # all or nothing
+    if not taken:
+        return deployment, {}
+    free = deployment.with_functions([f for f in deployment.functions if f.name not in taken])
+    if locks.acquire(free, now):
+        raise RuntimeError("functions were locked by another deployment while Clean Up ran: it will try again")
+    return free, taken
 
 
 def _roll_back_gave_up(item: dict[str, Any]) -> bool:

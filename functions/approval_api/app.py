@@ -7,7 +7,6 @@ to this same function, invoked again without waiting (an event {"slack_press": .
 """
 
 import json
-from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
@@ -16,10 +15,11 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.config import Config
 
 from canary_core import audit, aws, clicks, pages, slack, slack_actions
 from canary_core.config import Settings
-from canary_core.slack_requests import SlackAction, SlackRequestRejected
+from canary_core.slack_requests import SlackRequestRejected
 
 logger = Logger()
 tracer = Tracer()
@@ -27,7 +27,10 @@ app = APIGatewayRestResolver()
 settings = Settings.from_env()
 table = aws.deployments_table(settings)
 sfn_client = aws.stepfunctions_client()
-lambda_client = aws.lambda_client()
+# Handing a press on must fit in Slack's three seconds: short timeouts, one retry.
+press_client = aws.lambda_client(
+    Config(connect_timeout=1, read_timeout=1, retries={"mode": "standard", "max_attempts": 2})
+)
 PRESS_EVENT = "slack_press"
 
 PAGE_HEADERS = {
@@ -82,15 +85,17 @@ def submit_decision() -> Response[str]:
 def slack_interactivity() -> Response[str]:
     if settings.slack_mode != "app":
         return Response(status_code=404, content_type="text/plain", body="SlackMode is not app on this stack")
-    event, now = app.current_event, datetime.now(UTC)
+    event = app.current_event
+    headers, body = _signature_headers(event.headers or {}), event.decoded_body or ""
     try:
-        signing_secret = aws.slack_app_secrets(settings)["signing_secret"]
-        action = slack_actions.accept_press(event.headers or {}, event.decoded_body or "", signing_secret, now)
+        slack_actions.accept_press(headers, body, _signing_secret(), datetime.now(UTC))
     except SlackRequestRejected as error:
         return Response(status_code=error.status, content_type="text/plain", body=str(error))
-    press = {"action": asdict(action), "pressed_at": now.isoformat()}
-    try:  # Slack waits three seconds for this answer: the press is decided by an invocation of its own
-        lambda_client.invoke(
+    # Slack waits three seconds for this answer: the press is decided by an invocation of its own. It gets
+    # the request as Slack signed it and checks it again: an event nobody signed decides nothing.
+    press = {"headers": headers, "body": body}
+    try:
+        press_client.invoke(
             FunctionName=app.lambda_context.invoked_function_arn,
             InvocationType="Event",
             Payload=json.dumps({PRESS_EVENT: press}).encode(),
@@ -101,17 +106,36 @@ def slack_interactivity() -> Response[str]:
     return Response(status_code=200, content_type="text/plain", body="")
 
 
-def handle_press(press: dict[str, Any]) -> None:
+def handle_press(press: dict[str, Any]) -> dict[str, str]:
+    """A press handed on by slack_interactivity: its signature checked again, then decided."""
+    now = datetime.now(UTC)
+    try:
+        if settings.slack_mode != "app":
+            raise SlackRequestRejected("SlackMode is not app on this stack")
+        action = slack_actions.accept_press(press["headers"], press["body"], _signing_secret(), now)
+    except (SlackRequestRejected, KeyError, TypeError) as error:
+        logger.warning("press refused: %s", error)
+        return {"refused": str(error)}
     slack_actions.handle_press(
-        SlackAction(**press["action"]),
+        action,
         link_secret=aws.link_secret(settings),
         approvers=settings.slack_approvers,
         table=table,
         sfn_client=sfn_client,
         respond=slack.respond,
-        now=datetime.fromisoformat(press["pressed_at"]),
+        now=now,
         group_members=_group_members,
     )
+    return {"handled": action.action}
+
+
+def _signature_headers(headers: dict[str, str]) -> dict[str, str]:
+    wanted = ("x-slack-request-timestamp", "x-slack-signature")
+    return {name.lower(): value for name, value in headers.items() if name.lower() in wanted}
+
+
+def _signing_secret() -> str:
+    return aws.slack_app_secrets(settings)["signing_secret"]
 
 
 def _group_members(usergroup: str) -> set[str]:
@@ -141,6 +165,5 @@ def list_deployments() -> Response[str]:
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict, context: LambdaContext) -> dict:  # type: ignore[type-arg]
     if PRESS_EVENT in event:
-        handle_press(event[PRESS_EVENT])
-        return {}
+        return handle_press(event[PRESS_EVENT])
     return app.resolve(event, context)

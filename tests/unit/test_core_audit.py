@@ -207,11 +207,21 @@ def test_every_repository_pages_by_start_time(history, table):
     assert ([row["build_no"] for row in second], last) == ([759], None)
 
 
-def test_a_repository_cursor_that_is_no_build_number_is_refused(table):
-    # when a repository's page is asked for with a start time as its cursor (a hand-made link)
+@pytest.mark.parametrize("cursor", ["2025-04-07T09:00:00+00:00", "\u00b2", "1" * 40])
+def test_a_repository_cursor_that_is_no_build_number_is_refused(table, cursor):
+    # when a repository's page is asked for with a start time, a superscript digit or a 40-digit number as its
+    # cursor (hand-made links)
     # then the error names the parameter and what it should be
-    with pytest.raises(BadCursor, match="before='2025-04-07T09:00:00\\+00:00': with a repository, before is a build"):
-        audit_page_rows(table, "my-app", "2025-04-07T09:00:00+00:00")
+    with pytest.raises(BadCursor, match="with a repository, before is a build number"):
+        audit_page_rows(table, "my-app", cursor)
+
+
+def test_the_older_link_keeps_an_odd_repository_name_whole():
+    # given a page of one repository whose name holds characters a query string gives meaning to
+    page = pages.audit_page([], "team a&b#1", older="758")
+
+    # then the link to the next page carries the name encoded, and the cursor
+    assert 'href="?repository=team%20a%26b%231&amp;before=758"' in page
 
 
 def test_the_audit_page_lists_the_rows(history, table):

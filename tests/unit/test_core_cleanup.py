@@ -459,3 +459,24 @@ def test_a_roll_back_that_fails_again_is_noted_and_raised_for_lambda_to_retry(
     assert item["trail"][-1]["event"] == "clean-up roll back failed"
     assert item["outcome"]["error"] == ROLLBACK_FAILED_ERROR and notified.calls == []
     assert locks_left(locks_dynamodb_table) == []
+
+
+def test_a_retried_roll_back_leaves_functions_a_newer_deployment_holds(
+    waiting, table, locks, lambda_client, locks_dynamodb_table, make_deployment, notified, now
+):
+    # given build 760's own roll back gave up (its locks released), and build 761 has since locked payments
+    table.record_outcome(waiting, {"status": FAILED, "error": ROLLBACK_FAILED_ERROR, "cause": "throttled"}, now)
+    locks.release(waiting)
+    newer_execution = EXECUTION.replace("760", "761")
+    newer = make_deployment(build_no=761, execution_arn=newer_execution, functions=[waiting.functions[1]])
+    assert locks.acquire(newer, now) == {}
+
+    # when Clean Up gets build 760's FAILED event
+    result = clean_up(ended("FAILED"), table=table, locks=locks, lambda_client=lambda_client, notify=notified, now=now)
+
+    # then orders-api is put back, payments is left to build 761 (named in the cause), which keeps its lock
+    assert result["rolled_back"] is True
+    assert alias_state(lambda_client, "orders-api") == ("1", {})
+    assert alias_state(lambda_client, "payments") == ("1", {"2": 0.1})
+    assert "payments was left to my-app build 761." in table.get("my-app", 760)["outcome"]["cause"]
+    assert locks_left(locks_dynamodb_table) == [newer_execution]

@@ -525,7 +525,7 @@ def test_approval_api_answers_a_slack_press_at_once_and_decides_it_in_its_own_in
     app_mode()
     waiting_deployment(task_token="token-slack-handler")
     app = handler("approval_api")
-    app.sfn_client, app.lambda_client = sfn, RecordingLambda()
+    app.sfn_client, app.press_client = sfn, RecordingLambda()
     app.datetime = FrozenClock(now)
 
     # when the interactivity endpoint gets the request
@@ -535,14 +535,14 @@ def test_approval_api_answers_a_slack_press_at_once_and_decides_it_in_its_own_in
     # then Slack gets 200 before anything is decided: the press went to this function, invoked asynchronously
     assert response["statusCode"] == 200
     assert "decision" not in table.get("my-app", 760) and sfn.calls == [] and post.call_args_list == []
-    (invocation,) = app.lambda_client.invocations
+    (invocation,) = app.press_client.invocations
     assert invocation["FunctionName"] == lambda_context.invoked_function_arn
     assert invocation["InvocationType"] == "Event"
     press = json.loads(invocation["Payload"])
 
     # when that invocation runs, with Slack's response_url answering ok
     with patch("requests.post", return_value=Mock(status_code=200, text="ok")) as post:
-        assert app.lambda_handler(press, lambda_context) == {}
+        assert app.lambda_handler(press, lambda_context) == {"handled": "approve"}
 
     # then the decision is alice's, at the time of the press; the execution resumed, and the message replaced
     decision = table.get("my-app", 760)["decision"]
@@ -555,6 +555,32 @@ def test_approval_api_answers_a_slack_press_at_once_and_decides_it_in_its_own_in
     (call,) = post.call_args_list
     assert call.args == (RESPONSE_URL,)
     assert call.kwargs["json"]["replace_original"] is True
+
+
+def test_a_press_event_nobody_signed_decides_nothing(
+    handler, app_mode, waiting_deployment, load_event, lambda_context, table, sfn, now
+):
+    # given an app-mode stack, my-app build 760 waiting, and a press event made by someone who may invoke the
+    # function but has no signing secret: alice's press, re-signed with another key
+    app_mode()
+    waiting_deployment(task_token="token-slack-handler")
+    app = handler("approval_api")
+    app.sfn_client = sfn
+    app.datetime = FrozenClock(now)
+    signed = slack_press_event(load_event, now)
+    forged = {
+        "x-slack-request-timestamp": signed["headers"]["X-Slack-Request-Timestamp"],
+        "x-slack-signature": "v0=" + "0" * 64,
+    }
+
+    # when the function is invoked directly with it
+    with patch("requests.post") as post:
+        answer = app.lambda_handler({"slack_press": {"headers": forged, "body": signed["body"]}}, lambda_context)
+
+    # then it is refused: nothing decided, nothing resumed, nothing posted
+    assert answer == {"refused": "Slack signature does not match"}
+    assert "decision" not in table.get("my-app", 760)
+    assert sfn.calls == [] and post.call_args_list == []
 
 
 def test_approval_api_refuses_links_when_only_named_approvers_decide(

@@ -81,13 +81,14 @@ def test_a_canary_weight_sends_that_share_of_invocations_to_the_new_version(cana
         {"FunctionName": "orders-api", "Qualifier": "live"},
         {"FunctionName": "arn:aws:lambda:us-east-1:123456789012:function:orders-api:live"},
         {"FunctionName": "arn:aws:lambda:us-east-1:123456789012:function:orders-api", "Qualifier": "live"},
+        {"FunctionName": "123456789012:function:orders-api:live"},
     ],
 )
 def test_the_alias_is_found_however_the_caller_names_it(canary, lam, target):
     # given alias live with the whole share on version 2
     route(lam, {"2": 1.0})
 
-    # when it is invoked by name and Qualifier, by its ARN, or by the function's ARN and Qualifier
+    # when it is invoked by name and Qualifier, by its ARN, by the function's ARN and Qualifier, or a partial ARN
     # then the alias's routing applies
     assert runs(lam, 3, **target) == {(2, "2"): 3}
 

@@ -8,6 +8,7 @@ are still needed. moto is pinned exactly (pyproject.toml) because these reach in
 from __future__ import annotations
 
 import json
+import logging
 import random
 import re
 import threading
@@ -27,6 +28,8 @@ from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
 
 from lambda_canary.local import faults, iam, lambda_runner
 from lambda_canary.local.quota import quota
+
+logger = logging.getLogger(__name__)
 
 _ORIGINALS: dict[tuple[type, str], Callable[..., Any]] = {
     (LambdaSimpleBackend, "invoke"): LambdaSimpleBackend.invoke,
@@ -76,14 +79,23 @@ def _invoke_real_handler(
     function = self.get_function(name, _routed_version(self, name, qualifier))
     response_headers["x-amz-executed-version"] = str(function.version)
     if (headers or {}).get("X-Amz-Invocation-Type") == "Event":
-        threading.Thread(target=lambda_runner.invoke, args=(function, body, {}), daemon=True).start()
+        threading.Thread(target=_invoke_in_background, args=(function, body), daemon=True).start()
         return b""
     return lambda_runner.invoke(function, body, response_headers)
 
 
+def _invoke_in_background(function: Any, body: Any) -> None:
+    """An Event invocation: nobody waits for its answer, so an error is logged (AWS would retry it)."""
+    headers: dict[str, str] = {}
+    answer = lambda_runner.invoke(function, body, headers)
+    if headers.get("x-amz-function-error"):
+        logger.warning("Event invocation of %s failed: %s", function.function_name, answer.decode()[:2000])
+
+
 def _name_and_qualifier(function_name: str, qualifier: str | None) -> tuple[str, str | None]:
-    """("fn", "live") from fn, fn:live or an ARN (with or without :live); a qualifier in the name wins."""
-    name = function_name.split(":function:")[-1] if function_name.startswith("arn:") else function_name
+    """("fn", "live") from fn, fn:live, a partial ARN (123456789012:function:fn) or an ARN, each with or
+    without :live; a qualifier in the name wins."""
+    name = function_name.split(":function:")[-1]
     if ":" in name:
         name, qualifier = name.split(":", 1)
     return name, qualifier
