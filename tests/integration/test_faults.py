@@ -120,6 +120,21 @@ def test_table_refusing_writes_for_a_moment_does_not_lose_the_deployment(make_fl
     assert fleet.item()["status"] == "PROMOTED"
 
 
+def test_a_table_refusing_validation_fails_the_execution_with_a_cause_and_moves_nothing(make_fleet, runtime):
+    # given the deployments table refusing writes with an error no retry helps (a table policy, say)
+    fleet = make_fleet(2)
+    faults.arm("PutItem", runtime.outputs["DeploymentsTableName"], times=5, code="AccessDeniedException", status=400)
+
+    # when CI starts the execution
+    ended = fleet.wait(fleet.start())
+    faults.clear()
+
+    # then it fails at once with a cause that says what failed and what to do, and no alias moved
+    assert (ended["status"], ended["error"]) == ("FAILED", "Canary.DeploymentFailed")
+    assert ended["cause"].startswith("Validate Input could not finish (ClientError). Nothing was changed")
+    assert fleet.aliases() == {name: ("1", {}) for name in fleet.names}
+
+
 def test_fifty_concurrent_posts_of_the_same_decision_decide_once(make_fleet):
     fleet = make_fleet(2)
     execution = fleet.start()
