@@ -9,19 +9,27 @@ from moto import mock_aws
 
 from canary_core.fanout import fan_out
 from lambda_canary.local import iam, moto_patches
-from lambda_canary.local.template import Template
+from lambda_canary.local.template import ACCOUNT_ID, REGION, Template
+
+PREFIX = f"arn:aws:{{}}:{REGION}:{ACCOUNT_ID}"
 
 
 @pytest.fixture
 def policies(project_root):
-    """{logical id: FunctionPolicy} of every function template.yaml declares."""
+    """{logical id: FunctionPolicy} of every function template.yaml declares for stack "unit" (functions of
+    prefix my-app-), resolved against its tables and secrets as the local stack creates them."""
     template = Template.load(
         project_root / "template.yaml",
-        {"SlackWebhookUrl": "https://hooks.slack.com/x", "ManagedFunctionPrefix": "*"},
+        {"SlackWebhookUrl": "https://hooks.slack.com/x", "ManagedFunctionPrefix": "my-app-"},
         "unit",
     )
+    for table in ("DeploymentsTable", "LocksTable"):
+        template.attributes[table] = {"Ref": f"unit-{table}", "Arn": PREFIX.format("dynamodb") + f":table/unit-{table}"}
+    for secret in ("LinkSigningSecret", "SlackWebhookSecret", "SlackAppSecret"):
+        arn = PREFIX.format("secretsmanager") + f":secret:unit-{secret}-AbCdEf"
+        template.attributes[secret] = {"Ref": arn, "Id": arn}
     return {
-        logical_id: iam.policy_of(logical_id, spec["Properties"])
+        logical_id: iam.policy_of(logical_id, spec["Properties"], template.resolve)
         for logical_id, spec in template.resources("AWS::Serverless::Function").items()
     }
 
@@ -86,16 +94,17 @@ def test_an_allowed_call_and_a_call_outside_any_function_reach_moto(checked, pol
     iam.register("stack-ApprovalFunction", policies["ApprovalFunction"])
     dynamodb = boto3.client("dynamodb", region_name="us-east-1")
 
-    # when the test itself lists tables (no function runs), then the click handler describes one (allowed)
+    # when the test itself lists tables (no function runs), then the click handler describes the deployments
+    # table (allowed)
     outside = dynamodb.list_tables()
     token = running("stack-ApprovalFunction")
     try:
         with pytest.raises(ClientError) as answered:
-            dynamodb.describe_table(TableName="t")
+            dynamodb.describe_table(TableName="unit-DeploymentsTable")
     finally:
         iam.running_function.reset(token)
 
-    # then both reach moto (which knows no table "t"), and nothing was refused
+    # then both reach moto (which has no such table here), and nothing was refused
     assert outside["TableNames"] == []
     assert answered.value.response["Error"]["Code"] == "ResourceNotFoundException"
     assert iam.denied == []
@@ -119,24 +128,64 @@ def test_calls_a_function_fans_out_to_worker_threads_are_checked_as_its_own(chec
 
 def test_invoke_is_checked_as_lambda_invoke_function_the_action_iam_names(checked, policies):
     # given the click handler (it may invoke itself: lambda:InvokeFunction) and Publish Versions (it may not)
-    iam.register("stack-approval", policies["ApprovalFunction"])
+    iam.register("unit-approval", policies["ApprovalFunction"])
     iam.register("stack-PublishVersionsFunction", policies["PublishVersionsFunction"])
     lam = boto3.client("lambda", region_name="us-east-1")
     outcomes = {}
 
     # when each invokes a function (one moto does not have)
-    for name in ("stack-approval", "stack-PublishVersionsFunction"):
+    for name in ("unit-approval", "stack-PublishVersionsFunction"):
         token = running(name)
         try:
             with pytest.raises(ClientError) as error:
-                lam.invoke(FunctionName="stack-approval", InvocationType="Event", Payload=b"{}")
+                lam.invoke(FunctionName="unit-approval", InvocationType="Event", Payload=b"{}")
             outcomes[name] = error.value.response["Error"]["Code"]
         finally:
             iam.running_function.reset(token)
 
     # then the click handler's call reaches moto, and Publish Versions is refused lambda:InvokeFunction
     assert outcomes == {
-        "stack-approval": "ResourceNotFoundException",
+        "unit-approval": "ResourceNotFoundException",
         "stack-PublishVersionsFunction": "AccessDeniedException",
     }
     assert len(iam.denied) == 1 and "perform: lambda:InvokeFunction" in iam.denied[0]
+
+
+@pytest.mark.parametrize(
+    ("function", "call", "allowed"),
+    [
+        ("PromoteFunction", ("lambda", "UpdateAlias", {"FunctionName": "my-app-orders", "Name": "live"}), True),
+        ("PromoteFunction", ("lambda", "UpdateAlias", {"FunctionName": "billing-orders", "Name": "live"}), False),
+        ("ApprovalFunction", ("lambda", "Invoke", {"FunctionName": "unit-approval", "Qualifier": "live"}), True),
+        ("ApprovalFunction", ("lambda", "Invoke", {"FunctionName": "unit-ShiftTrafficFunction"}), False),
+        ("ApprovalFunction", ("dynamodb", "UpdateItem", {"TableName": "unit-DeploymentsTable"}), True),
+        ("ApprovalFunction", ("dynamodb", "UpdateItem", {"TableName": "unit-LocksTable"}), False),
+        (
+            "ApprovalFunction",
+            ("states", "DescribeExecution", {"executionArn": "{states}:execution:unit-canary:b-1"}),
+            True,
+        ),
+        ("ApprovalFunction", ("states", "DescribeExecution", {"executionArn": "{states}:execution:other:b-1"}), False),
+        (
+            "ApprovalFunction",
+            ("secretsmanager", "GetSecretValue", {"SecretId": "{secrets}:secret:unit-LinkSigningSecret-AbCdEf"}),
+            True,
+        ),
+        (
+            "PromoteFunction",
+            ("secretsmanager", "GetSecretValue", {"SecretId": "{secrets}:secret:unit-LinkSigningSecret-AbCdEf"}),
+            False,
+        ),
+    ],
+)
+def test_a_call_is_allowed_only_on_the_resources_its_statement_names(policies, function, call, allowed):
+    # given one of the stack's functions and a call its code could make
+    service, operation, params = call
+    params = {
+        key: value.format(states=PREFIX.format("states"), secrets=PREFIX.format("secretsmanager"))
+        for key, value in params.items()
+    }
+
+    # when the call's resource is worked out, then the function's statements allow it or not
+    action = f"{service}:{'InvokeFunction' if operation == 'Invoke' else operation}"
+    assert policies[function].allows(action, iam.resource_of(service, operation, params)) is allowed

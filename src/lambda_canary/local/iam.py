@@ -2,8 +2,11 @@
 
 moto checks no permissions, so a policy missing an action would show only on AWS. Here each function's
 `Policies` in template.yaml (SAM policy templates expanded the way SAM expands them, inline statements as
-written) become the actions it is allowed, and an AWS call its code makes outside them fails with the
-AccessDeniedException AWS returns. Actions are checked; resources are not.
+written, resources resolved as CloudFormation would) become the statements it is allowed, and an AWS call
+its code makes outside them fails with the AccessDeniedException AWS returns. A call is allowed when one
+statement matches both its action and its resource; the resource is worked out for the calls this stack
+makes (Lambda functions, DynamoDB tables and indexes, Step Functions executions, secrets by ARN) and, for
+any other call, the action alone decides.
 
 The caller is known from `running_function`, which the Lambda runner sets while a handler runs (and which
 threads started with a copy of the handler's context inherit).
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import fnmatch
 import logging
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +24,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 from samtranslator.policy_template_processor.processor import PolicyTemplatesProcessor
 
-from lambda_canary.local.template import ACCOUNT_ID
+from lambda_canary.local.template import ACCOUNT_ID, REGION
 
 running_function: ContextVar[str | None] = ContextVar("running_function", default=None)
 # Where an IAM action is not named after the API operation it allows
@@ -28,12 +32,26 @@ _ACTIONS_NAMED_OTHERWISE = {"lambda:Invoke": "lambda:InvokeFunction"}
 
 
 @dataclass(frozen=True)
+class Statement:
+    actions: tuple[str, ...]  # patterns, as IAM writes them ("dynamodb:GetItem", "logs:*")
+    resources: tuple[str, ...]  # ARN patterns ("arn:aws:lambda:...:function:my-app-*", "*")
+
+
+@dataclass(frozen=True)
 class FunctionPolicy:
     logical_id: str
-    actions: tuple[str, ...]  # patterns, as IAM writes them ("dynamodb:GetItem", "logs:*")
+    statements: tuple[Statement, ...]
 
-    def allows(self, action: str) -> bool:
-        return any(fnmatch.fnmatchcase(action.lower(), pattern.lower()) for pattern in self.actions)
+    def allows(self, action: str, resource: str | None = None) -> bool:
+        """Whether one statement allows the action on the resource (None: not known, the action decides)."""
+        return any(
+            _matches(action, statement.actions) and (resource is None or _matches(resource, statement.resources))
+            for statement in self.statements
+        )
+
+
+def _matches(value: str, patterns: tuple[str, ...]) -> bool:
+    return any(fnmatch.fnmatchcase(value.lower(), pattern.lower()) for pattern in patterns)
 
 
 _policies: dict[str, FunctionPolicy] = {}  # deployed function name -> its policy
@@ -42,23 +60,32 @@ logger = logging.getLogger(__name__)
 _templates = PolicyTemplatesProcessor(PolicyTemplatesProcessor.get_default_policy_templates_json())
 
 
-def policy_of(logical_id: str, properties: dict[str, Any]) -> FunctionPolicy:
-    """The Allow actions of a function's `Policies` (managed policies by name grant no API action here).
-    A policy template's parameters only name resources, so they are passed on unresolved."""
-    actions: list[str] = []
+def policy_of(
+    logical_id: str, properties: dict[str, Any], resolve: Callable[[Any], Any] = lambda value: value
+) -> FunctionPolicy:
+    """The Allow statements of a function's `Policies` (managed policies by name grant no API action here),
+    their resources resolved with `resolve` (the template's intrinsic functions)."""
+    statements: list[Statement] = []
     for policy in properties.get("Policies", []):
         if not isinstance(policy, dict):
             continue  # a managed policy's name (AWSXrayWriteOnlyAccess, say): nothing the code calls
         if "Statement" in policy:
-            statements = policy["Statement"]
+            listed = policy["Statement"]
         else:
             ((name, parameters),) = policy.items()
-            statements = _templates.convert(name, parameters or {})["Statement"]
-        for statement in statements:
+            listed = _templates.convert(name, parameters or {})["Statement"]
+        for statement in listed:
             if statement.get("Effect") == "Allow":
-                listed = statement.get("Action", [])
-                actions.extend([listed] if isinstance(listed, str) else listed)
-    return FunctionPolicy(logical_id, tuple(actions))
+                statements.append(
+                    Statement(_strings(statement.get("Action")), _strings(resolve(statement.get("Resource"))))
+                )
+    return FunctionPolicy(logical_id, tuple(statements))
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    return tuple(str(v) for v in value) if isinstance(value, list) else (str(value),)
 
 
 def register(function_name: str, policy: FunctionPolicy) -> None:
@@ -70,16 +97,18 @@ def clear() -> None:
     denied.clear()
 
 
-def check(service: str, operation: str) -> None:
-    """Raise AWS's AccessDeniedException when the running function may not call service:operation."""
+def check(service: str, operation: str, params: dict[str, Any] | None = None) -> None:
+    """Raise AWS's AccessDeniedException when the running function may not make this call."""
     function = running_function.get()
     policy = _policies.get(function) if function else None
     action = _ACTIONS_NAMED_OTHERWISE.get(f"{service}:{operation}", f"{service}:{operation}")
-    if policy is None or policy.allows(action):
+    resource = resource_of(service, operation, params or {})
+    if policy is None or policy.allows(action, resource):
         return
+    on = f" on resource: {resource}" if resource else ""
     message = (
         f"User: arn:aws:sts::{ACCOUNT_ID}:assumed-role/{policy.logical_id}Role/{function} is not authorized to "
-        f"perform: {action} because no identity-based policy allows the {action} action "
+        f"perform: {action}{on} because no identity-based policy allows the {action} action "
         f"(template.yaml: add it to {policy.logical_id}'s Policies)"
     )
     denied.append(message)
@@ -89,3 +118,23 @@ def check(service: str, operation: str) -> None:
         "ResponseMetadata": {"HTTPStatusCode": 403},
     }
     raise ClientError(response, operation)
+
+
+def resource_of(service: str, operation: str, params: dict[str, Any]) -> str | None:
+    """The ARN IAM checks for this call, for the services the stack calls; None when not worked out here."""
+    prefix = f"arn:aws:{service}:{REGION}:{ACCOUNT_ID}"
+    if service == "lambda" and "FunctionName" in params:
+        name = str(params["FunctionName"]).split(":function:")[-1]
+        name, _, qualifier = name.partition(":")
+        qualifier = qualifier or (params.get("Qualifier") if operation == "Invoke" else None) or ""
+        # only Invoke is authorized on the qualified ARN; the other calls on the function's
+        return f"{prefix}:function:{name}" + (f":{qualifier}" if qualifier and operation == "Invoke" else "")
+    if service == "dynamodb" and "TableName" in params:
+        index = f"/index/{params['IndexName']}" if params.get("IndexName") else ""
+        return f"{prefix}:table/{params['TableName']}{index}"
+    if service == "states":
+        arn = params.get("executionArn") or params.get("stateMachineArn")
+        return str(arn) if arn else None
+    if service == "secretsmanager" and str(params.get("SecretId", "")).startswith("arn:"):
+        return str(params["SecretId"])
+    return None

@@ -164,7 +164,7 @@ def _stopped_stays_stopped(self: Environment, *args: Any, **kwargs: Any) -> None
 def _calls_checked_against_policies(self: BaseClient, operation_name: str, api_params: Any) -> Any:
     """Gap 8: moto lets a function's code make any call; on AWS its execution role allows only what its
     policies list (see iam.py: the template's Policies, checked for the function that is running)."""
-    iam.check(self.meta.service_model.signing_name, operation_name)
+    iam.check(self.meta.service_model.signing_name, operation_name, api_params)
     return _ORIGINALS[(BaseClient, "_make_api_call")](self, operation_name, api_params)
 
 

@@ -81,7 +81,7 @@ def deploy(template: Template, approval_base_url: str) -> LocalStack:
     for logical_id, spec in template.resources("AWS::Serverless::Function").items():
         name = _function(template, logical_id, spec["Properties"], role_arn)
         stack.function_names[logical_id] = name
-        iam.register(name, iam.policy_of(logical_id, spec["Properties"]))
+        iam.register(name, iam.policy_of(logical_id, spec["Properties"], template.resolve))
         for event in spec["Properties"].get("Events", {}).values():
             if event["Type"] == "Api":
                 props = event["Properties"]
