@@ -18,7 +18,7 @@ import pytest
 from moto import mock_aws
 from moto.awslambda_simple.models import LambdaSimpleBackend
 
-from lambda_canary.local import iam, moto_patches
+from lambda_canary.local import moto_patches
 
 # PATCHES entries whose names start so cover no gap between moto and AWS: they add the simulated request
 # quota and fault injection that tests use ("Not a gap" in moto_patches).
@@ -141,22 +141,27 @@ def test_invoke_drops_the_qualifier_parameter(moto_without_docker, function_with
     assert received == [(function_with_alias, None)]
 
 
-def test_a_function_may_make_calls_its_policies_do_not_allow(moto_without_docker, function_with_alias):
+def test_a_caller_whose_policies_allow_nothing_is_answered(moto_without_docker, function_with_alias):
     """Gap covered by PATCHES["a function's calls are limited to its template policies"].
 
-    moto checks no permissions: a call made while a function whose policies allow nothing runs is answered.
-    On AWS the function's execution role refuses it with AccessDeniedException. When this test fails after a
-    moto upgrade, moto may now apply execution roles: the patch may no longer be needed.
+    moto checks no permissions unless told to: a caller whose IAM identity has no policy at all is answered.
+    On AWS a function's calls are limited by its execution role. When this test fails after a moto upgrade,
+    moto may now enforce IAM by default: see whether it can apply a function's role to its code, and whether
+    the patch is still needed.
     """
-    # given a function whose policies allow no action, running, on moto without the patch
-    iam.register("moto-gap-caller", iam.FunctionPolicy("CallerFunction", ()))
-    running = iam.running_function.set("moto-gap-caller")
-    try:
-        # when its code reads an alias
-        alias = moto_without_docker.get_alias(FunctionName=function_with_alias, Name="live")
-    finally:
-        iam.running_function.reset(running)
-        iam.clear()
+    # given an IAM user with no policy, and its access key, on moto without the patch
+    iam_client = boto3.client("iam", region_name="us-east-1")
+    iam_client.create_user(UserName="moto-gap-nobody")
+    key = iam_client.create_access_key(UserName="moto-gap-nobody")["AccessKey"]
+    nobody = boto3.client(
+        "lambda",
+        region_name="us-east-1",
+        aws_access_key_id=key["AccessKeyId"],
+        aws_secret_access_key=key["SecretAccessKey"],
+    )
+
+    # when it reads an alias
+    alias = nobody.get_alias(FunctionName=function_with_alias, Name="live")
 
     # then moto answers as if it were allowed
     assert alias["Name"] == "live"
@@ -329,7 +334,7 @@ GAP_TESTS = {
         test_an_event_invocation_is_answered_only_after_the_function_ran,
     ),
     "Invoke reads the Qualifier parameter": test_invoke_drops_the_qualifier_parameter,
-    "a function's calls are limited to its template policies": test_a_function_may_make_calls_its_policies_do_not_allow,
+    "a function's calls are limited to its template policies": test_a_caller_whose_policies_allow_nothing_is_answered,
     "StopExecution ends a task-token wait": test_stop_execution_leaves_a_task_token_wait_running,
     "a stopped execution stays ABORTED": test_a_stopped_wait_ends_failed_not_aborted,
     "alias updates renew the RevisionId": test_update_alias_does_not_change_the_revision_id,
