@@ -418,12 +418,22 @@ def test_an_alias_a_still_running_task_moves_after_the_first_pass_is_put_back_by
     assert "left as someone else set it" not in table.get("my-app", 760)["outcome"]["cause"]
 
 
+GAVE_UP = "Roll back failed, aliases may still carry weights: Roll Back failed for 2 function(s): throttled"
+
+
+@pytest.fixture
+def gave_up(waiting, table, locks, now):
+    """Build 760 waited, then its own roll back gave up: Record Outcome wrote Canary.RollbackFailed and released
+    its locks; the aliases still send 10% to version 2."""
+    table.record_outcome(waiting, {"status": FAILED, "error": ROLLBACK_FAILED_ERROR, "cause": GAVE_UP}, now)
+    locks.release(waiting)
+    return waiting
+
+
 def test_a_roll_back_the_workflow_gave_up_on_is_tried_again(
-    waiting, table, locks, lambda_client, locks_dynamodb_table, notified, now
+    gave_up, table, locks, lambda_client, locks_dynamodb_table, notified, now
 ):
-    # given build 760's own roll back gave up (Record Outcome wrote Canary.RollbackFailed), aliases still split
-    cause = "Roll back failed, aliases may still carry weights: Roll Back failed for 2 function(s): throttled"
-    table.record_outcome(waiting, {"status": FAILED, "error": ROLLBACK_FAILED_ERROR, "cause": cause}, now)
+    # given build 760's own roll back gave up, aliases still split
     assert alias_state(lambda_client, "orders-api") == ("1", {"2": 0.1})
 
     # when Clean Up gets the FAILED event, the throttling over
@@ -437,16 +447,15 @@ def test_a_roll_back_the_workflow_gave_up_on_is_tried_again(
     }
     outcome = table.get("my-app", 760)["outcome"]
     assert (outcome["status"], outcome["error"], outcome["recorded_by"]) == (ROLLED_BACK, FAILED_ERROR, "clean-up")
-    assert outcome["cause"].startswith(f"The workflow could not put the aliases back ({cause})")
+    assert outcome["cause"].startswith(f"The workflow could not put the aliases back ({GAVE_UP})")
     assert [sent for _, sent in notified.calls] == [outcome]
     assert locks_left(locks_dynamodb_table) == []
 
 
 def test_a_roll_back_that_fails_again_is_noted_and_raised_for_lambda_to_retry(
-    waiting, table, locks, lambda_client, locks_dynamodb_table, notified, now
+    gave_up, table, locks, lambda_client, locks_dynamodb_table, notified, now
 ):
     # given build 760's own roll back gave up, and payments cannot be put back yet (deleted, here)
-    table.record_outcome(waiting, {"status": FAILED, "error": ROLLBACK_FAILED_ERROR, "cause": "throttled"}, now)
     lambda_client.delete_function(FunctionName="payments")
 
     # when Clean Up gets the FAILED event
@@ -462,13 +471,11 @@ def test_a_roll_back_that_fails_again_is_noted_and_raised_for_lambda_to_retry(
 
 
 def test_a_retried_roll_back_leaves_functions_a_newer_deployment_holds(
-    waiting, table, locks, lambda_client, locks_dynamodb_table, make_deployment, notified, now
+    gave_up, table, locks, lambda_client, locks_dynamodb_table, make_deployment, notified, now
 ):
     # given build 760's own roll back gave up (its locks released), and build 761 has since locked payments
-    table.record_outcome(waiting, {"status": FAILED, "error": ROLLBACK_FAILED_ERROR, "cause": "throttled"}, now)
-    locks.release(waiting)
     newer_execution = EXECUTION.replace("760", "761")
-    newer = make_deployment(build_no=761, execution_arn=newer_execution, functions=[waiting.functions[1]])
+    newer = make_deployment(build_no=761, execution_arn=newer_execution, functions=[gave_up.functions[1]])
     assert locks.acquire(newer, now) == {}
 
     # when Clean Up gets build 760's FAILED event

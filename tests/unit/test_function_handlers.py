@@ -144,18 +144,22 @@ def while_running(task: Any, sfn: Any) -> Any:
     return task
 
 
+@pytest.fixture
+def validated(orders_and_payments, make_deployment, table, now):
+    """The state Validate Input hands on for orders-api and payments (alias live on version 1, build 2
+    uploaded), their deployment opened."""
+    arn = "arn:aws:lambda:us-east-1:123456789012:function:"
+    opened = make_deployment(functions=[FunctionTarget(name, arn + name, "1") for name in ("orders-api", "payments")])
+    table.open(opened, now)
+    return {"deployment": opened.to_state()}
+
+
 def test_publish_shift_and_promote_handlers_carry_the_state_through(
-    handler, orders_and_payments, make_deployment, lambda_context, lambda_client, table, sfn, now
+    handler, validated, lambda_context, lambda_client, table, sfn
 ):
     # given the state after Validate Input for the two functions, whose deployment it opened
-    arn = "arn:aws:lambda:us-east-1:123456789012:function:"
-    functions = [FunctionTarget(name, arn + name, "1") for name in ("orders-api", "payments")]
-    opened = make_deployment(functions=functions)
-    table.open(opened, now)
-    state = {"deployment": opened.to_state()}
-
     # when Publish Versions and Shift Traffic run
-    state = handler("publish_versions").lambda_handler(state, lambda_context)
+    state = handler("publish_versions").lambda_handler(validated, lambda_context)
     state = while_running(handler("shift_traffic"), sfn).lambda_handler(state, lambda_context)
 
     # then every alias sends 10% to version 2
@@ -175,13 +179,10 @@ def test_publish_shift_and_promote_handlers_carry_the_state_through(
 
 
 def test_shift_traffic_of_an_execution_stopped_meanwhile_moves_no_alias(
-    handler, orders_and_payments, make_deployment, lambda_context, lambda_client, table, make_sfn, now
+    handler, validated, lambda_context, lambda_client, make_sfn
 ):
     # given versions 2 published for the two functions, and their execution stopped from the console since
-    arn = "arn:aws:lambda:us-east-1:123456789012:function:"
-    opened = make_deployment(functions=[FunctionTarget(name, arn + name, "1") for name in ("orders-api", "payments")])
-    table.open(opened, now)
-    state = handler("publish_versions").lambda_handler({"deployment": opened.to_state()}, lambda_context)
+    state = handler("publish_versions").lambda_handler(validated, lambda_context)
     stopped = make_sfn(execution_status="ABORTED")
 
     # when Shift Traffic runs (a task Lambda goes on when its execution is stopped)
@@ -189,22 +190,15 @@ def test_shift_traffic_of_an_execution_stopped_meanwhile_moves_no_alias(
         while_running(handler("shift_traffic"), stopped).lambda_handler(state, lambda_context)
 
     # then it asked Step Functions once, and left every alias on version 1 alone
-    assert stopped.described == [opened.execution_arn]
+    assert stopped.described == [validated["deployment"]["execution_arn"]]
     for name in ("orders-api", "payments"):
         alias = lambda_client.get_alias(FunctionName=name, Name="live")
         assert (alias["FunctionVersion"], alias.get("RoutingConfig")) == ("1", None)
 
 
-def test_roll_back_handler_restores_the_old_versions(
-    handler, orders_and_payments, make_deployment, lambda_context, lambda_client, table, sfn, now
-):
+def test_roll_back_handler_restores_the_old_versions(handler, validated, lambda_context, lambda_client, sfn):
     # given two functions that were shifted to version 2
-    arn = "arn:aws:lambda:us-east-1:123456789012:function:"
-    functions = [FunctionTarget(name, arn + name, "1") for name in ("orders-api", "payments")]
-    opened = make_deployment(functions=functions)
-    table.open(opened, now)
-    state = {"deployment": opened.to_state()}
-    state = handler("publish_versions").lambda_handler(state, lambda_context)
+    state = handler("publish_versions").lambda_handler(validated, lambda_context)
     state = while_running(handler("shift_traffic"), sfn).lambda_handler(state, lambda_context)
 
     # when Roll Back runs after an error
