@@ -43,15 +43,12 @@ def moto_without_docker(unpatched_moto):
 def function_with_alias(moto_without_docker):
     """A function whose handler returns {"handled": True}, published as version 1 with alias "live" on it."""
     role = boto3.client("iam").create_role(RoleName="moto-gaps-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    code = io.BytesIO()
-    with zipfile.ZipFile(code, "w") as archive:
-        archive.writestr("app.py", "def handler(event, context):\n    return {'handled': True}\n")
     moto_without_docker.create_function(
         FunctionName="moto-gap-function",
         Runtime="python3.12",
         Role=role,
         Handler="app.handler",
-        Code={"ZipFile": code.getvalue()},
+        Code={"ZipFile": _zip("def handler(event, context):\n    return {'handled': True}\n")},
     )
     moto_without_docker.publish_version(FunctionName="moto-gap-function")
     moto_without_docker.create_alias(FunctionName="moto-gap-function", Name="live", FunctionVersion="1")
@@ -317,12 +314,9 @@ def _end_wait(sfn, execution: str) -> None:
 @pytest.fixture
 def function_with_alias_in_interpreter(interpreter):
     role = boto3.client("iam").create_role(RoleName="moto-gaps-fn", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    code = io.BytesIO()
-    with zipfile.ZipFile(code, "w") as archive:
-        archive.writestr("app.py", "def handler(event, context):\n    return {}\n")
     boto3.client("lambda", region_name="us-east-1").create_function(
         FunctionName="moto-gap-waiter", Runtime="python3.12", Role=role, Handler="app.handler",
-        Code={"ZipFile": code.getvalue()},
+        Code={"ZipFile": _zip("def handler(event, context):\n    return {}\n")},
     )  # fmt: skip
     return "moto-gap-waiter"
 

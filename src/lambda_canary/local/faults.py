@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from moto.awslambda.exceptions import LambdaClientError
 
+from lambda_canary.local.names import function_name_and_qualifier
+
 
 class InjectedFault(LambdaClientError):
     def __init__(self, code: str, message: str, status: int) -> None:
@@ -56,7 +58,7 @@ def clear() -> None:
 
 
 def check(api: str, function_name: str) -> None:
-    name = function_name.split(":function:")[-1].split(":")[0]
+    name = function_name_and_qualifier(function_name)[0]
     with _lock:
         for fault in _armed:
             if fault.api == api and fault.function_name == name and fault.remaining > 0:

@@ -24,6 +24,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 from samtranslator.policy_template_processor.processor import PolicyTemplatesProcessor
 
+from lambda_canary.local.names import function_name_and_qualifier
 from lambda_canary.local.template import ACCOUNT_ID, REGION
 
 running_function: ContextVar[str | None] = ContextVar("running_function", default=None)
@@ -124,9 +125,7 @@ def resource_of(service: str, operation: str, params: dict[str, Any]) -> str | N
     """The ARN IAM checks for this call, for the services the stack calls; None when not worked out here."""
     prefix = f"arn:aws:{service}:{REGION}:{ACCOUNT_ID}"
     if service == "lambda" and "FunctionName" in params:
-        name = str(params["FunctionName"]).split(":function:")[-1]
-        name, _, qualifier = name.partition(":")
-        qualifier = qualifier or (params.get("Qualifier") if operation == "Invoke" else None) or ""
+        name, qualifier = function_name_and_qualifier(str(params["FunctionName"]), params.get("Qualifier"))
         # only Invoke is authorized on the qualified ARN; the other calls on the function's
         return f"{prefix}:function:{name}" + (f":{qualifier}" if qualifier and operation == "Invoke" else "")
     if service == "dynamodb" and "TableName" in params:

@@ -27,6 +27,7 @@ from moto.stepfunctions.parser.asl.eval.environment import Environment
 from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
 
 from lambda_canary.local import faults, iam, lambda_runner
+from lambda_canary.local.names import function_name_and_qualifier
 from lambda_canary.local.quota import quota
 
 logger = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ _alias_locks_guard = threading.Lock()
 
 def _alias_lock(function_name: str, alias_name: str) -> threading.Lock:
     with _alias_locks_guard:
-        return _alias_locks.setdefault((function_name.split(":function:")[-1], alias_name), threading.Lock())
+        return _alias_locks.setdefault((function_name_and_qualifier(function_name)[0], alias_name), threading.Lock())
 
 
 # Draws the version each alias invocation runs; seed it for a repeatable split.
@@ -75,7 +76,7 @@ def _invoke_real_handler(
     Gap 7: moto runs an Event (asynchronous) invocation before it answers; AWS queues it and answers 202 at
     once, so the caller does not wait for the function.
     """
-    name, qualifier = _name_and_qualifier(function_name, qualifier)
+    name, qualifier = function_name_and_qualifier(function_name, qualifier)
     function = self.get_function(name, _routed_version(self, name, qualifier))
     response_headers["x-amz-executed-version"] = str(function.version)
     if (headers or {}).get("X-Amz-Invocation-Type") == "Event":
@@ -90,15 +91,6 @@ def _invoke_in_background(function: Any, body: Any) -> None:
     answer = lambda_runner.invoke(function, body, headers)
     if headers.get("x-amz-function-error"):
         logger.warning("Event invocation of %s failed: %s", function.function_name, answer.decode()[:2000])
-
-
-def _name_and_qualifier(function_name: str, qualifier: str | None) -> tuple[str, str | None]:
-    """("fn", "live") from fn, fn:live, a partial ARN (123456789012:function:fn) or an ARN, each with or
-    without :live; a qualifier in the name wins."""
-    name = function_name.split(":function:")[-1]
-    if ":" in name:
-        name, qualifier = name.split(":", 1)
-    return name, qualifier
 
 
 def _routed_version(self: LambdaSimpleBackend, name: str, qualifier: str | None) -> str | None:
