@@ -162,18 +162,24 @@ def assert_invariants(fleet: Fleet) -> None:
     """After every test: no alias carries weights unless its deployment still waits (on an execution that
     still runs), no lock is left, and every deployment in the table has an ending that matches its execution."""
     locks = boto3.resource("dynamodb").Table(fleet.runtime.outputs["LocksTableName"])
+    functions = boto3.resource("dynamodb").Table(fleet.runtime.outputs["FunctionsTableName"])
     deployments = fleet.table._table.query(KeyConditionExpression=Key("repository").eq(fleet.repository))["Items"]
     still_waiting: set[str] = set()
     for item in deployments:
         execution = fleet.sfn.describe_execution(executionArn=item["execution_arn"])
+        by_execution = Key("execution_arn").eq(item["execution_arn"])
+        chunks = functions.query(KeyConditionExpression=by_execution, ConsistentRead=True)["Items"]
+        targets = [target for chunk in chunks for target in chunk["functions"]]
+        assert len(targets) == item["functions"], f"build {item['build_no']}: functions missing from their table"
         if item["status"] == "WAITING":
             assert execution["status"] == "RUNNING", f"build {item['build_no']} waits on a {execution['status']} run"
-            still_waiting.update(item["functions"])
+            still_waiting.update(target["name"] for target in targets)
             continue
         by_clean_up = item.get("outcome", {}).get("recorded_by") == "clean-up"  # the execution died first
         expected = {"FAILED", "ABORTED", "TIMED_OUT"} if by_clean_up else ENDINGS[item["status"]]
         assert execution["status"] in expected, (item["status"], execution["status"])
-        held = [f for f in item["function_arns"].values() if locks.get_item(Key={"function_arn": f}).get("Item")]
+        arns = [target["function_arn"] for target in targets]
+        held = [arn for arn in arns if locks.get_item(Key={"function_arn": arn}).get("Item")]
         assert held == [], f"locks left by {item['repository']} build {item['build_no']}: {held}"
     split = {name: weights for name, (_, weights) in fleet.aliases().items() if weights and name not in still_waiting}
     assert split == {}, f"aliases left carrying weights: {split}"

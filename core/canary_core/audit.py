@@ -6,7 +6,7 @@ import re
 from typing import Any
 from urllib.parse import quote
 
-from canary_core.trail import DeploymentsTable
+from canary_core.trail import DeploymentsTable, function_count
 
 MAX_ROWS = 200
 
@@ -55,7 +55,7 @@ def audit_rows(
                 "status": item.get("status"),
                 "started_at": item.get("started_at"),
                 "finished_at": item.get("finished_at"),
-                "functions": len(item.get("functions", [])),
+                "functions": function_count(item),
                 "action": decision.get("action"),
                 "delivered": decision.get("delivered", bool(decision)),
                 "decided_by": decision.get("decided_by"),

@@ -18,6 +18,7 @@ from canary_core.config import Settings
 from canary_core.fanout import LAMBDA_CLIENT_CONFIG
 from canary_core.locks import FunctionLocks
 from canary_core.slack import AppChannel, UnavailableChannel, WebhookChannel
+from canary_core.targets import FunctionsTable
 from canary_core.trail import DeploymentsTable
 
 SECRET_CACHE_SECONDS = 300
@@ -33,6 +34,10 @@ def stepfunctions_client() -> Any:
 
 def deployments_table(settings: Settings) -> DeploymentsTable:
     return DeploymentsTable(boto3.resource("dynamodb").Table(settings.table_name))
+
+
+def functions_table(settings: Settings) -> FunctionsTable:
+    return FunctionsTable(boto3.resource("dynamodb").Table(settings.functions_table_name))
 
 
 def function_locks(settings: Settings) -> FunctionLocks:

@@ -14,6 +14,7 @@ from canary_core.errors import InvalidInput
 from canary_core.executions import execution_running
 from canary_core.locks import FunctionLocks, Holder
 from canary_core.model import Defaults, Deployment
+from canary_core.targets import FunctionsTable
 from canary_core.trail import WAITING, Decision, DeploymentsTable
 from canary_core.validation import parse_request, resolve_functions
 
@@ -28,6 +29,7 @@ def open_deployment(
     *,
     lambda_client: Any,
     table: DeploymentsTable,
+    functions: FunctionsTable,
     locks: FunctionLocks,
     sfn_client: Any,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -60,6 +62,7 @@ def open_deployment(
         elif splits:  # split by something that holds no lock: not this workflow's to undo
             raise InvalidInput(list(splits.values()))
         table.open(deployment, now())
+        functions.save(deployment)
     except BaseException:
         locks.release(deployment)
         raise

@@ -16,10 +16,12 @@ from datetime import datetime
 from typing import Any
 
 from canary_core import aliases
+from canary_core.limits import listing
 from canary_core.locks import FunctionLocks, Holder
-from canary_core.model import Deployment, FunctionTarget
+from canary_core.model import Deployment
 from canary_core.outcome import FAILED_ERROR, ROLLBACK_FAILED_ERROR
-from canary_core.trail import FAILED, PROMOTED, ROLLED_BACK, DeploymentsTable
+from canary_core.targets import FunctionsTable
+from canary_core.trail import FAILED, PROMOTED, ROLLED_BACK, DeploymentsTable, function_count
 
 FINAL = (PROMOTED, ROLLED_BACK, FAILED)
 
@@ -28,6 +30,7 @@ def clean_up(
     detail: dict[str, Any],
     *,
     table: DeploymentsTable,
+    functions: FunctionsTable,
     locks: FunctionLocks,
     lambda_client: Any,
     notify: Callable[[Deployment, dict[str, Any]], None],
@@ -46,7 +49,8 @@ def clean_up(
     if item is None or item.get("execution_arn") != execution_arn:
         return {"cleaned": False, "reason": "this execution opened no deployment (rejected input)"}
     traffic_may_have_moved = "deployment" in item  # saved by Shift Traffic before it moves any alias
-    deployment = Deployment.from_state(item["deployment"]) if traffic_may_have_moved else _opened(item, execution_arn)
+    opened = Deployment.from_state(item["deployment"]) if traffic_may_have_moved else _opened(item, execution_arn)
+    deployment = functions.load(opened)  # as Validate Input (old versions) or Publish Versions (new) saved them
     decision = item.get("decision") or {}
     summary = {
         "repository": repository,
@@ -76,7 +80,16 @@ def clean_up(
             table.note(repository, build_no, now, "clean-up roll back failed", reason=str(error))
             locks.release(mine)
             raise
-        left_to_others = "".join(f" {name} was left to {holder.title}." for name, holder in sorted(taken.items()))
+        left_to_others = (
+            " "
+            + listing(
+                (f"{name} was left to {h.title}." for name, h in sorted(taken.items())),
+                separator=" ",
+                what="more were left to newer deployments.",
+            )
+            if taken
+            else ""
+        )
         outcome = {
             "status": ROLLED_BACK,
             "error": FAILED_ERROR,
@@ -140,7 +153,13 @@ def _roll_back_gave_up(item: dict[str, Any]) -> bool:
 
 
 def _left_alone(changed_outside: dict[str, str]) -> str:
-    return "".join(f" {name} was left as someone else set it ({change})." for name, change in changed_outside.items())
+    if not changed_outside:
+        return ""
+    return " " + listing(
+        (f"{name} was left as someone else set it ({change})." for name, change in sorted(changed_outside.items())),
+        separator=" ",
+        what="more were left as someone else set them.",
+    )
 
 
 def _roll_back_settled(
@@ -157,7 +176,8 @@ def _roll_back_settled(
 
 
 def _opened(item: dict[str, Any], execution_arn: str) -> Deployment:
-    """A deployment that ended before Shift Traffic: no alias moved, only its locks may be held."""
+    """A deployment that ended before Shift Traffic: no alias moved, only its locks may be held. Its
+    functions are loaded from the functions table."""
     return Deployment(
         repository=item["repository"],
         build_no=int(item["build_no"]),
@@ -167,5 +187,5 @@ def _opened(item: dict[str, Any], execution_arn: str) -> Deployment:
         build_url=item.get("build_url"),
         approval_timeout_seconds=0,
         execution_arn=execution_arn,
-        functions=tuple(FunctionTarget(name, arn, "") for name, arn in item["function_arns"].items()),
+        function_count=function_count(item),
     )

@@ -14,6 +14,7 @@ class Settings:
     environment: str
     table_name: str
     locks_table_name: str
+    functions_table_name: str
     link_secret_arn: str
     slack_webhook_secret_arn: str
     approval_api_url: str
@@ -39,6 +40,7 @@ class Settings:
             environment=env["ENVIRONMENT"],
             table_name=env["DEPLOYMENTS_TABLE"],
             locks_table_name=env["LOCKS_TABLE"],
+            functions_table_name=env["FUNCTIONS_TABLE"],
             link_secret_arn=env["LINK_SECRET_ARN"],
             slack_webhook_secret_arn=env["SLACK_WEBHOOK_SECRET_ARN"],
             approval_api_url=env.get("APPROVAL_API_URL", "").rstrip("/"),
@@ -61,6 +63,7 @@ _REQUIRED = (
     "ENVIRONMENT",
     "DEPLOYMENTS_TABLE",
     "LOCKS_TABLE",
+    "FUNCTIONS_TABLE",
     "LINK_SECRET_ARN",
     "SLACK_WEBHOOK_SECRET_ARN",
     "DEFAULT_ALIAS",

@@ -6,17 +6,15 @@ catches them by these exact names.
 
 from typing import Any
 
+from canary_core.limits import listing
+
 
 class InvalidInput(Exception):
     """The execution input, or a function or alias it names, cannot be used. Nothing was changed."""
 
-    MAX_LISTED = 20  # Step Functions keeps 32,768 characters of a cause
-
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
-        listed = [p[:500] for p in problems[: self.MAX_LISTED]]
-        more = len(problems) - len(listed)
-        super().__init__("; ".join(listed) + (f"; and {more} more problem(s) of the same kinds" if more else ""))
+        super().__init__(listing((p[:500] for p in problems), what="more problem(s) of the same kinds"))
 
 
 class AliasUpdateFailed(Exception):
@@ -24,7 +22,7 @@ class AliasUpdateFailed(Exception):
 
     def __init__(self, operation: str, failures: dict[str, str]) -> None:
         self.failures = failures
-        listed = "; ".join(f"{name}: {reason}" for name, reason in sorted(failures.items()))
+        listed = listing(f"{name}: {reason[:500]}" for name, reason in sorted(failures.items()))
         super().__init__(f"{operation} failed for {len(failures)} function(s): {listed}")
 
 

@@ -1,4 +1,8 @@
-"""The deployment as it travels through the state machine: one record, plain data, JSON in and out."""
+"""The deployment as it travels through the state machine: one record, plain data, JSON in and out.
+
+The state carries the deployment without its functions (`to_state`): they live in the functions table
+(canary_core.targets), so the state stays a few hundred bytes whatever their number.
+"""
 
 from __future__ import annotations
 
@@ -52,20 +56,26 @@ class Deployment:
     execution_arn: str
     functions: tuple[FunctionTarget, ...] = field(default_factory=tuple)
     on_timeout: str = "rollback"  # what a deployment nobody decided does at its deadline: rollback | promote
+    function_count: int = -1  # how many functions it has, loaded or not (-1: count `functions`)
+
+    def __post_init__(self) -> None:
+        if self.function_count < 0:
+            object.__setattr__(self, "function_count", len(self.functions))
 
     def to_state(self) -> dict[str, Any]:
+        """The deployment without its functions (see canary_core.targets)."""
         state = asdict(self)
-        state["functions"] = [asdict(f) for f in self.functions]
+        del state["functions"]
         return state
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> Deployment:
+        """The deployment a state names, its functions not loaded yet (FunctionsTable.load)."""
         values = {k: state[k] for k in cls.__dataclass_fields__ if k != "functions" and k in state}
-        functions = tuple(FunctionTarget(**f) for f in state["functions"])
-        return cls(**values, functions=functions)
+        return cls(**values)
 
     def with_functions(self, functions: list[FunctionTarget] | tuple[FunctionTarget, ...]) -> Deployment:
-        return replace(self, functions=tuple(functions))
+        return replace(self, functions=tuple(functions), function_count=len(functions))
 
     @property
     def title(self) -> str:

@@ -5,16 +5,25 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from canary_core.limits import capped_cause, listing
 from canary_core.model import Deployment
 from canary_core.trail import FAILED, PROMOTED, ROLLED_BACK, TIMEOUT
 
 ROLLED_BACK_ERROR = "Canary.RolledBack"  # someone, pre-approval policy or the timeout chose to roll back
 FAILED_ERROR = "Canary.DeploymentFailed"  # an error; every alias was put back
 ROLLBACK_FAILED_ERROR = "Canary.RollbackFailed"  # an error, and some aliases could not be put back
+SUMMARY_FUNCTIONS = 100  # functions listed with their versions in the summary (the execution's output)
 
 
 def describe_outcome(deployment: Deployment, state: dict[str, Any]) -> dict[str, Any]:
     """The outcome record: status, the Step Functions error and cause for a failed ending, and a summary."""
+    outcome = _outcome(deployment, state)
+    if "cause" in outcome:
+        outcome["cause"] = capped_cause(outcome["cause"])
+    return outcome
+
+
+def _outcome(deployment: Deployment, state: dict[str, Any]) -> dict[str, Any]:
     decision = state.get("decision") or {}
     summary = {
         "repository": deployment.repository,
@@ -24,18 +33,24 @@ def describe_outcome(deployment: Deployment, state: dict[str, Any]) -> dict[str,
         "decided_by": decision.get("decided_by"),
         "decided_at": decision.get("decided_at"),
         "functions": [
-            {"name": f.name, "old_version": f.old_version, "new_version": f.new_version} for f in deployment.functions
+            {"name": f.name, "old_version": f.old_version, "new_version": f.new_version}
+            for f in deployment.functions[:SUMMARY_FUNCTIONS]
         ],
     }
+    if deployment.function_count > SUMMARY_FUNCTIONS:  # all of them: the functions table, by execution ARN
+        summary["functions_left_out"] = deployment.function_count - SUMMARY_FUNCTIONS
     latest = [f.name for f in deployment.functions if f.pinned_from_latest and f.new_version]
     on_latest = (
-        f" {', '.join(latest)} ran $LATEST before (no earlier version): back on $LATEST, which holds the new code."
+        f" {listing(latest, ', ')} ran $LATEST before (no earlier version): back on $LATEST, which holds the new code."
         if latest
         else ""
     )
     left = state.get("changed_outside") or {}
+    left_out = int(state.get("changed_outside_count", len(left))) - len(left)
     left_alone = (
-        " Left as someone else set them: " + "; ".join(f"{name} ({change})" for name, change in sorted(left.items()))
+        " Left as someone else set them: "
+        + "; ".join(f"{name} ({change})" for name, change in sorted(left.items()))
+        + (f"; and {left_out} more" if left_out > 0 else "")
         if left
         else ""
     )

@@ -7,6 +7,8 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from canary_core.trail import function_count
+
 _env = Environment(
     loader=PackageLoader("canary_core", "templates"),
     autoescape=select_autoescape(["html"]),
@@ -15,6 +17,7 @@ _env = Environment(
 )
 _env.filters["when"] = lambda value: format_time(value)
 _env.filters["status"] = lambda item: status_words(item)
+_env.filters["function_count"] = function_count
 
 ACTION_WORDS = {"approve": "Approve", "rollback": "Roll back"}
 STATUS_WORDS = {

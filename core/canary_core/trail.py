@@ -22,6 +22,7 @@ KIND = "deployment"  # every item's `kind`: the partition of the ByStartTime ind
 BY_START_TIME = "ByStartTime"
 PRE_APPROVAL, TIMEOUT = "pre-approval", "timeout"  # who decided, when no person did
 MAX_TRAIL_EVENTS = 200  # a DynamoDB item holds 400 KB at most
+LISTED_VERSIONS = 50  # functions whose versions the item lists for the pages (all of them: the functions table)
 
 
 @dataclass(frozen=True)
@@ -56,8 +57,7 @@ class DeploymentsTable:
             "weight": Decimal(str(deployment.weight)),
             "pre_approve": deployment.pre_approve,
             "started_at": now.isoformat(),
-            "functions": [f.name for f in deployment.functions],
-            "function_arns": {f.name: f.function_arn for f in deployment.functions},
+            "functions": deployment.function_count,  # how many (the functions themselves: canary_core.targets)
             "trail": [_event(now, "started", execution_arn=deployment.execution_arn)],
         }
         if deployment.build_url:
@@ -123,7 +123,8 @@ class DeploymentsTable:
             self.note(deployment.repository, deployment.build_no, now, event, functions=pinned)
 
     def save_state(self, deployment: Deployment) -> None:
-        """Keep the whole deployment (versions included): Clean Up rolls back from it if the execution dies."""
+        """Say that traffic may move from now on, keeping the deployment's state (its functions and their
+        versions are in the functions table): Clean Up rolls back from it if the execution dies."""
         self._table.update_item(
             Key=_key(deployment.repository, deployment.build_no),
             UpdateExpression="SET deployment = :deployment",
@@ -133,7 +134,7 @@ class DeploymentsTable:
     def await_decision(self, deployment: Deployment, expires_at: int, now: datetime) -> None:
         functions = [
             {"name": f.name, "old_version": f.old_version, "new_version": f.new_version or ""}
-            for f in deployment.functions
+            for f in deployment.functions[:LISTED_VERSIONS]
         ]
         self._table.update_item(
             Key=_key(deployment.repository, deployment.build_no),
@@ -241,6 +242,13 @@ class DeploymentsTable:
                 ":event": [_event(now, f"outcome: {outcome['status']}", cause=outcome.get("cause", ""))],
             },
         )
+
+
+def function_count(item: dict[str, Any]) -> int:
+    """How many functions a deployment item's deployment has (items written before the functions table
+    list their names)."""
+    functions = item.get("functions")
+    return functions if isinstance(functions, int) else len(functions or [])
 
 
 def _key(repository: str, build_no: int) -> dict[str, Any]:

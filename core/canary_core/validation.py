@@ -18,7 +18,7 @@ from canary_core.errors import InvalidInput
 from canary_core.fanout import fan_out
 from canary_core.model import Defaults, FunctionTarget
 
-MAX_FUNCTIONS = 500
+MAX_FUNCTIONS = 1_000  # the state and every item stay within AWS limits up to this (canary_core.targets)
 MAX_BUILD_NO = 10**15  # far beyond any CI counter, well inside what a DynamoDB number holds
 MAX_APPROVAL_TIMEOUT_SECONDS = 7 * 24 * 3600  # links and reminders stop making sense after a week
 KNOWN_FIELDS = (

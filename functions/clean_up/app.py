@@ -21,6 +21,7 @@ settings = Settings.from_env()
 lambda_client = aws.lambda_client()
 table = aws.deployments_table(settings)
 locks = aws.function_locks(settings)
+functions = aws.functions_table(settings)
 
 
 @logger.inject_lambda_context(log_event=False)
@@ -34,6 +35,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     result = clean_up(
         event["detail"],
         table=table,
+        functions=functions,
         locks=locks,
         lambda_client=lambda_client,
         notify=post_outcome,

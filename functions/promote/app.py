@@ -6,18 +6,21 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from canary_core import aliases, aws
+from canary_core.config import Settings
 from canary_core.executions import still_running_check
 from canary_core.model import Deployment
 
 logger = Logger()
 tracer = Tracer()
+settings = Settings.from_env()
 lambda_client = aws.lambda_client()
+functions = aws.functions_table(settings)
 sfn_client = aws.stepfunctions_client()
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def lambda_handler(state: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    deployment = Deployment.from_state(state["deployment"])
-    deployment = aliases.promote(lambda_client, deployment, still_running_check(sfn_client, deployment.execution_arn))
-    return {**state, "promoted": True, "deployment": deployment.to_state()}
+    deployment = functions.load(Deployment.from_state(state["deployment"]))
+    aliases.promote(lambda_client, deployment, still_running_check(sfn_client, deployment.execution_arn))
+    return {**state, "promoted": True}

@@ -19,13 +19,14 @@ metrics = Metrics()
 settings = Settings.from_env()
 table = aws.deployments_table(settings)
 locks = aws.function_locks(settings)
+functions = aws.functions_table(settings)
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(state: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    deployment = Deployment.from_state(state["deployment"])
+    deployment = functions.load(Deployment.from_state(state["deployment"]))
     outcome = describe_outcome(deployment, state)
     now = datetime.now(UTC)
     table.record_outcome(deployment, outcome, now)

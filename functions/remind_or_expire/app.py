@@ -15,13 +15,14 @@ logger = Logger()
 tracer = Tracer()
 settings = Settings.from_env()
 table = aws.deployments_table(settings)
+functions = aws.functions_table(settings)
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def lambda_handler(state: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     update = remind_or_expire(
-        Deployment.from_state(state["deployment"]),
+        functions.load(Deployment.from_state(state["deployment"])),
         state["approval"],
         aws.messenger(settings),
         table=table,

@@ -15,6 +15,7 @@ logger = Logger()
 tracer = Tracer()
 settings = Settings.from_env()
 table = aws.deployments_table(settings)
+functions = aws.functions_table(settings)
 sfn_client = aws.stepfunctions_client()
 
 
@@ -22,7 +23,7 @@ sfn_client = aws.stepfunctions_client()
 @tracer.capture_lambda_handler
 def lambda_handler(state: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     plan = request_decision(
-        Deployment.from_state(state["deployment"]),
+        functions.load(Deployment.from_state(state["deployment"])),
         aws.messenger(settings),
         table=table,
         sfn_client=sfn_client,

@@ -16,13 +16,14 @@ tracer = Tracer()
 settings = Settings.from_env()
 lambda_client = aws.lambda_client()
 table = aws.deployments_table(settings)
+functions = aws.functions_table(settings)
 sfn_client = aws.stepfunctions_client()
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def lambda_handler(state: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    deployment = Deployment.from_state(state["deployment"])
+    deployment = functions.load(Deployment.from_state(state["deployment"]))
     table.save_state(deployment)  # before any alias moves: what Clean Up needs to put them back
     aliases.shift_traffic(lambda_client, deployment, still_running_check(sfn_client, deployment.execution_arn))
     table.note_pinned(deployment, datetime.now(UTC))

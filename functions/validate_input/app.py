@@ -16,6 +16,7 @@ lambda_client = aws.lambda_client()
 sfn_client = aws.stepfunctions_client()
 table = aws.deployments_table(settings)
 locks = aws.function_locks(settings)
+functions = aws.functions_table(settings)
 
 
 @logger.inject_lambda_context
@@ -27,8 +28,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         settings.defaults,
         lambda_client=lambda_client,
         table=table,
+        functions=functions,
         locks=locks,
         sfn_client=sfn_client,
     )
-    logger.info("deployment opened", extra={"deployment": deployment.title, "functions": len(deployment.functions)})
+    logger.info("deployment opened", extra={"deployment": deployment.title, "functions": deployment.function_count})
     return {"deployment": deployment.to_state()}

@@ -31,6 +31,7 @@ from slack_fake import SLACK_API, SLACK_BOT_TOKEN, SLACK_CHANNEL, SLACK_WEBHOOK,
 from canary_core.locks import FunctionLocks
 from canary_core.model import Deployment, FunctionTarget
 from canary_core.slack import AppChannel, WebhookChannel
+from canary_core.targets import FunctionsTable
 from canary_core.trail import DeploymentsTable
 
 # XRAY_NOTE: Powertools' Tracer imports the X-Ray SDK, whose recorder creates a UDP socket (for the X-Ray
@@ -232,6 +233,18 @@ def table(dynamodb_table: Any) -> DeploymentsTable:
 
 
 @pytest.fixture
+def functions_dynamodb_table(aws: None) -> Any:
+    """The functions table as template.yaml declares it, as a boto3 Table resource."""
+    return _create_table("FunctionsTable", _table_properties("FunctionsTable"))
+
+
+@pytest.fixture
+def functions_table(functions_dynamodb_table: Any) -> FunctionsTable:
+    """Where each deployment's functions are kept (the state carries none)."""
+    return FunctionsTable(functions_dynamodb_table)
+
+
+@pytest.fixture
 def locks_dynamodb_table(aws: None, template_locks_table_properties: dict[str, Any]) -> Any:
     """The locks table as template.yaml declares it, as a boto3 Table resource."""
     return _create_table("LocksTable", template_locks_table_properties)
@@ -275,7 +288,7 @@ WAITING_TASK = "token-of-the-waiting-task"  # the task token waiting_deployment 
 
 @pytest.fixture
 def waiting_deployment(
-    table: DeploymentsTable, make_deployment: Callable[..., Deployment], now: datetime
+    table: DeploymentsTable, functions_table: FunctionsTable, make_deployment: Callable[..., Deployment], now: datetime
 ) -> Callable[..., Deployment]:
     """waiting_deployment(**overrides): a deployment opened in the table and waiting for a decision."""
 
@@ -283,6 +296,7 @@ def waiting_deployment(
         """task_token=None: between two waits (Remind Or Expire runs), no task waits and no token is stored."""
         deployment = make_deployment(**overrides)
         table.open(deployment, now)
+        functions_table.save(deployment)
         expires_at = int(now.timestamp()) + deployment.approval_timeout_seconds
         table.await_decision(deployment, expires_at, now)
         if task_token is not None:

@@ -106,7 +106,7 @@ def sfn(request) -> StepFunctions:
 
 
 @pytest.fixture
-def deploy(lambda_client, table, locks, sfn, clock):
+def deploy(lambda_client, table, functions_table, locks, sfn, clock):
     """deploy(build_no, **input fields): Validate Input of my-app `build_no`, run by execution my-app-<build_no>."""
 
     def run(
@@ -118,6 +118,7 @@ def deploy(lambda_client, table, locks, sfn, clock):
             DEFAULTS,
             lambda_client=lambda_client,
             table=table,
+            functions=functions_table,
             locks=locks,
             sfn_client=sfn,
             now=clock.now,

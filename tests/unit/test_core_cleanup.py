@@ -59,7 +59,7 @@ def notified() -> Notified:
 
 
 @pytest.fixture
-def opened(make_function, upload, make_deployment, table, locks, now):
+def opened(make_function, upload, make_deployment, table, functions_table, locks, now):
     """Build 760 of orders-api and payments (version 1 behind "live"), opened and locked by Validate Input."""
     targets = []
     for name in ("orders-api", "payments"):
@@ -68,14 +68,16 @@ def opened(make_function, upload, make_deployment, table, locks, now):
         targets.append(FunctionTarget(name, arn, "1"))
     deployment = make_deployment(functions=targets, execution_arn=EXECUTION)
     table.open(deployment, now)
+    functions_table.save(deployment)
     assert locks.acquire(deployment, now) == {}
     return deployment
 
 
 @pytest.fixture
-def waiting(opened, lambda_client, table, now):
+def waiting(opened, lambda_client, table, functions_table, now):
     """Build 760 after Publish Versions, Shift Traffic (10% on version 2), Request Approval and Await Decision."""
     deployment = aliases.publish_versions(lambda_client, opened)
+    functions_table.save(deployment)
     table.save_state(deployment)
     aliases.shift_traffic(lambda_client, deployment)
     table.await_decision(deployment, int(now.timestamp()) + 3600, now)
@@ -88,11 +90,19 @@ def locks_left(locks_dynamodb_table) -> list[str]:
 
 
 def test_an_aborted_waiting_deployment_is_rolled_back_recorded_and_unlocked(
-    waiting, table, locks, lambda_client, locks_dynamodb_table, notified, now
+    waiting, table, locks, lambda_client, locks_dynamodb_table, notified, now, functions_table
 ):
     # given build 760 waits for a decision with 10% on version 2, and its execution is stopped from the console
     # when Clean Up gets the execution's ABORTED event
-    result = clean_up(ended("ABORTED"), table=table, locks=locks, lambda_client=lambda_client, notify=notified, now=now)
+    result = clean_up(
+        ended("ABORTED"),
+        table=table,
+        functions=functions_table,
+        locks=locks,
+        lambda_client=lambda_client,
+        notify=notified,
+        now=now,
+    )
 
     # then every alias runs version 1 alone again
     assert result == {"cleaned": True, "rolled_back": True, "execution_status": "ABORTED"}
@@ -129,10 +139,20 @@ def test_an_aborted_waiting_deployment_is_rolled_back_recorded_and_unlocked(
     ]
 
 
-def test_a_timed_out_execution_names_its_status_in_the_cause(waiting, table, locks, lambda_client, notified, now):
+def test_a_timed_out_execution_names_its_status_in_the_cause(
+    waiting, table, locks, lambda_client, notified, now, functions_table
+):
     # given build 760 waits, and its execution reaches the state machine's timeout
     # when Clean Up gets the TIMED_OUT event
-    clean_up(ended("TIMED_OUT"), table=table, locks=locks, lambda_client=lambda_client, notify=notified, now=now)
+    clean_up(
+        ended("TIMED_OUT"),
+        table=table,
+        functions=functions_table,
+        locks=locks,
+        lambda_client=lambda_client,
+        notify=notified,
+        now=now,
+    )
 
     # then the cause says how the execution ended
     assert table.get("my-app", 760)["outcome"]["cause"].startswith(
@@ -141,7 +161,7 @@ def test_a_timed_out_execution_names_its_status_in_the_cause(waiting, table, loc
 
 
 def test_an_alias_changed_by_hand_is_left_and_named_in_the_cause(
-    waiting, table, locks, lambda_client, locks_dynamodb_table, notified, now
+    waiting, table, locks, lambda_client, locks_dynamodb_table, notified, now, functions_table
 ):
     # given build 760 waits, and someone set payments' alias by hand: version 2, with 50% on version 1
     lambda_client.update_alias(
@@ -152,7 +172,15 @@ def test_an_alias_changed_by_hand_is_left_and_named_in_the_cause(
     )
 
     # when Clean Up gets the ABORTED event
-    clean_up(ended("ABORTED"), table=table, locks=locks, lambda_client=lambda_client, notify=notified, now=now)
+    clean_up(
+        ended("ABORTED"),
+        table=table,
+        functions=functions_table,
+        locks=locks,
+        lambda_client=lambda_client,
+        notify=notified,
+        now=now,
+    )
 
     # then orders-api is put back, payments is left as it was set and named in the cause; the locks are released
     assert alias_state(lambda_client, "orders-api") == ("1", {})
@@ -166,14 +194,22 @@ def test_an_alias_changed_by_hand_is_left_and_named_in_the_cause(
 
 
 def test_a_deployment_that_already_recorded_its_outcome_only_has_its_locks_released(
-    waiting, table, locks, lambda_client, locks_dynamodb_table, notified, now
+    waiting, table, locks, lambda_client, locks_dynamodb_table, notified, now, functions_table
 ):
     # given build 760 was promoted and recorded, but its execution then failed before releasing its locks
     aliases.promote(lambda_client, waiting)
     table.record_outcome(waiting, {"status": PROMOTED, "summary": {}}, now)
 
     # when Clean Up gets the FAILED event (with a Lambda client it must not use)
-    result = clean_up(ended("FAILED"), table=table, locks=locks, lambda_client=NoLambda(), notify=notified, now=now)
+    result = clean_up(
+        ended("FAILED"),
+        table=table,
+        functions=functions_table,
+        locks=locks,
+        lambda_client=NoLambda(),
+        notify=notified,
+        now=now,
+    )
 
     # then nothing is rolled back or recorded again, nobody is told, and the locks are released
     assert result == {"cleaned": True, "rolled_back": False, "execution_status": "FAILED"}
@@ -193,13 +229,21 @@ def approved(waiting, table, now):
 
 
 def test_a_promoted_deployment_whose_last_step_failed_is_recorded_as_promoted_not_undone(
-    approved, table, locks, lambda_client, locks_dynamodb_table, notified, now
+    approved, table, locks, lambda_client, locks_dynamodb_table, notified, now, functions_table
 ):
     # given build 760 was approved and every alias promoted, and Record Outcome then failed
     aliases.promote(lambda_client, approved)
 
     # when Clean Up gets the FAILED event
-    result = clean_up(ended("FAILED"), table=table, locks=locks, lambda_client=lambda_client, notify=notified, now=now)
+    result = clean_up(
+        ended("FAILED"),
+        table=table,
+        functions=functions_table,
+        locks=locks,
+        lambda_client=lambda_client,
+        notify=notified,
+        now=now,
+    )
 
     # then the promotion stays, the ending is recorded as promoted, sent on, and the locks are released
     assert result == {"cleaned": True, "rolled_back": False, "execution_status": "FAILED"}
@@ -214,14 +258,22 @@ def test_a_promoted_deployment_whose_last_step_failed_is_recorded_as_promoted_no
 
 
 def test_an_approved_deployment_stopped_halfway_through_promote_is_rolled_back(
-    approved, table, locks, lambda_client, locks_dynamodb_table, notified, now
+    approved, table, locks, lambda_client, locks_dynamodb_table, notified, now, functions_table
 ):
     # given build 760 was approved, and its execution was stopped after Promote had moved orders-api only
     aliases.promote(lambda_client, approved.with_functions(approved.functions[:1]))
     assert alias_state(lambda_client, "orders-api") == ("2", {})
 
     # when Clean Up gets the ABORTED event
-    result = clean_up(ended("ABORTED"), table=table, locks=locks, lambda_client=lambda_client, notify=notified, now=now)
+    result = clean_up(
+        ended("ABORTED"),
+        table=table,
+        functions=functions_table,
+        locks=locks,
+        lambda_client=lambda_client,
+        notify=notified,
+        now=now,
+    )
 
     # then both aliases are back on version 1 alone, and the ending is a roll back
     assert result["rolled_back"] is True
@@ -232,11 +284,19 @@ def test_an_approved_deployment_stopped_halfway_through_promote_is_rolled_back(
 
 
 def test_the_slack_outcome_of_a_promotion_recorded_by_clean_up_names_who_approved(
-    approved, table, locks, lambda_client, notified, now
+    approved, table, locks, lambda_client, notified, now, functions_table
 ):
     # given build 760 was approved by a link and promoted, and Record Outcome then failed
     aliases.promote(lambda_client, approved)
-    clean_up(ended("FAILED"), table=table, locks=locks, lambda_client=lambda_client, notify=notified, now=now)
+    clean_up(
+        ended("FAILED"),
+        table=table,
+        functions=functions_table,
+        locks=locks,
+        lambda_client=lambda_client,
+        notify=notified,
+        now=now,
+    )
 
     # when the outcome is turned into the Slack message Clean Up's handler posts
     ((deployment, outcome),) = notified.calls
@@ -248,7 +308,7 @@ def test_the_slack_outcome_of_a_promotion_recorded_by_clean_up_names_who_approve
 
 
 def test_an_execution_that_opened_no_deployment_is_left_alone(
-    waiting, table, locks, lambda_client, locks_dynamodb_table, notified, now
+    waiting, table, locks, lambda_client, locks_dynamodb_table, notified, now, functions_table
 ):
     # given build 760 waits under its execution; a second execution for the same build was rejected (build taken)
     before = table.get("my-app", 760)
@@ -258,6 +318,7 @@ def test_an_execution_that_opened_no_deployment_is_left_alone(
     result = clean_up(
         ended("FAILED", execution_arn=rejected),
         table=table,
+        functions=functions_table,
         locks=locks,
         lambda_client=NoLambda(),
         notify=notified,
@@ -273,11 +334,19 @@ def test_an_execution_that_opened_no_deployment_is_left_alone(
 
 
 def test_an_execution_whose_build_was_never_opened_is_left_alone(
-    table, locks, notified, now, aws, locks_dynamodb_table
+    table, locks, notified, now, aws, locks_dynamodb_table, functions_table
 ):
     # given no deployment of my-app build 760 was ever opened (its input was rejected)
     # when Clean Up gets the execution's FAILED event
-    result = clean_up(ended("FAILED"), table=table, locks=locks, lambda_client=NoLambda(), notify=notified, now=now)
+    result = clean_up(
+        ended("FAILED"),
+        table=table,
+        functions=functions_table,
+        locks=locks,
+        lambda_client=NoLambda(),
+        notify=notified,
+        now=now,
+    )
 
     # then nothing is done
     assert result == {"cleaned": False, "reason": "this execution opened no deployment (rejected input)"}
@@ -287,13 +356,14 @@ def test_an_execution_whose_build_was_never_opened_is_left_alone(
 
 @pytest.mark.parametrize("raw_input", ["not json", {"build_no": 760}, {"repository": "my-app", "build_no": "x"}, "[]"])
 def test_an_execution_whose_input_names_no_deployment_is_left_alone(
-    opened, table, locks, locks_dynamodb_table, notified, now, raw_input
+    opened, table, locks, locks_dynamodb_table, notified, now, raw_input, functions_table
 ):
     # given an execution whose input names no repository and build number
     # when Clean Up gets its FAILED event
     result = clean_up(
         ended("FAILED", raw_input=raw_input),
         table=table,
+        functions=functions_table,
         locks=locks,
         lambda_client=NoLambda(),
         notify=notified,
@@ -307,11 +377,19 @@ def test_an_execution_whose_input_names_no_deployment_is_left_alone(
 
 
 def test_an_execution_stopped_before_shift_traffic_records_that_no_alias_had_moved(
-    opened, table, locks, locks_dynamodb_table, notified, now
+    opened, table, locks, locks_dynamodb_table, notified, now, functions_table
 ):
     # given build 760 was opened and locked, and its execution is stopped during Publish Versions (no state saved)
     # when Clean Up gets the ABORTED event (with a Lambda client it must not use)
-    result = clean_up(ended("ABORTED"), table=table, locks=locks, lambda_client=NoLambda(), notify=notified, now=now)
+    result = clean_up(
+        ended("ABORTED"),
+        table=table,
+        functions=functions_table,
+        locks=locks,
+        lambda_client=NoLambda(),
+        notify=notified,
+        now=now,
+    )
 
     # then no alias is touched, the outcome says no alias had moved, and the locks are released
     assert result == {"cleaned": True, "rolled_back": False, "execution_status": "ABORTED"}
@@ -327,10 +405,18 @@ def test_an_execution_stopped_before_shift_traffic_records_that_no_alias_had_mov
 
 
 def test_the_slack_outcome_of_an_execution_stopped_before_shift_traffic_shows_no_made_up_versions(
-    opened, table, locks, notified, now
+    opened, table, locks, notified, now, functions_table
 ):
     # given build 760 was opened and locked, and its execution is stopped before Shift Traffic
-    clean_up(ended("ABORTED"), table=table, locks=locks, lambda_client=NoLambda(), notify=notified, now=now)
+    clean_up(
+        ended("ABORTED"),
+        table=table,
+        functions=functions_table,
+        locks=locks,
+        lambda_client=NoLambda(),
+        notify=notified,
+        now=now,
+    )
 
     # when the outcome is turned into the Slack message Clean Up's handler posts
     ((deployment, outcome),) = notified.calls
@@ -342,14 +428,22 @@ def test_the_slack_outcome_of_an_execution_stopped_before_shift_traffic_shows_no
 
 
 def test_the_locks_are_released_even_when_an_alias_cannot_be_put_back(
-    waiting, table, locks, lambda_client, locks_dynamodb_table, notified, now
+    waiting, table, locks, lambda_client, locks_dynamodb_table, notified, now, functions_table
 ):
     # given build 760 waits, and payments was deleted meanwhile
     lambda_client.delete_function(FunctionName="payments")
 
     # when Clean Up gets the ABORTED event
     with pytest.raises(Exception) as failed:
-        clean_up(ended("ABORTED"), table=table, locks=locks, lambda_client=lambda_client, notify=notified, now=now)
+        clean_up(
+            ended("ABORTED"),
+            table=table,
+            functions=functions_table,
+            locks=locks,
+            lambda_client=lambda_client,
+            notify=notified,
+            now=now,
+        )
 
     # then it raises (Lambda's retries of the event will run it again), naming the function it could not put back
     problem = (
@@ -386,7 +480,7 @@ def test_the_locks_are_released_even_when_an_alias_cannot_be_put_back(
 
 
 def test_an_alias_a_still_running_task_moves_after_the_first_pass_is_put_back_by_the_second(
-    waiting, table, locks, lambda_client, notified, now
+    waiting, table, locks, lambda_client, notified, now, functions_table
 ):
     # given an aborted execution whose Promote Lambda is still running: it promotes orders-api while Clean Up
     # waits for such tasks to settle (the fake sleep below plays that late Promote)
@@ -402,6 +496,7 @@ def test_an_alias_a_still_running_task_moves_after_the_first_pass_is_put_back_by
     result = clean_up(
         ended("ABORTED"),
         table=table,
+        functions=functions_table,
         locks=locks,
         lambda_client=lambda_client,
         notify=notified,
@@ -431,13 +526,21 @@ def gave_up(waiting, table, locks, now):
 
 
 def test_a_roll_back_the_workflow_gave_up_on_is_tried_again(
-    gave_up, table, locks, lambda_client, locks_dynamodb_table, notified, now
+    gave_up, table, locks, lambda_client, locks_dynamodb_table, notified, now, functions_table
 ):
     # given build 760's own roll back gave up, aliases still split
     assert alias_state(lambda_client, "orders-api") == ("1", {"2": 0.1})
 
     # when Clean Up gets the FAILED event, the throttling over
-    result = clean_up(ended("FAILED"), table=table, locks=locks, lambda_client=lambda_client, notify=notified, now=now)
+    result = clean_up(
+        ended("FAILED"),
+        table=table,
+        functions=functions_table,
+        locks=locks,
+        lambda_client=lambda_client,
+        notify=notified,
+        now=now,
+    )
 
     # then every alias is back, and the ending is now a roll back, recorded by clean-up and sent on
     assert result == {"cleaned": True, "rolled_back": True, "execution_status": "FAILED"}
@@ -453,14 +556,22 @@ def test_a_roll_back_the_workflow_gave_up_on_is_tried_again(
 
 
 def test_a_roll_back_that_fails_again_is_noted_and_raised_for_lambda_to_retry(
-    gave_up, table, locks, lambda_client, locks_dynamodb_table, notified, now
+    gave_up, table, locks, lambda_client, locks_dynamodb_table, notified, now, functions_table
 ):
     # given build 760's own roll back gave up, and payments cannot be put back yet (deleted, here)
     lambda_client.delete_function(FunctionName="payments")
 
     # when Clean Up gets the FAILED event
     with pytest.raises(Exception, match="Roll Back failed for 1 function"):
-        clean_up(ended("FAILED"), table=table, locks=locks, lambda_client=lambda_client, notify=notified, now=now)
+        clean_up(
+            ended("FAILED"),
+            table=table,
+            functions=functions_table,
+            locks=locks,
+            lambda_client=lambda_client,
+            notify=notified,
+            now=now,
+        )
 
     # then what it could put back is back, the failure is in the trail, the locks are free, the ending unchanged
     assert alias_state(lambda_client, "orders-api") == ("1", {})
@@ -471,7 +582,7 @@ def test_a_roll_back_that_fails_again_is_noted_and_raised_for_lambda_to_retry(
 
 
 def test_a_retried_roll_back_leaves_functions_a_newer_deployment_holds(
-    gave_up, table, locks, lambda_client, locks_dynamodb_table, make_deployment, notified, now
+    gave_up, table, locks, lambda_client, locks_dynamodb_table, make_deployment, notified, now, functions_table
 ):
     # given build 760's own roll back gave up (its locks released), and build 761 has since locked payments
     newer_execution = EXECUTION.replace("760", "761")
@@ -479,7 +590,15 @@ def test_a_retried_roll_back_leaves_functions_a_newer_deployment_holds(
     assert locks.acquire(newer, now) == {}
 
     # when Clean Up gets build 760's FAILED event
-    result = clean_up(ended("FAILED"), table=table, locks=locks, lambda_client=lambda_client, notify=notified, now=now)
+    result = clean_up(
+        ended("FAILED"),
+        table=table,
+        functions=functions_table,
+        locks=locks,
+        lambda_client=lambda_client,
+        notify=notified,
+        now=now,
+    )
 
     # then orders-api is put back, payments is left to build 761 (named in the cause), which keeps its lock
     assert result["rolled_back"] is True

@@ -15,6 +15,7 @@ ENVIRONMENT = {
     "ENVIRONMENT": "qa",
     "DEPLOYMENTS_TABLE": "lambda-canary-qa-DeploymentsTable",
     "LOCKS_TABLE": "lambda-canary-qa-LocksTable",
+    "FUNCTIONS_TABLE": "lambda-canary-qa-FunctionsTable",
     "LINK_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:link-AbCdEf",
     "SLACK_WEBHOOK_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:slack-AbCdEf",
     "APPROVAL_API_URL": "https://abc123defg.execute-api.us-east-1.amazonaws.com/v1/",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 
@@ -10,7 +11,7 @@ from botocore.exceptions import ClientError
 
 from canary_core.errors import InvalidInput
 from canary_core.model import Deployment, FunctionTarget
-from canary_core.trail import MAX_TRAIL_EVENTS, PROMOTED, ROLLED_BACK, SHIFTING, WAITING, Decision
+from canary_core.trail import MAX_TRAIL_EVENTS, PROMOTED, ROLLED_BACK, SHIFTING, WAITING, Decision, function_count
 
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:"
 
@@ -34,12 +35,12 @@ def test_open_claims_the_build_with_a_started_trail(table, make_deployment, now)
     # when it is opened
     table.open(deployment, now)
 
-    # then the item is SHIFTING, names the execution and functions, and its trail starts
+    # then the item is SHIFTING, names the execution, counts the functions, and its trail starts
     item = table.get("my-app", 760)
     assert item is not None
     assert item["status"] == SHIFTING
     assert item["execution_arn"] == deployment.execution_arn
-    assert item["functions"] == ["orders-api"]
+    assert item["functions"] == 1
     assert item["build_url"] == "https://ci.example.com/my-app/760"
     assert item["trail"] == [{"at": now.isoformat(), "event": "started", "execution_arn": deployment.execution_arn}]
 
@@ -262,26 +263,15 @@ def test_floats_are_stored_as_decimal_and_read_back_as_float(table, dynamodb_tab
     assert isinstance(item["build_no"], int) and isinstance(item["outcome"]["summary"]["functions"], int)
 
 
-def test_open_keeps_every_functions_arn_for_clean_up(table, make_deployment, now):
-    # given a deployment of two functions
-    deployment = make_deployment(
-        functions=[
-            FunctionTarget("orders-api", f"{ARN}orders-api", "1"),
-            FunctionTarget("payments", f"{ARN}payments", "$LATEST"),
-        ]
-    )
-
-    # when it is opened
-    table.open(deployment, now)
-
-    # then the item maps each function to its ARN (what Clean Up releases the locks of)
-    assert table.get("my-app", 760)["function_arns"] == {
-        "orders-api": f"{ARN}orders-api",
-        "payments": f"{ARN}payments",
-    }
+def test_an_item_written_before_the_functions_table_still_counts_its_functions():
+    # given items as they are written now (a count) and as they were (a list of names), and one with neither
+    # then each counts its functions
+    assert function_count({"functions": 3}) == 3
+    assert function_count({"functions": ["orders-api", "payments"]}) == 2
+    assert function_count({}) == 0
 
 
-def test_save_state_keeps_the_whole_deployment_readable_back(table, make_deployment, now):
+def test_save_state_keeps_the_deployment_without_its_functions(table, make_deployment, now):
     # given an opened deployment after Publish Versions, one function with the CodeSha256 CI built
     opened = make_deployment(weight=0.25)
     table.open(opened, now)
@@ -292,8 +282,11 @@ def test_save_state_keeps_the_whole_deployment_readable_back(table, make_deploym
     # when Shift Traffic saves its state
     table.save_state(published)
 
-    # then the item holds it, and it reads back as the same deployment (floats and all)
-    assert Deployment.from_state(table.get("my-app", 760)["deployment"]) == published
+    # then the item holds the deployment (floats and all) and how many functions it has, not the functions
+    saved = table.get("my-app", 760)["deployment"]
+    assert "functions" not in saved
+    assert Deployment.from_state(saved) == replace(published, functions=())
+    assert Deployment.from_state(saved).function_count == 1
     assert table.get("my-app", 760)["status"] == SHIFTING
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from canary_core.errors import InvalidInput
+from canary_core.limits import LISTED
 from canary_core.model import Defaults
 from canary_core.validation import MAX_BUILD_NO, MAX_FUNCTIONS, DeploymentRequest, function_name, parse_request
 
@@ -479,7 +480,7 @@ def test_a_rejection_with_many_problems_stays_within_what_step_functions_keeps()
     # then every problem is kept, but the message lists the first 20, each cut at 500 characters, and counts the rest
     assert error.problems == problems
     listed = str(error).split("; and ")[0].split("; ")
-    assert len(listed) == InvalidInput.MAX_LISTED
+    assert len(listed) == LISTED
     assert listed[3] == problems[3][:500]
     assert str(error).endswith("; and 5 more problem(s) of the same kinds")
     assert len(str(error)) < 32768

@@ -11,6 +11,7 @@ import hmac
 import importlib.util
 import json
 import uuid
+from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
 from unittest.mock import Mock, patch
@@ -22,7 +23,7 @@ from aws_lambda_powertools.utilities import parameters
 
 from canary_core.errors import AliasUpdateFailed, InvalidInput
 from canary_core.links import DecisionLink
-from canary_core.model import FunctionTarget
+from canary_core.model import Deployment, FunctionTarget
 from canary_core.trail import PROMOTED
 from lambda_canary.browser import decision_links, forms_in
 
@@ -34,7 +35,7 @@ API_URL = "https://abc123defg.execute-api.us-east-1.amazonaws.com/v1"
 
 
 @pytest.fixture
-def stack(aws, dynamodb_table, locks_dynamodb_table, monkeypatch):
+def stack(aws, dynamodb_table, locks_dynamodb_table, functions_dynamodb_table, monkeypatch):
     """The stack's tables and secrets on moto, and the environment template.yaml's Globals give every function."""
     secrets = boto3.client("secretsmanager", region_name="us-east-1")
     link_secret_arn = secrets.create_secret(Name="unit-LinkSigningSecret", SecretString=EVENTS_LINK_SECRET)["ARN"]
@@ -43,6 +44,7 @@ def stack(aws, dynamodb_table, locks_dynamodb_table, monkeypatch):
         "ENVIRONMENT": "prod",
         "DEPLOYMENTS_TABLE": dynamodb_table.name,
         "LOCKS_TABLE": locks_dynamodb_table.name,
+        "FUNCTIONS_TABLE": functions_dynamodb_table.name,
         "LINK_SECRET_ARN": link_secret_arn,
         "SLACK_WEBHOOK_SECRET_ARN": webhook_secret_arn,
         "DEFAULT_ALIAS": "live",
@@ -96,7 +98,7 @@ def test_the_sample_approval_events_are_signed_with_the_documented_secret(load_e
 
 
 def test_validate_input_opens_the_deployment_for_the_sample_ci_input(
-    handler, orders_and_payments, load_event, lambda_context, dynamodb_table, locks_dynamodb_table
+    handler, orders_and_payments, load_event, lambda_context, dynamodb_table, locks_dynamodb_table, functions_table
 ):
     # given the two functions of the sample input, and the Validate Input payload the state machine sends
     execution_arn = "arn:aws:states:us-east-1:123456789012:execution:canary:my-app-760"
@@ -105,9 +107,12 @@ def test_validate_input_opens_the_deployment_for_the_sample_ci_input(
     # when Validate Input runs
     result = handler("validate_input").lambda_handler(event, lambda_context)
 
-    # then the deployment carries both functions by name with the version their alias runs, and is opened
+    # then the state names the deployment of two functions, whose names and the versions their alias runs
+    # are saved for the later steps, and it is opened
     deployment = result["deployment"]
-    assert [(f["name"], f["old_version"], f["new_version"]) for f in deployment["functions"]] == [
+    assert "functions" not in deployment and deployment["function_count"] == 2
+    functions = [asdict(f) for f in functions_table.load(Deployment.from_state(deployment)).functions]
+    assert [(f["name"], f["old_version"], f["new_version"]) for f in functions] == [
         ("orders-api", "1", None),
         ("payments", "1", None),
     ]
@@ -120,7 +125,7 @@ def test_validate_input_opens_the_deployment_for_the_sample_ci_input(
     assert item["status"] == "SHIFTING"
 
     # and both functions are locked by this execution
-    for function in deployment["functions"]:
+    for function in functions:
         lock = locks_dynamodb_table.get_item(Key={"function_arn": function["function_arn"]})["Item"]
         assert (lock["repository"], lock["build_no"], lock["execution_arn"]) == ("my-app", 760, execution_arn)
 
@@ -145,29 +150,33 @@ def while_running(task: Any, sfn: Any) -> Any:
 
 
 @pytest.fixture
-def validated(orders_and_payments, make_deployment, table, now):
+def validated(orders_and_payments, make_deployment, table, functions_table, now):
     """The state Validate Input hands on for orders-api and payments (alias live on version 1, build 2
     uploaded), their deployment opened."""
     arn = "arn:aws:lambda:us-east-1:123456789012:function:"
     opened = make_deployment(functions=[FunctionTarget(name, arn + name, "1") for name in ("orders-api", "payments")])
     table.open(opened, now)
+    functions_table.save(opened)
     return {"deployment": opened.to_state()}
 
 
 def test_publish_shift_and_promote_handlers_carry_the_state_through(
-    handler, validated, lambda_context, lambda_client, table, sfn
+    handler, validated, lambda_context, lambda_client, table, functions_table, sfn
 ):
     # given the state after Validate Input for the two functions, whose deployment it opened
     # when Publish Versions and Shift Traffic run
     state = handler("publish_versions").lambda_handler(validated, lambda_context)
     state = while_running(handler("shift_traffic"), sfn).lambda_handler(state, lambda_context)
 
-    # then every alias sends 10% to version 2
-    assert [f["new_version"] for f in state["deployment"]["functions"]] == ["2", "2"]
+    # then the state is the one Validate Input handed on, the new versions saved beside it
+    assert state == validated
+    published = functions_table.load(Deployment.from_state(state["deployment"]))
+    assert [f.new_version for f in published.functions] == ["2", "2"]
+    # and every alias sends 10% to version 2
     alias = lambda_client.get_alias(FunctionName="payments", Name="live")
     assert (alias["FunctionVersion"], alias["RoutingConfig"]["AdditionalVersionWeights"]) == ("1", {"2": 0.1})
 
-    # and Shift Traffic saved the deployment, versions included, where Clean Up finds it
+    # and Shift Traffic saved the deployment where Clean Up finds it
     assert table.get("my-app", 760)["deployment"] == state["deployment"]
 
     # when Promote runs
@@ -227,11 +236,12 @@ class FrozenClock:
 
 
 def test_request_approval_plans_the_wait_and_posts_links_to_the_webhook(
-    handler, make_deployment, table, now, lambda_context
+    handler, make_deployment, table, functions_table, now, lambda_context
 ):
     # given an opened deployment, and the state Shift Traffic hands on
     deployment = make_deployment()
     table.open(deployment, now)
+    functions_table.save(deployment)
     state = {"deployment": deployment.to_state(), "shifted": True}
     app = handler("request_approval")
     app.datetime = FrozenClock(now)
@@ -398,6 +408,7 @@ def test_clean_up_puts_back_the_aliases_of_a_stopped_execution_and_posts_the_end
     table,
     locks,
     locks_dynamodb_table,
+    functions_table,
     lambda_client,
     lambda_context,
     sfn,
@@ -407,6 +418,7 @@ def test_clean_up_puts_back_the_aliases_of_a_stopped_execution_and_posts_the_end
     arn = "arn:aws:lambda:us-east-1:123456789012:function:"
     opened = make_deployment(functions=[FunctionTarget(name, arn + name, "1") for name in ("orders-api", "payments")])
     table.open(opened, now)
+    functions_table.save(opened)
     assert locks.acquire(opened, now) == {}
     state = handler("publish_versions").lambda_handler({"deployment": opened.to_state()}, lambda_context)
     while_running(handler("shift_traffic"), sfn).lambda_handler(state, lambda_context)

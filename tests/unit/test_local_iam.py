@@ -23,7 +23,7 @@ def policies(project_root):
         {"SlackWebhookUrl": "https://hooks.slack.com/x", "ManagedFunctionPrefix": "my-app-"},
         "unit",
     )
-    for table in ("DeploymentsTable", "LocksTable"):
+    for table in ("DeploymentsTable", "LocksTable", "FunctionsTable"):
         template.attributes[table] = {"Ref": f"unit-{table}", "Arn": PREFIX.format("dynamodb") + f":table/unit-{table}"}
     for secret in ("LinkSigningSecret", "SlackWebhookSecret", "SlackAppSecret"):
         arn = PREFIX.format("secretsmanager") + f":secret:unit-{secret}-AbCdEf"

@@ -26,7 +26,7 @@ def test_the_template_loads_with_its_resources_and_globals(template, project_roo
     functions = template.resources("AWS::Serverless::Function")
 
     # then it has the deployments and locks tables, the task functions and the click handler, and the function globals
-    assert list(tables) == ["DeploymentsTable", "LocksTable"]
+    assert list(tables) == ["DeploymentsTable", "LocksTable", "FunctionsTable"]
     assert {"ValidateInputFunction", "ApprovalFunction", "RecordOutcomeFunction", "CleanUpFunction"} <= set(functions)
     assert template.function_globals()["Handler"] == "app.lambda_handler"
     assert template.function_globals()["Environment"]["Variables"]["DEPLOYMENTS_TABLE"] == {"Ref": "DeploymentsTable"}
@@ -128,7 +128,8 @@ def test_get_att_in_list_and_dotted_form(template):
 
 def test_sub_with_pseudo_parameters_and_parameters(template):
     # given the IAM scope every alias function's policy uses in template.yaml
-    policy = template.resources("AWS::Serverless::Function")["PromoteFunction"]["Properties"]["Policies"][0]
+    policies = template.resources("AWS::Serverless::Function")["PromoteFunction"]["Properties"]["Policies"]
+    policy = next(p for p in policies if "Statement" in p)
     resource = policy["Statement"][0]["Resource"]
 
     # when it is resolved
