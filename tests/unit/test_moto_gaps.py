@@ -15,6 +15,7 @@ import zipfile
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.awslambda_simple.models import LambdaSimpleBackend
 
@@ -119,7 +120,7 @@ def test_an_event_invocation_is_answered_only_after_the_function_ran(
 
 
 def test_invoke_drops_the_qualifier_parameter(moto_without_docker, function_with_alias, monkeypatch):
-    """Gap covered by PATCHES["Invoke reads the Qualifier parameter"].
+    """Gap covered by PATCHES["Invoke reads the Qualifier parameter and refuses payloads over AWS's limits"].
 
     moto's Invoke reads a lowercase `qualifier` query parameter; boto3 and the aws CLI send `Qualifier`, so an
     alias or version named that way is dropped and $LATEST runs. When this test fails after a moto upgrade,
@@ -321,13 +322,112 @@ def function_with_alias_in_interpreter(interpreter):
     return "moto-gap-waiter"
 
 
+def test_invoke_accepts_a_payload_over_awss_limit(moto_without_docker, function_with_alias):
+    """Gap covered by PATCHES["Invoke reads the Qualifier parameter and refuses payloads over AWS's limits"].
+
+    AWS refuses an Event invocation whose payload passes 1 MB (6 MB synchronous) with
+    RequestEntityTooLargeException; moto takes it. When this test fails after a moto upgrade, the size check
+    of the patch may no longer be needed.
+    """
+    # given a payload of 1.1 MB
+    payload = json.dumps({"blob": "x" * 1_100_000})
+
+    # when the function is invoked asynchronously with it
+    answer = moto_without_docker.invoke(FunctionName=function_with_alias, InvocationType="Event", Payload=payload)
+
+    # then moto accepts it (AWS: RequestEntityTooLargeException)
+    assert answer["StatusCode"] == 202
+
+
+def _failed_execution(definition: dict, execution_input: dict) -> dict:
+    """Run a state machine on moto's interpreter to its end; its describe_execution."""
+    sfn = boto3.client("stepfunctions", region_name="us-east-1")
+    role = boto3.client("iam").create_role(RoleName="moto-gaps-fail", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    machine = sfn.create_state_machine(name="moto-gap-fail", definition=json.dumps(definition), roleArn=role)
+    execution = sfn.start_execution(
+        stateMachineArn=machine["stateMachineArn"], name="fails", input=json.dumps(execution_input)
+    )["executionArn"]
+    deadline = time.monotonic() + 10
+    while (described := sfn.describe_execution(executionArn=execution))["status"] == "RUNNING":
+        assert time.monotonic() < deadline, "the execution never ended"
+        time.sleep(0.05)
+    return described
+
+
+FAIL_WITH_CAUSE = {"StartAt": "Fail", "States": {"Fail": {"Type": "Fail", "Error": "E", "CausePath": "$.cause"}}}
+
+
+def test_a_cause_is_kept_whole_past_32768_characters(interpreter):
+    """Gap covered by PATCHES["Step Functions keeps 32,768 characters of a cause"].
+
+    Step Functions keeps at most 32,768 characters of an error's cause (ExecutionFailedEventDetails); moto
+    keeps it whole. When this test fails after a moto upgrade, the patch may no longer be needed.
+    """
+    # given a Fail state whose cause is 40,000 characters long
+    # when it runs
+    described = _failed_execution(FAIL_WITH_CAUSE, {"cause": "c" * 40_000})
+
+    # then moto keeps all of it (AWS: 32,768)
+    assert (described["status"], len(described["cause"])) == ("FAILED", 40_000)
+
+
+# Limits moto enforces as AWS does: no patch needed. When one of these fails after a moto upgrade, the local
+# runtime needs a patch to keep refusing what AWS refuses.
+
+
+def test_moto_refuses_a_state_over_256_kb(interpreter, function_with_alias_in_interpreter):
+    # given a task whose result is twice its 150 KB input (moto's Lambda without Docker echoes the payload)
+    definition = {
+        "StartAt": "Double",
+        "States": {
+            "Double": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke",
+                "Parameters": {"FunctionName": function_with_alias_in_interpreter, "Payload": {"a.$": "$", "b.$": "$"}},
+                "End": True,
+            }
+        },
+    }
+    # when it runs
+    described = _failed_execution(definition, {"blob": "x" * 150_000})
+
+    # then the execution fails with States.DataLimitExceeded, as on AWS
+    assert (described["status"], described["error"]) == ("FAILED", "States.DataLimitExceeded")
+
+
+def test_moto_refuses_a_dynamodb_item_over_400_kb(moto_without_docker):
+    # given a table holding an item of 300 KB
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+    dynamodb.create_table(
+        TableName="moto-gap-items",
+        KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.put_item(TableName="moto-gap-items", Item={"k": {"S": "a"}, "v": {"L": [{"S": "x" * 300_000}]}})
+
+    # when an update would take it past 400 KB
+    # then it is refused, as on AWS
+    with pytest.raises(ClientError, match="Item size to update has exceeded the maximum allowed size"):
+        dynamodb.update_item(
+            TableName="moto-gap-items",
+            Key={"k": {"S": "a"}},
+            UpdateExpression="SET v = list_append(v, :more)",
+            ExpressionAttributeValues={":more": {"L": [{"S": "x" * 150_000}]}},
+        )
+
+
 GAP_TESTS = {
     "lambda invoke runs the deployed handler, on the version its alias routes to, in the background for Event": (
         test_lambda_invoke_runs_the_deployed_handler,
         test_invoking_an_alias_never_says_which_version_ran,
         test_an_event_invocation_is_answered_only_after_the_function_ran,
     ),
-    "Invoke reads the Qualifier parameter": test_invoke_drops_the_qualifier_parameter,
+    "Invoke reads the Qualifier parameter and refuses payloads over AWS's limits": (
+        test_invoke_drops_the_qualifier_parameter,
+        test_invoke_accepts_a_payload_over_awss_limit,
+    ),
+    "Step Functions keeps 32,768 characters of a cause": test_a_cause_is_kept_whole_past_32768_characters,
     "a function's calls are limited to its template policies": test_a_caller_whose_policies_allow_nothing_is_answered,
     "StopExecution ends a task-token wait": test_stop_execution_leaves_a_task_token_wait_running,
     "a stopped execution stays ABORTED": test_a_stopped_wait_ends_failed_not_aborted,

@@ -18,11 +18,12 @@ from typing import Any, cast
 from urllib.parse import unquote
 
 from botocore.client import BaseClient
-from moto.awslambda.exceptions import PreconditionFailedException
+from moto.awslambda.exceptions import LambdaClientError, PreconditionFailedException
 from moto.awslambda.models import LambdaAlias, LambdaBackend
 from moto.awslambda.responses import LambdaResponse
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.dynamodb.models import DynamoDBBackend
+from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
 from moto.stepfunctions.parser.asl.eval.environment import Environment
 from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
 
@@ -44,6 +45,7 @@ _ORIGINALS: dict[tuple[type, str], Callable[..., Any]] = {
     (DynamoDBBackend, "put_item"): DynamoDBBackend.put_item,
     (DynamoDBBackend, "update_item"): DynamoDBBackend.update_item,
     (LambdaResponse, "update_alias"): LambdaResponse.update_alias,
+    (FailureEvent, "__init__"): FailureEvent.__init__,
     (BaseClient, "_make_api_call"): BaseClient._make_api_call,  # type: ignore[attr-defined]
 }
 _alias_locks: dict[tuple[str, str], threading.Lock] = {}
@@ -108,12 +110,40 @@ def _routed_version(self: LambdaSimpleBackend, name: str, qualifier: str | None)
     return str(alias.function_version)
 
 
-def _invoke_reads_qualifier(self: LambdaResponse) -> Any:
+# Invoke's request payload limits (AWS's Invoke API reference): 6 MB synchronous, 1 MB asynchronous
+MAX_PAYLOAD_BYTES = {"RequestResponse": 6 * 1024 * 1024, "Event": 1024 * 1024}
+MAX_CAUSE_CHARACTERS = 32_768  # an error's cause in Step Functions (TaskFailedEventDetails, ExecutionFailed...)
+
+
+class RequestTooLarge(LambdaClientError):
+    def __init__(self, message: str) -> None:
+        super().__init__("RequestEntityTooLargeException", message)
+        self.code = 413
+
+
+def _invoke_as_aws_receives_it(self: LambdaResponse) -> Any:
     """Gap 6: moto's Invoke reads a `qualifier` query parameter, but clients send `Qualifier`, so an alias
-    or version passed that way runs $LATEST."""
+    or version passed that way runs $LATEST.
+
+    Gap 8: moto invokes with a payload of any size; AWS refuses one over 6 MB (1 MB for an Event invocation)
+    with RequestEntityTooLargeException."""
+    invocation_type = (self.headers or {}).get("X-Amz-Invocation-Type") or "RequestResponse"
+    limit = MAX_PAYLOAD_BYTES.get(invocation_type, MAX_PAYLOAD_BYTES["RequestResponse"])
+    size = len(self.body or b"")
+    if size > limit:
+        raise RequestTooLarge(f"Request must be smaller than {limit} bytes for the Invoke operation (got {size})")
     if "Qualifier" in self.querystring:
         self.querystring.setdefault("qualifier", self.querystring["Qualifier"])
     return _ORIGINALS[(LambdaResponse, "invoke")](self)
+
+
+def _causes_capped(self: FailureEvent, *args: Any, **kwargs: Any) -> None:
+    """Gap 9: moto keeps an error's cause whole; Step Functions keeps at most 32,768 characters of it (a
+    Lambda error's JSON cause cut there no longer parses)."""
+    _ORIGINALS[(FailureEvent, "__init__")](self, *args, **kwargs)
+    for details in (self.event_details or {}).values():
+        if isinstance(details, dict) and isinstance(details.get("cause"), str):
+            details["cause"] = details["cause"][:MAX_CAUSE_CHARACTERS]
 
 
 def _alias_update_renews_revision(self: LambdaAlias, *args: Any, **kwargs: Any) -> None:
@@ -188,7 +218,12 @@ PATCHES = {
         "invoke",
         _invoke_real_handler,
     ),
-    "Invoke reads the Qualifier parameter": (LambdaResponse, "invoke", _invoke_reads_qualifier),
+    "Invoke reads the Qualifier parameter and refuses payloads over AWS's limits": (
+        LambdaResponse,
+        "invoke",
+        _invoke_as_aws_receives_it,
+    ),
+    "Step Functions keeps 32,768 characters of a cause": (FailureEvent, "__init__", _causes_capped),
     "a function's calls are limited to its template policies": (
         BaseClient,
         "_make_api_call",
