@@ -141,9 +141,12 @@ ENDINGS = {"PROMOTED": {"SUCCEEDED"}, "ROLLED_BACK": {"FAILED", "ABORTED", "TIME
 def make_fleet(runtime: LocalRuntime) -> Iterator[Any]:
     fleets: list[Fleet] = []
 
-    def make(count: int = 3, *, ship: bool = True) -> Fleet:
+    def make(count: int = 3, *, ship: bool = True, name_length: int = 0) -> Fleet:
+        """`count` functions; `name_length`: names padded to that many characters (Lambda allows 64)."""
         prefix = f"fn-{uuid.uuid4().hex[:8]}"
-        names = [f"{prefix}-{index:03d}" for index in range(count)]
+        names = [f"{prefix}-{index:04d}" for index in range(count)]
+        if name_length:
+            names = [f"{name}-".ljust(name_length, "x") for name in names]
         fleet = Fleet(runtime, names)
         for name in names:
             create_function_with_alias(fleet.lam, name)

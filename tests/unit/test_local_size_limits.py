@@ -1,5 +1,5 @@
 """AWS's size limits on the local runtime: what moto takes and AWS refuses is refused, as AWS refuses it
-(gaps 8 and 9 of lambda_canary.local.moto_patches; the state and item limits moto enforces itself)."""
+(gaps 9 and 10 of lambda_canary.local.moto_patches; the state and item limits moto enforces itself)."""
 
 from __future__ import annotations
 

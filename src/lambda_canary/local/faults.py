@@ -52,6 +52,12 @@ def arm(
         _armed.append(_Fault(api, function_name, times, skip, code, message, status))
 
 
+def armed() -> list[_Fault]:
+    """The faults armed so far, with what each has left to do (`remaining`)."""
+    with _lock:
+        return list(_armed)
+
+
 def clear() -> None:
     with _lock:
         _armed.clear()

@@ -125,8 +125,11 @@ def _invoke_as_aws_receives_it(self: LambdaResponse) -> Any:
     """Gap 6: moto's Invoke reads a `qualifier` query parameter, but clients send `Qualifier`, so an alias
     or version passed that way runs $LATEST.
 
-    Gap 8: moto invokes with a payload of any size; AWS refuses one over 6 MB (1 MB for an Event invocation)
-    with RequestEntityTooLargeException."""
+    Gap 9: moto invokes with a payload of any size; AWS refuses one over 6 MB (1 MB for an Event invocation)
+    with RequestEntityTooLargeException.
+
+    Not a gap: an armed "Invoke" fault (faults.py) fails the invocation as Lambda's service can."""
+    faults.check("Invoke", unquote(self.path.rsplit("/", 2)[-2]))
     invocation_type = (self.headers or {}).get("X-Amz-Invocation-Type") or "RequestResponse"
     limit = MAX_PAYLOAD_BYTES.get(invocation_type, MAX_PAYLOAD_BYTES["RequestResponse"])
     size = len(self.body or b"")
@@ -138,7 +141,7 @@ def _invoke_as_aws_receives_it(self: LambdaResponse) -> Any:
 
 
 def _causes_capped(self: FailureEvent, *args: Any, **kwargs: Any) -> None:
-    """Gap 9: moto keeps an error's cause whole; Step Functions keeps at most 32,768 characters of it (a
+    """Gap 10: moto keeps an error's cause whole; Step Functions keeps at most 32,768 characters of it (a
     Lambda error's JSON cause cut there no longer parses)."""
     _ORIGINALS[(FailureEvent, "__init__")](self, *args, **kwargs)
     for details in (self.event_details or {}).values():
