@@ -27,11 +27,12 @@ from boto3.dynamodb.conditions import Key
 
 from canary_core.trail import DeploymentsTable
 from lambda_canary.browser import decision_links
-from lambda_canary.demo import alias_state, create_function_with_alias, ship_code, wait_for_execution
+from lambda_canary.demo import alias_state, create_functions_with_alias, ship_codes, wait_for_execution
 from lambda_canary.local import faults, iam
 from lambda_canary.local.runtime import LocalRuntime
 
 EXECUTION_TIMEOUT = 60.0
+UPDATE_SECONDS = 0.5
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -48,7 +49,10 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def runtime() -> Iterator[LocalRuntime]:
-    local = LocalRuntime(port=free_port(), approval_port=free_port(), log_level="WARNING").start()
+    # Creates and updates take half a second, as they take seconds on AWS: the workflow must wait for them
+    local = LocalRuntime(
+        port=free_port(), approval_port=free_port(), log_level="WARNING", function_update_seconds=UPDATE_SECONDS
+    ).start()
     yield local
     local.stop()
 
@@ -145,10 +149,9 @@ def make_fleet(runtime: LocalRuntime) -> Iterator[Any]:
         prefix = f"fn-{uuid.uuid4().hex[:8]}"
         names = [f"{prefix}-{index:03d}" for index in range(count)]
         fleet = Fleet(runtime, names)
-        for name in names:
-            create_function_with_alias(fleet.lam, name)
-            if ship:
-                ship_code(fleet.lam, name, fleet.build_no)
+        create_functions_with_alias(fleet.lam, names)
+        if ship:
+            ship_codes(fleet.lam, names, fleet.build_no)
         fleets.append(fleet)
         return fleet
 

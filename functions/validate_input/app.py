@@ -29,6 +29,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         table=table,
         locks=locks,
         sfn_client=sfn_client,
+        managed_prefix=settings.managed_function_prefix,
     )
     logger.info("deployment opened", extra={"deployment": deployment.title, "functions": len(deployment.functions)})
     return {"deployment": deployment.to_state()}
