@@ -209,7 +209,17 @@ class LocalProcess:
         self.approval_url = f"http://127.0.0.1:{self.approval_port}"
         clean_env = environment_without_aws()
         self.process = subprocess.Popen(
-            [str(CANARY), "local", "--port", str(self.port), "--approval-port", str(self.approval_port), *options],
+            [
+                str(CANARY),
+                "local",
+                "--port",
+                str(self.port),
+                "--approval-port",
+                str(self.approval_port),
+                "--function-update-seconds",
+                str(UPDATE_SECONDS),
+                *options,
+            ],
             env=clean_env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
