@@ -5,6 +5,8 @@ Every problem names the field and the fix; all problems of one input come back t
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from canary_core.errors import InvalidInput
@@ -520,3 +522,18 @@ def test_a_stack_for_every_function_accepts_any_name(minimal, defaults):
 
     # then it is accepted
     assert request.functions == ("orders-api",)
+
+
+def test_the_readme_deploys_and_starts_functions_under_one_prefix(project_root, defaults):
+    # given the README: its deploy example's ManagedFunctionPrefix, and every function its CI steps name
+    readme = (project_root / "README.md").read_text()
+    (prefix,) = set(re.findall(r"sam deploy[^`]*?ManagedFunctionPrefix=(\S+)", readme))
+    listed = re.findall(r'functions: \[([^\]]*)\]|"functions": \[([^\]]*)\]|for f in ([^;]+); do', readme)
+    names = {n.strip().strip('"') for group in listed for part in group if part for n in re.split(r"[ ,]+", part) if n}
+
+    # when they are checked against that prefix
+    outside = [name for name in names if not (function_name(name) or "").startswith(prefix)]
+
+    # then every function the README starts, uploads or creates is one the stack it deploys may touch
+    assert prefix == "my-app-" and len(names) >= 2
+    assert outside == []
