@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import boto3
 import pytest
 from botocore.exceptions import WaiterError
 
@@ -71,3 +72,21 @@ def test_a_new_version_pending_for_a_while_gets_traffic_only_once_active(make_fl
         assert (answer["ExecutedVersion"], json.loads(answer["Payload"].read())) == ("2", {"build": 2})
     assert open_and_submit(fleet.links()["approve"]).status_code == 200
     assert fleet.wait(execution)["status"] == "SUCCEEDED"
+
+
+def test_a_function_whose_new_build_has_another_role_is_refused_before_anything_moves(make_fleet):
+    # given two functions, the second one's build 2 deployed with another execution role
+    fleet = make_fleet(2)
+    other = boto3.client("iam").create_role(RoleName=f"{fleet.names[1]}-new", AssumeRolePolicyDocument="{}")
+    fleet.lam.update_function_configuration(FunctionName=fleet.names[1], Role=other["Role"]["Arn"])
+    fleet.lam.get_waiter("function_updated_v2").wait(FunctionName=fleet.names[1], WaiterConfig=WAITER_CONFIG)
+
+    # when the execution starts
+    ended = fleet.wait(fleet.start())
+
+    # then Validate Input refuses it (Lambda would refuse the weighted alias at Shift Traffic), and no alias moved
+    assert (ended["status"], ended["error"]) == ("FAILED", "Canary.InvalidInput")
+    assert (
+        f"'{fleet.names[1]}' $LATEST runs as role {other['Role']['Arn']}, a different execution role" in ended["cause"]
+    )
+    assert fleet.aliases() == dict.fromkeys(fleet.names, ("1", {}))

@@ -147,3 +147,37 @@ def test_with_no_update_time_everything_is_done_at_once(lam):
     # then nothing is refused
     assert lam.publish_version(FunctionName="orders-api")["Version"] == "1"
     assert lam.get_function_configuration(FunctionName="orders-api")["LastUpdateStatus"] == "Successful"
+
+
+@pytest.mark.parametrize(
+    ("change", "refusal"),
+    [
+        ("role", "Specified versions must be associated with the same execution role"),
+        ("dead-letter queue", "Specified versions must be associated with the same dead letter config"),
+    ],
+)
+def test_an_alias_is_not_weighted_between_versions_with_another_role_or_dead_letter_queue(lam, change, refusal):
+    # given version 2 published with another execution role, or a dead-letter queue version 1 lacks
+    function_states.configure(0)
+    create_function_with_alias(lam, "orders-api")
+    if change == "role":
+        other = boto3.client("iam", region_name="us-east-1").create_role(
+            RoleName="orders-other", AssumeRolePolicyDocument="{}"
+        )
+        lam.update_function_configuration(FunctionName="orders-api", Role=other["Role"]["Arn"])
+    else:
+        queue = "arn:aws:sqs:us-east-1:123456789012:orders-dlq"
+        lam.update_function_configuration(FunctionName="orders-api", DeadLetterConfig={"TargetArn": queue})
+        assert lam.get_function_configuration(FunctionName="orders-api")["DeadLetterConfig"] == {"TargetArn": queue}
+    lam.publish_version(FunctionName="orders-api")
+
+    # when alias live is weighted between them
+    refused = error_of(
+        lam.update_alias, FunctionName="orders-api", Name="live", RoutingConfig={"AdditionalVersionWeights": {"2": 0.1}}
+    )
+
+    # then Lambda refuses, as AWS does, and the alias is as it was
+    assert refused == {"Code": "InvalidParameterValueException", "Message": refusal}
+    assert lam.get_alias(FunctionName="orders-api", Name="live").get("RoutingConfig", {}).get(
+        "AdditionalVersionWeights"
+    ) in (None, {})

@@ -303,6 +303,34 @@ def test_an_update_is_finished_at_once(moto_without_docker, function_with_alias)
     assert moto_without_docker.publish_version(FunctionName=function_with_alias)["Version"] == "2"
 
 
+def test_an_alias_is_weighted_between_versions_with_different_roles_and_dead_letter_queues(
+    moto_without_docker, function_with_alias
+):
+    """Gap covered by PATCHES["UpdateAlias weights only versions with the same execution role and dead-letter
+    queue ..."].
+
+    AWS refuses the weighted UpdateAlias ("Specified versions must be associated with the same execution
+    role"), and keeps a function's DeadLetterConfig; moto weights any two versions and drops DeadLetterConfig.
+    """
+    # given version 2 published with another execution role and a dead-letter queue
+    other = boto3.client("iam").create_role(RoleName="moto-gaps-other", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    queue = "arn:aws:sqs:us-east-1:123456789012:moto-gaps-dlq"
+    moto_without_docker.update_function_configuration(
+        FunctionName=function_with_alias, Role=other, DeadLetterConfig={"TargetArn": queue}
+    )
+    assert moto_without_docker.publish_version(FunctionName=function_with_alias)["Version"] == "2"
+
+    # when alias live is weighted between version 1 and version 2
+    moto_without_docker.update_alias(
+        FunctionName=function_with_alias, Name="live", RoutingConfig={"AdditionalVersionWeights": {"2": 0.1}}
+    )
+
+    # then moto accepts it, and reports no dead-letter queue at all
+    alias = moto_without_docker.get_alias(FunctionName=function_with_alias, Name="live")
+    assert alias["RoutingConfig"] == {"AdditionalVersionWeights": {"2": 0.1}}
+    assert "DeadLetterConfig" not in moto_without_docker.get_function_configuration(FunctionName=function_with_alias)
+
+
 @pytest.fixture
 def interpreter(unpatched_moto):
     """Unpatched moto running state machines (as the local runtime configures it), Lambda without Docker."""
@@ -385,6 +413,9 @@ GAP_TESTS = {
         test_an_update_is_finished_at_once,
     ),
     "a create takes time": test_a_new_function_is_active_at_once,
+    "UpdateAlias weights only versions with the same execution role and dead-letter queue (and the control plane)": (
+        test_an_alias_is_weighted_between_versions_with_different_roles_and_dead_letter_queues
+    ),
     "UpdateFunctionCode takes time and is refused during another update": test_an_update_is_finished_at_once,
     "UpdateFunctionConfiguration takes time and is refused during another update": test_an_update_is_finished_at_once,
 }

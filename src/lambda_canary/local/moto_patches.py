@@ -18,7 +18,7 @@ from typing import Any, cast
 from urllib.parse import unquote
 
 from botocore.client import BaseClient
-from moto.awslambda.exceptions import PreconditionFailedException
+from moto.awslambda.exceptions import InvalidParameterValueException, PreconditionFailedException
 from moto.awslambda.models import LambdaAlias, LambdaBackend, LambdaFunction
 from moto.awslambda.responses import LambdaResponse
 from moto.awslambda_simple.models import LambdaSimpleBackend
@@ -170,6 +170,8 @@ def _configuration_with_state(self: LambdaFunction, on_create: bool = False) -> 
     create is `Pending`, an update `InProgress`, for a while, and an update can end `Failed`."""
     configuration = cast(dict[str, Any], _ORIGINALS[(LambdaFunction, "get_configuration")](self, on_create))
     configuration.update(function_states.status(self.function_name, str(self.version)).fields())
+    if _dead_letter_target(self):
+        configuration["DeadLetterConfig"] = {"TargetArn": _dead_letter_target(self)}
     if on_create:  # CreateFunction's answer has no LastUpdateStatus yet
         for key in ("LastUpdateStatus", "LastUpdateStatusReason", "LastUpdateStatusReasonCode"):
             configuration.pop(key, None)
@@ -180,6 +182,7 @@ def _create_takes_time(self: LambdaBackend, spec: dict[str, Any]) -> Any:
     """Gap 9 (cont.): a new function is `Pending` for the configured seconds, as on AWS."""
     function = _ORIGINALS[(LambdaBackend, "create_function")](self, spec)
     function_states.created(function.function_name)
+    _keep_dead_letter_config(self.get_function(function.function_name, None), spec)
     return function
 
 
@@ -192,7 +195,50 @@ def _update_takes_time(api: tuple[type, str]) -> Callable[..., Any]:
         function_states.refuse_while_busy(function.function_name, function.function_arn)
         answer = _ORIGINALS[api](self, function_name, qualifier, body)
         function_states.updated(function.function_name)
+        _keep_dead_letter_config(function, body)
         return answer
+
+    return update
+
+
+def _keep_dead_letter_config(function: LambdaFunction, request: dict[str, Any]) -> None:
+    """Gap 10: moto drops DeadLetterConfig; Lambda keeps it, and a version published carries it."""
+    if "DeadLetterConfig" in request:
+        function.dead_letter_target = (request["DeadLetterConfig"] or {}).get("TargetArn") or None  # type: ignore[attr-defined]
+
+
+def _dead_letter_target(function: LambdaFunction) -> str | None:
+    return cast(str | None, getattr(function, "dead_letter_target", None))
+
+
+def _weights_need_matching_versions(original: Callable[..., Any]) -> Callable[..., Any]:
+    """Gap 10 (cont.): moto weights an alias between any two versions; Lambda refuses versions whose execution
+    role or dead-letter queue differ."""
+
+    def update(
+        self: LambdaBackend,
+        name: str,
+        function_name: str,
+        function_version: str | None,
+        description: str,
+        routing_config: Any,
+    ) -> Any:
+        weights = (routing_config or {}).get("AdditionalVersionWeights") or {}
+        if weights:
+            main_version = function_version or self._lambdas.get_alias(name, function_name).function_version
+            main = self.get_function(function_name, str(main_version))
+            for version in weights:
+                other = self.get_function(function_name, str(version))
+                if other.role != main.role:
+                    raise InvalidParameterValueException(
+                        "Specified versions must be associated with the same execution role"
+                    )
+                if _dead_letter_target(other) != _dead_letter_target(main):
+                    # wording assumed, modelled on the execution role's
+                    raise InvalidParameterValueException(
+                        "Specified versions must be associated with the same dead letter config"
+                    )
+        return original(self, name, function_name, function_version, description, routing_config)
 
     return update
 
@@ -247,10 +293,10 @@ PATCHES = {
     "UpdateAlias checks the RevisionId": (LambdaResponse, "update_alias", _update_alias_checks_revision),
     "StopExecution ends a task-token wait": (Environment, "set_stop", _stop_interrupts_waits),
     "a stopped execution stays ABORTED": (Environment, "set_error", _stopped_stays_stopped),
-    "control plane: UpdateAlias": (
+    "UpdateAlias weights only versions with the same execution role and dead-letter queue (and the control plane)": (
         LambdaBackend,
         "update_alias",
-        _control_plane("UpdateAlias", _ORIGINALS[(LambdaBackend, "update_alias")], 1),
+        _control_plane("UpdateAlias", _weights_need_matching_versions(_ORIGINALS[(LambdaBackend, "update_alias")]), 1),
     ),
     "PublishVersion is refused while the function is created or updated (and the control plane)": (
         LambdaBackend,
