@@ -22,7 +22,7 @@ import boto3
 import requests
 
 from lambda_canary.browser import decision_links, forms_in
-from lambda_canary.demo import create_function_with_alias, ship_code, wait_for_execution
+from lambda_canary.demo import create_functions_with_alias, ship_codes, wait_for_execution
 from lambda_canary.local.quota import quota
 from lambda_canary.local.runtime import LocalRuntime
 
@@ -39,16 +39,14 @@ def free_port() -> int:
 def make_fleet(lam: Any, size: int) -> list[str]:
     prefix = f"b{uuid.uuid4().hex[:6]}"
     names = [f"{prefix}-{i:03d}" for i in range(size)]
-    for name in names:
-        create_function_with_alias(lam, name)
+    create_functions_with_alias(lam, names)
     return names
 
 
 def decide(runtime: LocalRuntime, lam: Any, sfn: Any, names: list[str], build: int, action: str) -> dict[str, Any]:
     """Start a canary of build `build`, then press `action`; measure the POST to the last UpdateAlias."""
     quota.configure(rate=None, latency=0.0)  # set-up is not what is measured
-    for name in names:
-        ship_code(lam, name, build)
+    ship_codes(lam, names, build)  # and wait for the updates, as CI does
     repository = f"bench-{uuid.uuid4().hex[:6]}"
     request = {"repository": repository, "build_no": build, "functions": names}
     quota.configure(rate=RATE, latency=runtime.api_latency)

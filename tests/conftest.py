@@ -27,11 +27,12 @@ from boto3.dynamodb.conditions import Key
 
 from canary_core.trail import DeploymentsTable
 from lambda_canary.browser import decision_links
-from lambda_canary.demo import alias_state, create_function_with_alias, ship_code, wait_for_execution
+from lambda_canary.demo import alias_state, create_functions_with_alias, ship_codes, wait_for_execution
 from lambda_canary.local import faults, iam
 from lambda_canary.local.runtime import LocalRuntime
 
 EXECUTION_TIMEOUT = 60.0
+UPDATE_SECONDS = 0.5
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -48,7 +49,10 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def runtime() -> Iterator[LocalRuntime]:
-    local = LocalRuntime(port=free_port(), approval_port=free_port(), log_level="WARNING").start()
+    # Creates and updates take half a second, as they take seconds on AWS: the workflow must wait for them
+    local = LocalRuntime(
+        port=free_port(), approval_port=free_port(), log_level="WARNING", function_update_seconds=UPDATE_SECONDS
+    ).start()
     yield local
     local.stop()
 
@@ -148,10 +152,9 @@ def make_fleet(runtime: LocalRuntime) -> Iterator[Any]:
         if name_length:
             names = [f"{name}-".ljust(name_length, "x") for name in names]
         fleet = Fleet(runtime, names)
-        for name in names:
-            create_function_with_alias(fleet.lam, name)
-            if ship:
-                ship_code(fleet.lam, name, fleet.build_no)
+        create_functions_with_alias(fleet.lam, names)
+        if ship:
+            ship_codes(fleet.lam, names, fleet.build_no)
         fleets.append(fleet)
         return fleet
 
@@ -215,7 +218,17 @@ class LocalProcess:
         self.approval_url = f"http://127.0.0.1:{self.approval_port}"
         clean_env = environment_without_aws()
         self.process = subprocess.Popen(
-            [str(CANARY), "local", "--port", str(self.port), "--approval-port", str(self.approval_port), *options],
+            [
+                str(CANARY),
+                "local",
+                "--port",
+                str(self.port),
+                "--approval-port",
+                str(self.approval_port),
+                "--function-update-seconds",
+                str(UPDATE_SECONDS),
+                *options,
+            ],
             env=clean_env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

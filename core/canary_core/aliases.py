@@ -2,31 +2,100 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from canary_core.errors import AliasChangedOutside, AliasUpdateFailed, ExecutionEnded
-from canary_core.fanout import fan_out
+from canary_core.errors import AliasChangedOutside, AliasUpdateFailed, ExecutionEnded, FunctionNotReady
+from canary_core.fanout import Pacer, api_rate, fan_out, get_function_rate
 from canary_core.model import Deployment, FunctionTarget
 
+# How long Publish Versions waits for CI's updates to finish, and Shift Traffic for new versions to be Active
+# (an update with a VPC or a SnapStart version can take minutes), well inside their functions' 600 s timeout.
+READY_WAIT_SECONDS = 300.0
+POLL_SECONDS = 0.5
 
-def publish_versions(lambda_client: Any, deployment: Deployment) -> Deployment:
-    """Publish the code CI uploaded as a new version of every function.
 
+@dataclass(frozen=True)
+class Waiting:
+    """How a step waits for functions to settle: a deadline for the whole step, paced GetFunction polls."""
+
+    deadline: float
+    pacer: Pacer
+    poll_seconds: float = POLL_SECONDS
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
+
+    @classmethod
+    def start(cls, seconds: float = READY_WAIT_SECONDS, poll_seconds: float = POLL_SECONDS) -> Waiting:
+        return cls(time.monotonic() + seconds, Pacer(get_function_rate()), poll_seconds)
+
+
+def settled_configuration(
+    lambda_client: Any, function_arn: str, waiting: Waiting, qualifier: str | None = None
+) -> dict[str, Any]:
+    """The configuration of $LATEST (or a version) once it is neither Pending nor updating, as
+    `aws lambda wait function-updated` / `function-active-v2` wait for it (GetFunction, its own quota)."""
+    arguments = {"FunctionName": function_arn, **({"Qualifier": qualifier} if qualifier else {})}
+    while True:
+        waiting.pacer.wait()
+        configuration: dict[str, Any] = lambda_client.get_function(**arguments)["Configuration"]
+        busy = configuration.get("State") == "Pending" or configuration.get("LastUpdateStatus") == "InProgress"
+        if not busy:
+            return configuration
+        if waiting.clock() >= waiting.deadline:
+            what = f"version {qualifier}" if qualifier else "$LATEST"
+            status = f"State {configuration.get('State')}, LastUpdateStatus {configuration.get('LastUpdateStatus')}"
+            raise FunctionNotReady(f"{what} still not ready ({status}) at the step's deadline; start a new execution")
+        waiting.sleep(waiting.poll_seconds)
+
+
+def failed_update(configuration: dict[str, Any]) -> str | None:
+    """Why the function's last update failed, when it did (Lambda kept the code and settings from before it)."""
+    if configuration.get("LastUpdateStatus") != "Failed":
+        return None
+    code = configuration.get("LastUpdateStatusReasonCode") or "no reason code"
+    return f"{code}: {configuration.get('LastUpdateStatusReason') or 'no reason given'}"
+
+
+def publish_versions(lambda_client: Any, deployment: Deployment, waiting: Waiting | None = None) -> Deployment:
+    """Publish the code CI uploaded as a new version of every function, once its update has finished.
+
+    Lambda refuses to publish while an update is in progress (CI uploads and starts the execution at once),
+    so each function's update is waited for, until `waiting`'s deadline; an update that failed is refused.
     Publishing unchanged code gives back the existing version; such a function is left as it is.
     """
+    waiting = waiting or Waiting.start()
+    publishes = Pacer(api_rate())  # PublishVersion's quota; GetFunction polls are paced apart, by `waiting`
 
     def publish(target: FunctionTarget) -> FunctionTarget:
         arguments = {"FunctionName": target.function_arn, "Description": deployment.title}
         if target.code_sha256:
             arguments["CodeSha256"] = target.code_sha256  # Lambda refuses to publish any other code
-        version = lambda_client.publish_version(**arguments)["Version"]
-        return replace(target, new_version=version)
+        while True:
+            failure = failed_update(settled_configuration(lambda_client, target.function_arn, waiting))
+            if failure:
+                raise FunctionNotReady(
+                    f"the last update of its code or configuration failed ({failure}); Lambda kept what ran "
+                    "before it: fix the cause, upload again and start a new execution"
+                )
+            publishes.wait()
+            try:
+                version = lambda_client.publish_version(**arguments)["Version"]
+            except ClientError as error:
+                # another update started since the check: wait for that one too
+                if (
+                    error.response["Error"]["Code"] != "ResourceConflictException"
+                    or waiting.clock() >= waiting.deadline
+                ):
+                    raise
+                continue
+            return replace(target, new_version=version)
 
-    return deployment.with_functions(_run("Publish Versions", publish, deployment))
+    return deployment.with_functions(_run("Publish Versions", publish, deployment, rate=0))
 
 
 @dataclass(frozen=True)
@@ -65,22 +134,43 @@ def promoted(target: FunctionTarget) -> AliasState:
 StillRunning = Callable[[], bool]  # whether the execution moving the aliases still runs
 
 
-def shift_traffic(lambda_client: Any, deployment: Deployment, still_running: StillRunning = lambda: True) -> Deployment:
-    """Send `weight` of each alias's traffic to the new version; the main version stays as it is.
+def shift_traffic(
+    lambda_client: Any,
+    deployment: Deployment,
+    still_running: StillRunning = lambda: True,
+    waiting: Waiting | None = None,
+) -> Deployment:
+    """Send `weight` of each alias's traffic to the new version, once it is Active; the main version stays as it is.
 
     An alias on $LATEST cannot split traffic (weights need two published versions): it is pinned to the
     new version, and a roll back puts it back on $LATEST. Once `still_running` says the execution ended
     (stopped: Clean Up is putting every alias back), no further alias is moved.
     """
 
+    ready = waiting or Waiting.start()
+
     def shift(target: FunctionTarget) -> FunctionTarget:
         if not target.unchanged:
+            _wait_until_active(lambda_client, target, ready)
             _unless_ended(still_running)
             _move(lambda_client, deployment, target, canary(target, deployment.weight), [before(target)])
         return target
 
     _run("Shift Traffic", shift, deployment)
     return deployment
+
+
+def _wait_until_active(lambda_client: Any, target: FunctionTarget, waiting: Waiting) -> None:
+    """Lambda sends no traffic to a version that is not Active (a SnapStart or provisioned version is Pending
+    for a while): shift only to an Active one."""
+    assert target.new_version is not None
+    configuration = settled_configuration(lambda_client, target.function_arn, waiting, target.new_version)
+    if configuration.get("State") != "Active":
+        reason = configuration.get("StateReason") or "no reason given"
+        raise FunctionNotReady(
+            f"version {target.new_version} is {configuration.get('State')} ({reason}), not Active: no traffic "
+            "was sent to it"
+        )
 
 
 def promote(lambda_client: Any, deployment: Deployment, still_running: StillRunning = lambda: True) -> Deployment:
@@ -168,8 +258,8 @@ def _move(
         ) from error
 
 
-def _run(operation: str, call: Any, deployment: Deployment) -> list[FunctionTarget]:
-    results = fan_out(call, deployment.functions, label=operation)
+def _run(operation: str, call: Any, deployment: Deployment, rate: float | None = None) -> list[FunctionTarget]:
+    results = fan_out(call, deployment.functions, label=operation, rate=rate)
     failures = {
         target.name: _reason(result)
         for target, result in zip(deployment.functions, results, strict=True)
@@ -184,4 +274,5 @@ def _reason(error: BaseException) -> str:
     response = getattr(error, "response", None)
     if isinstance(response, dict) and "Error" in response:
         return f"{response['Error'].get('Code')}: {response['Error'].get('Message')}"
-    return str(error) if isinstance(error, AliasChangedOutside | ExecutionEnded) else f"{type(error).__name__}: {error}"
+    known = AliasChangedOutside | ExecutionEnded | FunctionNotReady
+    return str(error) if isinstance(error, known) else f"{type(error).__name__}: {error}"

@@ -35,13 +35,14 @@ def open_deployment(
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     sleep: Callable[[float], None] = time.sleep,
     wait_seconds: float = SUPERSEDE_WAIT_SECONDS,
+    managed_prefix: str = "*",
 ) -> Deployment:
     """Validate, lock every function, supersede if asked, and open the deployment's record.
 
     Raises InvalidInput, holding nothing, for bad input, busy functions, aliases split by something else
     and a build that was already deployed.
     """
-    request = parse_request(raw_input, defaults)
+    request = parse_request(raw_input, defaults, managed_prefix)
     splits: dict[str, str] = {}
     deployment = Deployment(
         repository=request.repository,

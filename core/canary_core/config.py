@@ -24,6 +24,7 @@ class Settings:
     slack_api_url: str
     slack_approvers: tuple[str, ...]  # Slack user ids allowed to decide; empty: everyone
     defaults: Defaults
+    managed_function_prefix: str = "*"  # the functions this stack may deploy (template: ManagedFunctionPrefix)
 
     @property
     def links_allowed(self) -> bool:
@@ -56,6 +57,7 @@ class Settings:
                 approval_timeout_seconds=int(env["DEFAULT_APPROVAL_TIMEOUT_SECONDS"]),
                 on_timeout=env.get("DEFAULT_ON_TIMEOUT", "rollback"),
             ),
+            managed_function_prefix=env.get("MANAGED_FUNCTION_PREFIX", "*"),
         )
 
 

@@ -26,6 +26,10 @@ class AliasUpdateFailed(Exception):
         super().__init__(f"{operation} failed for {len(failures)} function(s): {listed}")
 
 
+class FunctionNotReady(Exception):
+    """A function's last update failed, or a new version did not become Active in time: nothing is shifted to it."""
+
+
 class ExecutionEnded(Exception):
     """The execution a task runs for has ended (stopped from the console, say): the task moves no more aliases."""
 

@@ -56,8 +56,17 @@ class Pacer:
             time.sleep(slot - now)
 
 
+# GetFunction has a quota of its own, 100 requests/s; half of it leaves room for other readers (CI's waiters).
+GET_FUNCTION_RATE = 50.0
+
+
 def api_rate() -> float:
     return float(os.environ.get("LAMBDA_API_RATE_PER_SECOND", DEFAULT_RATE))
+
+
+def get_function_rate() -> float:
+    """Requests per second for GetFunction: unpaced when the control plane is (the local runtime)."""
+    return GET_FUNCTION_RATE if api_rate() > 0 else 0.0
 
 
 def fan_out(

@@ -14,9 +14,10 @@ from typing import Any, cast
 
 from botocore.exceptions import ClientError
 
+from canary_core.aliases import failed_update
 from canary_core.errors import InvalidInput
 from canary_core.fanout import fan_out
-from canary_core.model import Defaults, FunctionTarget
+from canary_core.model import LATEST, Defaults, FunctionTarget
 
 MAX_FUNCTIONS = 1_000  # the state and every item stay within AWS limits up to this (canary_core.targets)
 MAX_BUILD_NO = 10**15  # far beyond any CI counter, well inside what a DynamoDB number holds
@@ -60,7 +61,9 @@ class DeploymentRequest:
     on_timeout: str = "rollback"
 
 
-def parse_request(raw: Any, defaults: Defaults) -> DeploymentRequest:
+def parse_request(raw: Any, defaults: Defaults, managed_prefix: str = "*") -> DeploymentRequest:
+    """The request in `raw`, or InvalidInput listing every problem. `managed_prefix` is the stack's
+    ManagedFunctionPrefix: the functions it may deploy (its IAM scope), "*" for any."""
     if not isinstance(raw, dict):
         raise InvalidInput(['input: must be a JSON object such as {"repository": ..., "build_no": ...}'])
     problems: list[str] = []
@@ -87,6 +90,7 @@ def parse_request(raw: Any, defaults: Defaults) -> DeploymentRequest:
         problems.append(f"build_no: {build_no!r} is not a build number; pass a whole number from 1 to {MAX_BUILD_NO}")
 
     functions, code_sha256 = _parse_functions(raw.get("functions"), problems)
+    problems.extend(outside_prefix(functions, managed_prefix))
 
     alias = raw.get("alias", defaults.alias)
     if not isinstance(alias, str) or not _ALIAS.fullmatch(alias):
@@ -195,6 +199,19 @@ def _parse_functions(functions: Any, problems: list[str]) -> tuple[tuple[str, ..
     return tuple(e for e in functions if isinstance(e, str)), code_sha256
 
 
+def outside_prefix(functions: tuple[str, ...], managed_prefix: str) -> list[str]:
+    """A problem for each function whose name does not start with the stack's ManagedFunctionPrefix."""
+    if managed_prefix in ("", "*"):
+        return []
+    return [
+        f"functions: {entry!r} is outside this stack's ManagedFunctionPrefix ({managed_prefix!r}): the stack may "
+        f"deploy only functions whose names start with it; name the function {managed_prefix}..., or deploy "
+        "the stack with a ManagedFunctionPrefix that covers it"
+        for entry in functions
+        if not (function_name(entry) or "").startswith(managed_prefix)
+    ]
+
+
 def function_name(entry: str) -> str | None:
     """The function's name for a name or an unqualified ARN; None for anything else."""
     if _FUNCTION_NAME.fullmatch(entry):
@@ -227,14 +244,37 @@ def resolve_functions(
                 raise InvalidInput([problem])
             splits[entry] = problem
         function_arn = alias["AliasArn"].rsplit(":", 1)[0]
+        # GetFunction: a quota of its own (100/s), so this costs no share of GetAlias's 15/s
+        latest = lambda_client.get_function(FunctionName=function_arn)["Configuration"]
+        failure = failed_update(latest)
+        if failure:
+            raise InvalidInput(
+                [
+                    f"functions: {entry!r} last update failed ({failure}), so Lambda kept the code and settings "
+                    "from before it; fix the cause, upload the build again, wait for `aws lambda wait "
+                    "function-updated`, then start a new execution"
+                ]
+            )
         expected_sha = request.code_sha256.get(entry)
-        if expected_sha is not None:
-            actual = lambda_client.get_function_configuration(FunctionName=function_arn)["CodeSha256"]
-            if actual != expected_sha:
+        if expected_sha is not None and latest["CodeSha256"] != expected_sha:
+            raise InvalidInput(
+                [
+                    f"functions: {entry!r} code is not the code CI built (CodeSha256 {latest['CodeSha256']}, "
+                    f"expected {expected_sha}); upload the build's package again, then start a new execution"
+                ]
+            )
+        if alias["FunctionVersion"] != LATEST:
+            current = lambda_client.get_function_configuration(
+                FunctionName=function_arn, Qualifier=alias["FunctionVersion"]
+            )
+            mismatch = weighted_alias_mismatch(latest, current)
+            if mismatch:
                 raise InvalidInput(
                     [
-                        f"functions: {entry!r} code is not the code CI built (CodeSha256 {actual}, expected "
-                        f"{expected_sha}); upload the build's package again, then start a new execution"
+                        f"functions: {entry!r} {mismatch} than version {alias['FunctionVersion']} (alias "
+                        f"'{request.alias}' now), and Lambda splits an alias's traffic only between versions with "
+                        "the same execution role and dead-letter queue; put the setting back, or release this change "
+                        "without a canary (publish, then `aws lambda update-alias`)"
                     ]
                 )
         return FunctionTarget(
@@ -255,6 +295,20 @@ def resolve_functions(
     if problems:
         raise InvalidInput(problems)
     return targets
+
+
+def weighted_alias_mismatch(latest: dict[str, Any], current: dict[str, Any]) -> str | None:
+    """What keeps Lambda from weighting an alias between `current` and a version published from `latest`: they
+    must share the execution role and the dead-letter configuration (or both have none)."""
+
+    def dead_letter(configuration: dict[str, Any]) -> str | None:
+        return (configuration.get("DeadLetterConfig") or {}).get("TargetArn") or None
+
+    if latest.get("Role") != current.get("Role"):
+        return f"$LATEST runs as role {latest.get('Role')}, a different execution role"
+    if dead_letter(latest) != dead_letter(current):
+        return f"$LATEST has dead-letter queue {dead_letter(latest) or 'none'}, a different dead-letter configuration"
+    return None
 
 
 def _lookup_problem(lambda_client: Any, entry: str, alias: str, error: BaseException) -> str:

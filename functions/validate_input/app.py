@@ -31,6 +31,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         functions=functions,
         locks=locks,
         sfn_client=sfn_client,
+        managed_prefix=settings.managed_function_prefix,
     )
     logger.info("deployment opened", extra={"deployment": deployment.title, "functions": deployment.function_count})
     return {"deployment": deployment.to_state()}

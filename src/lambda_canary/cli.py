@@ -46,6 +46,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     local.add_argument("--api-latency", type=float, default=0.0, help="seconds each simulated control-plane call takes")
     local.add_argument(
+        "--function-update-seconds",
+        type=_seconds,
+        default=2.0,
+        help="seconds a new function stays Pending and an update InProgress, during which Lambda refuses "
+        "PublishVersion and further updates, as on AWS (default 2; 0: at once)",
+    )
+    local.add_argument(
         "--log-level",
         default="INFO",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
@@ -65,6 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             log_level=args.log_level,
             api_rate=args.api_rate,
             api_latency=args.api_latency,
+            function_update_seconds=args.function_update_seconds,
         )
         return run_local(runtime)
     except ValueError as error:  # the template's parameters or rules
@@ -103,6 +111,16 @@ def _parameter(value: str, parser: argparse.ArgumentParser) -> tuple[str, str]:
     if not equals or not name:
         parser.error(f"--parameter {value!r}: write NAME=VALUE, e.g. --parameter AllowedCidrs=10.0.0.0/8")
     return name, setting
+
+
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= 600:
+        raise argparse.ArgumentTypeError(f"{value} is not a number of seconds from 0 to 600")
+    return seconds
 
 
 def _port(value: str) -> int:

@@ -9,6 +9,7 @@ import sys
 import time
 import zipfile
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 import boto3
@@ -22,6 +23,8 @@ SAMPLE_FUNCTIONS = ("orders-api", "payments", "notifications")
 ALIAS = "live"
 LOCAL_ROLE_ARN = "arn:aws:iam::123456789012:role/lambda-canary-local"
 AUTO_CHOICES = ("approve", "rollback")
+# The aws CLI's waiters poll every second; the local runtime's updates take a fraction of that.
+WAITER_CONFIG = {"Delay": 0.1, "MaxAttempts": 600}
 
 
 def sample_code(version: int) -> bytes:
@@ -34,20 +37,37 @@ def sample_code(version: int) -> bytes:
 
 def create_function_with_alias(lambda_client: Any, name: str, alias: str = ALIAS) -> None:
     """Version 1 of a function, its alias pinned to it: the state a service is in after its first release."""
-    lambda_client.create_function(
-        FunctionName=name,
-        Runtime="python3.12",
-        Role=LOCAL_ROLE_ARN,
-        Handler="app.handler",
-        Code={"ZipFile": sample_code(1)},
-    )
-    version = lambda_client.publish_version(FunctionName=name)["Version"]
-    lambda_client.create_alias(FunctionName=name, Name=alias, FunctionVersion=version)
+    create_functions_with_alias(lambda_client, [name], alias)
+
+
+def create_functions_with_alias(lambda_client: Any, names: Sequence[str], alias: str = ALIAS) -> None:
+    """`create_function_with_alias` for several functions: all created, then each published once it is Active
+    (Lambda refuses to publish a function that is still Pending)."""
+    for name in names:
+        lambda_client.create_function(
+            FunctionName=name,
+            Runtime="python3.12",
+            Role=LOCAL_ROLE_ARN,
+            Handler="app.handler",
+            Code={"ZipFile": sample_code(1)},
+        )
+    for name in names:
+        lambda_client.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig=WAITER_CONFIG)
+        version = lambda_client.publish_version(FunctionName=name)["Version"]
+        lambda_client.create_alias(FunctionName=name, Name=alias, FunctionVersion=version)
 
 
 def ship_code(lambda_client: Any, name: str, build: int) -> None:
-    """What CI does before it starts an execution: upload the new code to $LATEST."""
-    lambda_client.update_function_code(FunctionName=name, ZipFile=sample_code(build))
+    """What CI does before it starts an execution: upload the new code to $LATEST, wait for the update."""
+    ship_codes(lambda_client, [name], build)
+
+
+def ship_codes(lambda_client: Any, names: Sequence[str], build: int) -> None:
+    """`ship_code` for several functions: every upload, then `aws lambda wait function-updated` for each."""
+    for name in names:
+        lambda_client.update_function_code(FunctionName=name, ZipFile=sample_code(build))
+    for name in names:
+        lambda_client.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig=WAITER_CONFIG)
 
 
 def wait_for_execution(sfn_client: Any, execution_arn: str, timeout: float) -> dict[str, Any]:
@@ -105,11 +125,9 @@ def run(port: int, approval_port: int) -> int:
         lam, sfn = boto3.client("lambda"), boto3.client("stepfunctions")
         table = DeploymentsTable(boto3.resource("dynamodb").Table(runtime.outputs["DeploymentsTableName"]))
         print(f"Deploying version 1 of {', '.join(SAMPLE_FUNCTIONS)} with alias '{ALIAS}' pinned to it ...")
-        for name in SAMPLE_FUNCTIONS:
-            create_function_with_alias(lam, name)
+        create_functions_with_alias(lam, SAMPLE_FUNCTIONS)
         print("Shipping build 2 (the new code CI uploaded) ...")
-        for name in SAMPLE_FUNCTIONS:
-            ship_code(lam, name, 2)
+        ship_codes(lam, SAMPLE_FUNCTIONS, 2)
         print("\nAliases before:")
         for name in SAMPLE_FUNCTIONS:
             print(alias_line(lam, name))

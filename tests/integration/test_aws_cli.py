@@ -21,7 +21,8 @@ CI_INPUT = json.loads((ROOT / "events" / "start-execution.json").read_text())
 
 @pytest.fixture(scope="module")
 def local(start_local):
-    return start_local()
+    """`canary local` with the README deploy example's prefix: the stack may deploy my-app-* functions only."""
+    return start_local("--parameter", "ManagedFunctionPrefix=my-app-")
 
 
 def _zip(tmp_path: Path, build: int) -> Path:
@@ -39,7 +40,7 @@ def _alias(local, name: str) -> tuple[str, dict]:
 
 
 def test_a_client_with_only_the_aws_cli_deploys_approves_rolls_back_and_is_refused(local, tmp_path):
-    names = ["orders-api", "payments"]  # the functions events/start-execution.json names
+    names = ["my-app-orders", "my-app-payments"]  # the functions events/start-execution.json names
     role = local.aws(
         "iam", "create-role", "--role-name", "app", "--assume-role-policy-document", '{"Version":"2012-10-17"}'
     )["Role"]["Arn"]
@@ -48,11 +49,14 @@ def test_a_client_with_only_the_aws_cli_deploys_approves_rolls_back_and_is_refus
             "lambda", "create-function", "--function-name", name, "--runtime", "python3.12", "--role", role,
             "--handler", "app.handler", "--zip-file", f"fileb://{_zip(tmp_path, 759)}",
         )  # fmt: skip
+        local.aws("lambda", "wait", "function-active-v2", "--function-name", name)
         version = local.aws("lambda", "publish-version", "--function-name", name)["Version"]
         local.aws("lambda", "create-alias", "--function-name", name, "--name", "live", "--function-version", version)
+        # the README's CI steps: upload, then wait for the update to finish
         local.aws(
             "lambda", "update-function-code", "--function-name", name, "--zip-file", f"fileb://{_zip(tmp_path, 760)}"
         )
+        local.aws("lambda", "wait", "function-updated", "--function-name", name)
 
     # CI starts one execution with the documented input and exits
     started = local.aws(
@@ -72,10 +76,10 @@ def test_a_client_with_only_the_aws_cli_deploys_approves_rolls_back_and_is_refus
     assert local.wait_for_execution(started["executionArn"])["status"] == "SUCCEEDED"
     assert {name: _alias(local, name) for name in names} == {name: ("2", {}) for name in names}
     out = tmp_path / "out.json"
-    invoked = local.aws("lambda", "invoke", "--function-name", "orders-api", "--qualifier", "live", str(out))
+    invoked = local.aws("lambda", "invoke", "--function-name", "my-app-orders", "--qualifier", "live", str(out))
     assert invoked["ExecutedVersion"] == "2" and json.loads(out.read_text()) == {"build": 760}
 
-    # the next build, rolled back
+    # the next build, rolled back; this CI does not wait for its uploads: Publish Versions waits for them
     for name in names:
         local.aws(
             "lambda", "update-function-code", "--function-name", name, "--zip-file", f"fileb://{_zip(tmp_path, 761)}"
@@ -101,6 +105,17 @@ def test_a_client_with_only_the_aws_cli_deploys_approves_rolls_back_and_is_refus
     ended = local.wait_for_execution(started["executionArn"])
     assert ended["status"] == "FAILED" and ended["error"] == "Canary.InvalidInput"
     assert "weight: 1.5 is outside 0..1" in ended["cause"]
+    assert {name: _alias(local, name) for name in names} == {name: ("2", {}) for name in names}
+
+    # a function outside the stack's ManagedFunctionPrefix: refused, naming the parameter; nothing moves
+    outside_input = {**CI_INPUT, "build_no": 763, "functions": [*CI_INPUT["functions"], "orders-api"]}
+    started = local.aws(
+        "stepfunctions", "start-execution", "--state-machine-arn", local.outputs["StateMachineArn"],
+        "--name", "my-app-763", "--input", json.dumps(outside_input),
+    )  # fmt: skip
+    ended = local.wait_for_execution(started["executionArn"])
+    assert ended["status"] == "FAILED" and ended["error"] == "Canary.InvalidInput"
+    assert "'orders-api' is outside this stack's ManagedFunctionPrefix ('my-app-')" in ended["cause"]
     assert {name: _alias(local, name) for name in names} == {name: ("2", {}) for name in names}
 
     # the table holds the trail of every decision

@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from canary_core.slack_requests import signature
-from lambda_canary.demo import alias_state
+from lambda_canary.demo import WAITER_CONFIG, alias_state
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_PAYLOAD = json.loads((ROOT / "events" / "slack-block-actions.json").read_text())
@@ -48,9 +48,13 @@ class AppFleet:
             self.lam.create_function(
                 FunctionName=name, Runtime="python3.12", Role=role, Handler="app.handler", Code={"ZipFile": _zip(1)}
             )
+        for name in self.names:
+            self.lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig=WAITER_CONFIG)
             version = self.lam.publish_version(FunctionName=name)["Version"]
             self.lam.create_alias(FunctionName=name, Name="live", FunctionVersion=version)
             self.lam.update_function_code(FunctionName=name, ZipFile=_zip(2))
+        for name in self.names:
+            self.lam.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig=WAITER_CONFIG)
 
     def start(self, build_no: int = 2, **overrides) -> str:
         body = {"repository": self.repository, "build_no": build_no, "functions": self.names, **overrides}
@@ -279,6 +283,7 @@ def test_the_message_is_updated_however_the_deployment_ends(app, ending):
     message = fleet.request_message()
     if ending == "automatic roll back":  # an alias changed by hand makes the promote stop and roll back
         fleet.lam.update_function_code(FunctionName=fleet.names[0], ZipFile=_zip(3))
+        fleet.lam.get_waiter("function_updated_v2").wait(FunctionName=fleet.names[0], WaiterConfig=WAITER_CONFIG)
         version = fleet.lam.publish_version(FunctionName=fleet.names[0])["Version"]
         no_weights = {"AdditionalVersionWeights": {}}
         fleet.lam.update_alias(

@@ -368,6 +368,9 @@ class RevisionCheckingLambda:
     def get_alias(self, **arguments: Any) -> dict[str, Any]:
         return dict(self.alias)
 
+    def get_function(self, **arguments: Any) -> dict[str, Any]:
+        return {"Configuration": {"State": "Active", "LastUpdateStatus": "Successful"}}
+
     def update_alias(self, **arguments: Any) -> dict[str, Any]:
         self.updates.append(arguments)
         raise ClientError({"Error": {"Code": self.update_error, "Message": "from the fake"}}, "UpdateAlias")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 
@@ -196,3 +197,69 @@ def test_the_code_ci_built_is_accepted_and_carried_to_publishing(make_function, 
 
     # then the target carries it, for Publish Versions to pass on
     assert target == FunctionTarget("resolve-same-code", arn, "1", code_sha256=built)
+
+
+def test_a_function_whose_latest_runs_as_another_role_is_refused_before_anything_moves(make_function, lambda_client):
+    # given a function with alias live on version 1, whose $LATEST was given another execution role
+    make_function("resolve-new-role")
+    other_role = boto3.client("iam").create_role(RoleName="resolve-other-role", AssumeRolePolicyDocument="{}")
+    lambda_client.update_function_configuration(FunctionName="resolve-new-role", Role=other_role["Role"]["Arn"])
+
+    # when it is resolved
+    with pytest.raises(InvalidInput) as invalid:
+        resolve_functions(lambda_client, request_for("resolve-new-role"))
+
+    # then it is refused: Lambda weights an alias only between versions with the same role
+    (problem,) = invalid.value.problems
+    assert problem.startswith(
+        f"functions: 'resolve-new-role' $LATEST runs as role {other_role['Role']['Arn']}, a different execution "
+        "role than version 1 (alias 'live' now), and Lambda splits an alias's traffic only between versions with "
+        "the same execution role and dead-letter queue"
+    )
+    assert "release this change without a canary" in problem
+
+
+class DeadLetterLambda:
+    """moto's Lambda (which keeps no DeadLetterConfig), with $LATEST reporting a dead-letter queue."""
+
+    def __init__(self, client, queue_arn: str) -> None:
+        self._client, self.queue_arn = client, queue_arn
+
+    def get_function(self, **arguments):
+        answer = self._client.get_function(**arguments)
+        if "Qualifier" not in arguments:
+            answer["Configuration"]["DeadLetterConfig"] = {"TargetArn": self.queue_arn}
+        return answer
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+
+def test_a_function_whose_latest_has_another_dead_letter_queue_is_refused(make_function, lambda_client):
+    # given a function with alias live on version 1 (no dead-letter queue) whose $LATEST has one
+    make_function("resolve-new-dlq")
+    queue = "arn:aws:sqs:us-east-1:123456789012:resolve-dlq"
+
+    # when it is resolved
+    with pytest.raises(InvalidInput) as invalid:
+        resolve_functions(DeadLetterLambda(lambda_client, queue), request_for("resolve-new-dlq"))
+
+    # then it is refused, naming the queue
+    (problem,) = invalid.value.problems
+    assert problem.startswith(
+        f"functions: 'resolve-new-dlq' $LATEST has dead-letter queue {queue}, a different dead-letter "
+        "configuration than version 1"
+    )
+
+
+def test_an_alias_on_latest_is_not_checked_for_a_weighted_split(make_function, lambda_client):
+    # given an alias on $LATEST (it is pinned to the new version, never split), with another role since
+    make_function("resolve-latest-role", alias_version="$LATEST")
+    other_role = boto3.client("iam").create_role(RoleName="resolve-latest-other", AssumeRolePolicyDocument="{}")
+    lambda_client.update_function_configuration(FunctionName="resolve-latest-role", Role=other_role["Role"]["Arn"])
+
+    # when it is resolved
+    (target,) = resolve_functions(lambda_client, request_for("resolve-latest-role"))
+
+    # then it is accepted
+    assert target.old_version == "$LATEST"

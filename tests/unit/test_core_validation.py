@@ -5,6 +5,8 @@ Every problem names the field and the fix; all problems of one input come back t
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from canary_core.errors import InvalidInput
@@ -46,7 +48,7 @@ def test_the_sample_ci_input_is_accepted_as_written(load_event, defaults):
     assert request == DeploymentRequest(
         repository="my-app",
         build_no=760,
-        functions=("orders-api", PAYMENTS_ARN),
+        functions=("my-app-orders", "arn:aws:lambda:us-east-1:123456789012:function:my-app-payments"),
         code_sha256={},
         alias="live",
         weight=0.1,
@@ -484,3 +486,55 @@ def test_a_rejection_with_many_problems_stays_within_what_step_functions_keeps()
     assert listed[3] == problems[3][:500]
     assert str(error).endswith("; and 5 more problem(s) of the same kinds")
     assert len(str(error)) < 32768
+
+
+def test_the_sample_ci_input_is_inside_the_documented_prefix(load_event, defaults):
+    # given the sample CI input and the README's deploy example, ManagedFunctionPrefix=my-app-
+    raw = load_event("start-execution.json")
+
+    # when it is parsed for that stack
+    request = parse_request(raw, defaults, "my-app-")
+
+    # then both its functions are accepted
+    assert len(request.functions) == 2
+
+
+@pytest.mark.parametrize("outside", ["orders-api", PAYMENTS_ARN])
+def test_a_function_outside_the_managed_prefix_is_refused_naming_the_parameter(minimal, defaults, outside):
+    # given a stack deployed with ManagedFunctionPrefix=my-app- and a function, by name or ARN, outside it
+    raw = {**minimal, "functions": ["my-app-orders", outside]}
+
+    # when the input is parsed for that stack
+    with pytest.raises(InvalidInput) as invalid:
+        parse_request(raw, defaults, "my-app-")
+
+    # then that function alone is refused, with the parameter that decides and the two ways to fix it
+    assert invalid.value.problems == [
+        f"functions: {outside!r} is outside this stack's ManagedFunctionPrefix ('my-app-'): the stack may deploy "
+        "only functions whose names start with it; name the function my-app-..., or deploy the stack with a "
+        "ManagedFunctionPrefix that covers it"
+    ]
+
+
+def test_a_stack_for_every_function_accepts_any_name(minimal, defaults):
+    # given a stack deployed with ManagedFunctionPrefix=*
+    # when any function is parsed
+    request = parse_request({**minimal, "functions": ["orders-api"]}, defaults, "*")
+
+    # then it is accepted
+    assert request.functions == ("orders-api",)
+
+
+def test_the_readme_deploys_and_starts_functions_under_one_prefix(project_root, defaults):
+    # given the README: its deploy example's ManagedFunctionPrefix, and every function its CI steps name
+    readme = (project_root / "README.md").read_text()
+    (prefix,) = set(re.findall(r"sam deploy[^`]*?ManagedFunctionPrefix=(\S+)", readme))
+    listed = re.findall(r'functions: \[([^\]]*)\]|"functions": \[([^\]]*)\]|for f in ([^;]+); do', readme)
+    names = {n.strip().strip('"') for group in listed for part in group if part for n in re.split(r"[ ,]+", part) if n}
+
+    # when they are checked against that prefix
+    outside = [name for name in names if not (function_name(name) or "").startswith(prefix)]
+
+    # then every function the README starts, uploads or creates is one the stack it deploys may touch
+    assert prefix == "my-app-" and len(names) >= 2
+    assert outside == []

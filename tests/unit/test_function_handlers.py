@@ -78,7 +78,7 @@ def handler(stack, project_root):
 
 @pytest.fixture
 def orders_and_payments(make_function, upload):
-    """The two functions events/start-execution.json names, on version 1 with alias live; build 2 uploaded."""
+    """orders-api and payments, on version 1 with alias live; build 2 uploaded."""
     for name in ("orders-api", "payments"):
         make_function(name)
         upload(name, 2)
@@ -97,8 +97,16 @@ def test_the_sample_approval_events_are_signed_with_the_documented_secret(load_e
     assert dict(item.split("=", 1) for item in body.split("&")) == expected
 
 
+@pytest.fixture
+def sample_functions(make_function, upload):
+    """The two functions events/start-execution.json names, on version 1 with alias live; build 2 uploaded."""
+    for name in ("my-app-orders", "my-app-payments"):
+        make_function(name)
+        upload(name, 2)
+
+
 def test_validate_input_opens_the_deployment_for_the_sample_ci_input(
-    handler, orders_and_payments, load_event, lambda_context, dynamodb_table, locks_dynamodb_table, functions_table
+    handler, sample_functions, load_event, lambda_context, dynamodb_table, locks_dynamodb_table, functions_table
 ):
     # given the two functions of the sample input, and the Validate Input payload the state machine sends
     execution_arn = "arn:aws:states:us-east-1:123456789012:execution:canary:my-app-760"
@@ -113,8 +121,8 @@ def test_validate_input_opens_the_deployment_for_the_sample_ci_input(
     assert "functions" not in deployment and deployment["function_count"] == 2
     functions = [asdict(f) for f in functions_table.load(Deployment.from_state(deployment)).functions]
     assert [(f["name"], f["old_version"], f["new_version"]) for f in functions] == [
-        ("orders-api", "1", None),
-        ("payments", "1", None),
+        ("my-app-orders", "1", None),
+        ("my-app-payments", "1", None),
     ]
     assert (deployment["repository"], deployment["build_no"], deployment["execution_arn"]) == (
         "my-app",

@@ -71,22 +71,44 @@ def test_only_the_functions_that_move_aliases_may_update_them(policies):
 
 
 def test_a_call_outside_the_running_functions_policies_is_refused_as_aws_refuses_it(checked, policies):
-    # given Publish Versions (lambda:PublishVersion only) running
+    # given Publish Versions (Lambda calls and its functions table, no secret) running
     iam.register("stack-PublishVersionsFunction", policies["PublishVersionsFunction"])
     token = running("stack-PublishVersionsFunction")
     try:
-        # when its code reads a DynamoDB table
+        # when its code reads a secret
         with pytest.raises(ClientError) as refused:
-            boto3.client("dynamodb", region_name="us-east-1").get_item(TableName="t", Key={"k": {"S": "v"}})
+            boto3.client("secretsmanager", region_name="us-east-1").get_secret_value(SecretId="link-key")
     finally:
         iam.running_function.reset(token)
 
     # then AWS's AccessDeniedException comes back, naming the action and the fix, and the refusal is kept
     error = refused.value.response["Error"]
     assert error["Code"] == "AccessDeniedException"
-    assert "is not authorized to perform: dynamodb:GetItem" in error["Message"]
+    assert "is not authorized to perform: secretsmanager:GetSecretValue" in error["Message"]
     assert "template.yaml: add it to PublishVersionsFunction's Policies" in error["Message"]
     assert iam.denied == [error["Message"]]
+
+
+def test_a_function_outside_the_managed_prefix_is_refused_pointing_at_the_prefix_not_the_policy(checked, policies):
+    # given Promote (UpdateAlias on my-app-* functions) running
+    iam.register("stack-PromoteFunction", policies["PromoteFunction"])
+    token = running("stack-PromoteFunction")
+    try:
+        # when its code moves the alias of a function outside the prefix
+        with pytest.raises(ClientError) as refused:
+            boto3.client("lambda", region_name="us-east-1").update_alias(
+                FunctionName="billing-orders", Name="live", FunctionVersion="2"
+            )
+    finally:
+        iam.running_function.reset(token)
+
+    # then the refusal points at ManagedFunctionPrefix, and does not tell the user to widen the policy
+    message = refused.value.response["Error"]["Message"]
+    assert "perform: lambda:UpdateAlias on resource: arn:aws:lambda:us-east-1:123456789012:function:billing-orders" in (
+        message
+    )
+    assert "the function is outside the stack's ManagedFunctionPrefix parameter" in message
+    assert "add it to" not in message
 
 
 def test_an_allowed_call_and_a_call_outside_any_function_reach_moto(checked, policies):

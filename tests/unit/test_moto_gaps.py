@@ -261,6 +261,77 @@ def _status_after(sfn, execution: str, seconds: float) -> str:
     return status
 
 
+def test_a_new_function_is_active_at_once(moto_without_docker):
+    """Gap covered by PATCHES["a create takes time"] and PATCHES["GetFunction reports a create Pending ..."].
+
+    On AWS a new function is Pending for a moment, and Lambda refuses to publish or invoke it meanwhile.
+    """
+    # given unpatched moto
+    role = boto3.client("iam").create_role(RoleName="moto-gaps-new", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+
+    # when a function is created
+    created = moto_without_docker.create_function(
+        FunctionName="moto-gap-new", Runtime="python3.12", Role=role, Handler="app.handler",
+        Code={"ZipFile": _zip("def handler(event, context):\n    return {}\n")},
+    )  # fmt: skip
+
+    # then it is Active at once, and can be published at once (AWS: Pending, ResourceConflictException)
+    assert created["State"] == "Active"
+    assert moto_without_docker.get_function(FunctionName="moto-gap-new")["Configuration"]["State"] == "Active"
+    assert moto_without_docker.publish_version(FunctionName="moto-gap-new")["Version"] == "1"
+
+
+def test_an_update_is_finished_at_once(moto_without_docker, function_with_alias):
+    """Gap covered by PATCHES["UpdateFunctionCode takes time ..."], ["UpdateFunctionConfiguration takes
+    time ..."], ["PublishVersion is refused while ..."] and ["GetFunction reports ... InProgress ..."].
+
+    On AWS an update is InProgress for a while, and PublishVersion or another update meanwhile fails with
+    ResourceConflictException ("An update is in progress for resource: ...").
+    """
+    # given unpatched moto and a function
+    # when its code is updated
+    moto_without_docker.update_function_code(
+        FunctionName=function_with_alias, ZipFile=_zip("def handler(event, context):\n    return 2\n")
+    )
+
+    # then the update is over at once: Successful, a configuration update and a publish go through at once
+    configuration = moto_without_docker.get_function_configuration(FunctionName=function_with_alias)
+    assert configuration["LastUpdateStatus"] == "Successful"
+    moto_without_docker.update_function_configuration(FunctionName=function_with_alias, Timeout=10)
+    moto_without_docker.update_function_code(
+        FunctionName=function_with_alias, ZipFile=_zip("def handler(event, context):\n    return 3\n")
+    )
+    assert moto_without_docker.publish_version(FunctionName=function_with_alias)["Version"] == "2"
+
+
+def test_an_alias_is_weighted_between_versions_with_different_roles_and_dead_letter_queues(
+    moto_without_docker, function_with_alias
+):
+    """Gap covered by PATCHES["UpdateAlias weights only versions with the same execution role and dead-letter
+    queue ..."].
+
+    AWS refuses the weighted UpdateAlias ("Specified versions must be associated with the same execution
+    role"), and keeps a function's DeadLetterConfig; moto weights any two versions and drops DeadLetterConfig.
+    """
+    # given version 2 published with another execution role and a dead-letter queue
+    other = boto3.client("iam").create_role(RoleName="moto-gaps-other", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    queue = "arn:aws:sqs:us-east-1:123456789012:moto-gaps-dlq"
+    moto_without_docker.update_function_configuration(
+        FunctionName=function_with_alias, Role=other, DeadLetterConfig={"TargetArn": queue}
+    )
+    assert moto_without_docker.publish_version(FunctionName=function_with_alias)["Version"] == "2"
+
+    # when alias live is weighted between version 1 and version 2
+    moto_without_docker.update_alias(
+        FunctionName=function_with_alias, Name="live", RoutingConfig={"AdditionalVersionWeights": {"2": 0.1}}
+    )
+
+    # then moto accepts it, and reports no dead-letter queue at all
+    alias = moto_without_docker.get_alias(FunctionName=function_with_alias, Name="live")
+    assert alias["RoutingConfig"] == {"AdditionalVersionWeights": {"2": 0.1}}
+    assert "DeadLetterConfig" not in moto_without_docker.get_function_configuration(FunctionName=function_with_alias)
+
+
 @pytest.fixture
 def interpreter(unpatched_moto):
     """Unpatched moto running state machines (as the local runtime configures it), Lambda without Docker."""
@@ -433,6 +504,20 @@ GAP_TESTS = {
     "a stopped execution stays ABORTED": test_a_stopped_wait_ends_failed_not_aborted,
     "alias updates renew the RevisionId": test_update_alias_does_not_change_the_revision_id,
     "UpdateAlias checks the RevisionId": test_update_alias_ignores_a_stale_revision_id,
+    "PublishVersion is refused while the function is created or updated (and the control plane)": (
+        test_a_new_function_is_active_at_once,
+        test_an_update_is_finished_at_once,
+    ),
+    "GetFunction reports a create Pending and an update InProgress, then Active and Successful or Failed": (
+        test_a_new_function_is_active_at_once,
+        test_an_update_is_finished_at_once,
+    ),
+    "a create takes time": test_a_new_function_is_active_at_once,
+    "UpdateAlias weights only versions with the same execution role and dead-letter queue (and the control plane)": (
+        test_an_alias_is_weighted_between_versions_with_different_roles_and_dead_letter_queues
+    ),
+    "UpdateFunctionCode takes time and is refused during another update": test_an_update_is_finished_at_once,
+    "UpdateFunctionConfiguration takes time and is refused during another update": test_an_update_is_finished_at_once,
 }
 
 

@@ -110,7 +110,7 @@ def check(service: str, operation: str, params: dict[str, Any] | None = None) ->
     message = (
         f"User: arn:aws:sts::{ACCOUNT_ID}:assumed-role/{policy.logical_id}Role/{function} is not authorized to "
         f"perform: {action}{on} because no identity-based policy allows the {action} action "
-        f"(template.yaml: add it to {policy.logical_id}'s Policies)"
+        f"({_fix(policy, action, service)})"
     )
     denied.append(message)
     logger.warning("AccessDenied: %s", message)
@@ -119,6 +119,20 @@ def check(service: str, operation: str, params: dict[str, Any] | None = None) ->
         "ResponseMetadata": {"HTTPStatusCode": 403},
     }
     raise ClientError(response, operation)
+
+
+def _fix(policy: FunctionPolicy, action: str, service: str) -> str:
+    """What to do about a refusal: a missing action is added to the policy; an action the policy grants on other
+    resources is a call outside the stack's scope, which widening the policy would only hide."""
+    if not policy.allows(action):
+        return f"template.yaml: add it to {policy.logical_id}'s Policies"
+    if service == "lambda":
+        return (
+            "the function is outside the stack's ManagedFunctionPrefix parameter, the functions it may deploy: "
+            "deploy functions named with that prefix, or start the local runtime with --parameter "
+            "ManagedFunctionPrefix=<their prefix>"
+        )
+    return f"{policy.logical_id}'s Policies grant it on other resources only: the call names the wrong resource"
 
 
 def resource_of(service: str, operation: str, params: dict[str, Any]) -> str | None:

@@ -18,8 +18,8 @@ from typing import Any, cast
 from urllib.parse import unquote
 
 from botocore.client import BaseClient
-from moto.awslambda.exceptions import LambdaClientError, PreconditionFailedException
-from moto.awslambda.models import LambdaAlias, LambdaBackend
+from moto.awslambda.exceptions import InvalidParameterValueException, LambdaClientError, PreconditionFailedException
+from moto.awslambda.models import LambdaAlias, LambdaBackend, LambdaFunction
 from moto.awslambda.responses import LambdaResponse
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.dynamodb.models import DynamoDBBackend
@@ -27,7 +27,7 @@ from moto.stepfunctions.parser.asl.component.common.error_name.failure_event imp
 from moto.stepfunctions.parser.asl.eval.environment import Environment
 from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
 
-from lambda_canary.local import faults, iam, lambda_runner
+from lambda_canary.local import faults, function_states, iam, lambda_runner
 from lambda_canary.local.names import function_name_and_qualifier
 from lambda_canary.local.quota import quota
 
@@ -47,6 +47,10 @@ _ORIGINALS: dict[tuple[type, str], Callable[..., Any]] = {
     (LambdaResponse, "update_alias"): LambdaResponse.update_alias,
     (FailureEvent, "__init__"): FailureEvent.__init__,
     (BaseClient, "_make_api_call"): BaseClient._make_api_call,  # type: ignore[attr-defined]
+    (LambdaFunction, "get_configuration"): LambdaFunction.get_configuration,
+    (LambdaBackend, "create_function"): LambdaBackend.create_function,
+    (LambdaBackend, "update_function_code"): LambdaBackend.update_function_code,
+    (LambdaBackend, "update_function_configuration"): LambdaBackend.update_function_configuration,
 }
 _alias_locks: dict[tuple[str, str], threading.Lock] = {}
 _alias_locks_guard = threading.Lock()
@@ -80,6 +84,7 @@ def _invoke_real_handler(
     """
     name, qualifier = function_name_and_qualifier(function_name, qualifier)
     function = self.get_function(name, _routed_version(self, name, qualifier))
+    function_states.refuse_invoke_while_pending(name, str(function.version))
     response_headers["x-amz-executed-version"] = str(function.version)
     if (headers or {}).get("X-Amz-Invocation-Type") == "Event":
         threading.Thread(target=_invoke_in_background, args=(function, body), daemon=True).start()
@@ -193,6 +198,96 @@ def _calls_checked_against_policies(self: BaseClient, operation_name: str, api_p
     return _ORIGINALS[(BaseClient, "_make_api_call")](self, operation_name, api_params)
 
 
+def _configuration_with_state(self: LambdaFunction, on_create: bool = False) -> dict[str, Any]:
+    """Gap 9: moto reports every function `Active` and its last update `Successful` at once; on AWS a
+    create is `Pending`, an update `InProgress`, for a while, and an update can end `Failed`."""
+    configuration = cast(dict[str, Any], _ORIGINALS[(LambdaFunction, "get_configuration")](self, on_create))
+    configuration.update(function_states.status(self.function_name, str(self.version)).fields())
+    if _dead_letter_target(self):
+        configuration["DeadLetterConfig"] = {"TargetArn": _dead_letter_target(self)}
+    if on_create:  # CreateFunction's answer has no LastUpdateStatus yet
+        for key in ("LastUpdateStatus", "LastUpdateStatusReason", "LastUpdateStatusReasonCode"):
+            configuration.pop(key, None)
+    return configuration
+
+
+def _create_takes_time(self: LambdaBackend, spec: dict[str, Any]) -> Any:
+    """Gap 9 (cont.): a new function is `Pending` for the configured seconds, as on AWS."""
+    function = _ORIGINALS[(LambdaBackend, "create_function")](self, spec)
+    function_states.created(function.function_name)
+    _keep_dead_letter_config(self.get_function(function.function_name, None), spec)
+    return function
+
+
+def _update_takes_time(api: tuple[type, str]) -> Callable[..., Any]:
+    """Gap 9 (cont.): an update is `InProgress` for the configured seconds, and AWS refuses another update
+    of the function (or a publish) meanwhile with ResourceConflictException."""
+
+    def update(self: LambdaBackend, function_name: str, qualifier: str, body: dict[str, Any]) -> Any:
+        function = self.get_function(function_name, None)
+        function_states.refuse_while_busy(function.function_name, function.function_arn)
+        answer = _ORIGINALS[api](self, function_name, qualifier, body)
+        function_states.updated(function.function_name)
+        _keep_dead_letter_config(function, body)
+        return answer
+
+    return update
+
+
+def _keep_dead_letter_config(function: LambdaFunction, request: dict[str, Any]) -> None:
+    """Gap 10: moto drops DeadLetterConfig; Lambda keeps it, and a version published carries it."""
+    if "DeadLetterConfig" in request:
+        function.dead_letter_target = (request["DeadLetterConfig"] or {}).get("TargetArn") or None  # type: ignore[attr-defined]
+
+
+def _dead_letter_target(function: LambdaFunction) -> str | None:
+    return cast(str | None, getattr(function, "dead_letter_target", None))
+
+
+def _weights_need_matching_versions(original: Callable[..., Any]) -> Callable[..., Any]:
+    """Gap 10 (cont.): moto weights an alias between any two versions; Lambda refuses versions whose execution
+    role or dead-letter queue differ."""
+
+    def update(
+        self: LambdaBackend,
+        name: str,
+        function_name: str,
+        function_version: str | None,
+        description: str,
+        routing_config: Any,
+    ) -> Any:
+        weights = (routing_config or {}).get("AdditionalVersionWeights") or {}
+        if weights:
+            main_version = function_version or self._lambdas.get_alias(name, function_name).function_version
+            main = self.get_function(function_name, str(main_version))
+            for version in weights:
+                other = self.get_function(function_name, str(version))
+                if other.role != main.role:
+                    raise InvalidParameterValueException(
+                        "Specified versions must be associated with the same execution role"
+                    )
+                if _dead_letter_target(other) != _dead_letter_target(main):
+                    # wording assumed, modelled on the execution role's
+                    raise InvalidParameterValueException(
+                        "Specified versions must be associated with the same dead letter config"
+                    )
+        return original(self, name, function_name, function_version, description, routing_config)
+
+    return update
+
+
+def _publish_when_ready(self: LambdaBackend, function_name: str, description: str = "") -> Any:
+    """Gap 9 (cont.): PublishVersion is refused while the function is created or updated; a version published
+    of a function whose versions are held (a test's SnapStart stand-in) is `Pending` for a while."""
+    latest = self.get_function(function_name, None)
+    function_states.refuse_while_busy(latest.function_name, latest.function_arn)
+    known = {str(v.version) for v in self.list_versions_by_function(latest.function_name)}
+    function = _ORIGINALS[(LambdaBackend, "publish_version")](self, function_name, description)
+    if function is not None and str(function.version) not in known:
+        function_states.published(latest.function_name, str(function.version))
+    return function
+
+
 def _control_plane(api: str, original: Callable[..., Any], name_argument: int) -> Callable[..., Any]:
     """Not a gap: the simulated request quota (quota.py) and injected faults (faults.py) for one API."""
 
@@ -236,15 +331,31 @@ PATCHES = {
     "UpdateAlias checks the RevisionId": (LambdaResponse, "update_alias", _update_alias_checks_revision),
     "StopExecution ends a task-token wait": (Environment, "set_stop", _stop_interrupts_waits),
     "a stopped execution stays ABORTED": (Environment, "set_error", _stopped_stays_stopped),
-    "control plane: UpdateAlias": (
+    "UpdateAlias weights only versions with the same execution role and dead-letter queue (and the control plane)": (
         LambdaBackend,
         "update_alias",
-        _control_plane("UpdateAlias", _ORIGINALS[(LambdaBackend, "update_alias")], 1),
+        _control_plane("UpdateAlias", _weights_need_matching_versions(_ORIGINALS[(LambdaBackend, "update_alias")]), 1),
     ),
-    "control plane: PublishVersion": (
+    "PublishVersion is refused while the function is created or updated (and the control plane)": (
         LambdaBackend,
         "publish_version",
-        _control_plane("PublishVersion", _ORIGINALS[(LambdaBackend, "publish_version")], 0),
+        _control_plane("PublishVersion", _publish_when_ready, 0),
+    ),
+    "GetFunction reports a create Pending and an update InProgress, then Active and Successful or Failed": (
+        LambdaFunction,
+        "get_configuration",
+        _configuration_with_state,
+    ),
+    "a create takes time": (LambdaBackend, "create_function", _create_takes_time),
+    "UpdateFunctionCode takes time and is refused during another update": (
+        LambdaBackend,
+        "update_function_code",
+        _update_takes_time((LambdaBackend, "update_function_code")),
+    ),
+    "UpdateFunctionConfiguration takes time and is refused during another update": (
+        LambdaBackend,
+        "update_function_configuration",
+        _update_takes_time((LambdaBackend, "update_function_configuration")),
     ),
     "fault injection: DynamoDB PutItem": (
         DynamoDBBackend,
@@ -274,4 +385,5 @@ def remove() -> None:
         setattr(owner, attribute, original)
     faults.clear()
     iam.clear()
+    function_states.clear()
     quota.configure(rate=None, latency=0.0)

@@ -5,15 +5,17 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import boto3
 import requests
 from moto.server import ThreadedMotoServer
 from werkzeug.serving import BaseWSGIServer
 
-from lambda_canary.local import lambda_runner, moto_patches
+from lambda_canary.local import function_states, lambda_runner, moto_patches
 from lambda_canary.local.events import ExecutionWatcher
 from lambda_canary.local.gateway import SLACK_API_PATH, SLACK_WEBHOOK_PATH, ApprovalGateway, SlackSink, serve
 from lambda_canary.local.quota import quota
@@ -34,6 +36,8 @@ class LocalRuntime:
     log_level: str = "INFO"
     api_rate: float | None = None  # simulate Lambda's control-plane quota (requests/s per API); None: off
     api_latency: float = 0.0  # seconds each control-plane call takes
+    # seconds a function stays Pending after its creation and its update InProgress, as on AWS; 0: at once
+    function_update_seconds: float = 2.0
     stack: LocalStack = field(init=False, default_factory=LocalStack)
     slack: SlackSink = field(init=False, default_factory=SlackSink)
     _moto: ThreadedMotoServer | None = field(init=False, default=None)
@@ -57,6 +61,7 @@ class LocalRuntime:
             _ensure_free(port)
         _point_aws_clients_at(self.endpoint_url, self.port)
         quota.configure(rate=self.api_rate, latency=self.api_latency)
+        function_states.configure(self.function_update_seconds)
         lambda_runner.ENVIRONMENT_OVERRIDES.clear()
         lambda_runner.ENVIRONMENT_OVERRIDES.update(
             {
@@ -86,6 +91,7 @@ class LocalRuntime:
         }
         template = Template.load(self.template_path, overrides, STACK_NAME)
         self.stack = deploy(template, self.approval_url)
+        wait_until_active(list(self.stack.function_names.values()))  # as CloudFormation does before it reports done
         gateway = ApprovalGateway(
             self.stack.routes, self.stack.api_stage, lambda: self.outputs, self.slack, self.stack.allowed_cidrs
         )
@@ -112,6 +118,17 @@ class LocalRuntime:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+def wait_until_active(function_names: list[str], timeout: float = 300.0) -> None:
+    """Wait, as `aws lambda wait function-active-v2` does, until every function can be invoked."""
+    deadline = time.monotonic() + timeout
+    lambda_client = boto3.client("lambda")
+    for name in function_names:
+        while lambda_client.get_function(FunctionName=name)["Configuration"]["State"] == "Pending":
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"function {name} still Pending after {timeout:.0f} s")
+            time.sleep(0.1)
 
 
 def _ensure_free(port: int) -> None:
