@@ -1,12 +1,14 @@
 """How fast a fleet is rolled back and promoted, against the floor Lambda's control-plane quota sets.
 
 Runs on the local runtime with the quota simulated (15 requests per second per API, TooManyRequestsException
-above it, a per-call latency). For N = 10, 70, 300 functions it prints, for a roll back and for a promote:
-seconds from the decision's POST to the last alias updated, the floor N/15, their ratio, throttles seen and
-retried, and how the execution ended; a plain sequential boto3 loop doing the same work as the baseline; and
+above it, a per-call latency). For N = 10, 70, 300, 1,000 functions it prints, for a roll back and for a
+promote: seconds from the decision's POST to the last alias updated, the floor N/15, their ratio, throttles
+seen and retried, and how the execution ended; and seconds from the start to the deployment waiting for a
+decision, against its floor 2N/15 (validation reads every alias, then publishing and shifting overlap); a
+plain sequential boto3 loop doing the same work as the baseline; and
 what one deployment costs in Step Functions state transitions and Lambda invocations.
 
-    .venv/bin/python bench/rollback.py [--sizes 10 70 300] [--latency 0.03]
+    .venv/bin/python bench/rollback.py [--sizes 10 70 300 1000] [--latency 0.03]
 """
 
 from __future__ import annotations
@@ -120,7 +122,7 @@ def sequential_loop(lam: Any, names: list[str], latency: float) -> dict[str, Any
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10, 70, 300])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10, 70, 300, 1000])
     parser.add_argument(
         "--latency", type=float, default=0.1, help="seconds each control-plane call takes (default 0.1)"
     )
@@ -132,7 +134,7 @@ def main() -> None:
     print(f"Simulated quota: {RATE:.0f} requests/s per API, {args.latency * 1000:.0f} ms per call\n")
     header = (
         f"{'N':>4} {'action':<9} {'ending':<17} {'seconds':>8} {'floor N/15':>10} {'ratio':>6} {'throttled':>9} "
-        f"{'retried':>8} {'transitions':>11} {'invocations':>11} {'to waiting':>10}"
+        f"{'retried':>8} {'transitions':>11} {'invocations':>11} {'to waiting':>10} {'floor 2N/15':>11} {'ratio':>6}"
     )
     rows, baselines = [], []
     try:
@@ -151,7 +153,7 @@ def main() -> None:
         print(
             f"{size:>4} {action:<9} {r['ending']:<17} {r['seconds']:>8.2f} {floor:>10.2f} {r['seconds'] / floor:>6.2f} "
             f"{r['throttled']:>9} {r['retried']:>8} {r['transitions']:>11} {r['invocations']:>11} "
-            f"{r['to_waiting']:>9.1f}s"
+            f"{r['to_waiting']:>9.1f}s {2 * floor:>11.2f} {r['to_waiting'] / (2 * floor):>6.2f}"
         )
     print(
         "\nBaseline: a sequential boto3 loop clearing the same aliases, GetAlias then UpdateAlias with its RevisionId"

@@ -48,9 +48,9 @@ def clean_up(
     item = table.get(repository, build_no)
     if item is None or item.get("execution_arn") != execution_arn:
         return {"cleaned": False, "reason": "this execution opened no deployment (rejected input)"}
-    traffic_may_have_moved = "deployment" in item  # saved by Shift Traffic before it moves any alias
+    traffic_may_have_moved = "deployment" in item  # saved by Publish And Shift before it moves any alias
     opened = Deployment.from_state(item["deployment"]) if traffic_may_have_moved else _opened(item, execution_arn)
-    deployment = functions.load(opened)  # as Validate Input (old versions) or Publish Versions (new) saved them
+    deployment = functions.load(opened)  # as Validate Input (old versions) and Publish And Shift (new) saved them
     decision = item.get("decision") or {}
     summary = {
         "repository": repository,
@@ -165,7 +165,7 @@ def _left_alone(changed_outside: dict[str, str]) -> str:
 def _roll_back_settled(
     lambda_client: Any, deployment: Deployment, settle_seconds: float, sleep: Callable[[float], None]
 ) -> tuple[Deployment, dict[str, str]]:
-    """Stopping an execution does not stop the task Lambda it was running (a Shift Traffic or Promote over
+    """Stopping an execution does not stop the task Lambda it was running (a Publish And Shift or Promote over
     hundreds of functions takes seconds): roll back, let that task finish, roll back what it moved since.
     The second pass also restores aliases the first found mid-update; what is left was changed by hand."""
     deployment, changed = aliases.roll_back(lambda_client, deployment)
@@ -176,7 +176,7 @@ def _roll_back_settled(
 
 
 def _opened(item: dict[str, Any], execution_arn: str) -> Deployment:
-    """A deployment that ended before Shift Traffic: no alias moved, only its locks may be held. Its
+    """A deployment that ended before Publish And Shift: no alias moved, only its locks may be held. Its
     functions are loaded from the functions table."""
     return Deployment(
         repository=item["repository"],

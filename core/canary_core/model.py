@@ -30,7 +30,7 @@ class FunctionTarget:
     name: str  # the function's name (an ARN in the input is reduced to its name for display)
     function_arn: str  # unqualified
     old_version: str  # the alias's main version before the deployment: what a roll back returns to
-    new_version: str | None = None  # set by Publish Versions
+    new_version: str | None = None  # set by Publish And Shift
     code_sha256: str | None = None  # the code CI built, when the input says: publishing refuses other code
 
     @property

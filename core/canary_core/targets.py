@@ -3,7 +3,7 @@
 The state the workflow carries names the deployment, never its functions: a deployment of 1,000 functions
 with 64-character names would pass Step Functions' 256 KB, and its deployment item DynamoDB's 400 KB. Each
 step that needs the functions reads them here (one query); the steps that change them (Validate Input
-resolves the versions the aliases run, Publish Versions adds the new ones) write them back.
+resolves the versions the aliases run, Publish And Shift adds the new ones, each before its alias moves) write them back.
 """
 
 from __future__ import annotations
@@ -15,18 +15,21 @@ from boto3.dynamodb.conditions import Key
 
 from canary_core.model import Deployment, FunctionTarget
 
-CHUNK = 200  # functions per item: 200 x (64-character name, 140-character ARN, versions, hash) < 100 KB
+CHUNK = 100  # functions per item: 100 x (64-character name, 140-character ARN, versions, hash) < 50 KB
 
 
 class FunctionsTable:
     def __init__(self, table: Any) -> None:
         self._table = table  # a boto3 DynamoDB Table resource; key: execution_arn, chunk
 
-    def save(self, deployment: Deployment) -> None:
-        """Write every function of the deployment (old and new versions) for its execution."""
+    def save(self, deployment: Deployment, positions: set[int] | None = None) -> None:
+        """Write the functions of the deployment (old and new versions) for its execution: all of them, or
+        the chunks that hold the functions at `positions` (what changed)."""
         chunks = [deployment.functions[i : i + CHUNK] for i in range(0, len(deployment.functions), CHUNK)]
+        changed = range(len(chunks)) if positions is None else sorted({p // CHUNK for p in positions})
         with self._table.batch_writer() as batch:
-            for number, chunk in enumerate(chunks):
+            for number in changed:
+                chunk = chunks[number]
                 batch.put_item(
                     Item={
                         "execution_arn": deployment.execution_arn,

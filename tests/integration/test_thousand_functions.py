@@ -11,8 +11,7 @@ from lambda_canary.local import faults
 FLEET_SIZE = 1_000
 TASKS = (  # every task Lambda of a deployment that is approved
     "ValidateInputFunction",
-    "PublishVersionsFunction",
-    "ShiftTrafficFunction",
+    "PublishAndShiftFunction",
     "RequestApprovalFunction",
     "AwaitDecisionFunction",
     "PromoteFunction",

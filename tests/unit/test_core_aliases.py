@@ -504,3 +504,79 @@ def test_all_promoted_is_true_only_when_every_alias_runs_the_new_version_alone(f
     # then only after (the unchanged function counts as promoted); a deployment never published is not promoted
     assert (before, after) == (False, True)
     assert aliases.all_promoted(lambda_client, fleet("cas-all-unpublished")) is False
+
+
+class Recorder:
+    """The `record` callback of publish_and_shift: what it was given, and each alias as it was at that moment."""
+
+    def __init__(self, alias_state) -> None:
+        self._alias_state = alias_state
+        self.positions: list[int] = []
+        self.aliases_when_recorded: dict[str, tuple[str, dict[str, float]]] = {}
+
+    def __call__(self, deployment, positions: set[int]) -> None:
+        for position in sorted(positions):
+            target = deployment.functions[position]
+            assert target.new_version is not None
+            self.positions.append(position)
+            self.aliases_when_recorded[target.name] = self._alias_state(target.name)
+
+
+def test_publish_and_shift_records_each_new_version_before_its_alias_moves(fleet, lambda_client, alias_state):
+    # given three functions on version 1 whose new code CI uploaded
+    deployment = fleet("pipe-a", "pipe-b", "pipe-c")
+    recorder = Recorder(alias_state)
+
+    # when their versions are published and their traffic shifted
+    shifted = aliases.publish_and_shift(lambda_client, deployment, recorder, record_seconds=0.05)
+
+    # then every new version was recorded while its alias still ran version 1 alone
+    assert sorted(recorder.positions) == [0, 1, 2]
+    assert recorder.aliases_when_recorded == {name: ("1", {}) for name in ("pipe-a", "pipe-b", "pipe-c")}
+    # and every alias now sends 10% to version 2, which the returned deployment names
+    assert [f.new_version for f in shifted.functions] == ["2", "2", "2"]
+    assert [alias_state(name) for name in ("pipe-a", "pipe-b", "pipe-c")] == [("1", {"2": 0.1})] * 3
+
+
+def test_publish_and_shift_moves_aliases_while_later_versions_are_still_being_published(
+    fleet, recording_lambda, monkeypatch
+):
+    # given 12 functions, and publishing paced at 6 per second (two seconds for all of them)
+    deployment = fleet(*[f"pipe-{i:02d}" for i in range(12)])
+    monkeypatch.setenv("LAMBDA_API_RATE_PER_SECOND", "6")
+    order: list[str] = []
+    publish = recording_lambda.publish_version
+    monkeypatch.setattr(recording_lambda, "publish_version", lambda **a: order.append("publish") or publish(**a))
+    update = recording_lambda.update_alias
+    monkeypatch.setattr(recording_lambda, "update_alias", lambda **a: order.append("update") or update(**a))
+
+    # when they are published and shifted, new versions recorded every tenth of a second
+    aliases.publish_and_shift(recording_lambda, deployment, lambda *_: None, record_seconds=0.1)
+
+    # then the first aliases moved before the last versions were published: the two quotas are used together
+    assert order.count("publish") == order.count("update") == 12
+    assert order.index("update") < len(order) - 1 - order[::-1].index("publish")
+
+
+def test_publish_and_shift_shifts_every_function_it_could_publish_and_names_the_others(
+    fleet, lambda_client, alias_state, monkeypatch
+):
+    # given two functions, the first of which Lambda refuses to publish
+    deployment = fleet("pipe-broken", "pipe-fine")
+    publish = lambda_client.publish_version
+
+    def refuse_the_first(**arguments):
+        if arguments["FunctionName"].endswith("pipe-broken"):
+            raise ClientError({"Error": {"Code": "CodeStorageExceededException", "Message": "full"}}, "Publish")
+        return publish(**arguments)
+
+    monkeypatch.setattr(lambda_client, "publish_version", refuse_the_first)
+
+    # when they are published and shifted
+    with pytest.raises(AliasUpdateFailed) as failed:
+        aliases.publish_and_shift(lambda_client, deployment, lambda *_: None, record_seconds=0.05)
+
+    # then the failure names the function and why, its alias is untouched, and the other one was shifted
+    assert failed.value.failures == {"pipe-broken": "CodeStorageExceededException: full"}
+    assert alias_state("pipe-broken") == ("1", {})
+    assert alias_state("pipe-fine") == ("1", {"2": 0.1})

@@ -172,9 +172,8 @@ def test_publish_shift_and_promote_handlers_carry_the_state_through(
     handler, validated, lambda_context, lambda_client, table, functions_table, sfn
 ):
     # given the state after Validate Input for the two functions, whose deployment it opened
-    # when Publish Versions and Shift Traffic run
-    state = handler("publish_versions").lambda_handler(validated, lambda_context)
-    state = while_running(handler("shift_traffic"), sfn).lambda_handler(state, lambda_context)
+    # when Publish And Shift runs
+    state = while_running(handler("publish_and_shift"), sfn).lambda_handler(validated, lambda_context)
 
     # then the state is the one Validate Input handed on, the new versions saved beside it
     assert state == validated
@@ -184,7 +183,7 @@ def test_publish_shift_and_promote_handlers_carry_the_state_through(
     alias = lambda_client.get_alias(FunctionName="payments", Name="live")
     assert (alias["FunctionVersion"], alias["RoutingConfig"]["AdditionalVersionWeights"]) == ("1", {"2": 0.1})
 
-    # and Shift Traffic saved the deployment where Clean Up finds it
+    # and it saved the deployment where Clean Up finds it
     assert table.get("my-app", 760)["deployment"] == state["deployment"]
 
     # when Promote runs
@@ -195,16 +194,15 @@ def test_publish_shift_and_promote_handlers_carry_the_state_through(
     assert lambda_client.get_alias(FunctionName="orders-api", Name="live")["FunctionVersion"] == "2"
 
 
-def test_shift_traffic_of_an_execution_stopped_meanwhile_moves_no_alias(
+def test_publish_and_shift_of_an_execution_stopped_meanwhile_moves_no_alias(
     handler, validated, lambda_context, lambda_client, make_sfn
 ):
-    # given versions 2 published for the two functions, and their execution stopped from the console since
-    state = handler("publish_versions").lambda_handler(validated, lambda_context)
+    # given the state after Validate Input, and its execution stopped from the console since
     stopped = make_sfn(execution_status="ABORTED")
 
-    # when Shift Traffic runs (a task Lambda goes on when its execution is stopped)
+    # when Publish And Shift runs (a task Lambda goes on when its execution is stopped)
     with pytest.raises(AliasUpdateFailed, match="not moved: the execution ended"):
-        while_running(handler("shift_traffic"), stopped).lambda_handler(state, lambda_context)
+        while_running(handler("publish_and_shift"), stopped).lambda_handler(validated, lambda_context)
 
     # then it asked Step Functions once, and left every alias on version 1 alone
     assert stopped.described == [validated["deployment"]["execution_arn"]]
@@ -215,8 +213,7 @@ def test_shift_traffic_of_an_execution_stopped_meanwhile_moves_no_alias(
 
 def test_roll_back_handler_restores_the_old_versions(handler, validated, lambda_context, lambda_client, sfn):
     # given two functions that were shifted to version 2
-    state = handler("publish_versions").lambda_handler(validated, lambda_context)
-    state = while_running(handler("shift_traffic"), sfn).lambda_handler(state, lambda_context)
+    state = while_running(handler("publish_and_shift"), sfn).lambda_handler(validated, lambda_context)
 
     # when Roll Back runs after an error
     state = handler("roll_back").lambda_handler({**state, "error": {"Error": "X", "Cause": "y"}}, lambda_context)
@@ -428,8 +425,7 @@ def test_clean_up_puts_back_the_aliases_of_a_stopped_execution_and_posts_the_end
     table.open(opened, now)
     functions_table.save(opened)
     assert locks.acquire(opened, now) == {}
-    state = handler("publish_versions").lambda_handler({"deployment": opened.to_state()}, lambda_context)
-    while_running(handler("shift_traffic"), sfn).lambda_handler(state, lambda_context)
+    while_running(handler("publish_and_shift"), sfn).lambda_handler({"deployment": opened.to_state()}, lambda_context)
     table.await_decision(opened, int(now.timestamp()) + 3600, now)
     table.store_token(opened.repository, opened.build_no, "token-of-the-stopped-execution")
 

@@ -67,13 +67,13 @@ def test_only_the_functions_that_move_aliases_may_update_them(policies):
     movers = {logical_id for logical_id, policy in policies.items() if policy.allows("lambda:UpdateAlias")}
 
     # then exactly the tasks that shift, promote, roll back and clean up may
-    assert movers == {"ShiftTrafficFunction", "PromoteFunction", "RollBackFunction", "CleanUpFunction"}
+    assert movers == {"PublishAndShiftFunction", "PromoteFunction", "RollBackFunction", "CleanUpFunction"}
 
 
 def test_a_call_outside_the_running_functions_policies_is_refused_as_aws_refuses_it(checked, policies):
-    # given Publish Versions (Lambda calls and its functions table, no secret) running
-    iam.register("stack-PublishVersionsFunction", policies["PublishVersionsFunction"])
-    token = running("stack-PublishVersionsFunction")
+    # given Publish And Shift (Lambda calls and its functions table, no secret) running
+    iam.register("stack-PublishAndShiftFunction", policies["PublishAndShiftFunction"])
+    token = running("stack-PublishAndShiftFunction")
     try:
         # when its code reads a secret
         with pytest.raises(ClientError) as refused:
@@ -85,7 +85,7 @@ def test_a_call_outside_the_running_functions_policies_is_refused_as_aws_refuses
     error = refused.value.response["Error"]
     assert error["Code"] == "AccessDeniedException"
     assert "is not authorized to perform: secretsmanager:GetSecretValue" in error["Message"]
-    assert "template.yaml: add it to PublishVersionsFunction's Policies" in error["Message"]
+    assert "template.yaml: add it to PublishAndShiftFunction's Policies" in error["Message"]
     assert iam.denied == [error["Message"]]
 
 
@@ -133,10 +133,10 @@ def test_an_allowed_call_and_a_call_outside_any_function_reach_moto(checked, pol
 
 
 def test_calls_a_function_fans_out_to_worker_threads_are_checked_as_its_own(checked, policies):
-    # given Publish Versions running
-    iam.register("stack-PublishVersionsFunction", policies["PublishVersionsFunction"])
+    # given Publish And Shift running
+    iam.register("stack-PublishAndShiftFunction", policies["PublishAndShiftFunction"])
     dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-    token = running("stack-PublishVersionsFunction")
+    token = running("stack-PublishAndShiftFunction")
     try:
         # when it makes calls from fan_out's worker threads
         results = fan_out(lambda _: dynamodb.list_tables(), range(3), max_workers=3, rate=1000)
@@ -149,14 +149,14 @@ def test_calls_a_function_fans_out_to_worker_threads_are_checked_as_its_own(chec
 
 
 def test_invoke_is_checked_as_lambda_invoke_function_the_action_iam_names(checked, policies):
-    # given the click handler (it may invoke itself: lambda:InvokeFunction) and Publish Versions (it may not)
+    # given the click handler (it may invoke itself: lambda:InvokeFunction) and Publish And Shift (it may not)
     iam.register("unit-approval", policies["ApprovalFunction"])
-    iam.register("stack-PublishVersionsFunction", policies["PublishVersionsFunction"])
+    iam.register("stack-PublishAndShiftFunction", policies["PublishAndShiftFunction"])
     lam = boto3.client("lambda", region_name="us-east-1")
     outcomes = {}
 
     # when each invokes a function (one moto does not have)
-    for name in ("unit-approval", "stack-PublishVersionsFunction"):
+    for name in ("unit-approval", "stack-PublishAndShiftFunction"):
         token = running(name)
         try:
             with pytest.raises(ClientError) as error:
@@ -165,10 +165,10 @@ def test_invoke_is_checked_as_lambda_invoke_function_the_action_iam_names(checke
         finally:
             iam.running_function.reset(token)
 
-    # then the click handler's call reaches moto, and Publish Versions is refused lambda:InvokeFunction
+    # then the click handler's call reaches moto, and Publish And Shift is refused lambda:InvokeFunction
     assert outcomes == {
         "unit-approval": "ResourceNotFoundException",
-        "stack-PublishVersionsFunction": "AccessDeniedException",
+        "stack-PublishAndShiftFunction": "AccessDeniedException",
     }
     assert len(iam.denied) == 1 and "perform: lambda:InvokeFunction" in iam.denied[0]
 
@@ -179,7 +179,7 @@ def test_invoke_is_checked_as_lambda_invoke_function_the_action_iam_names(checke
         ("PromoteFunction", ("lambda", "UpdateAlias", {"FunctionName": "my-app-orders", "Name": "live"}), True),
         ("PromoteFunction", ("lambda", "UpdateAlias", {"FunctionName": "billing-orders", "Name": "live"}), False),
         ("ApprovalFunction", ("lambda", "Invoke", {"FunctionName": "unit-approval", "Qualifier": "live"}), True),
-        ("ApprovalFunction", ("lambda", "Invoke", {"FunctionName": "unit-ShiftTrafficFunction"}), False),
+        ("ApprovalFunction", ("lambda", "Invoke", {"FunctionName": "unit-PublishAndShiftFunction"}), False),
         ("ApprovalFunction", ("dynamodb", "UpdateItem", {"TableName": "unit-DeploymentsTable"}), True),
         ("ApprovalFunction", ("dynamodb", "UpdateItem", {"TableName": "unit-LocksTable"}), False),
         (

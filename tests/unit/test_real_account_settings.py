@@ -55,7 +55,7 @@ def test_every_environment_names_its_region(project_root):
 
 def test_every_lambda_task_retries_the_transient_lambda_errors(asl):
     # given every task state that invokes a Lambda function
-    tasks = {name: s for name, s in asl["States"].items() if s["Type"] == "Task" and ":lambda:invoke" in s["Resource"]}
+    tasks = {name: s for name, s in asl["States"].items() if s["Type"] == "Task" and "LambdaInvoke" in s["Resource"]}
     assert len(tasks) >= 8
     for name, state in tasks.items():
         # then its first retrier covers each transient Lambda error, client execution timeouts included
@@ -63,13 +63,17 @@ def test_every_lambda_task_retries_the_transient_lambda_errors(asl):
 
 
 def test_the_workflow_names_no_partition(asl, template):
-    # given the ASL file: its service integration ARNs take the stack's partition (aws-us-gov, aws-cn work too)
-    text = json.dumps(asl)
-    assert "arn:aws:" not in text
-    assert "arn:${Partition}:states:::lambda:invoke" in text
-    # and the template passes the partition in
+    # given the ASL file: it names no ARN itself, its service integrations come from the template
+    assert "arn:" not in json.dumps(asl)
+    resources = {s["Resource"] for s in asl["States"].values() if s["Type"] == "Task"}
+    assert resources == {"${LambdaInvoke}", "${LambdaInvokeWaitForTaskToken}"}
+    # and the template builds them in the stack's partition (aws-us-gov, aws-cn work too)
     machine = next(iter(template.resources("AWS::Serverless::StateMachine").values()))
-    assert template.resolve(machine["Properties"]["DefinitionSubstitutions"]["Partition"]) == "aws"
+    substitutions = machine["Properties"]["DefinitionSubstitutions"]
+    assert substitutions["LambdaInvoke"] == {"Fn::Sub": "arn:${AWS::Partition}:states:::lambda:invoke"}
+    assert template.resolve(substitutions["LambdaInvokeWaitForTaskToken"]) == (
+        "arn:aws:states:::lambda:invoke.waitForTaskToken"
+    )
 
 
 def test_traces_never_record_handler_responses(template):

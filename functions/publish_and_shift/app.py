@@ -1,4 +1,5 @@
-"""Shift Traffic: send the canary weight of every alias to the new version."""
+"""Publish And Shift: publish the code CI uploaded as a new version of every function and send each the
+canary weight of its alias, the two overlapping (each Lambda API has a quota of its own)."""
 
 from datetime import UTC, datetime
 from typing import Any
@@ -24,7 +25,12 @@ sfn_client = aws.stepfunctions_client()
 @tracer.capture_lambda_handler
 def lambda_handler(state: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     deployment = functions.load(Deployment.from_state(state["deployment"]))
-    table.save_state(deployment)  # before any alias moves: what Clean Up needs to put them back
-    aliases.shift_traffic(lambda_client, deployment, still_running_check(sfn_client, deployment.execution_arn))
+    table.save_state(deployment)  # before any alias moves: Clean Up rolls back what this step moved
+    deployment = aliases.publish_and_shift(
+        lambda_client,
+        deployment,
+        record=functions.save,  # each new version is kept before its alias moves
+        still_running=still_running_check(sfn_client, deployment.execution_arn),
+    )
     table.note_pinned(deployment, datetime.now(UTC))
     return state
