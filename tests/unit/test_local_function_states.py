@@ -4,6 +4,8 @@ meanwhile Lambda refuses to publish, update or invoke; an update can end Failed;
 
 from __future__ import annotations
 
+import json
+
 import boto3
 import pytest
 from botocore.exceptions import ClientError, WaiterError
@@ -108,11 +110,13 @@ def test_an_update_made_to_fail_ends_failed_with_its_reason(lam):
     with pytest.raises(WaiterError, match="Failed"):
         lam.get_waiter("function_updated_v2").wait(FunctionName="orders-api", WaiterConfig=WAITER_CONFIG)
 
-    # then the update is Failed, with its reason and code
+    # then the update is Failed, with its reason and code, and $LATEST still runs build 1 (Lambda abandoned it)
     configuration = lam.get_function_configuration(FunctionName="orders-api")
     assert configuration["LastUpdateStatus"] == "Failed"
     assert configuration["LastUpdateStatusReason"] == "The role cannot be assumed."
     assert configuration["LastUpdateStatusReasonCode"] == "InvalidConfiguration"
+    assert configuration["CodeSha256"] == lam.get_function_configuration(FunctionName="orders-api:1")["CodeSha256"]
+    assert json.loads(lam.invoke(FunctionName="orders-api", Payload=b"{}")["Payload"].read()) == {"build": 1}
 
 
 def test_a_held_version_is_pending_and_not_invoked_until_active(lam):

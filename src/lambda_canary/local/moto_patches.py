@@ -193,8 +193,11 @@ def _update_takes_time(api: tuple[type, str]) -> Callable[..., Any]:
     def update(self: LambdaBackend, function_name: str, qualifier: str, body: dict[str, Any]) -> Any:
         function = self.get_function(function_name, None)
         function_states.refuse_while_busy(function.function_name, function.function_arn)
+        failure = function_states.next_update_fails(function.function_name)
+        function_states.updated(function.function_name, failure)
+        if failure:  # Lambda abandons a failed update: the function keeps its code and settings
+            return function.get_configuration()
         answer = _ORIGINALS[api](self, function_name, qualifier, body)
-        function_states.updated(function.function_name)
         _keep_dead_letter_config(function, body)
         return answer
 
