@@ -160,3 +160,22 @@ def test_validate_input_refuses_a_function_whose_last_update_failed(strict_lambd
         "functions: 'ready-broken' last update failed (InvalidConfiguration: The role cannot be assumed.), so "
         "Lambda kept the code and settings from before it; fix the cause, upload the build again"
     )
+
+
+def test_validate_input_refuses_a_function_whose_latest_has_another_dead_letter_queue(strict_lambda):
+    # given a function with alias live on version 1 (no dead-letter queue), given one since
+    create_functions_with_alias(strict_lambda, ["ready-dlq"])
+    queue = "arn:aws:sqs:us-east-1:123456789012:ready-dlq"
+    strict_lambda.update_function_configuration(FunctionName="ready-dlq", DeadLetterConfig={"TargetArn": queue})
+    strict_lambda.get_waiter("function_updated_v2").wait(FunctionName="ready-dlq", WaiterConfig=WAITER_CONFIG)
+
+    # when Validate Input resolves it
+    with pytest.raises(InvalidInput) as invalid:
+        resolve_functions(strict_lambda, request_for("ready-dlq"))
+
+    # then it is refused, naming the queue: Lambda would refuse to weight the alias between the two versions
+    (problem,) = invalid.value.problems
+    assert problem.startswith(
+        f"functions: 'ready-dlq' $LATEST has dead-letter queue {queue}, a different dead-letter configuration "
+        "than version 1"
+    )

@@ -219,39 +219,6 @@ def test_a_function_whose_latest_runs_as_another_role_is_refused_before_anything
     assert "release this change without a canary" in problem
 
 
-class DeadLetterLambda:
-    """moto's Lambda (which keeps no DeadLetterConfig), with $LATEST reporting a dead-letter queue."""
-
-    def __init__(self, client, queue_arn: str) -> None:
-        self._client, self.queue_arn = client, queue_arn
-
-    def get_function(self, **arguments):
-        answer = self._client.get_function(**arguments)
-        if "Qualifier" not in arguments:
-            answer["Configuration"]["DeadLetterConfig"] = {"TargetArn": self.queue_arn}
-        return answer
-
-    def __getattr__(self, name):
-        return getattr(self._client, name)
-
-
-def test_a_function_whose_latest_has_another_dead_letter_queue_is_refused(make_function, lambda_client):
-    # given a function with alias live on version 1 (no dead-letter queue) whose $LATEST has one
-    make_function("resolve-new-dlq")
-    queue = "arn:aws:sqs:us-east-1:123456789012:resolve-dlq"
-
-    # when it is resolved
-    with pytest.raises(InvalidInput) as invalid:
-        resolve_functions(DeadLetterLambda(lambda_client, queue), request_for("resolve-new-dlq"))
-
-    # then it is refused, naming the queue
-    (problem,) = invalid.value.problems
-    assert problem.startswith(
-        f"functions: 'resolve-new-dlq' $LATEST has dead-letter queue {queue}, a different dead-letter "
-        "configuration than version 1"
-    )
-
-
 def test_an_alias_on_latest_is_not_checked_for_a_weighted_split(make_function, lambda_client):
     # given an alias on $LATEST (it is pinned to the new version, never split), with another role since
     make_function("resolve-latest-role", alias_version="$LATEST")

@@ -4,6 +4,8 @@ meanwhile Lambda refuses to publish, update or invoke; an update can end Failed;
 
 from __future__ import annotations
 
+import json
+
 import boto3
 import pytest
 from botocore.exceptions import ClientError, WaiterError
@@ -81,8 +83,10 @@ def test_an_update_is_in_progress_and_refuses_publish_and_updates_until_successf
     else:
         lam.update_function_configuration(FunctionName="orders-api", **update)
 
-    # then the update is InProgress and PublishVersion and another update are refused as AWS refuses them
+    # then the update is InProgress, $LATEST still runs build 1, and PublishVersion and another update are
+    # refused as AWS refuses them
     assert lam.get_function_configuration(FunctionName="orders-api")["LastUpdateStatus"] == "InProgress"
+    assert json.loads(lam.invoke(FunctionName="orders-api", Payload=b"{}")["Payload"].read()) == {"build": 1}
     refused = error_of(lam.publish_version, FunctionName="orders-api")
     assert refused == {
         "Code": "ResourceConflictException",
@@ -96,6 +100,8 @@ def test_an_update_is_in_progress_and_refuses_publish_and_updates_until_successf
     lam.get_waiter("function_updated_v2").wait(FunctionName="orders-api", WaiterConfig=WAITER_CONFIG)
     assert lam.get_function_configuration(FunctionName="orders-api")["LastUpdateStatus"] == "Successful"
     assert lam.publish_version(FunctionName="orders-api")["Version"] == "2"
+    if "ZipFile" in update:  # and the new code runs
+        assert json.loads(lam.invoke(FunctionName="orders-api", Payload=b"{}")["Payload"].read()) == {"build": 2}
 
 
 def test_an_update_made_to_fail_ends_failed_with_its_reason(lam):
@@ -108,11 +114,13 @@ def test_an_update_made_to_fail_ends_failed_with_its_reason(lam):
     with pytest.raises(WaiterError, match="Failed"):
         lam.get_waiter("function_updated_v2").wait(FunctionName="orders-api", WaiterConfig=WAITER_CONFIG)
 
-    # then the update is Failed, with its reason and code
+    # then the update is Failed, with its reason and code, and $LATEST still runs build 1 (Lambda abandoned it)
     configuration = lam.get_function_configuration(FunctionName="orders-api")
     assert configuration["LastUpdateStatus"] == "Failed"
     assert configuration["LastUpdateStatusReason"] == "The role cannot be assumed."
     assert configuration["LastUpdateStatusReasonCode"] == "InvalidConfiguration"
+    assert configuration["CodeSha256"] == lam.get_function_configuration(FunctionName="orders-api:1")["CodeSha256"]
+    assert json.loads(lam.invoke(FunctionName="orders-api", Payload=b"{}")["Payload"].read()) == {"build": 1}
 
 
 def test_a_held_version_is_pending_and_not_invoked_until_active(lam):

@@ -108,9 +108,14 @@ def created(function_name: str) -> None:
             _changes[(function_name, LATEST)] = _Change("create", time.monotonic() + _seconds)
 
 
-def updated(function_name: str) -> None:
+def next_update_fails(function_name: str) -> tuple[str, str] | None:
+    """(reason, code) the update being made will fail with, if a test asked for that (asked once, used once)."""
     with _lock:
-        failure = _failing.pop(function_name, None)
+        return _failing.pop(function_name, None)
+
+
+def updated(function_name: str, failure: tuple[str, str] | None = None) -> None:
+    with _lock:
         if _seconds or failure:
             _changes[(function_name, LATEST)] = _Change("update", time.monotonic() + _seconds, failure)
 

@@ -7,6 +7,7 @@ are still needed. moto is pinned exactly (pyproject.toml) because these reach in
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import random
@@ -52,6 +53,7 @@ _ORIGINALS: dict[tuple[type, str], Callable[..., Any]] = {
     (LambdaBackend, "update_function_code"): LambdaBackend.update_function_code,
     (LambdaBackend, "update_function_configuration"): LambdaBackend.update_function_configuration,
 }
+_before_update: dict[str, LambdaFunction] = {}  # function name -> $LATEST as it was before its last update
 _alias_locks: dict[tuple[str, str], threading.Lock] = {}
 _alias_locks_guard = threading.Lock()
 
@@ -85,6 +87,8 @@ def _invoke_real_handler(
     name, qualifier = function_name_and_qualifier(function_name, qualifier)
     function = self.get_function(name, _routed_version(self, name, qualifier))
     function_states.refuse_invoke_while_pending(name, str(function.version))
+    if function.version == "$LATEST" and function_states.status(name).last_update_status == "InProgress":
+        function = _before_update.get(name, function)  # AWS runs the code from before an unfinished update
     response_headers["x-amz-executed-version"] = str(function.version)
     if (headers or {}).get("X-Amz-Invocation-Type") == "Event":
         threading.Thread(target=_invoke_in_background, args=(function, body), daemon=True).start()
@@ -221,13 +225,18 @@ def _create_takes_time(self: LambdaBackend, spec: dict[str, Any]) -> Any:
 
 def _update_takes_time(api: tuple[type, str]) -> Callable[..., Any]:
     """Gap 9 (cont.): an update is `InProgress` for the configured seconds, and AWS refuses another update
-    of the function (or a publish) meanwhile with ResourceConflictException."""
+    of the function (or a publish) meanwhile with ResourceConflictException; invocations meanwhile run the
+    code and settings from before it."""
 
     def update(self: LambdaBackend, function_name: str, qualifier: str, body: dict[str, Any]) -> Any:
         function = self.get_function(function_name, None)
         function_states.refuse_while_busy(function.function_name, function.function_arn)
+        failure = function_states.next_update_fails(function.function_name)
+        function_states.updated(function.function_name, failure)
+        if failure:  # Lambda abandons a failed update: the function keeps its code and settings
+            return function.get_configuration()
+        _before_update[function.function_name] = copy.copy(function)
         answer = _ORIGINALS[api](self, function_name, qualifier, body)
-        function_states.updated(function.function_name)
         _keep_dead_letter_config(function, body)
         return answer
 
@@ -386,4 +395,5 @@ def remove() -> None:
     faults.clear()
     iam.clear()
     function_states.clear()
+    _before_update.clear()
     quota.configure(rate=None, latency=0.0)

@@ -1,0 +1,44 @@
+"""The `canary` command's options, parsed without starting anything."""
+
+from __future__ import annotations
+
+import pytest
+
+from lambda_canary import cli
+
+
+@pytest.fixture
+def started(monkeypatch):
+    """The LocalRuntime `canary local` would run, captured instead of started."""
+    runtimes = []
+    monkeypatch.setattr(cli, "run_local", lambda runtime: runtimes.append(runtime) or 0)
+    return runtimes
+
+
+def test_function_update_seconds_reaches_the_local_runtime(started):
+    # when `canary local` is given --function-update-seconds 0.5
+    assert cli.main(["local", "--function-update-seconds", "0.5"]) == 0
+
+    # then the runtime's creates and updates take half a second
+    (runtime,) = started
+    assert runtime.function_update_seconds == 0.5
+
+
+def test_function_updates_take_two_seconds_unless_told(started):
+    # when `canary local` is given no option
+    cli.main(["local"])
+
+    # then creates and updates take 2 s, as a short one does on AWS
+    assert started[0].function_update_seconds == 2.0
+
+
+@pytest.mark.parametrize("value", ["-1", "soon", "601"])
+def test_a_bad_function_update_seconds_is_refused_naming_the_range(started, capsys, value):
+    # when `canary local` is given a value that is not 0 to 600 seconds
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["local", "--function-update-seconds", value])
+
+    # then it exits with a usage error that names the option and the range, and starts nothing
+    assert exited.value.code == 2
+    assert f"--function-update-seconds: {value} is not a number of seconds from 0 to 600" in capsys.readouterr().err
+    assert started == []
