@@ -32,6 +32,7 @@ from lambda_canary.local import faults, iam
 from lambda_canary.local.runtime import LocalRuntime
 
 EXECUTION_TIMEOUT = 60.0
+TEST_STACK_POLICY = {"AllowPreApprove": "true", "AllowOnTimeoutPromote": "true", "MinPromoteTimeoutSeconds": "1"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -48,7 +49,11 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def runtime() -> Iterator[LocalRuntime]:
-    local = LocalRuntime(port=free_port(), approval_port=free_port(), log_level="WARNING").start()
+    # A stack whose policy lets the tests ask for pre-approval and short promote-on-timeout deadlines (a dev
+    # stack's); the default policy, a production stack's, is what test_aws_cli's `canary local` runs.
+    local = LocalRuntime(
+        port=free_port(), approval_port=free_port(), log_level="WARNING", parameter_overrides=TEST_STACK_POLICY
+    ).start()
     yield local
     local.stop()
 

@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from canary_core.decisions import DecisionNotDelivered, decide
+from canary_core.decisions import DecisionNotDelivered, decide, decided_before
 from canary_core.errors import LinkRejected
 from canary_core.links import FIELDS as LINK_FIELDS
 from canary_core.links import DecisionLink, verify
 from canary_core.pages import confirm_page, error_page, format_time, result_page, status_words
-from canary_core.trail import WAITING, Decision, DeploymentsTable
+from canary_core.trail import LATE_DECISIONS, WAITING, Decision, DeploymentsTable
 
 DECIDED_BY_LINK = "approval link"
 DECIDED_WORDS = {"approve": "approved", "rollback": "rolled back"}
@@ -55,10 +55,11 @@ def submit(
     item = table.get(link.repository, link.build_no)
     if item is None:
         return _unknown(link)
-    if item.get("status") != WAITING and not item.get("decision"):
-        return 409, _already_decided(item, now)
     user_agent = (visitor.user_agent or "")[:200] or None
     decision = Decision(link.action, DECIDED_BY_LINK, now.isoformat(), visitor.source_ip, user_agent)
+    if decided_before(item):  # answered from what is stored: counted, nothing else written or sent
+        table.count_ignored(link.repository, link.build_no, LATE_DECISIONS, now, **decision.as_item())
+        return 409, _already_decided(item, now)
     try:
         result = decide(table, sfn_client, link.repository, link.build_no, decision, now)
     except DecisionNotDelivered as error:

@@ -53,6 +53,10 @@ class Settings:
                 pre_approve=env["DEFAULT_PRE_APPROVE"].lower() == "true",
                 approval_timeout_seconds=int(env["DEFAULT_APPROVAL_TIMEOUT_SECONDS"]),
                 on_timeout=env.get("DEFAULT_ON_TIMEOUT", "rollback"),
+                allow_pre_approve=env.get("ALLOW_PRE_APPROVE", "false").lower() == "true",
+                allow_on_timeout_promote=env.get("ALLOW_ON_TIMEOUT_PROMOTE", "false").lower() == "true",
+                max_weight=float(env.get("MAX_NEW_VERSION_WEIGHT", "0.5")),
+                min_promote_timeout_seconds=int(env.get("MIN_PROMOTE_TIMEOUT_SECONDS", "900")),
             ),
         )
 

@@ -17,11 +17,11 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from canary_core import slack
-from canary_core.decisions import DecisionNotDelivered, decide
+from canary_core.decisions import DecisionNotDelivered, decide, decided_before
 from canary_core.errors import LinkRejected
 from canary_core.links import verify as verify_link
 from canary_core.slack_requests import SlackAction, parse_action, verify
-from canary_core.trail import Decision, DeploymentsTable
+from canary_core.trail import LATE_DECISIONS, REFUSED_PRESSES, Decision, DeploymentsTable
 
 logger = logging.getLogger(__name__)
 
@@ -73,27 +73,26 @@ def handle_press(
         _ephemeral(respond, action, "This button does not match its deployment; nothing was changed.")
         return
     title = f"{link.repository} build {link.build_no}"
+    decision = Decision(action.action, action.user_name, now.isoformat(), user_id=action.user_id)
+    item = table.get(link.repository, link.build_no)
+    if item is None:
+        _ephemeral(respond, action, f"There is no deployment {title} in this environment; nothing was changed.")
+        return
+    if decided_before(item):  # answered from what is stored: counted, nothing else written
+        table.count_ignored(link.repository, link.build_no, LATE_DECISIONS, now, **decision.as_item())
+        _already_decided(respond, action, title, item)
+        return
     if not may_decide(action.user_id, approvers, group_members):
-        table.note_unless_full(
-            link.repository, link.build_no, now, f"refused {action.action}: not an approver",
-            decided_by=action.user_name, user_id=action.user_id,
-        )  # fmt: skip
+        table.count_ignored(link.repository, link.build_no, REFUSED_PRESSES, now, **decision.as_item())
         _ephemeral(respond, action, f"You are not allowed to decide {title}; nothing was changed.")
         return
-    decision = Decision(action.action, action.user_name, now.isoformat(), user_id=action.user_id)
     try:
         result = decide(table, sfn_client, link.repository, link.build_no, decision, now)
     except DecisionNotDelivered as error:
         _ephemeral(respond, action, str(error))
         return
     if not result.won:
-        first = result.item.get("decision") or {}
-        said = (
-            f"{first.get('action')} by {first.get('decided_by')} at {first.get('decided_at')}"
-            if first
-            else f"it already ended ({result.item.get('status')})"
-        )
-        _ephemeral(respond, action, f"{title} was already decided: {said}. Nothing was changed.")
+        _already_decided(respond, action, title, result.item)
         return
     if not result.delivered:
         _ephemeral(respond, action, f"Too late: {title} was no longer waiting ({result.problem}).")
@@ -106,6 +105,16 @@ def handle_press(
             **slack.decided_message(title, action.action, action.user_name, decision.decided_at),
         },
     )
+
+
+def _already_decided(respond: Respond, action: SlackAction, title: str, item: dict[str, Any]) -> None:
+    first = item.get("decision") or {}
+    said = (
+        f"{first.get('action')} by {first.get('decided_by')} at {first.get('decided_at')}"
+        if first
+        else f"it already ended ({item.get('status')})"
+    )
+    _ephemeral(respond, action, f"{title} was already decided: {said}. Nothing was changed.")
 
 
 def _ephemeral(respond: Respond, action: SlackAction, text: str) -> None:

@@ -123,7 +123,8 @@ def test_a_second_confirmation_is_told_what_was_already_decided(
     assert "Already decided: my-app build 760" in page
     assert "already decided: approved by approval link at 2025-04-07 09:30:00 UTC." in html.unescape(page)
     assert sfn.calls == []
-    assert table.get("my-app", 760)["trail"][-1]["event"] == "ignored later rollback"
+    item = table.get("my-app", 760)
+    assert (item["trail"][-1]["event"], item["late_decisions"]) == ("decision: approve", 1)
 
 
 def test_opening_a_link_after_the_decision_shows_it(table, sfn, waiting_deployment, link_params, link_secret, now):

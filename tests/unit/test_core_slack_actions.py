@@ -153,15 +153,18 @@ def test_someone_not_on_the_approvers_list_decides_nothing(
     # when the press is handled
     answer = handle(headers, body, approvers=("U0BOB",))
 
-    # then nothing is decided or resumed; the refusal is in the trail and told to mallory alone
+    # then nothing is decided or resumed; the refusal is counted (who, last) and told to mallory alone
     assert answer == (200, "")
     item = table.get("my-app", 760)
     assert "decision" not in item
     assert sfn.calls == []
-    assert item["trail"][-1] == {
+    assert item["refused_presses"] == 1
+    assert item["last_of_refused_presses"] == {
         "at": now.isoformat(),
-        "event": "refused approve: not an approver",
+        "event": "refused presses",
+        "action": "approve",
         "decided_by": "mallory",
+        "decided_at": now.isoformat(),
         "user_id": "U0MALLORY",
     }
     assert slack_http.to(RESPONSE_URL) == [
@@ -186,7 +189,7 @@ def test_a_replayed_press_is_told_it_was_already_decided(
     assert slack_http.to(RESPONSE_URL)[-1] == ephemeral(
         f"my-app build 760 was already decided: approve by alice at {now.isoformat()}. Nothing was changed."
     )
-    assert table.get("my-app", 760)["trail"][-1]["event"] == "ignored later approve"
+    assert table.get("my-app", 760)["late_decisions"] == 1
 
 
 def test_a_button_whose_link_was_tampered_with_decides_nothing(
