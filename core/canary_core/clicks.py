@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from canary_core.decisions import DecisionNotDelivered, decide, decided_before
 from canary_core.errors import LinkRejected
@@ -22,6 +23,31 @@ DECIDED_WORDS = {"approve": "approved", "rollback": "rolled back"}
 class Visitor:
     source_ip: str | None
     user_agent: str | None
+
+
+def cross_site(headers: Mapping[str, str]) -> str | None:
+    """Why a POST is not the confirmation page's own form (None when it is). Browsers say where a request
+    comes from: `Sec-Fetch-Site` (every current browser), else `Origin`, which must be this API's own host.
+    A request that says neither is refused too: a decision is only taken from the page's button."""
+    lower = {name.lower(): value for name, value in headers.items()}
+    site = lower.get("sec-fetch-site")
+    if site is not None:
+        return None if site == "same-origin" else f"it came from another site (Sec-Fetch-Site: {site})"
+    origin, host = lower.get("origin"), lower.get("host")
+    if not origin:
+        return "it does not say where it came from (no Origin or Sec-Fetch-Site header)"
+    if not host or urlsplit(origin).netloc.lower() != host.lower():
+        return f"it came from another site (Origin: {origin})"
+    return None
+
+
+def refuse_cross_site(reason: str) -> tuple[int, str]:
+    return 403, error_page(
+        403,
+        "Decide from the confirmation page",
+        f"This decision was refused because {reason}. Open the link from the message and press its button; "
+        "nothing was changed.",
+    )
 
 
 def show(params: Mapping[str, str], table: DeploymentsTable, secret: bytes, now: datetime) -> tuple[int, str]:

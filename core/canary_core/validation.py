@@ -157,7 +157,7 @@ def _policy_problems(
     if on_timeout == "promote" and not (defaults.on_timeout == "promote" or defaults.allow_on_timeout_promote):
         problems.append(
             'on_timeout: "promote" is not allowed on this stack (its OnTimeout parameter is rollback and '
-            'AllowOnTimeoutPromote is false); leave on_timeout out, or deploy the stack with AllowOnTimeoutPromote=true'
+            "AllowOnTimeoutPromote is false); leave on_timeout out, or deploy the stack with AllowOnTimeoutPromote=true"
         )
     if weight > defaults.max_weight:
         given = f"{weight:g}" if "weight" in raw else f"{weight:g} (the stack's NewVersionWeight)"

@@ -6,6 +6,7 @@ POST /slack/interactivity takes the Slack app's button presses: it answers Slack
 to this same function, invoked again without waiting (an event {"slack_press": ...}), which decides.
 """
 
+import binascii
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -63,6 +64,13 @@ BUTTONS_ONLY = (
 )
 
 
+@app.exception_handler([UnicodeDecodeError, binascii.Error])
+def body_not_text(error: Exception) -> Response[str]:
+    """A body that is not UTF-8 text (or not base64 when it says so) is the sender's mistake: 400, not 502."""
+    logger.info("request body refused: %s", type(error).__name__)
+    return Response(status_code=400, content_type="text/plain", body="The request body is not UTF-8 text.")
+
+
 @app.get("/decide")
 def show_decision() -> Response[str]:
     if not settings.links_allowed:
@@ -75,6 +83,9 @@ def show_decision() -> Response[str]:
 def submit_decision() -> Response[str]:
     if not settings.links_allowed:
         return _page(*BUTTONS_ONLY)
+    reason = clicks.cross_site(app.current_event.headers or {})
+    if reason:  # before the body is read: a cross-site form changes nothing
+        return _page(*clicks.refuse_cross_site(reason))
     form = dict(parse_qsl(app.current_event.decoded_body or ""))
     identity = app.current_event.request_context.identity
     visitor = clicks.Visitor(source_ip=identity.source_ip, user_agent=identity.user_agent)

@@ -47,6 +47,11 @@ def decision_links(slack_message: dict[str, Any]) -> dict[str, str]:
     }
 
 
+# What a browser sends with the confirmation page's form: the page is same-origin, and its Referrer-Policy
+# (no-referrer) makes Chromium say Origin "null". The click handler refuses a POST from another site.
+FORM_HEADERS = {"Origin": "null", "Sec-Fetch-Site": "same-origin"}
+
+
 def open_and_submit(url: str, timeout: float = 30.0) -> requests.Response:
     """GET the link (the confirmation page), then submit its form as the button does."""
     page = requests.get(url, timeout=timeout)
@@ -55,4 +60,6 @@ def open_and_submit(url: str, timeout: float = 30.0) -> requests.Response:
     if not forms:
         raise ValueError(f"no form on the page at {url} (status {page.status_code})")
     form = forms[0]
-    return requests.request(form.method, urljoin(url, form.action), data=form.fields, timeout=timeout)
+    return requests.request(
+        form.method, urljoin(url, form.action), data=form.fields, headers=FORM_HEADERS, timeout=timeout
+    )

@@ -7,7 +7,7 @@ from urllib.parse import parse_qsl
 
 import requests
 
-from lambda_canary.browser import forms_in, open_and_submit
+from lambda_canary.browser import FORM_HEADERS, forms_in, open_and_submit
 from lambda_canary.demo import ship_code
 
 
@@ -32,7 +32,7 @@ def test_approve_link_promotes_every_alias(make_fleet):
     # when the page's button is pressed
     form = forms_in(page.text)[0]
     assert form.method == "POST"
-    result = requests.post(links["approve"].split("?")[0], data=form.fields, timeout=10)
+    result = requests.post(links["approve"].split("?")[0], data=form.fields, headers=FORM_HEADERS, timeout=10)
 
     # then every alias runs the new version alone and the execution succeeds with the versions
     assert result.status_code == 200 and "Approved" in result.text
@@ -54,6 +54,30 @@ def test_approve_link_promotes_every_alias(make_fleet):
     assert outcome["text"].startswith("Promoted")
 
 
+def test_a_cross_site_form_or_a_body_that_is_not_utf8_changes_nothing(make_fleet):
+    # given a deployment waiting for a decision, and its approve form
+    fleet = make_fleet(2)
+    execution = fleet.start()
+    url, _, query = fleet.links()["approve"].partition("?")
+    fields = dict(parse_qsl(query))
+
+    # when a page on another site posts the form, a script posts it without saying where from, and someone
+    # posts bytes that are not UTF-8
+    cross_site = requests.post(url, data=fields, headers={"Origin": "https://evil.example"}, timeout=10)
+    no_origin = requests.post(url, data=fields, timeout=10)
+    latin1 = requests.post(url, data=b"action=approve&x=\xe9\xff", headers=FORM_HEADERS, timeout=10)
+
+    # then each is refused (403, 403, 400) and the deployment still waits with its canary weights
+    assert (cross_site.status_code, no_origin.status_code, latin1.status_code) == (403, 403, 400)
+    assert "another site" in cross_site.text
+    assert "decision" not in fleet.item()
+    assert fleet.aliases() == {name: ("1", {"2": 0.1}) for name in fleet.names}
+
+    # and the page's own form still decides
+    assert requests.post(url, data=fields, headers=FORM_HEADERS, timeout=10).status_code == 200
+    assert fleet.wait(execution)["status"] == "SUCCEEDED"
+
+
 def test_second_click_changes_nothing_and_shows_the_first_decision(make_fleet):
     fleet = make_fleet(2)
     execution = fleet.start()
@@ -64,7 +88,7 @@ def test_second_click_changes_nothing_and_shows_the_first_decision(make_fleet):
     # when the other button is pressed afterwards
     late_page = requests.get(links["approve"], timeout=10)
     url, _, query = links["approve"].partition("?")
-    late_post = requests.post(url, data=dict(parse_qsl(query)), timeout=10)
+    late_post = requests.post(url, data=dict(parse_qsl(query)), headers=FORM_HEADERS, timeout=10)
 
     # then the page says what was decided and the aliases stay rolled back
     assert late_page.status_code == 200

@@ -561,9 +561,7 @@ def test_a_stack_whose_own_parameters_break_its_policy_is_named(minimal):
 
 def test_the_input_may_always_be_stricter_than_the_stack(minimal):
     # given a dev stack: pre-approved, promoting at its deadline
-    defaults = Defaults(
-        alias="live", weight=0.1, pre_approve=True, approval_timeout_seconds=900, on_timeout="promote"
-    )
+    defaults = Defaults(alias="live", weight=0.1, pre_approve=True, approval_timeout_seconds=900, on_timeout="promote")
 
     # when an input asks for a person, a roll back at the deadline and a smaller weight
     request = parse_request({**minimal, "pre_approve": False, "on_timeout": "rollback", "weight": 0.01}, defaults)

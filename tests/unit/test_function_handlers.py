@@ -6,7 +6,9 @@ copy of the handler inside its own moto mock, with the environment template.yaml
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import html
 import hmac
 import importlib.util
 import json
@@ -609,3 +611,76 @@ def test_approval_api_has_no_slack_endpoint_in_webhook_mode(handler, load_event,
     # then it is 404
     assert response["statusCode"] == 404
     assert response["body"] == "SlackMode is not app on this stack"
+
+
+def _with_headers(event: dict[str, Any], drop: tuple[str, ...] = (), **headers: str) -> dict[str, Any]:
+    """The API Gateway event with some headers dropped or replaced (both header maps)."""
+    kept = {k: v for k, v in event["headers"].items() if k not in drop}
+    kept.update({name.replace("_", "-"): value for name, value in headers.items()})
+    return {**event, "headers": kept, "multiValueHeaders": {k: [v] for k, v in kept.items()}}
+
+
+@pytest.mark.parametrize(
+    ("drop", "headers", "reason"),
+    [
+        ((), {"Origin": "https://evil.example"}, "it came from another site (Origin: https://evil.example)"),
+        ((), {"Sec_Fetch_Site": "cross-site"}, "it came from another site (Sec-Fetch-Site: cross-site)"),
+        ((), {"Sec_Fetch_Site": "same-site"}, "it came from another site (Sec-Fetch-Site: same-site)"),
+        (("Origin",), {}, "it does not say where it came from (no Origin or Sec-Fetch-Site header)"),
+        ((), {"Origin": "null"}, "it came from another site (Origin: null)"),
+    ],
+)
+def test_approval_api_refuses_a_decision_posted_from_another_site(
+    handler, waiting_deployment, load_event, lambda_context, table, sfn, drop, headers, reason
+):
+    # given my-app build 760 waiting, and its approve form posted by a page on another site (or by a script)
+    waiting_deployment(task_token="token-cross-site")
+    app = handler("approval_api")
+    app.sfn_client = sfn
+    event = _with_headers(load_event("approve-post.json"), drop, **headers)
+
+    # when the click handler gets the request
+    response = app.lambda_handler(event, lambda_context)
+
+    # then it is refused with 403 saying why, and nothing is decided or resumed
+    assert response["statusCode"] == 403
+    assert reason in html.unescape(response["body"])
+    assert "decision" not in table.get("my-app", 760)
+    assert sfn.calls == []
+
+
+def test_approval_api_takes_the_form_a_browser_posts_from_the_page_itself(
+    handler, waiting_deployment, load_event, lambda_context, table, sfn
+):
+    # given the approve form as Chromium posts it from the confirmation page: Origin "null" (the page's
+    # Referrer-Policy is no-referrer) and Sec-Fetch-Site same-origin
+    waiting_deployment(task_token="token-same-origin")
+    app = handler("approval_api")
+    app.sfn_client = sfn
+    event = _with_headers(load_event("approve-post.json"), Origin="null", Sec_Fetch_Site="same-origin")
+
+    # when the click handler gets the request
+    response = app.lambda_handler(event, lambda_context)
+
+    # then the decision is taken
+    assert response["statusCode"] == 200
+    assert table.get("my-app", 760)["decision"]["action"] == "approve"
+
+
+def test_approval_api_answers_a_body_that_is_not_utf8_with_400(
+    handler, waiting_deployment, load_event, lambda_context, table, sfn
+):
+    # given a POST whose body is Latin-1 bytes, sent base64-encoded as API Gateway passes binary bodies
+    waiting_deployment(task_token="token-latin1")
+    app = handler("approval_api")
+    app.sfn_client = sfn
+    event = {**load_event("approve-post.json"), "body": base64.b64encode(b"action=approve&x=\xe9\xff").decode()}
+    event["isBase64Encoded"] = True
+
+    # when the click handler gets it
+    response = app.lambda_handler(event, lambda_context)
+
+    # then it answers 400 saying so, and nothing is decided
+    assert (response["statusCode"], response["body"]) == (400, "The request body is not UTF-8 text.")
+    assert "decision" not in table.get("my-app", 760)
+    assert sfn.calls == []
