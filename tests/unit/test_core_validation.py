@@ -510,7 +510,8 @@ def production():
         (
             {"on_timeout": "promote"},
             'on_timeout: "promote" is not allowed on this stack (its OnTimeout parameter is rollback and '
-            "AllowOnTimeoutPromote is false); leave on_timeout out, or deploy the stack with AllowOnTimeoutPromote=true",
+            "AllowOnTimeoutPromote is false); leave on_timeout out, or deploy the stack with "
+            "AllowOnTimeoutPromote=true",
         ),
     ],
 )

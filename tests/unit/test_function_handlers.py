@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import html
 import hmac
+import html
 import importlib.util
 import json
 import uuid
