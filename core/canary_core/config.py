@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from canary_core.model import Defaults
+from canary_core.slack import RESPONSE_URL_PREFIXES
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,8 @@ class Settings:
     slack_api_url: str
     slack_approvers: tuple[str, ...]  # Slack user ids allowed to decide; empty: everyone
     defaults: Defaults
+    # Where replies to a button press may go: Slack's hosts, plus what the local runtime adds for its sink
+    slack_response_url_prefixes: tuple[str, ...] = RESPONSE_URL_PREFIXES
 
     @property
     def links_allowed(self) -> bool:
@@ -47,6 +50,8 @@ class Settings:
             slack_app_secret_arn=env.get("SLACK_APP_SECRET_ARN", ""),
             slack_api_url=env.get("SLACK_API_URL", "https://slack.com/api"),
             slack_approvers=tuple(u.strip() for u in env.get("SLACK_APPROVERS", "").split(",") if u.strip()),
+            slack_response_url_prefixes=RESPONSE_URL_PREFIXES
+            + tuple(p.strip() for p in env.get("SLACK_EXTRA_RESPONSE_URL_PREFIXES", "").split(",") if p.strip()),
             defaults=Defaults(
                 alias=env["DEFAULT_ALIAS"],
                 weight=float(env["DEFAULT_WEIGHT"]),

@@ -118,7 +118,7 @@ def _already_decided(respond: Respond, action: SlackAction, title: str, item: di
 
 
 def _ephemeral(respond: Respond, action: SlackAction, text: str) -> None:
-    _send(respond, action, {"response_type": "ephemeral", "replace_original": False, "text": text})
+    _send(respond, action, slack.ephemeral(text))
 
 
 def _send(respond: Respond, action: SlackAction, message: dict[str, Any]) -> None:

@@ -9,6 +9,7 @@ to this same function, invoked again without waiting (an event {"slack_press": .
 import binascii
 import json
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -133,7 +134,7 @@ def handle_press(press: dict[str, Any]) -> dict[str, str]:
         approvers=settings.slack_approvers,
         table=table,
         sfn_client=sfn_client,
-        respond=slack.respond,
+        respond=partial(slack.respond, allowed=settings.slack_response_url_prefixes),
         now=now,
         group_members=_group_members,
     )

@@ -15,7 +15,7 @@ import pytest
 import requests
 from slack_fake import SLACK_API, SLACK_BOT_TOKEN, SLACK_CHANNEL, SLACK_WEBHOOK, http_response
 
-from canary_core import clicks
+from canary_core import clicks, slack
 from canary_core.approval import (
     Messenger,
     announce_outcome,
@@ -401,7 +401,7 @@ def test_a_due_reminder_is_posted_once_and_noted(
     rollback = DecisionLink("my-app", 760, "rollback", t0 + HOUR).url(API_URL, link_secret)
     assert message["text"] == (
         "Reminder: my-app build 760 still waits for a decision: 30 min left (until 10:30 UTC); then it is "
-        f"rolled back. Approve: {approve} Roll back: {rollback}"
+        f"rolled back. Approve: {slack.escape(approve)} Roll back: {slack.escape(rollback)}"
     )
 
     # and noted in the trail, and the next wait lasts until ten minutes before the deadline
