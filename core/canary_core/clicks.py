@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -50,7 +50,9 @@ def refuse_cross_site(reason: str) -> tuple[int, str]:
     )
 
 
-def show(params: Mapping[str, str], table: DeploymentsTable, secret: bytes, now: datetime) -> tuple[int, str]:
+def show(
+    params: Mapping[str, str], table: DeploymentsTable, secret: bytes | Sequence[bytes], now: datetime
+) -> tuple[int, str]:
     """GET: never changes anything (link previews and mail scanners fetch links)."""
     try:
         link = verify(params, secret, now)
@@ -69,7 +71,7 @@ def submit(
     form: Mapping[str, str],
     table: DeploymentsTable,
     sfn_client: Any,
-    secret: bytes,
+    secret: bytes | Sequence[bytes],
     visitor: Visitor,
     now: datetime,
 ) -> tuple[int, str]:

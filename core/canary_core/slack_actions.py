@@ -11,7 +11,7 @@ replayed request meets the first decision and changes nothing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl
@@ -55,7 +55,7 @@ def accept_press(headers: Mapping[str, str], body: str, signing_secret: str, now
 def handle_press(
     action: SlackAction,
     *,
-    link_secret: bytes,
+    link_secret: bytes | Sequence[bytes],
     approvers: tuple[str, ...],
     table: DeploymentsTable,
     sfn_client: Any,

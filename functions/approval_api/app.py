@@ -65,7 +65,7 @@ BUTTONS_ONLY = (
 )
 
 
-@app.exception_handler([UnicodeDecodeError, binascii.Error])
+@app.exception_handler([UnicodeDecodeError, binascii.Error])  # type: ignore[untyped-decorator]
 def body_not_text(error: Exception) -> Response[str]:
     """A body that is not UTF-8 text (or not base64 when it says so) is the sender's mistake: 400, not 502."""
     logger.info("request body refused: %s", type(error).__name__)
@@ -77,7 +77,8 @@ def show_decision() -> Response[str]:
     if not settings.links_allowed:
         return _page(*BUTTONS_ONLY)
     params = app.current_event.query_string_parameters or {}
-    return _page(*clicks.show(params, table, aws.link_secret(settings), datetime.now(UTC)))
+    keys = aws.link_secrets(settings, params.get("key"))
+    return _page(*clicks.show(params, table, keys, datetime.now(UTC)))
 
 
 @app.post("/decide")
@@ -90,7 +91,8 @@ def submit_decision() -> Response[str]:
     form = dict(parse_qsl(app.current_event.decoded_body or ""))
     identity = app.current_event.request_context.identity
     visitor = clicks.Visitor(source_ip=identity.source_ip, user_agent=identity.user_agent)
-    return _page(*clicks.submit(form, table, sfn_client, aws.link_secret(settings), visitor, datetime.now(UTC)))
+    keys = aws.link_secrets(settings, form.get("key"))
+    return _page(*clicks.submit(form, table, sfn_client, keys, visitor, datetime.now(UTC)))
 
 
 @app.post("/slack/interactivity")
@@ -130,7 +132,7 @@ def handle_press(press: dict[str, Any]) -> dict[str, str]:
         return {"refused": str(error)}
     slack_actions.handle_press(
         action,
-        link_secret=aws.link_secret(settings),
+        link_secret=aws.link_secrets(settings, dict(parse_qsl(action.value)).get("key")),
         approvers=settings.slack_approvers,
         table=table,
         sfn_client=sfn_client,

@@ -375,11 +375,52 @@ def test_approval_api_post_approves_and_records_the_visitor(
     assert decision["user_agent"].startswith("Mozilla/5.0 (Macintosh;")
 
 
-def test_approval_api_refuses_a_link_signed_with_another_secret(
+def test_approval_api_takes_a_link_signed_with_the_previous_key(
+    handler, stack, waiting_deployment, load_event, lambda_context, table, sfn
+):
+    # given the stack's link key rotated once since the sample link was signed (it is now AWSPREVIOUS)
+    boto3.client("secretsmanager").put_secret_value(SecretId=stack["LINK_SECRET_ARN"], SecretString="rotated")
+    waiting_deployment(task_token="token-previous-key")
+    app = handler("approval_api")
+    app.sfn_client = sfn
+
+    # when the sample approve link is opened and its form posted
+    page = app.lambda_handler(load_event("approve-get.json"), lambda_context)
+    posted = app.lambda_handler(load_event("approve-post.json"), lambda_context)
+
+    # then the open link still works: the page shows, the decision is taken
+    assert page["statusCode"] == 200 and forms_in(page["body"])
+    assert posted["statusCode"] == 200
+    assert table.get("my-app", 760)["decision"]["action"] == "approve"
+
+
+def test_approval_api_reads_the_keys_again_for_a_link_signed_with_a_key_it_has_not_seen(
+    handler, stack, waiting_deployment, load_event, lambda_context, table, sfn
+):
+    # given a warm click handler that read the keys (the sample link's), then a rotation, and a link signed
+    # with the new key by Request Approval
+    waiting_deployment(task_token="token-new-key")
+    app = handler("approval_api")
+    app.sfn_client = sfn
+    assert app.lambda_handler(load_event("approve-get.json"), lambda_context)["statusCode"] == 200
+    boto3.client("secretsmanager").put_secret_value(SecretId=stack["LINK_SECRET_ARN"], SecretString="new-key")
+    event = {**load_event("approve-post.json"), "body": urlencode(EVENTS_LINK.params(b"new-key"))}
+
+    # when its form is posted within the five minutes the keys are cached
+    response = app.lambda_handler(event, lambda_context)
+
+    # then the handler reads the keys again instead of refusing the new link
+    assert response["statusCode"] == 200
+    assert table.get("my-app", 760)["decision"]["action"] == "approve"
+
+
+def test_approval_api_refuses_a_link_whose_key_was_rotated_out(
     handler, stack, waiting_deployment, load_event, lambda_context, sfn
 ):
-    # given the stack's link secret is not the one the sample link was signed with
-    boto3.client("secretsmanager").put_secret_value(SecretId=stack["LINK_SECRET_ARN"], SecretString="rotated")
+    # given the stack's link key rotated twice since the sample link was signed: neither key is its key
+    secrets = boto3.client("secretsmanager")
+    secrets.put_secret_value(SecretId=stack["LINK_SECRET_ARN"], SecretString="rotated-once")
+    secrets.put_secret_value(SecretId=stack["LINK_SECRET_ARN"], SecretString="rotated-twice")
     waiting_deployment()
     app = handler("approval_api")
     app.sfn_client = sfn
@@ -387,9 +428,9 @@ def test_approval_api_refuses_a_link_signed_with_another_secret(
     # when the sample approve form is posted
     response = app.lambda_handler(load_event("approve-post.json"), lambda_context)
 
-    # then it is refused with 403 and nothing is resumed
+    # then it is refused with 403 saying the key is not held, and nothing is resumed
     assert response["statusCode"] == 403
-    assert "signature does not match" in response["body"]
+    assert "does not hold" in response["body"]
     assert sfn.calls == []
 
 
