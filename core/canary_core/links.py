@@ -101,3 +101,62 @@ def verify(params: Mapping[str, str], secrets: bytes | Sequence[bytes], now: dat
         when = datetime.fromtimestamp(link.expires, UTC).strftime("%Y-%m-%d %H:%M UTC")
         raise LinkRejected(f"This link expired at {when}; the deployment no longer waits for a decision.", 410, link)
     return link
+
+
+# --- the audit page: it names approvers' addresses and builds, so it is shown only through a signed link ------
+
+AUDIT_PATH = "/deployments"
+AUDIT_FIELDS = ("expires", "key", "signature")
+AUDIT_LINK_SECONDS = 7 * 24 * 3600  # a message's audit link works for a week; every page signs a new one
+
+
+@dataclass(frozen=True)
+class AuditLink:
+    """Leave to read the audit page (every deployment, who decided, from where) until `expires`."""
+
+    expires: int  # seconds since the epoch
+
+    def signature(self, secret: bytes) -> str:
+        # Its own first line: no decision link (repository, build, action, expiry) signs the same message
+        return hmac.new(secret, f"audit page\n{self.expires}".encode(), hashlib.sha256).hexdigest()
+
+    def params(self, secret: bytes) -> dict[str, str]:
+        return {"expires": str(self.expires), "key": key_id(secret), "signature": self.signature(secret)}
+
+    def url(self, api_url: str, secret: bytes) -> str:
+        return f"{api_url.rstrip('/')}{AUDIT_PATH}?{urlencode(self.params(secret))}"
+
+    def relative_url(self, secret: bytes) -> str:
+        """From a page of the approval API (…/decide): the audit page beside it."""
+        return f"{AUDIT_PATH.lstrip('/')}?{urlencode(self.params(secret))}"
+
+    @classmethod
+    def from_now(cls, now: datetime) -> AuditLink:
+        return cls(int(now.timestamp()) + AUDIT_LINK_SECONDS)
+
+
+def verify_audit(params: Mapping[str, str], secrets: bytes | Sequence[bytes], now: datetime) -> AuditLink:
+    """The audit link these parameters carry, if signed by a key the stack holds and not expired."""
+    if not params.get("signature") or not params.get("expires"):
+        raise LinkRejected(
+            'The deployments page opens only through its signed link: use the "Deployments and decisions" '
+            "link of a Slack message or of an approval page.",
+            status=403,
+        )
+    if not _NUMBER.fullmatch(params["expires"]):
+        raise LinkRejected("This link was changed: its expiry is not a number.", status=400)
+    link = AuditLink(int(params["expires"]))
+    secret = signing_key(params, secrets)
+    if not hmac.compare_digest(link.signature(secret).encode(), params["signature"].encode()):
+        raise LinkRejected(
+            "This link's signature does not match: the link was changed, or it was not made by this "
+            "deployment pipeline. Use the link from the message as it is.",
+            status=403,
+        )
+    if now.timestamp() >= link.expires:
+        when = datetime.fromtimestamp(link.expires, UTC).strftime("%Y-%m-%d %H:%M UTC")
+        raise LinkRejected(
+            f"This link expired at {when}; open the deployments page from a newer Slack message or approval page.",
+            status=410,
+        )
+    return link

@@ -30,12 +30,14 @@ def request_message(
     expires_at: int,
     button_values: dict[str, str] | None = None,
     show_links: bool = True,
+    audit_url: str | None = None,
 ) -> dict[str, Any]:
     """The message that asks for a decision; without links when the deployment is pre-approved.
 
     With `button_values` ({action: value}, app mode) the buttons post to the app's interactivity endpoint
     instead of opening the links; the links stay in the text for anyone who prefers the page, unless
-    `show_links` is off (only the app's approvers may decide: the buttons are the only way).
+    `show_links` is off (only the app's approvers may decide: the buttons are the only way). `audit_url`: the
+    signed link to the audit page, at the foot of the message.
     """
     deadline = datetime.fromtimestamp(expires_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
     share = f"{deployment.weight:.0%}"
@@ -61,6 +63,7 @@ def request_message(
                 ],
             }
         )
+    blocks.extend(audit_blocks(audit_url))
     return {"text": escape(fallback), "blocks": blocks, "unfurl_links": False, "unfurl_media": False}
 
 
@@ -85,7 +88,12 @@ def outcome_message(deployment: Deployment, outcome: dict[str, Any], environment
 
 
 def reminder_message(
-    deployment: Deployment, approve_url: str | None, rollback_url: str | None, deadline: int, now: int
+    deployment: Deployment,
+    approve_url: str | None,
+    rollback_url: str | None,
+    deadline: int,
+    now: int,
+    audit_url: str | None = None,
 ) -> dict[str, Any]:
     minutes = max(0, (deadline - now) // 60)
     until = datetime.fromtimestamp(deadline, UTC).strftime("%H:%M UTC")
@@ -95,13 +103,32 @@ def reminder_message(
         f"then it is {policy}."
     )
     if not (approve_url and rollback_url):  # decisions only through the request's buttons
-        return {"text": escape(text), "blocks": [_section(escape(text))], "unfurl_links": False, "unfurl_media": False}
+        return {
+            "text": escape(text),
+            "blocks": [_section(escape(text)), *audit_blocks(audit_url)],
+            "unfurl_links": False,
+            "unfurl_media": False,
+        }
     return {
         "text": escape(f"{text} Approve: {approve_url} Roll back: {rollback_url}"),
-        "blocks": [_section(f"{escape(text)}\n<{approve_url}|Approve> · <{rollback_url}|Roll back>")],
+        "blocks": [
+            _section(f"{escape(text)}\n<{approve_url}|Approve> · <{rollback_url}|Roll back>"),
+            *audit_blocks(audit_url),
+        ],
         "unfurl_links": False,
         "unfurl_media": False,
     }
+
+
+AUDIT_LINK_TEXT = "Deployments and decisions"
+
+
+def audit_blocks(audit_url: str | None) -> list[dict[str, Any]]:
+    """The signed link to the audit page, as a context line (none without a URL)."""
+    if not audit_url:
+        return []
+    text = f"<{_link_target(audit_url)}|{AUDIT_LINK_TEXT}> (every deployment of this pipeline; the link works a week)"
+    return [{"type": "context", "block_id": "audit", "elements": [{"type": "mrkdwn", "text": text}]}]
 
 
 def decided_message(title: str, action: str, decided_by: str, decided_at: str) -> dict[str, Any]:

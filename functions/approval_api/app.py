@@ -1,7 +1,8 @@
 """The click handler behind the approval API (API Gateway REST API, Lambda proxy integration).
 
-GET /decide shows a confirmation page and changes nothing; POST /decide records the decision (first one
-wins) and resumes the waiting execution. GET /deployments is the audit page (?repository=, ?format=json).
+GET /decide shows a confirmation page and changes nothing; POST /decide (the page's own form only) records the
+decision (first one wins) and resumes the waiting execution. GET /deployments is the audit page (?repository=,
+?format=json), opened only through its signed link.
 POST /slack/interactivity takes the Slack app's button presses: it answers Slack at once and hands each press
 to this same function, invoked again without waiting (an event {"slack_press": ...}), which decides.
 """
@@ -19,8 +20,9 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
-from canary_core import audit, aws, clicks, pages, slack, slack_actions
+from canary_core import audit, aws, clicks, links, pages, slack, slack_actions
 from canary_core.config import Settings
+from canary_core.errors import LinkRejected
 from canary_core.slack_requests import SlackRequestRejected
 
 logger = Logger()
@@ -164,6 +166,13 @@ def list_deployments() -> Response[str]:
     params = app.current_event.query_string_parameters or {}
     repository = params.get("repository") or None
     as_json = params.get("format") == "json"
+    try:  # approvers' addresses and builds: only through a signed link
+        links.verify_audit(params, aws.link_secrets(settings, params.get("key")), datetime.now(UTC))
+    except LinkRejected as error:
+        if as_json:
+            return _json(error.status, {"error": str(error)})
+        return _page(error.status, pages.error_page(error.status, "This page needs its signed link", str(error)))
+    access = {name: params[name] for name in links.AUDIT_FIELDS if params.get(name)}
     try:
         rows, older = audit.audit_page_rows(table, repository, params.get("before") or None)
     except audit.BadCursor as error:
@@ -172,7 +181,7 @@ def list_deployments() -> Response[str]:
         return _page(400, pages.error_page(400, "Bad page link", str(error)))
     if as_json:
         return _json(200, {"deployments": rows, "older": older})
-    return _page(200, pages.audit_page(rows, repository, older))
+    return _page(200, pages.audit_page(rows, repository, older, access))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Any
@@ -50,6 +51,16 @@ def decision_links(slack_message: dict[str, Any]) -> dict[str, str]:
 # What a browser sends with the confirmation page's form: the page is same-origin, and its Referrer-Policy
 # (no-referrer) makes Chromium say Origin "null". The click handler refuses a POST from another site.
 FORM_HEADERS = {"Origin": "null", "Sec-Fetch-Site": "same-origin"}
+
+
+def audit_link(slack_message: dict[str, Any]) -> str:
+    """The signed link to the audit page at the foot of a Slack message."""
+    for block in slack_message.get("blocks", []):
+        if block.get("block_id") == "audit":
+            match = re.search(r"<([^|>]+)\|", block["elements"][0]["text"])
+            if match:
+                return match.group(1)
+    raise ValueError("no audit link in this Slack message")
 
 
 def open_and_submit(url: str, timeout: float = 30.0) -> requests.Response:

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import pytest
 
 from canary_core.errors import LinkRejected
-from canary_core.links import DECIDE_PATH, FIELDS, REQUIRED, DecisionLink, key_id, verify
+from canary_core.links import (
+    AUDIT_LINK_SECONDS,
+    DECIDE_PATH,
+    FIELDS,
+    REQUIRED,
+    AuditLink,
+    DecisionLink,
+    key_id,
+    verify,
+    verify_audit,
+)
 
 API_URL = "https://abc123defg.execute-api.us-east-1.amazonaws.com/v1"
 
@@ -258,3 +268,54 @@ def test_a_key_id_tells_nothing_of_the_key():
     # when its id is made, then it is 12 hex digits that are not part of the key, the same for the same key
     assert key_id(key) == key_id(b"k" * 64) != key_id(b"k" * 63)
     assert len(key_id(key)) == 12 and key_id(key) not in key.decode()
+
+
+# --- the audit page's link -------------------------------------------------------------------------------
+
+
+def test_an_audit_link_verifies_until_it_expires(now):
+    # given an audit link made now, signed with the current key
+    link = AuditLink.from_now(now)
+    params = dict(parse_qsl(urlsplit(link.url(API_URL, b"current")).query))
+
+    # when it is verified now, with the key rotated once, and a week later
+    # then it opens the page until its expiry (a week), then is gone
+    assert set(params) == {"expires", "key", "signature"}
+    assert verify_audit(params, b"current", now) == link
+    assert verify_audit(params, (b"new", b"current"), now) == link
+    with pytest.raises(LinkRejected) as expired:
+        verify_audit(params, b"current", now + timedelta(seconds=AUDIT_LINK_SECONDS))
+    assert expired.value.status == 410
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "says"),
+    [
+        (lambda p: {}, 403, "opens only through its signed link"),
+        (lambda p: {**p, "signature": "0" * 64}, 403, "signature does not match"),
+        (lambda p: {**p, "expires": str(int(p["expires"]) + 86400)}, 403, "signature does not match"),
+        (lambda p: {**p, "expires": "soon"}, 400, "expiry is not a number"),
+        (lambda p: {**p, "key": key_id(b"another-stack")}, 403, "does not hold"),
+    ],
+)
+def test_an_audit_link_missing_or_changed_is_refused(now, change, status, says):
+    # given a genuine audit link, then left out or changed
+    params = change(AuditLink.from_now(now).params(b"current"))
+
+    # when it is verified
+    with pytest.raises(LinkRejected) as rejected:
+        verify_audit(params, b"current", now)
+
+    # then it is refused, saying why
+    assert (rejected.value.status, says in str(rejected.value)) == (status, True)
+
+
+def test_a_decision_links_signature_does_not_open_the_audit_page(link, link_secret, now):
+    # given a decision link's signature and expiry
+    params = link.params(link_secret)
+    audit = {name: params[name] for name in ("expires", "key", "signature")}
+
+    # when they are offered as an audit link
+    # then the signature does not match: the two kinds of link sign different messages
+    with pytest.raises(LinkRejected, match="signature does not match"):
+        verify_audit(audit, link_secret, now)

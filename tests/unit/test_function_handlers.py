@@ -13,7 +13,7 @@ import html
 import importlib.util
 import json
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from unittest.mock import Mock, patch
 from urllib.parse import urlencode
@@ -23,7 +23,7 @@ import pytest
 from aws_lambda_powertools.utilities import parameters
 
 from canary_core.errors import AliasUpdateFailed, InvalidInput
-from canary_core.links import DecisionLink
+from canary_core.links import AuditLink, DecisionLink
 from canary_core.model import FunctionTarget
 from canary_core.trail import PROMOTED
 from lambda_canary.browser import decision_links, forms_in
@@ -725,3 +725,54 @@ def test_approval_api_answers_a_body_that_is_not_utf8_with_400(
     assert (response["statusCode"], response["body"]) == (400, "The request body is not UTF-8 text.")
     assert "decision" not in table.get("my-app", 760)
     assert sfn.calls == []
+
+
+def _audit_event(load_event, query: dict[str, str]) -> dict[str, Any]:
+    """GET /deployments as API Gateway sends it, with this query."""
+    event = load_event("approve-get.json")
+    return {
+        **event,
+        "resource": "/deployments",
+        "path": "/deployments",
+        "queryStringParameters": query or None,
+        "multiValueQueryStringParameters": {name: [value] for name, value in query.items()} or None,
+        "requestContext": {**event["requestContext"], "resourcePath": "/deployments"},
+    }
+
+
+@pytest.mark.parametrize("query", [{}, {"format": "json"}, {"repository": "my-app"}])
+def test_approval_api_refuses_the_audit_page_without_its_signed_link(
+    handler, waiting_deployment, load_event, lambda_context, query
+):
+    # given a default stack with a deployment whose trail names its approver's address
+    waiting_deployment()
+
+    # when the audit page is asked for without a signed link (as a page, as JSON, filtered)
+    response = handler("approval_api").lambda_handler(_audit_event(load_event, query), lambda_context)
+
+    # then it is refused with 403, and nothing of the deployment is shown
+    assert response["statusCode"] == 403
+    assert "signed link" in response["body"]
+    assert "my-app" not in response["body"].replace("repository=my-app", "")
+
+
+def test_approval_api_shows_the_audit_page_through_its_signed_link(
+    handler, waiting_deployment, load_event, lambda_context
+):
+    # given a deployment, and the audit link a Slack message carries (signed with the stack's key)
+    waiting_deployment()
+    link = AuditLink(int(datetime.now(UTC).timestamp()) + 3600)
+    access = link.params(EVENTS_LINK_SECRET.encode())
+
+    # when the page is opened through it, as a page and as JSON
+    app = handler("approval_api")
+    page = app.lambda_handler(_audit_event(load_event, access), lambda_context)
+    as_json = app.lambda_handler(_audit_event(load_event, {**access, "format": "json"}), lambda_context)
+
+    # then both show the deployment, and the page's own links and filter carry the signed fields on
+    assert page["statusCode"] == 200 and "my-app" in page["body"]
+    assert [row["build_no"] for row in json.loads(as_json["body"])["deployments"]] == [760]
+    body = html.unescape(page["body"])
+    assert f"format=json&{urlencode(access)}" in body
+    for name, value in access.items():
+        assert f'<input type="hidden" name="{name}" value="{value}">' in body
