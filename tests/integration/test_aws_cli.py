@@ -106,6 +106,27 @@ def test_a_client_with_only_the_aws_cli_deploys_approves_rolls_back_and_is_refus
     assert "weight: 1.5 is outside 0..1" in ended["cause"]
     assert {name: _alias(local, name) for name in names} == {name: ("2", {}) for name in names}
 
+    # the stack's policy (the defaults: a production stack's): whoever starts an execution cannot skip the
+    # approval; each input is refused naming the parameter that forbids it, and nothing moves
+    for name in names:
+        local.aws(
+            "lambda", "update-function-code", "--function-name", name, "--zip-file", f"fileb://{_zip(tmp_path, 763)}"
+        )
+    skips = {
+        763: ({"pre_approve": True}, "AllowPreApprove"),
+        764: ({"weight": 1}, "MaxNewVersionWeight"),
+        765: ({"approval_timeout_seconds": 1, "on_timeout": "promote"}, "AllowOnTimeoutPromote"),
+    }
+    for build_no, (asked, parameter) in skips.items():
+        started = local.aws(
+            "stepfunctions", "start-execution", "--state-machine-arn", local.outputs["StateMachineArn"],
+            "--name", f"my-app-{build_no}", "--input", json.dumps({**CI_INPUT, "build_no": build_no, **asked}),
+        )  # fmt: skip
+        ended = local.wait_for_execution(started["executionArn"])
+        assert (ended["status"], ended["error"]) == ("FAILED", "Canary.InvalidInput")
+        assert parameter in ended["cause"]
+    assert {name: _alias(local, name) for name in names} == {name: ("2", {}) for name in names}
+
     # the table holds the trail of every decision
     items = local.aws(
         "dynamodb", "query", "--table-name", local.outputs["DeploymentsTableName"],

@@ -7,7 +7,7 @@ from urllib.parse import parse_qsl
 
 import requests
 
-from lambda_canary.browser import FORM_HEADERS, forms_in, open_and_submit
+from lambda_canary.browser import FORM_HEADERS, audit_link, forms_in, open_and_submit
 from lambda_canary.demo import ship_code
 
 
@@ -190,10 +190,15 @@ def test_audit_page_lists_decisions_newest_first_with_links(make_fleet, runtime)
     open_and_submit(fleet.links()["rollback"])
     fleet.wait(second)
 
-    audit = f"{runtime.outputs['ApprovalApiUrl']}/deployments"
-    rows = requests.get(audit, params={"repository": fleet.repository, "format": "json"}, timeout=10).json()
-    page = requests.get(audit, params={"repository": fleet.repository}, timeout=10)
+    # the audit page, through the signed link at the foot of the request message
+    audit, _, query = audit_link(fleet.wait_for_message(1)[0]).partition("?")
+    assert audit == f"{runtime.outputs['ApprovalApiUrl']}/deployments"
+    access = dict(parse_qsl(query))
+    unsigned = requests.get(audit, params={"repository": fleet.repository}, timeout=10)
+    rows = requests.get(audit, params={**access, "repository": fleet.repository, "format": "json"}, timeout=10).json()
+    page = requests.get(audit, params={**access, "repository": fleet.repository}, timeout=10)
 
+    assert unsigned.status_code == 403 and fleet.repository not in unsigned.text
     deployments = rows["deployments"]
     assert [(d["build_no"], d["status"], d["action"]) for d in deployments] == [
         (3, "ROLLED_BACK", "rollback"),
@@ -206,7 +211,7 @@ def test_audit_page_lists_decisions_newest_first_with_links(make_fleet, runtime)
     assert f"https://ci.example.com/{fleet.repository}/3" in page.text and "console" in page.text
     assert page.text.index("build 3") < page.text.index("build 2")
     assert rows["older"] is None  # one page holds both
-    bad = requests.get(audit, params={"repository": fleet.repository, "before": "yesterday"}, timeout=10)
+    bad = requests.get(audit, params={**access, "repository": fleet.repository, "before": "yesterday"}, timeout=10)
     assert bad.status_code == 400 and "before is a build number" in bad.text
 
 
