@@ -131,7 +131,7 @@ def test_the_result_pages_audit_link_opens_the_deployments_and_keeps_its_signatu
 
     # then the filtered page (through the signed fields the filter carries on) shows the decision
     expect(page.get_by_role("heading", level=1)).to_have_text(f"Deployments of {fleet.repository}")
-    expect(page.get_by_role("cell", name=f"rollback by approval link", exact=False)).to_be_visible()
+    expect(page.get_by_role("cell", name="rollback by approval link", exact=False)).to_be_visible()
     screenshot(page, "audit")
 
     # and the same address without its signature is refused
