@@ -23,7 +23,7 @@ from typing import Any
 import boto3
 import requests
 
-from lambda_canary.browser import decision_links, forms_in
+from lambda_canary.browser import FORM_HEADERS, decision_links, forms_in
 from lambda_canary.demo import create_functions_with_alias, ship_codes, wait_for_execution
 from lambda_canary.local.quota import quota
 from lambda_canary.local.runtime import LocalRuntime
@@ -70,7 +70,7 @@ def decide(runtime: LocalRuntime, lam: Any, sfn: Any, names: list[str], build: i
     form = forms_in(page.text)[0]
     quota.reset_counters()
     clicked = time.monotonic()
-    requests.post(link.split("?")[0], data=form.fields, timeout=30).raise_for_status()
+    requests.post(link.split("?")[0], data=form.fields, headers=FORM_HEADERS, timeout=30).raise_for_status()
     ended = wait_for_execution(sfn, execution, timeout=900)
     expected = ("SUCCEEDED", None) if action == "approve" else ("FAILED", "Canary.RolledBack")
     ending = (ended["status"], ended.get("error"))

@@ -33,6 +33,12 @@ from lambda_canary.local.runtime import LocalRuntime
 
 EXECUTION_TIMEOUT = 60.0
 UPDATE_SECONDS = 0.5
+TEST_STACK_POLICY = {
+    "AllowPreApprove": "true",
+    "AllowOnTimeoutPromote": "true",
+    "MinPromoteTimeoutSeconds": "1",
+    "MaxNewVersionWeight": "1",
+}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -49,9 +55,15 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def runtime() -> Iterator[LocalRuntime]:
-    # Creates and updates take half a second, as they take seconds on AWS: the workflow must wait for them
+    # Creates and updates take half a second, as they take seconds on AWS: the workflow must wait for them.
+    # A stack whose policy lets the tests ask for pre-approval and short promote-on-timeout deadlines (a dev
+    # stack's); the default policy, a production stack's, is what test_aws_cli's `canary local` runs.
     local = LocalRuntime(
-        port=free_port(), approval_port=free_port(), log_level="WARNING", function_update_seconds=UPDATE_SECONDS
+        port=free_port(),
+        approval_port=free_port(),
+        log_level="WARNING",
+        function_update_seconds=UPDATE_SECONDS,
+        parameter_overrides=TEST_STACK_POLICY,
     ).start()
     yield local
     local.stop()

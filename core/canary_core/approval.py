@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 
 from canary_core import slack
 from canary_core.decisions import decide, resume_output
-from canary_core.links import DecisionLink
+from canary_core.links import AuditLink, DecisionLink
 from canary_core.model import Deployment
 from canary_core.trail import PRE_APPROVAL, TIMEOUT, Decision, DeploymentsTable
 
@@ -52,6 +52,12 @@ class Messenger:
             action: link.url(self.approval_api_url, secret)
             for action, link in decision_links(deployment, expires_at).items()
         }
+
+    def audit_url(self, now: datetime) -> str | None:
+        """The audit page's signed link (none when this function does not know the API's address)."""
+        if not self.approval_api_url:
+            return None
+        return AuditLink.from_now(now).url(self.approval_api_url, self.link_secret())
 
     def button_values(self, deployment: Deployment, expires_at: int) -> dict[str, str] | None:
         """A Slack app's buttons carry the signed link's fields; the interactivity endpoint checks them again."""
@@ -94,7 +100,8 @@ def request_decision(
     table.await_decision(deployment, expires_at, now)
     plan = approval_plan(reminder_times(requested_at, expires_at), expires_at, deployment.on_timeout, requested_at)
     if deployment.pre_approve:
-        message = slack.request_message(deployment, None, None, messenger.environment, expires_at)
+        audit_url = messenger.audit_url(now)
+        message = slack.request_message(deployment, None, None, messenger.environment, expires_at, audit_url=audit_url)
         notify(table, deployment, messenger.channel, message, now)
         decision = Decision("approve", PRE_APPROVAL, now.isoformat())
         decide(table, sfn_client, deployment.repository, deployment.build_no, decision, now)
@@ -108,6 +115,7 @@ def request_decision(
         expires_at,
         messenger.button_values(deployment, expires_at),
         messenger.show_links,
+        messenger.audit_url(now),
     )
     # If Slack cannot take the message, the links go to the trail: an operator can hand them on.
     trail_links = {"approve_url": urls["approve"], "rollback_url": urls["rollback"]} if messenger.show_links else {}
@@ -163,7 +171,9 @@ def remind_or_expire(
     due = [t for t in plan["reminders"] if t <= at]
     if due:
         urls = messenger.urls(deployment, plan["deadline"]) if messenger.show_links else {}
-        message = slack.reminder_message(deployment, urls.get("approve"), urls.get("rollback"), plan["deadline"], at)
+        message = slack.reminder_message(
+            deployment, urls.get("approve"), urls.get("rollback"), plan["deadline"], at, messenger.audit_url(now)
+        )
         reply(table, deployment, messenger.channel, item.get("slack_message"), message, now)
         table.note(
             deployment.repository, deployment.build_no, now, "reminder sent", minutes_left=(plan["deadline"] - at) // 60

@@ -6,13 +6,16 @@ the local runtime.
 
 from __future__ import annotations
 
+import time
 from functools import partial
 from typing import Any
 
 import boto3
 from aws_lambda_powertools.utilities import parameters
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
+from canary_core import links
 from canary_core.approval import Messenger
 from canary_core.config import Settings
 from canary_core.fanout import LAMBDA_CLIENT_CONFIG
@@ -46,6 +49,40 @@ def function_locks(settings: Settings) -> FunctionLocks:
 
 def link_secret(settings: Settings) -> bytes:
     return str(parameters.get_secret(settings.link_secret_arn, max_age=SECRET_CACHE_SECONDS)).encode()
+
+
+def link_secrets(settings: Settings, key: str | None = None) -> tuple[bytes, ...]:
+    """The keys a link may be signed with: the current one, then the previous one while Secrets Manager holds
+    it (AWSPREVIOUS, after `put-secret-value`). A link naming a key neither cached one has (rotated within the
+    cache's five minutes) makes both be read again."""
+    fresh = bool(key) and key not in {links.key_id(k) for k in _cached_link_secrets(settings)}
+    return _cached_link_secrets(settings, force=fresh)
+
+
+def _cached_link_secrets(settings: Settings, force: bool = False) -> tuple[bytes, ...]:
+    current = str(
+        parameters.get_secret(settings.link_secret_arn, max_age=SECRET_CACHE_SECONDS, force_fetch=force)
+    ).encode()
+    cached = _previous_link_secret.get(settings.link_secret_arn)
+    if force or cached is None or cached[0] <= time.monotonic():
+        try:
+            value = boto3.client("secretsmanager").get_secret_value(
+                SecretId=settings.link_secret_arn, VersionStage="AWSPREVIOUS"
+            )
+            previous: bytes | None = str(value["SecretString"]).encode()
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ResourceNotFoundException":  # no previous key: fine
+                raise
+            previous = None
+        cached = (time.monotonic() + SECRET_CACHE_SECONDS, previous)
+        _previous_link_secret[settings.link_secret_arn] = cached
+    previous = cached[1]
+    return (current, previous) if previous is not None and previous != current else (current,)
+
+
+# {secret ARN: (monotonic time the value goes stale, the AWSPREVIOUS value or None)}; Powertools' cache
+# keys by name only, so the previous version is cached here
+_previous_link_secret: dict[str, tuple[float, bytes | None]] = {}
 
 
 def slack_webhook_url(settings: Settings) -> str:

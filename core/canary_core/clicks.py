@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
-from canary_core.decisions import DecisionNotDelivered, decide
+from canary_core.decisions import DecisionNotDelivered, decide, decided_before
 from canary_core.errors import LinkRejected
 from canary_core.links import FIELDS as LINK_FIELDS
-from canary_core.links import DecisionLink, verify
+from canary_core.links import AuditLink, DecisionLink, verify
 from canary_core.pages import confirm_page, error_page, format_time, result_page, status_words
-from canary_core.trail import WAITING, Decision, DeploymentsTable
+from canary_core.trail import LATE_DECISIONS, Decision, DeploymentsTable
 
 DECIDED_BY_LINK = "approval link"
 DECIDED_WORDS = {"approve": "approved", "rollback": "rolled back"}
@@ -24,7 +25,34 @@ class Visitor:
     user_agent: str | None
 
 
-def show(params: Mapping[str, str], table: DeploymentsTable, secret: bytes, now: datetime) -> tuple[int, str]:
+def cross_site(headers: Mapping[str, str]) -> str | None:
+    """Why a POST is not the confirmation page's own form (None when it is). Browsers say where a request
+    comes from: `Sec-Fetch-Site` (every current browser), else `Origin`, which must be this API's own host.
+    A request that says neither is refused too: a decision is only taken from the page's button."""
+    lower = {name.lower(): value for name, value in headers.items()}
+    site = lower.get("sec-fetch-site")
+    if site is not None:
+        return None if site == "same-origin" else f"it came from another site (Sec-Fetch-Site: {site})"
+    origin, host = lower.get("origin"), lower.get("host")
+    if not origin:
+        return "it does not say where it came from (no Origin or Sec-Fetch-Site header)"
+    if not host or urlsplit(origin).netloc.lower() != host.lower():
+        return f"it came from another site (Origin: {origin})"
+    return None
+
+
+def refuse_cross_site(reason: str) -> tuple[int, str]:
+    return 403, error_page(
+        403,
+        "Decide from the confirmation page",
+        f"This decision was refused because {reason}. Open the link from the message and press its button; "
+        "nothing was changed.",
+    )
+
+
+def show(
+    params: Mapping[str, str], table: DeploymentsTable, secret: bytes | Sequence[bytes], now: datetime
+) -> tuple[int, str]:
     """GET: never changes anything (link previews and mail scanners fetch links)."""
     try:
         link = verify(params, secret, now)
@@ -33,17 +61,18 @@ def show(params: Mapping[str, str], table: DeploymentsTable, secret: bytes, now:
     item = table.get(link.repository, link.build_no)
     if item is None:
         return _unknown(link)
-    if item.get("decision") or item.get("status") != WAITING:
-        return 200, _already_decided(item, now)
+    audit = audit_href(secret, now)
+    if decided_before(item):
+        return 200, _already_decided(item, now, audit)
     form = {name: value for name, value in params.items() if name in LINK_FIELDS}
-    return 200, confirm_page(item, link.action, form, now)
+    return 200, confirm_page(item, link.action, form, now, audit_href=audit)
 
 
 def submit(
     form: Mapping[str, str],
     table: DeploymentsTable,
     sfn_client: Any,
-    secret: bytes,
+    secret: bytes | Sequence[bytes],
     visitor: Visitor,
     now: datetime,
 ) -> tuple[int, str]:
@@ -55,17 +84,19 @@ def submit(
     item = table.get(link.repository, link.build_no)
     if item is None:
         return _unknown(link)
-    if item.get("status") != WAITING and not item.get("decision"):
-        return 409, _already_decided(item, now)
+    audit = audit_href(secret, now)
     user_agent = (visitor.user_agent or "")[:200] or None
     decision = Decision(link.action, DECIDED_BY_LINK, now.isoformat(), visitor.source_ip, user_agent)
+    if decided_before(item):  # answered from what is stored: counted, nothing else written or sent
+        table.count_ignored(link.repository, link.build_no, LATE_DECISIONS, now, **decision.as_item())
+        return 409, _already_decided(item, now, audit)
     try:
         result = decide(table, sfn_client, link.repository, link.build_no, decision, now)
     except DecisionNotDelivered as error:
         return 503, error_page(503, "Try again in a moment", str(error))
     current = table.get(link.repository, link.build_no) or result.item
     if not result.won:
-        return 409, _already_decided(current, now)
+        return 409, _already_decided(current, now, audit)
     title = f"{current['repository']} build {current['build_no']}"
     if not result.delivered:
         return 409, result_page(
@@ -74,6 +105,7 @@ def submit(
             f"Your decision was recorded, but {result.problem}. The outcome is in the trail below.",
             now,
             tone="bad",
+            audit_href=audit,
         )
     if link.action == "approve":
         heading, message = f"Approved: {title}", "Every alias is being promoted to its new version now."
@@ -83,7 +115,8 @@ def submit(
             "Every alias is being put back on its previous version now.",
         )
     tone = "good" if link.action == "approve" else "notice"
-    return 200, result_page(current, heading, message + " The outcome will be posted to Slack.", now, tone=tone)
+    message += " The outcome will be posted to Slack."
+    return 200, result_page(current, heading, message, now, tone=tone, audit_href=audit)
 
 
 def _rejected(error: LinkRejected, table: DeploymentsTable, now: datetime) -> tuple[int, str]:
@@ -102,7 +135,13 @@ def _unknown(link: DecisionLink) -> tuple[int, str]:
     )
 
 
-def _already_decided(item: dict[str, Any], now: datetime) -> str:
+def audit_href(secrets: bytes | Sequence[bytes], now: datetime) -> str:
+    """The audit page's signed link, relative to the page that shows it, signed with the current key."""
+    current = secrets if isinstance(secrets, bytes) else secrets[0]
+    return AuditLink.from_now(now).relative_url(current)
+
+
+def _already_decided(item: dict[str, Any], now: datetime, audit: str) -> str:
     title = f"{item['repository']} build {item['build_no']}"
     decision = item.get("decision")
     if decision:
@@ -114,4 +153,4 @@ def _already_decided(item: dict[str, Any], now: datetime) -> str:
     else:
         outcome = item.get("outcome") or {}
         message = f"This deployment already ended ({status_words(item)}). {outcome.get('cause', '')}".strip()
-    return result_page(item, f"Already decided: {title}", message, now, tone="notice")
+    return result_page(item, f"Already decided: {title}", message, now, tone="notice", audit_href=audit)

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from canary_core.model import Defaults
+from canary_core.slack import RESPONSE_URL_PREFIXES
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,8 @@ class Settings:
     slack_approvers: tuple[str, ...]  # Slack user ids allowed to decide; empty: everyone
     defaults: Defaults
     managed_function_prefix: str = "*"  # the functions this stack may deploy (template: ManagedFunctionPrefix)
+    # Where replies to a button press may go: Slack's hosts, plus what the local runtime adds for its sink
+    slack_response_url_prefixes: tuple[str, ...] = RESPONSE_URL_PREFIXES
 
     @property
     def links_allowed(self) -> bool:
@@ -50,12 +53,18 @@ class Settings:
             slack_app_secret_arn=env.get("SLACK_APP_SECRET_ARN", ""),
             slack_api_url=env.get("SLACK_API_URL", "https://slack.com/api"),
             slack_approvers=tuple(u.strip() for u in env.get("SLACK_APPROVERS", "").split(",") if u.strip()),
+            slack_response_url_prefixes=RESPONSE_URL_PREFIXES
+            + tuple(p.strip() for p in env.get("SLACK_EXTRA_RESPONSE_URL_PREFIXES", "").split(",") if p.strip()),
             defaults=Defaults(
                 alias=env["DEFAULT_ALIAS"],
                 weight=float(env["DEFAULT_WEIGHT"]),
                 pre_approve=env["DEFAULT_PRE_APPROVE"].lower() == "true",
                 approval_timeout_seconds=int(env["DEFAULT_APPROVAL_TIMEOUT_SECONDS"]),
                 on_timeout=env.get("DEFAULT_ON_TIMEOUT", "rollback"),
+                allow_pre_approve=env.get("ALLOW_PRE_APPROVE", "false").lower() == "true",
+                allow_on_timeout_promote=env.get("ALLOW_ON_TIMEOUT_PROMOTE", "false").lower() == "true",
+                max_weight=float(env.get("MAX_NEW_VERSION_WEIGHT", "0.5")),
+                min_promote_timeout_seconds=int(env.get("MIN_PROMOTE_TIMEOUT_SECONDS", "900")),
             ),
             managed_function_prefix=env.get("MANAGED_FUNCTION_PREFIX", "*"),
         )

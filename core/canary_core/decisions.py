@@ -15,7 +15,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from canary_core.executions import execution_running
-from canary_core.trail import Decision, DeploymentsTable
+from canary_core.trail import LATE_DECISIONS, WAITING, Decision, DeploymentsTable
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +35,11 @@ class DecisionResult:
     problem: str | None = None  # why a winning decision did not reach the execution
 
 
+def decided_before(item: dict[str, Any]) -> bool:
+    """The deployment took its decision already, or no longer waits for one: a click only gets told."""
+    return bool(item.get("decision")) or item.get("status") != WAITING
+
+
 def decide(
     table: DeploymentsTable,
     sfn_client: Any,
@@ -45,7 +50,7 @@ def decide(
 ) -> DecisionResult:
     won, item = table.record_decision(repository, build_no, decision)
     if not won:
-        table.note_unless_full(repository, build_no, now, f"ignored later {decision.action}", **decision.as_item())
+        table.count_ignored(repository, build_no, LATE_DECISIONS, now, **decision.as_item())
         return DecisionResult(won=False, delivered=False, item=item)
     code = "no task waiting"
     if item.get("task_token"):

@@ -14,13 +14,18 @@ LATEST = "$LATEST"
 
 @dataclass(frozen=True)
 class Defaults:
-    """The stack's parameters, used for every field the execution input leaves out."""
+    """The stack's parameters: the values of every field the execution input leaves out, and the limits of
+    what the input may ask (the stack sets policy; the input can only be stricter)."""
 
     alias: str
     weight: float
     pre_approve: bool
     approval_timeout_seconds: int
     on_timeout: str = "rollback"
+    allow_pre_approve: bool = False  # the input may ask for pre-approval although pre_approve is False
+    allow_on_timeout_promote: bool = False  # the input may ask for on_timeout promote although on_timeout is rollback
+    max_weight: float = 0.5  # the highest weight the new version may get while the decision is pending
+    min_promote_timeout_seconds: int = 900  # the shortest approval window when the deadline would promote
 
 
 @dataclass(frozen=True)

@@ -47,22 +47,45 @@ def status_words(item: dict[str, Any]) -> str:
     return STATUS_WORDS.get(str(item.get("status")), str(item.get("status")))
 
 
-def confirm_page(item: dict[str, Any], action: str, form: dict[str, str], now: datetime) -> str:
+def confirm_page(
+    item: dict[str, Any], action: str, form: dict[str, str], now: datetime, audit_href: str | None = None
+) -> str:
+    """`audit_href`: the signed link to the audit page, shown under the deployment."""
     return _env.get_template("confirm.html").render(
-        item=item, action=action, action_word=ACTION_WORDS[action], form=form, time_left=_time_left(item, now)
+        item=item,
+        action=action,
+        action_word=ACTION_WORDS[action],
+        form=form,
+        time_left=_time_left(item, now),
+        audit_href=audit_href,
     )
 
 
-def result_page(item: dict[str, Any], heading: str, message: str, now: datetime, tone: str = "good") -> str:
+def result_page(
+    item: dict[str, Any],
+    heading: str,
+    message: str,
+    now: datetime,
+    tone: str = "good",
+    audit_href: str | None = None,
+) -> str:
     """tone: good (green), bad (red) or notice (blue): the colour of the message's edge."""
     return _env.get_template("result.html").render(
-        item=item, heading=heading, message=message, tone=tone, time_left=_time_left(item, now)
+        item=item, heading=heading, message=message, tone=tone, time_left=_time_left(item, now), audit_href=audit_href
     )
 
 
-def audit_page(rows: list[dict[str, Any]], repository: str | None, older: str | None = None) -> str:
-    """`older`: the `before` value of the next page, when there may be one."""
-    return _env.get_template("audit.html").render(rows=rows, repository=repository or "", older=older)
+def audit_page(
+    rows: list[dict[str, Any]],
+    repository: str | None,
+    older: str | None = None,
+    access: dict[str, str] | None = None,
+) -> str:
+    """`older`: the `before` value of the next page, when there may be one; `access`: the signed audit link's
+    fields, carried on by every link and the filter of the page."""
+    return _env.get_template("audit.html").render(
+        rows=rows, repository=repository or "", older=older, access=access or {}
+    )
 
 
 def error_page(status: int, heading: str, message: str) -> str:

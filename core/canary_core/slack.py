@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
 from canary_core.model import Deployment, FunctionTarget
 from canary_core.trail import TIMEOUT
 
+# Where Slack's interaction response_urls point (https://hooks.slack.com/actions/..., GovSlack: slack-gov.com)
+RESPONSE_URL_PREFIXES = ("https://hooks.slack.com/", "https://hooks.slack-gov.com/")
 SECTION_LIMIT = 2900  # Slack allows 3000 characters per section text
 MAX_FUNCTION_SECTIONS = 10  # and 50 blocks per message: past this, the rest is summarised in one line
 
@@ -27,12 +30,14 @@ def request_message(
     expires_at: int,
     button_values: dict[str, str] | None = None,
     show_links: bool = True,
+    audit_url: str | None = None,
 ) -> dict[str, Any]:
     """The message that asks for a decision; without links when the deployment is pre-approved.
 
     With `button_values` ({action: value}, app mode) the buttons post to the app's interactivity endpoint
     instead of opening the links; the links stay in the text for anyone who prefers the page, unless
-    `show_links` is off (only the app's approvers may decide: the buttons are the only way).
+    `show_links` is off (only the app's approvers may decide: the buttons are the only way). `audit_url`: the
+    signed link to the audit page, at the foot of the message.
     """
     deadline = datetime.fromtimestamp(expires_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
     share = f"{deployment.weight:.0%}"
@@ -44,7 +49,7 @@ def request_message(
         fallback = headline
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": f"Canary: {deployment.title}"[:150]}},
-        _section(f"{_escape(headline)}\n{_facts(deployment, environment)}"),
+        _section(f"{escape(headline)}\n{_facts(deployment, environment)}"),
         *_function_sections(deployment.functions, deployment.weight),
     ]
     if approve_url and rollback_url:
@@ -58,7 +63,8 @@ def request_message(
                 ],
             }
         )
-    return {"text": fallback, "blocks": blocks, "unfurl_links": False, "unfurl_media": False}
+    blocks.extend(audit_blocks(audit_url))
+    return {"text": escape(fallback), "blocks": blocks, "unfurl_links": False, "unfurl_media": False}
 
 
 def outcome_message(deployment: Deployment, outcome: dict[str, Any], environment: str) -> dict[str, Any]:
@@ -72,17 +78,22 @@ def outcome_message(deployment: Deployment, outcome: dict[str, Any], environment
         detail = f"Approved by {summary.get('decided_by')} at {summary.get('decided_at')}."
     else:
         detail = outcome.get("cause", "")
-    text = _escape(f"{word}: {deployment.title}. {detail}")
+    text = escape(f"{word}: {deployment.title}. {detail}")
     blocks = [
         {"type": "header", "text": {"type": "plain_text", "text": f"{word}: {deployment.title}"[:150]}},
-        _section(f"{_escape(detail)}\n{_facts(deployment, environment)}"),
+        _section(f"{escape(detail)}\n{_facts(deployment, environment)}"),
         *_function_sections(deployment.functions, None if status == "PROMOTED" else 0.0),
     ]
     return {"text": text, "blocks": blocks, "unfurl_links": False, "unfurl_media": False}
 
 
 def reminder_message(
-    deployment: Deployment, approve_url: str | None, rollback_url: str | None, deadline: int, now: int
+    deployment: Deployment,
+    approve_url: str | None,
+    rollback_url: str | None,
+    deadline: int,
+    now: int,
+    audit_url: str | None = None,
 ) -> dict[str, Any]:
     minutes = max(0, (deadline - now) // 60)
     until = datetime.fromtimestamp(deadline, UTC).strftime("%H:%M UTC")
@@ -92,13 +103,32 @@ def reminder_message(
         f"then it is {policy}."
     )
     if not (approve_url and rollback_url):  # decisions only through the request's buttons
-        return {"text": text, "blocks": [_section(_escape(text))], "unfurl_links": False, "unfurl_media": False}
+        return {
+            "text": escape(text),
+            "blocks": [_section(escape(text)), *audit_blocks(audit_url)],
+            "unfurl_links": False,
+            "unfurl_media": False,
+        }
     return {
-        "text": f"{text} Approve: {approve_url} Roll back: {rollback_url}",
-        "blocks": [_section(f"{_escape(text)}\n<{approve_url}|Approve> · <{rollback_url}|Roll back>")],
+        "text": escape(f"{text} Approve: {approve_url} Roll back: {rollback_url}"),
+        "blocks": [
+            _section(f"{escape(text)}\n<{approve_url}|Approve> · <{rollback_url}|Roll back>"),
+            *audit_blocks(audit_url),
+        ],
         "unfurl_links": False,
         "unfurl_media": False,
     }
+
+
+AUDIT_LINK_TEXT = "Deployments and decisions"
+
+
+def audit_blocks(audit_url: str | None) -> list[dict[str, Any]]:
+    """The signed link to the audit page, as a context line (none without a URL)."""
+    if not audit_url:
+        return []
+    text = f"<{_link_target(audit_url)}|{AUDIT_LINK_TEXT}> (every deployment of this pipeline; the link works a week)"
+    return [{"type": "context", "block_id": "audit", "elements": [{"type": "mrkdwn", "text": text}]}]
 
 
 def decided_message(title: str, action: str, decided_by: str, decided_at: str) -> dict[str, Any]:
@@ -107,12 +137,17 @@ def decided_message(title: str, action: str, decided_by: str, decided_at: str) -
     doing = "promoting every alias" if action == "approve" else "putting every alias back"
     text = f"{word} by {decided_by} at {decided_at}: {doing} now."
     return {
-        "text": f"{title}: {text}",
+        "text": escape(f"{title}: {text}"),
         "blocks": [
             {"type": "header", "text": {"type": "plain_text", "text": f"{word}: {title}"[:150]}},
-            _section(_escape(text)),
+            _section(escape(text)),
         ],
     }
+
+
+def ephemeral(text: str) -> dict[str, Any]:
+    """A reply only the person who pressed the button sees; the original message stays."""
+    return {"response_type": "ephemeral", "replace_original": False, "text": escape(text)}
 
 
 def post(webhook_url: str, message: dict[str, Any], timeout: float = 5.0) -> None:
@@ -197,9 +232,40 @@ class UnavailableChannel:
         raise SlackError(self.reason)
 
 
-def respond(response_url: str, message: dict[str, Any], timeout: float = 5.0) -> None:
-    """Answer an interaction through its response_url (replace the message, or an ephemeral reply)."""
+def respond(
+    response_url: str,
+    message: dict[str, Any],
+    timeout: float = 5.0,
+    allowed: tuple[str, ...] = RESPONSE_URL_PREFIXES,
+) -> None:
+    """Answer an interaction through its response_url (replace the message, or an ephemeral reply): only to
+    Slack's own hosts (`allowed`), whatever the request says."""
+    if not response_url_allowed(response_url, allowed):
+        raise SlackError(f"response_url {response_url[:100]!r} is not Slack's; not answered")
     post(response_url, message, timeout)
+
+
+def response_url_allowed(url: str, allowed: tuple[str, ...]) -> bool:
+    """The URL starts with one of the allowed prefixes (scheme, host, path ending in /) and its host is the
+    prefix's host, as HTTP clients read it (no user info, no other port)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return False
+    for prefix in allowed:
+        expected = urlsplit(prefix)
+        if (
+            url.startswith(prefix)
+            and prefix.endswith("/")
+            and parts.scheme == expected.scheme
+            and parts.hostname == expected.hostname
+            and port == expected.port
+            and "@" not in parts.netloc
+            and "\\" not in url
+        ):
+            return True
+    return False
 
 
 def _facts(deployment: Deployment, environment: str) -> str:
@@ -209,7 +275,7 @@ def _facts(deployment: Deployment, environment: str) -> str:
         else str(deployment.build_no)
     )
     return (
-        f"*Repository:* {_escape(deployment.repository)}   *Build:* {build}   *Alias:* `{deployment.alias}`   "
+        f"*Repository:* {escape(deployment.repository)}   *Build:* {build}   *Alias:* `{deployment.alias}`   "
         f"*Environment:* {environment}   *Functions:* {len(deployment.functions)}"
     )
 
@@ -263,6 +329,7 @@ def _link_target(url: str) -> str:
     return url.replace("|", "%7C").replace("<", "%3C").replace(">", "%3E")
 
 
-def _escape(text: str) -> str:
-    """Slack mrkdwn control characters."""
+def escape(text: str) -> str:
+    """Slack's control characters, escaped as Slack asks: every text sent to Slack goes through here (section
+    and fallback texts alike), so a name or a cause can neither ping a channel nor forge a link."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -11,17 +11,17 @@ replayed request meets the first decision and changes nothing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
 from canary_core import slack
-from canary_core.decisions import DecisionNotDelivered, decide
+from canary_core.decisions import DecisionNotDelivered, decide, decided_before
 from canary_core.errors import LinkRejected
 from canary_core.links import verify as verify_link
 from canary_core.slack_requests import SlackAction, parse_action, verify
-from canary_core.trail import Decision, DeploymentsTable
+from canary_core.trail import LATE_DECISIONS, REFUSED_PRESSES, Decision, DeploymentsTable
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ def accept_press(headers: Mapping[str, str], body: str, signing_secret: str, now
 def handle_press(
     action: SlackAction,
     *,
-    link_secret: bytes,
+    link_secret: bytes | Sequence[bytes],
     approvers: tuple[str, ...],
     table: DeploymentsTable,
     sfn_client: Any,
@@ -73,27 +73,26 @@ def handle_press(
         _ephemeral(respond, action, "This button does not match its deployment; nothing was changed.")
         return
     title = f"{link.repository} build {link.build_no}"
+    decision = Decision(action.action, action.user_name, now.isoformat(), user_id=action.user_id)
+    item = table.get(link.repository, link.build_no)
+    if item is None:
+        _ephemeral(respond, action, f"There is no deployment {title} in this environment; nothing was changed.")
+        return
+    if decided_before(item):  # answered from what is stored: counted, nothing else written
+        table.count_ignored(link.repository, link.build_no, LATE_DECISIONS, now, **decision.as_item())
+        _already_decided(respond, action, title, item)
+        return
     if not may_decide(action.user_id, approvers, group_members):
-        table.note_unless_full(
-            link.repository, link.build_no, now, f"refused {action.action}: not an approver",
-            decided_by=action.user_name, user_id=action.user_id,
-        )  # fmt: skip
+        table.count_ignored(link.repository, link.build_no, REFUSED_PRESSES, now, **decision.as_item())
         _ephemeral(respond, action, f"You are not allowed to decide {title}; nothing was changed.")
         return
-    decision = Decision(action.action, action.user_name, now.isoformat(), user_id=action.user_id)
     try:
         result = decide(table, sfn_client, link.repository, link.build_no, decision, now)
     except DecisionNotDelivered as error:
         _ephemeral(respond, action, str(error))
         return
     if not result.won:
-        first = result.item.get("decision") or {}
-        said = (
-            f"{first.get('action')} by {first.get('decided_by')} at {first.get('decided_at')}"
-            if first
-            else f"it already ended ({result.item.get('status')})"
-        )
-        _ephemeral(respond, action, f"{title} was already decided: {said}. Nothing was changed.")
+        _already_decided(respond, action, title, result.item)
         return
     if not result.delivered:
         _ephemeral(respond, action, f"Too late: {title} was no longer waiting ({result.problem}).")
@@ -108,8 +107,18 @@ def handle_press(
     )
 
 
+def _already_decided(respond: Respond, action: SlackAction, title: str, item: dict[str, Any]) -> None:
+    first = item.get("decision") or {}
+    said = (
+        f"{first.get('action')} by {first.get('decided_by')} at {first.get('decided_at')}"
+        if first
+        else f"it already ended ({item.get('status')})"
+    )
+    _ephemeral(respond, action, f"{title} was already decided: {said}. Nothing was changed.")
+
+
 def _ephemeral(respond: Respond, action: SlackAction, text: str) -> None:
-    _send(respond, action, {"response_type": "ephemeral", "replace_original": False, "text": text})
+    _send(respond, action, slack.ephemeral(text))
 
 
 def _send(respond: Respond, action: SlackAction, message: dict[str, Any]) -> None:

@@ -2,8 +2,9 @@
 
 The state the workflow carries names the deployment, never its functions: a deployment of 1,000 functions
 with 64-character names would pass Step Functions' 256 KB, and its deployment item DynamoDB's 400 KB. Each
-step that needs the functions reads them here (one query); the steps that change them (Validate Input
-resolves the versions the aliases run, Publish And Shift adds the new ones, each before its alias moves) write them back.
+step that needs the functions reads them here (one query); the steps that change them write them back
+(Validate Input resolves the versions the aliases run, Publish And Shift adds each new one before its alias
+moves).
 """
 
 from __future__ import annotations

@@ -23,6 +23,9 @@ BY_START_TIME = "ByStartTime"
 PRE_APPROVAL, TIMEOUT = "pre-approval", "timeout"  # who decided, when no person did
 MAX_TRAIL_EVENTS = 200  # a DynamoDB item holds 400 KB at most
 LISTED_VERSIONS = 50  # functions whose versions the item lists for the pages (all of them: the functions table)
+# Counted, not appended to the trail: clicks after the decision, presses by someone not allowed to decide
+LATE_DECISIONS, REFUSED_PRESSES = "late_decisions", "refused_presses"
+IGNORED_COUNTERS = (LATE_DECISIONS, REFUSED_PRESSES)
 
 
 @dataclass(frozen=True)
@@ -194,15 +197,19 @@ class DeploymentsTable:
             },
         )
 
-    def note_unless_full(self, repository: str, build_no: int, now: datetime, event: str, **details: Any) -> None:
-        """`note` for what anyone outside can cause again and again (late clicks, refused presses): once the
-        trail holds MAX_TRAIL_EVENTS events, such events are dropped, so a flood cannot outgrow the item."""
+    def count_ignored(self, repository: str, build_no: int, counter: str, now: datetime, **details: Any) -> None:
+        """Count what anyone outside can cause again and again (a late click, a refused press) instead of
+        appending it to the trail: a flood changes one number, never the trail. The last one's details are
+        kept. An unknown deployment is left alone (no item is created)."""
+        if counter not in IGNORED_COUNTERS:
+            raise ValueError(f"unknown counter {counter!r}; one of {', '.join(IGNORED_COUNTERS)}")
         try:
             self._table.update_item(
                 Key=_key(repository, build_no),
-                UpdateExpression="SET trail = list_append(trail, :event)",
-                ConditionExpression="size(trail) < :most",
-                ExpressionAttributeValues={":event": [_event(now, event, **details)], ":most": MAX_TRAIL_EVENTS},
+                UpdateExpression="ADD #count :one SET #last = :last",
+                ConditionExpression="attribute_exists(repository)",
+                ExpressionAttributeNames={"#count": counter, "#last": f"last_of_{counter}"},
+                ExpressionAttributeValues={":one": 1, ":last": _event(now, counter.replace("_", " "), **details)},
             )
         except ClientError as error:
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":

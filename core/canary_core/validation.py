@@ -128,6 +128,8 @@ def parse_request(raw: Any, defaults: Defaults, managed_prefix: str = "*") -> De
     if on_timeout not in ON_TIMEOUT_POLICIES:
         problems.append(f'on_timeout: {on_timeout!r} is not a policy; pass "rollback" or "promote"')
 
+    if not problems:
+        problems.extend(_policy_problems(raw, defaults, float(weight), pre_approve, timeout, on_timeout))
     if problems:
         raise InvalidInput(problems)
     return DeploymentRequest(
@@ -143,6 +145,38 @@ def parse_request(raw: Any, defaults: Defaults, managed_prefix: str = "*") -> De
         supersede=supersede,
         on_timeout=on_timeout,
     )
+
+
+def _policy_problems(
+    raw: dict[str, Any], defaults: Defaults, weight: float, pre_approve: bool, timeout: int, on_timeout: str
+) -> list[str]:
+    """What the stack's parameters forbid: whoever can start an execution must not be able to skip the
+    approval the stack requires. Each problem names the parameter that forbids it."""
+    problems: list[str] = []
+    if pre_approve and not (defaults.pre_approve or defaults.allow_pre_approve):
+        problems.append(
+            "pre_approve: this stack requires a person's approval (its PreApprove and AllowPreApprove parameters "
+            "are false); leave pre_approve out, or deploy the stack with AllowPreApprove=true"
+        )
+    if on_timeout == "promote" and not (defaults.on_timeout == "promote" or defaults.allow_on_timeout_promote):
+        problems.append(
+            'on_timeout: "promote" is not allowed on this stack (its OnTimeout parameter is rollback and '
+            "AllowOnTimeoutPromote is false); leave on_timeout out, or deploy the stack with AllowOnTimeoutPromote=true"
+        )
+    if weight > defaults.max_weight:
+        given = f"{weight:g}" if "weight" in raw else f"{weight:g} (the stack's NewVersionWeight)"
+        problems.append(
+            f"weight: {given} is above the stack's MaxNewVersionWeight ({defaults.max_weight:g}); pass at most "
+            f"{defaults.max_weight:g}, or raise MaxNewVersionWeight on the stack"
+        )
+    if on_timeout == "promote" and not pre_approve and timeout < defaults.min_promote_timeout_seconds:
+        given = f"{timeout}" if "approval_timeout_seconds" in raw else f"{timeout} (the stack's ApprovalTimeoutSeconds)"
+        problems.append(
+            f"approval_timeout_seconds: {given} is shorter than the stack's MinPromoteTimeoutSeconds "
+            f"({defaults.min_promote_timeout_seconds}) while the deadline promotes; pass at least "
+            f'{defaults.min_promote_timeout_seconds}, or "on_timeout": "rollback"'
+        )
+    return problems
 
 
 def _parse_functions(functions: Any, problems: list[str]) -> tuple[tuple[str, ...], dict[str, str]]:

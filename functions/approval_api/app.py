@@ -1,13 +1,16 @@
 """The click handler behind the approval API (API Gateway REST API, Lambda proxy integration).
 
-GET /decide shows a confirmation page and changes nothing; POST /decide records the decision (first one
-wins) and resumes the waiting execution. GET /deployments is the audit page (?repository=, ?format=json).
+GET /decide shows a confirmation page and changes nothing; POST /decide (the page's own form only) records the
+decision (first one wins) and resumes the waiting execution. GET /deployments is the audit page (?repository=,
+?format=json), opened only through its signed link.
 POST /slack/interactivity takes the Slack app's button presses: it answers Slack at once and hands each press
 to this same function, invoked again without waiting (an event {"slack_press": ...}), which decides.
 """
 
+import binascii
 import json
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -17,8 +20,9 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
-from canary_core import audit, aws, clicks, pages, slack, slack_actions
+from canary_core import audit, aws, clicks, links, pages, slack, slack_actions
 from canary_core.config import Settings
+from canary_core.errors import LinkRejected
 from canary_core.slack_requests import SlackRequestRejected
 
 logger = Logger()
@@ -63,22 +67,34 @@ BUTTONS_ONLY = (
 )
 
 
+@app.exception_handler([UnicodeDecodeError, binascii.Error])  # type: ignore[untyped-decorator]
+def body_not_text(error: Exception) -> Response[str]:
+    """A body that is not UTF-8 text (or not base64 when it says so) is the sender's mistake: 400, not 502."""
+    logger.info("request body refused: %s", type(error).__name__)
+    return Response(status_code=400, content_type="text/plain", body="The request body is not UTF-8 text.")
+
+
 @app.get("/decide")
 def show_decision() -> Response[str]:
     if not settings.links_allowed:
         return _page(*BUTTONS_ONLY)
     params = app.current_event.query_string_parameters or {}
-    return _page(*clicks.show(params, table, aws.link_secret(settings), datetime.now(UTC)))
+    keys = aws.link_secrets(settings, params.get("key"))
+    return _page(*clicks.show(params, table, keys, datetime.now(UTC)))
 
 
 @app.post("/decide")
 def submit_decision() -> Response[str]:
     if not settings.links_allowed:
         return _page(*BUTTONS_ONLY)
+    reason = clicks.cross_site(app.current_event.headers or {})
+    if reason:  # before the body is read: a cross-site form changes nothing
+        return _page(*clicks.refuse_cross_site(reason))
     form = dict(parse_qsl(app.current_event.decoded_body or ""))
     identity = app.current_event.request_context.identity
     visitor = clicks.Visitor(source_ip=identity.source_ip, user_agent=identity.user_agent)
-    return _page(*clicks.submit(form, table, sfn_client, aws.link_secret(settings), visitor, datetime.now(UTC)))
+    keys = aws.link_secrets(settings, form.get("key"))
+    return _page(*clicks.submit(form, table, sfn_client, keys, visitor, datetime.now(UTC)))
 
 
 @app.post("/slack/interactivity")
@@ -118,11 +134,11 @@ def handle_press(press: dict[str, Any]) -> dict[str, str]:
         return {"refused": str(error)}
     slack_actions.handle_press(
         action,
-        link_secret=aws.link_secret(settings),
+        link_secret=aws.link_secrets(settings, dict(parse_qsl(action.value)).get("key")),
         approvers=settings.slack_approvers,
         table=table,
         sfn_client=sfn_client,
-        respond=slack.respond,
+        respond=partial(slack.respond, allowed=settings.slack_response_url_prefixes),
         now=now,
         group_members=_group_members,
     )
@@ -150,6 +166,13 @@ def list_deployments() -> Response[str]:
     params = app.current_event.query_string_parameters or {}
     repository = params.get("repository") or None
     as_json = params.get("format") == "json"
+    try:  # approvers' addresses and builds: only through a signed link
+        links.verify_audit(params, aws.link_secrets(settings, params.get("key")), datetime.now(UTC))
+    except LinkRejected as error:
+        if as_json:
+            return _json(error.status, {"error": str(error)})
+        return _page(error.status, pages.error_page(error.status, "This page needs its signed link", str(error)))
+    access = {name: params[name] for name in links.AUDIT_FIELDS if params.get(name)}
     try:
         rows, older = audit.audit_page_rows(table, repository, params.get("before") or None)
     except audit.BadCursor as error:
@@ -158,7 +181,7 @@ def list_deployments() -> Response[str]:
         return _page(400, pages.error_page(400, "Bad page link", str(error)))
     if as_json:
         return _json(200, {"deployments": rows, "older": older})
-    return _page(200, pages.audit_page(rows, repository, older))
+    return _page(200, pages.audit_page(rows, repository, older, access))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Any
@@ -47,6 +48,21 @@ def decision_links(slack_message: dict[str, Any]) -> dict[str, str]:
     }
 
 
+# What a browser sends with the confirmation page's form: the page is same-origin, and its Referrer-Policy
+# (no-referrer) makes Chromium say Origin "null". The click handler refuses a POST from another site.
+FORM_HEADERS = {"Origin": "null", "Sec-Fetch-Site": "same-origin"}
+
+
+def audit_link(slack_message: dict[str, Any]) -> str:
+    """The signed link to the audit page at the foot of a Slack message."""
+    for block in slack_message.get("blocks", []):
+        if block.get("block_id") == "audit":
+            match = re.search(r"<([^|>]+)\|", block["elements"][0]["text"])
+            if match:
+                return match.group(1)
+    raise ValueError("no audit link in this Slack message")
+
+
 def open_and_submit(url: str, timeout: float = 30.0) -> requests.Response:
     """GET the link (the confirmation page), then submit its form as the button does."""
     page = requests.get(url, timeout=timeout)
@@ -55,4 +71,6 @@ def open_and_submit(url: str, timeout: float = 30.0) -> requests.Response:
     if not forms:
         raise ValueError(f"no form on the page at {url} (status {page.status_code})")
     form = forms[0]
-    return requests.request(form.method, urljoin(url, form.action), data=form.fields, timeout=timeout)
+    return requests.request(
+        form.method, urljoin(url, form.action), data=form.fields, headers=FORM_HEADERS, timeout=timeout
+    )

@@ -16,7 +16,7 @@ import boto3
 
 from canary_core.pages import format_time
 from canary_core.trail import DeploymentsTable
-from lambda_canary.browser import decision_links, open_and_submit
+from lambda_canary.browser import audit_link, decision_links, open_and_submit
 from lambda_canary.local.runtime import LocalRuntime
 
 SAMPLE_FUNCTIONS = ("orders-api", "payments", "notifications")
@@ -142,14 +142,16 @@ def run(port: int, approval_port: int) -> int:
         execution_arn = sfn.start_execution(
             stateMachineArn=runtime.outputs["StateMachineArn"], name="demo-shop-2", input=json.dumps(request)
         )["executionArn"]
-        links = decision_links(wait_for_slack(runtime, 1, timeout=60)[0])
+        request_message = wait_for_slack(runtime, 1, timeout=60)[0]
+        links = decision_links(request_message)
         print("\nCanary running. Aliases now:")
         for name in SAMPLE_FUNCTIONS:
             print(alias_line(lam, name))
         print("Traffic (each alias invoked; the version that ran, as Lambda reports it):")
         for name in SAMPLE_FUNCTIONS:
             print(traffic_line(lam, name, 100))
-        print(f"\nApprove:   {links['approve']}\nRoll back: {links['rollback']}\n")
+        print(f"\nApprove:   {links['approve']}\nRoll back: {links['rollback']}")
+        print(f"Every deployment and decision (signed link, a week): {audit_link(request_message)}\n")
         if auto:
             print(f"DEMO_AUTO={auto}: opening the {auto} link and pressing its button ...")
             response = open_and_submit(links[auto])

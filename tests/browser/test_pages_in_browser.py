@@ -118,6 +118,28 @@ def test_roll_back_in_the_browser_restores_every_alias(make_fleet, page, screens
     assert decision["action"] == "rollback" and "Chrome" in decision["user_agent"]
 
 
+def test_the_result_pages_audit_link_opens_the_deployments_and_keeps_its_signature(make_fleet, page, screenshot):
+    # given a deployment rolled back in the browser; the result page is shown
+    fleet = make_fleet(2)
+    decide_in_the_browser(fleet, page, screenshot, "rollback")
+
+    # when its "Deployments and decisions" link is followed, then the page filtered by the repository
+    page.get_by_role("link", name="Deployments and decisions").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Deployments")
+    page.get_by_label("Repository").fill(fleet.repository)
+    page.get_by_role("button", name="Filter").click()
+
+    # then the filtered page (through the signed fields the filter carries on) shows the decision
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Deployments of {fleet.repository}")
+    expect(page.get_by_role("cell", name="rollback by approval link", exact=False)).to_be_visible()
+    screenshot(page, "audit")
+
+    # and the same address without its signature is refused
+    unsigned = page.goto(page.url.split("?")[0] + f"?repository={fleet.repository}")
+    assert unsigned is not None and unsigned.status == 403
+    expect(page.get_by_role("heading", level=1)).to_have_text("This page needs its signed link")
+
+
 def test_tampered_and_decided_links_say_why_and_offer_no_button(make_fleet, page, screenshot):
     fleet = make_fleet(2)
     execution = fleet.start()

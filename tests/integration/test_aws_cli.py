@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from conftest import CANARY
-from lambda_canary.browser import decision_links, forms_in
+from lambda_canary.browser import FORM_HEADERS, decision_links, forms_in
 
 ROOT = Path(__file__).resolve().parents[2]
 CI_INPUT = json.loads((ROOT / "events" / "start-execution.json").read_text())
@@ -72,7 +72,10 @@ def test_a_client_with_only_the_aws_cli_deploys_approves_rolls_back_and_is_refus
 
     # submit the page's form: every alias promoted
     form = forms_in(page.text)[0]
-    assert requests.post(links["approve"].split("?")[0], data=form.fields, timeout=10).status_code == 200
+    assert (
+        requests.post(links["approve"].split("?")[0], data=form.fields, headers=FORM_HEADERS, timeout=10).status_code
+        == 200
+    )
     assert local.wait_for_execution(started["executionArn"])["status"] == "SUCCEEDED"
     assert {name: _alias(local, name) for name in names} == {name: ("2", {}) for name in names}
     out = tmp_path / "out.json"
@@ -91,7 +94,7 @@ def test_a_client_with_only_the_aws_cli_deploys_approves_rolls_back_and_is_refus
     )  # fmt: skip
     links = decision_links(local.wait_for_slack(3)[2])
     url, _, query = links["rollback"].partition("?")
-    assert requests.post(url, data=dict(parse_qsl(query)), timeout=10).status_code == 200
+    assert requests.post(url, data=dict(parse_qsl(query)), headers=FORM_HEADERS, timeout=10).status_code == 200
     ended = local.wait_for_execution(started["executionArn"])
     assert ended["status"] == "FAILED" and ended["error"] == "Canary.RolledBack"
     assert {name: _alias(local, name) for name in names} == {name: ("2", {}) for name in names}
@@ -116,6 +119,21 @@ def test_a_client_with_only_the_aws_cli_deploys_approves_rolls_back_and_is_refus
     ended = local.wait_for_execution(started["executionArn"])
     assert ended["status"] == "FAILED" and ended["error"] == "Canary.InvalidInput"
     assert "'orders-api' is outside this stack's ManagedFunctionPrefix ('my-app-')" in ended["cause"]
+    # the stack's policy (the defaults: a production stack's): whoever starts an execution cannot skip the
+    # approval (each way is tested on its own in tests/unit/test_core_validation.py); the input is refused
+    # naming each parameter that forbids it, and nothing moves
+    for name in names:
+        local.aws(
+            "lambda", "update-function-code", "--function-name", name, "--zip-file", f"fileb://{_zip(tmp_path, 764)}"
+        )
+    skip = {"pre_approve": True, "weight": 1, "approval_timeout_seconds": 1, "on_timeout": "promote"}
+    started = local.aws(
+        "stepfunctions", "start-execution", "--state-machine-arn", local.outputs["StateMachineArn"],
+        "--name", "my-app-764", "--input", json.dumps({**CI_INPUT, "build_no": 764, **skip}),
+    )  # fmt: skip
+    ended = local.wait_for_execution(started["executionArn"])
+    assert (ended["status"], ended["error"]) == ("FAILED", "Canary.InvalidInput")
+    assert all(p in ended["cause"] for p in ("AllowPreApprove", "MaxNewVersionWeight", "AllowOnTimeoutPromote"))
     assert {name: _alias(local, name) for name in names} == {name: ("2", {}) for name in names}
 
     # the table holds the trail of every decision

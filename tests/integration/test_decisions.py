@@ -7,7 +7,7 @@ from urllib.parse import parse_qsl
 
 import requests
 
-from lambda_canary.browser import forms_in, open_and_submit
+from lambda_canary.browser import FORM_HEADERS, audit_link, forms_in, open_and_submit
 from lambda_canary.demo import ship_code
 
 
@@ -32,7 +32,7 @@ def test_approve_link_promotes_every_alias(make_fleet):
     # when the page's button is pressed
     form = forms_in(page.text)[0]
     assert form.method == "POST"
-    result = requests.post(links["approve"].split("?")[0], data=form.fields, timeout=10)
+    result = requests.post(links["approve"].split("?")[0], data=form.fields, headers=FORM_HEADERS, timeout=10)
 
     # then every alias runs the new version alone and the execution succeeds with the versions
     assert result.status_code == 200 and "Approved" in result.text
@@ -54,6 +54,30 @@ def test_approve_link_promotes_every_alias(make_fleet):
     assert outcome["text"].startswith("Promoted")
 
 
+def test_a_cross_site_form_or_a_body_that_is_not_utf8_changes_nothing(make_fleet):
+    # given a deployment waiting for a decision, and its approve form
+    fleet = make_fleet(2)
+    execution = fleet.start()
+    url, _, query = fleet.links()["approve"].partition("?")
+    fields = dict(parse_qsl(query))
+
+    # when a page on another site posts the form, a script posts it without saying where from, and someone
+    # posts bytes that are not UTF-8
+    cross_site = requests.post(url, data=fields, headers={"Origin": "https://evil.example"}, timeout=10)
+    no_origin = requests.post(url, data=fields, timeout=10)
+    latin1 = requests.post(url, data=b"action=approve&x=\xe9\xff", headers=FORM_HEADERS, timeout=10)
+
+    # then each is refused (403, 403, 400) and the deployment still waits with its canary weights
+    assert (cross_site.status_code, no_origin.status_code, latin1.status_code) == (403, 403, 400)
+    assert "another site" in cross_site.text
+    assert "decision" not in fleet.item()
+    assert fleet.aliases() == {name: ("1", {"2": 0.1}) for name in fleet.names}
+
+    # and the page's own form still decides
+    assert requests.post(url, data=fields, headers=FORM_HEADERS, timeout=10).status_code == 200
+    assert fleet.wait(execution)["status"] == "SUCCEEDED"
+
+
 def test_second_click_changes_nothing_and_shows_the_first_decision(make_fleet):
     fleet = make_fleet(2)
     execution = fleet.start()
@@ -64,7 +88,7 @@ def test_second_click_changes_nothing_and_shows_the_first_decision(make_fleet):
     # when the other button is pressed afterwards
     late_page = requests.get(links["approve"], timeout=10)
     url, _, query = links["approve"].partition("?")
-    late_post = requests.post(url, data=dict(parse_qsl(query)), timeout=10)
+    late_post = requests.post(url, data=dict(parse_qsl(query)), headers=FORM_HEADERS, timeout=10)
 
     # then the page says what was decided and the aliases stay rolled back
     assert late_page.status_code == 200
@@ -73,7 +97,7 @@ def test_second_click_changes_nothing_and_shows_the_first_decision(make_fleet):
         assert "Already decided" in response.text and "rolled back" in response.text
     assert late_post.status_code == 409
     assert fleet.aliases() == {name: ("1", {}) for name in fleet.names}
-    assert any(e["event"] == "ignored later approve" for e in fleet.item()["trail"])
+    assert fleet.item()["late_decisions"] == 1
 
 
 def test_roll_back_link_restores_every_alias(make_fleet):
@@ -166,10 +190,15 @@ def test_audit_page_lists_decisions_newest_first_with_links(make_fleet, runtime)
     open_and_submit(fleet.links()["rollback"])
     fleet.wait(second)
 
-    audit = f"{runtime.outputs['ApprovalApiUrl']}/deployments"
-    rows = requests.get(audit, params={"repository": fleet.repository, "format": "json"}, timeout=10).json()
-    page = requests.get(audit, params={"repository": fleet.repository}, timeout=10)
+    # the audit page, through the signed link at the foot of the request message
+    audit, _, query = audit_link(fleet.wait_for_message(1)[0]).partition("?")
+    assert audit == f"{runtime.outputs['ApprovalApiUrl']}/deployments"
+    access = dict(parse_qsl(query))
+    unsigned = requests.get(audit, params={"repository": fleet.repository}, timeout=10)
+    rows = requests.get(audit, params={**access, "repository": fleet.repository, "format": "json"}, timeout=10).json()
+    page = requests.get(audit, params={**access, "repository": fleet.repository}, timeout=10)
 
+    assert unsigned.status_code == 403 and fleet.repository not in unsigned.text
     deployments = rows["deployments"]
     assert [(d["build_no"], d["status"], d["action"]) for d in deployments] == [
         (3, "ROLLED_BACK", "rollback"),
@@ -182,7 +211,7 @@ def test_audit_page_lists_decisions_newest_first_with_links(make_fleet, runtime)
     assert f"https://ci.example.com/{fleet.repository}/3" in page.text and "console" in page.text
     assert page.text.index("build 3") < page.text.index("build 2")
     assert rows["older"] is None  # one page holds both
-    bad = requests.get(audit, params={"repository": fleet.repository, "before": "yesterday"}, timeout=10)
+    bad = requests.get(audit, params={**access, "repository": fleet.repository, "before": "yesterday"}, timeout=10)
     assert bad.status_code == 400 and "before is a build number" in bad.text
 
 

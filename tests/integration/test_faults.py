@@ -8,7 +8,7 @@ from urllib.parse import parse_qsl
 
 import requests
 
-from lambda_canary.browser import open_and_submit
+from lambda_canary.browser import FORM_HEADERS, open_and_submit
 from lambda_canary.local import faults
 from lambda_canary.local.quota import quota
 
@@ -142,7 +142,7 @@ def test_fifty_concurrent_posts_of_the_same_decision_decide_once(make_fleet):
     form = dict(parse_qsl(query))
 
     with ThreadPoolExecutor(max_workers=50) as pool:
-        responses = list(pool.map(lambda _: requests.post(url, data=form, timeout=60), range(50)))
+        responses = list(pool.map(lambda _: requests.post(url, data=form, headers=FORM_HEADERS, timeout=60), range(50)))
 
     statuses = sorted(r.status_code for r in responses)
     assert statuses.count(200) == 1 and statuses.count(409) == 49

@@ -91,9 +91,12 @@ def test_open_and_submit_posts_the_pages_form_to_the_link(item, link_secret, now
     with patch("requests.get", return_value=page) as get, patch("requests.request", return_value=answer) as send:
         response = open_and_submit(url)
 
-    # then the link was fetched, and its form POSTed back to the same URL with the link's fields
+    # then the link was fetched, and its form POSTed back to the same URL with the link's fields, saying (as a
+    # browser does) that it comes from the page itself
     get.assert_called_once_with(url, timeout=30.0)
-    send.assert_called_once_with("POST", url, data=params, timeout=30.0)
+    send.assert_called_once_with(
+        "POST", url, data=params, headers={"Origin": "null", "Sec-Fetch-Site": "same-origin"}, timeout=30.0
+    )
     assert response is answer
 
 

@@ -15,7 +15,7 @@ import pytest
 import requests
 from slack_fake import SLACK_API, SLACK_BOT_TOKEN, SLACK_CHANNEL, SLACK_WEBHOOK, http_response
 
-from canary_core import clicks
+from canary_core import clicks, slack
 from canary_core.approval import (
     Messenger,
     announce_outcome,
@@ -26,9 +26,9 @@ from canary_core.approval import (
     request_decision,
 )
 from canary_core.decisions import resume_output
-from canary_core.links import DecisionLink, verify
+from canary_core.links import AUDIT_LINK_SECONDS, AuditLink, DecisionLink, verify, verify_audit
 from canary_core.trail import PRE_APPROVAL, TIMEOUT, WAITING, Decision
-from lambda_canary.browser import decision_links
+from lambda_canary.browser import audit_link, decision_links
 
 API_URL = "https://abc123defg.execute-api.us-east-1.amazonaws.com/v1"
 POST_MESSAGE = f"{SLACK_API}/chat.postMessage"
@@ -67,10 +67,6 @@ def ask(deployment, channel, *, table, sfn, secret, now, interactive=False):
 
 def remind(deployment, plan, channel, *, table, secret, at):
     return remind_or_expire(deployment, plan, messenger(channel, secret), table=table, now=at)
-
-
-def no_secret():
-    raise AssertionError("no link is needed here")
 
 
 # --- when to remind, and the plan the wait loop reads ----------------------------------------------------
@@ -218,13 +214,13 @@ def test_an_app_request_posts_buttons_carrying_the_signed_link_and_remembers_the
 
 
 def test_a_pre_approved_deployment_is_decided_at_once_without_a_token(
-    table, sfn, opened, webhook_channel, slack_http, now, t0
+    table, sfn, opened, webhook_channel, slack_http, link_secret, now, t0
 ):
-    # given a pre-approved deployment (no link secret may be read) whose execution runs
+    # given a pre-approved deployment whose execution runs
     deployment = opened(pre_approve=True)
 
     # when a decision is requested
-    dev = Messenger(webhook_channel, no_secret, API_URL, "dev")
+    dev = Messenger(webhook_channel, lambda: link_secret, API_URL, "dev")
     plan = request_decision(deployment, dev, table=table, sfn_client=sfn, now=now)
 
     # then approve by "pre-approval" is recorded with the same trail as a click; no token is needed: the
@@ -236,10 +232,13 @@ def test_a_pre_approved_deployment_is_decided_at_once_without_a_token(
     assert sfn.described == [deployment.execution_arn]
     assert plan["expired"] is False and plan["deadline"] == t0 + deployment.approval_timeout_seconds
 
-    # and the message says it is promoting, without buttons
+    # and the message says it is promoting, without buttons, with the signed link to the audit page
     (message,) = slack_http.to(SLACK_WEBHOOK)
     assert message["text"] == "Canary: my-app build 760 is pre-approved in dev; promoting now."
     assert decision_links(message) == {}
+    audit = urlsplit(audit_link(message))
+    assert audit.path == "/v1/deployments"
+    assert verify_audit(dict(parse_qsl(audit.query)), link_secret, now) == AuditLink(t0 + AUDIT_LINK_SECONDS)
 
 
 def test_a_pre_approval_whose_execution_no_longer_runs_is_noted(
@@ -318,7 +317,8 @@ def test_when_only_approvers_decide_the_request_and_its_failure_carry_no_links(
     # then the message has buttons with values but no link, and the trail hands no link on either
     (message,) = slack_http.to(POST_MESSAGE)
     assert "/decide?" not in json.dumps(message)
-    assert [button["action_id"] for button in message["blocks"][-1]["elements"]] == ["approve", "rollback"]
+    (buttons,) = [block for block in message["blocks"] if block.get("block_id") == "decision"]
+    assert [button["action_id"] for button in buttons["elements"]] == ["approve", "rollback"]
     last = table.get("my-app", 760)["trail"][-1]
     assert last == {
         "at": now.isoformat(),
@@ -401,7 +401,7 @@ def test_a_due_reminder_is_posted_once_and_noted(
     rollback = DecisionLink("my-app", 760, "rollback", t0 + HOUR).url(API_URL, link_secret)
     assert message["text"] == (
         "Reminder: my-app build 760 still waits for a decision: 30 min left (until 10:30 UTC); then it is "
-        f"rolled back. Approve: {approve} Roll back: {rollback}"
+        f"rolled back. Approve: {slack.escape(approve)} Roll back: {slack.escape(rollback)}"
     )
 
     # and noted in the trail, and the next wait lasts until ten minutes before the deadline

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from datetime import timedelta
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
 from canary_core import clicks
-from canary_core.links import FIELDS, DecisionLink
+from canary_core.links import FIELDS, AuditLink, DecisionLink, verify_audit
 from canary_core.model import FunctionTarget
 from canary_core.trail import ROLLED_BACK
 from lambda_canary.browser import forms_in
@@ -52,7 +54,7 @@ def test_opening_a_link_changes_nothing(table, sfn, waiting_deployment, link_par
     assert sfn.calls == []
 
 
-def test_the_confirmation_page_posts_the_five_link_fields(table, waiting_deployment, link_params, link_secret, now):
+def test_the_confirmation_page_posts_the_link_fields(table, waiting_deployment, link_params, link_secret, now):
     # given a deployment waiting for a decision and its roll-back link
     waiting_deployment()
     params = link_params("rollback")
@@ -60,7 +62,7 @@ def test_the_confirmation_page_posts_the_five_link_fields(table, waiting_deploym
     # when the link is opened
     status, page = clicks.show({**params, "utm_source": "slack"}, table, link_secret, now)
 
-    # then the page has one POST form carrying exactly the link's five fields as hidden inputs, and a button
+    # then the page has one POST form carrying exactly the link's fields as hidden inputs, and a button
     assert status == 200
     (form,) = forms_in(page)
     assert form.method == "POST"
@@ -123,7 +125,8 @@ def test_a_second_confirmation_is_told_what_was_already_decided(
     assert "Already decided: my-app build 760" in page
     assert "already decided: approved by approval link at 2025-04-07 09:30:00 UTC." in html.unescape(page)
     assert sfn.calls == []
-    assert table.get("my-app", 760)["trail"][-1]["event"] == "ignored later rollback"
+    item = table.get("my-app", 760)
+    assert (item["trail"][-1]["event"], item["late_decisions"]) == ("decision: approve", 1)
 
 
 def test_opening_a_link_after_the_decision_shows_it(table, sfn, waiting_deployment, link_params, link_secret, now):
@@ -247,3 +250,36 @@ def test_stored_values_cannot_inject_markup_into_the_pages(
         assert "<img" not in page
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
         assert 'href="https://ci.example.com/&#34;&gt;&lt;img' in page
+
+
+def test_the_pages_of_a_link_carry_a_signed_link_to_the_audit_page(
+    table, sfn, waiting_deployment, link_params, link_secret, now
+):
+    # given a deployment waiting for a decision
+    waiting_deployment()
+
+    # when its approve link is opened, confirmed, then opened and confirmed again
+    pages = [
+        clicks.show(link_params("approve"), table, link_secret, now)[1],
+        clicks.submit(link_params("approve"), table, sfn, link_secret, VISITOR, now)[1],
+        clicks.show(link_params("approve"), table, link_secret, now)[1],
+        clicks.submit(link_params("approve"), table, sfn, link_secret, VISITOR, now)[1],
+    ]
+
+    # then each page links to the audit page beside it, signed for a week from now
+    for page in pages:
+        (href,) = re.findall(r'href="(deployments\?[^"]+)"', page)
+        params = dict(parse_qsl(urlsplit(html.unescape(href)).query))
+        assert verify_audit(params, link_secret, now) == AuditLink.from_now(now)
+
+
+def test_a_rejected_link_gives_no_audit_link(table, sfn, waiting_deployment, link_params, link_secret, now):
+    # given an expired link to a deployment
+    waiting_deployment()
+
+    # when it is opened
+    status, page = clicks.show(link_params("approve"), table, link_secret, now + timedelta(days=1))
+
+    # then it shows why it cannot be used, and no way to the audit page
+    assert status == 410
+    assert "deployments?" not in page

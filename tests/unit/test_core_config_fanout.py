@@ -39,6 +39,39 @@ def test_settings_are_read_from_the_environment_template_yaml_sets():
     assert settings.defaults == Defaults(alias="live", weight=0.1, pre_approve=True, approval_timeout_seconds=3600)
 
 
+def test_the_stacks_policy_is_read_and_is_strict_when_unset():
+    # given a function's variables without the policy's, and with the policy a dev stack might set
+    relaxed = {
+        **ENVIRONMENT,
+        "ALLOW_PRE_APPROVE": "true",
+        "ALLOW_ON_TIMEOUT_PROMOTE": "true",
+        "MAX_NEW_VERSION_WEIGHT": "1",
+        "MIN_PROMOTE_TIMEOUT_SECONDS": "60",
+    }
+
+    # when the settings are read
+    strict, dev = Settings.from_env(ENVIRONMENT).defaults, Settings.from_env(relaxed).defaults
+
+    # then unset means template.yaml's defaults (nothing allowed beyond the stack's own values), and set is typed
+    assert (strict.allow_pre_approve, strict.allow_on_timeout_promote, strict.max_weight) == (False, False, 0.5)
+    assert strict.min_promote_timeout_seconds == 900
+    assert (dev.allow_pre_approve, dev.allow_on_timeout_promote, dev.max_weight) == (True, True, 1.0)
+    assert dev.min_promote_timeout_seconds == 60
+
+
+def test_slack_replies_go_to_slacks_hosts_plus_only_what_the_environment_adds():
+    # given a stack's variables, and the local runtime's, which adds its Slack sink
+    local = {**ENVIRONMENT, "SLACK_EXTRA_RESPONSE_URL_PREFIXES": "http://127.0.0.1:8765/_local/slack/response/"}
+
+    # when the settings are read
+    # then Slack's own hosts are always there, and the sink only where the environment names it
+    assert Settings.from_env(ENVIRONMENT).slack_response_url_prefixes == (
+        "https://hooks.slack.com/",
+        "https://hooks.slack-gov.com/",
+    )
+    assert Settings.from_env(local).slack_response_url_prefixes[-1] == "http://127.0.0.1:8765/_local/slack/response/"
+
+
 def test_slack_settings_default_to_a_webhook_posting_to_slack_com():
     # given the variables without any of the Slack app's
     # when the settings are read

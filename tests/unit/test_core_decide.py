@@ -37,7 +37,7 @@ def test_the_winning_decision_resumes_the_execution_with_its_output(table, sfn, 
     assert result.item["decision"]["action"] == "approve"
 
 
-def test_a_later_decision_loses_resumes_nothing_and_is_noted(table, sfn, waiting_deployment, approve, now):
+def test_a_later_decision_loses_resumes_nothing_and_is_counted(table, sfn, waiting_deployment, approve, now):
     # given a deployment that was already approved
     waiting_deployment()
     decide(table, sfn, "my-app", 760, approve, now)
@@ -48,15 +48,18 @@ def test_a_later_decision_loses_resumes_nothing_and_is_noted(table, sfn, waiting
     rollback = Decision("rollback", "approval link", later.isoformat(), "198.51.100.7", "Safari")
     result = decide(table, sfn, "my-app", 760, rollback, later)
 
-    # then it lost, nothing was sent to Step Functions, and the trail notes the ignored click
+    # then it lost, nothing was sent to Step Functions, and the ignored click is counted, not added to the trail
     assert (result.won, result.delivered) == (False, False)
     assert result.item["decision"]["action"] == "approve"
     assert sfn.calls == []
     assert sfn.described == []
-    last = table.get("my-app", 760)["trail"][-1]
-    assert last["event"] == "ignored later rollback"
-    assert last["at"] == later.isoformat()
-    assert last["source_ip"] == "198.51.100.7"
+    item = table.get("my-app", 760)
+    assert item["trail"][-1]["event"] == "decision: approve"
+    assert item["late_decisions"] == 1
+    assert (item["last_of_late_decisions"]["at"], item["last_of_late_decisions"]["source_ip"]) == (
+        later.isoformat(),
+        "198.51.100.7",
+    )
 
 
 def test_a_decision_for_a_timed_out_task_is_recorded_but_not_delivered(

@@ -110,7 +110,7 @@ def test_the_request_has_approve_and_roll_back_buttons_with_the_links(make_deplo
             },
         ],
     }
-    assert APPROVE_URL in message["text"] and ROLLBACK_URL in message["text"]
+    assert slack.escape(APPROVE_URL) in message["text"] and slack.escape(ROLLBACK_URL) in message["text"]
 
 
 def test_slack_does_not_unfurl_the_links_of_any_message(make_deployment):
@@ -310,7 +310,7 @@ def test_app_buttons_carry_their_value_and_no_url(make_deployment):
         ("approve", values["approve"], False),
         ("rollback", values["rollback"], False),
     ]
-    assert APPROVE_URL in message["text"] and ROLLBACK_URL in message["text"]
+    assert slack.escape(APPROVE_URL) in message["text"] and slack.escape(ROLLBACK_URL) in message["text"]
 
 
 def test_app_buttons_without_links_when_only_approvers_decide(make_deployment):
@@ -357,7 +357,7 @@ def test_a_reminder_says_the_time_left_and_what_happens_then(make_deployment, on
     # then it says how long is left, until when, and what the policy does; both links are there
     text = f"Reminder: my-app build 760 still waits for a decision: 30 min left (until 10:30 UTC); then it is {policy}."
     assert message == {
-        "text": f"{text} Approve: {APPROVE_URL} Roll back: {ROLLBACK_URL}",
+        "text": slack.escape(f"{text} Approve: {APPROVE_URL} Roll back: {ROLLBACK_URL}"),
         "blocks": [
             {
                 "type": "section",
@@ -407,8 +407,9 @@ def test_the_decided_message_escapes_the_slack_name():
     # when the message is made
     message = slack.decided_message("my-app build 760", "approve", "<!channel> & co", "2025-04-07T09:45:00+00:00")
 
-    # then no mention can be smuggled into the section
+    # then no mention can be smuggled into the section or the notification text
     assert message["blocks"][1]["text"]["text"].startswith("Approved by &lt;!channel&gt; &amp; co at ")
+    assert message["text"].startswith("my-app build 760: Approved by &lt;!channel&gt; &amp; co at ")
 
 
 # --- the channels: an incoming webhook, a Slack app's bot, a response_url --------------------------------

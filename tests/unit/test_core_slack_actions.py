@@ -37,8 +37,10 @@ def press(load_event, link_secret, expires, now):
     The button's value is the signed link of `action` for my-app build 760, unless `value` is given.
     """
 
-    def make(action="approve", *, user=None, value=None, at=None):
+    def make(action="approve", *, user=None, value=None, at=None, response_url=None):
         payload = load_event("slack-block-actions.json")
+        if response_url:
+            payload["response_url"] = response_url
         payload["actions"][0]["action_id"] = action
         payload["actions"][0]["value"] = value or urlencode(
             DecisionLink("my-app", 760, action, expires).params(link_secret)
@@ -153,15 +155,18 @@ def test_someone_not_on_the_approvers_list_decides_nothing(
     # when the press is handled
     answer = handle(headers, body, approvers=("U0BOB",))
 
-    # then nothing is decided or resumed; the refusal is in the trail and told to mallory alone
+    # then nothing is decided or resumed; the refusal is counted (who, last) and told to mallory alone
     assert answer == (200, "")
     item = table.get("my-app", 760)
     assert "decision" not in item
     assert sfn.calls == []
-    assert item["trail"][-1] == {
+    assert item["refused_presses"] == 1
+    assert item["last_of_refused_presses"] == {
         "at": now.isoformat(),
-        "event": "refused approve: not an approver",
+        "event": "refused presses",
+        "action": "approve",
         "decided_by": "mallory",
+        "decided_at": now.isoformat(),
         "user_id": "U0MALLORY",
     }
     assert slack_http.to(RESPONSE_URL) == [
@@ -186,7 +191,7 @@ def test_a_replayed_press_is_told_it_was_already_decided(
     assert slack_http.to(RESPONSE_URL)[-1] == ephemeral(
         f"my-app build 760 was already decided: approve by alice at {now.isoformat()}. Nothing was changed."
     )
-    assert table.get("my-app", 760)["trail"][-1]["event"] == "ignored later approve"
+    assert table.get("my-app", 760)["late_decisions"] == 1
 
 
 def test_a_button_whose_link_was_tampered_with_decides_nothing(
@@ -347,3 +352,64 @@ def test_may_decide_names_users_and_members_of_user_groups():
     assert not may_decide("U0MALLORY", approvers, members)
     assert not may_decide("U0CAROL", approvers, None)
     assert may_decide("U0ANYONE", (), None)
+
+
+@pytest.mark.parametrize(
+    "response_url",
+    [
+        "https://evil.example/actions/T0CANARY/1/abc",
+        "http://hooks.slack.com/actions/T0CANARY/1/abc",
+        "https://hooks.slack.com.evil.example/actions/T0CANARY/1/abc",
+        "https://hooks.slack.com@evil.example/actions/T0CANARY/1/abc",
+        "https://hooks.slack.com:8443/actions/T0CANARY/1/abc",
+        "http://169.254.169.254/latest/meta-data/",
+    ],
+)
+def test_a_reply_goes_only_to_slacks_own_response_url_hosts(
+    table, sfn, waiting_deployment, press, handle, slack_http, response_url
+):
+    # given a signed press whose response_url points somewhere other than Slack
+    waiting_deployment(task_token="token-elsewhere")
+    headers, body = press("approve", response_url=response_url)
+
+    # when it is handled
+    answer = handle(headers, body)
+
+    # then the decision is taken, but nothing is sent anywhere
+    assert answer == (200, "")
+    assert table.get("my-app", 760)["decision"]["decided_by"] == "alice"
+    assert slack_http.requests == []
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        ("https://hooks.slack.com/actions/T0CANARY/1/abc", True),
+        ("https://hooks.slack-gov.com/actions/T0CANARY/1/abc", True),
+        ("https://hooks.slack.com", False),
+        ("https://hooks.slack.com\\@evil.example/", False),
+        ("https://HOOKS.slack.com/actions/T0CANARY/1/abc", False),
+        ("not a url", False),
+    ],
+)
+def test_response_url_allowed_matches_scheme_host_and_port(url, allowed):
+    # given Slack's response_url prefixes
+    # when a URL is checked, then only one on Slack's hosts, over https, on the default port, is allowed
+    assert slack.response_url_allowed(url, slack.RESPONSE_URL_PREFIXES) is allowed
+
+
+def test_an_ephemeral_reply_is_escaped_like_every_text_sent_to_slack(
+    table, sfn, waiting_deployment, press, handle, slack_http, now
+):
+    # given a deployment decided by someone whose Slack name holds control characters
+    waiting_deployment(task_token="token-escape")
+    sneaky = {"id": "U0ALICE", "username": "<!channel> & <https://evil.example|click>", "team_id": "T0CANARY"}
+    handle(*press("approve", user=sneaky))
+
+    # when someone presses again
+    handle(*press("rollback"), at=now + timedelta(minutes=1))
+
+    # then the ephemeral reply names the first decider escaped: no mention, no forged link
+    (reply,) = [r for r in slack_http.to(RESPONSE_URL) if r.get("response_type") == "ephemeral"]
+    assert "&lt;!channel&gt; &amp; &lt;https://evil.example|click&gt;" in reply["text"]
+    assert "<!channel>" not in reply["text"]

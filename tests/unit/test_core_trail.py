@@ -11,7 +11,16 @@ from botocore.exceptions import ClientError
 
 from canary_core.errors import InvalidInput
 from canary_core.model import Deployment, FunctionTarget
-from canary_core.trail import MAX_TRAIL_EVENTS, PROMOTED, ROLLED_BACK, SHIFTING, WAITING, Decision, function_count
+from canary_core.trail import (
+    LATE_DECISIONS,
+    PROMOTED,
+    REFUSED_PRESSES,
+    ROLLED_BACK,
+    SHIFTING,
+    WAITING,
+    Decision,
+    function_count,
+)
 
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:"
 
@@ -325,21 +334,33 @@ def test_withdraw_decision_leaves_a_later_decision(table, waiting_deployment, no
     assert table.get("my-app", 760)["decision"]["action"] == "rollback"
 
 
-def test_what_outsiders_can_repeat_is_noted_until_the_trail_is_full(table, waiting_deployment, now):
-    # given a trail one event short of MAX_TRAIL_EVENTS
+def test_what_outsiders_can_repeat_is_counted_not_appended(table, waiting_deployment, now):
+    # given a waiting deployment and its trail
     waiting_deployment()
-    for _ in range(MAX_TRAIL_EVENTS - 1 - len(table.get("my-app", 760)["trail"])):
-        table.note("my-app", 760, now, "filler")
+    trail_before = table.get("my-app", 760)["trail"]
 
-    # when two late clicks are noted the capped way, then one event the workflow itself writes
-    table.note_unless_full("my-app", 760, now, "ignored later approve", decided_by="mallory")
-    table.note_unless_full("my-app", 760, now, "ignored later approve", decided_by="mallory")
+    # when 500 late clicks and 3 refused presses come in, then the workflow writes its own event
+    for index in range(500):
+        table.count_ignored("my-app", 760, LATE_DECISIONS, now, decided_by="approval link", source_ip=f"10.0.{index}.1")
+    for _ in range(3):
+        table.count_ignored("my-app", 760, REFUSED_PRESSES, now, decided_by="mallory", user_id="U0MALLORY")
     table.note("my-app", 760, now, "outcome: ROLLED_BACK")
 
-    # then the first click filled the trail, the second was dropped, and the workflow's own event still counts
-    events = [event["event"] for event in table.get("my-app", 760)["trail"]]
-    assert events[-2:] == ["ignored later approve", "outcome: ROLLED_BACK"]
-    assert len(events) == MAX_TRAIL_EVENTS + 1
+    # then the trail holds only the workflow's event; the clicks are two numbers and the last of each
+    item = table.get("my-app", 760)
+    assert item["trail"] == [*trail_before, {"at": now.isoformat(), "event": "outcome: ROLLED_BACK"}]
+    assert (item["late_decisions"], item["refused_presses"]) == (500, 3)
+    assert item["last_of_late_decisions"]["source_ip"] == "10.0.499.1"
+    assert item["last_of_refused_presses"]["decided_by"] == "mallory"
+
+
+def test_counting_a_click_on_an_unknown_deployment_creates_nothing(table, now):
+    # given no deployment my-app build 999
+    # when a late click is counted for it
+    table.count_ignored("my-app", 999, LATE_DECISIONS, now, decided_by="approval link")
+
+    # then there is still no such item
+    assert table.get("my-app", 999) is None
 
 
 def test_aliases_pinned_off_latest_are_named_in_the_trail(table, make_deployment, now):

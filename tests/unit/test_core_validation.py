@@ -77,9 +77,9 @@ def test_fields_left_out_are_taken_from_the_defaults(minimal):
 
 
 def test_an_integer_weight_is_read_as_a_fraction(minimal, defaults):
-    # given a weight of 1 (all traffic) written as a whole number
+    # given a weight of 1 (all traffic) written as a whole number, on a stack that allows it
     # when it is parsed
-    request = parse_request({**minimal, "weight": 1}, defaults)
+    request = parse_request({**minimal, "weight": 1}, Defaults(**{**defaults.__dict__, "max_weight": 1.0}))
 
     # then the request carries it as a float
     assert request.weight == 1.0
@@ -538,3 +538,99 @@ def test_the_readme_deploys_and_starts_functions_under_one_prefix(project_root, 
     # then every function the README starts, uploads or creates is one the stack it deploys may touch
     assert prefix == "my-app-" and len(names) >= 2
     assert outside == []
+
+
+# --- the stack sets policy; the input can only be stricter ------------------------------------------------
+
+
+@pytest.fixture
+def production():
+    """template.yaml's defaults: a person approves, the deadline rolls back, weights up to 0.5."""
+    return Defaults(alias="live", weight=0.1, pre_approve=False, approval_timeout_seconds=3600)
+
+
+@pytest.mark.parametrize(
+    ("asked", "expected"),
+    [
+        (
+            {"pre_approve": True},
+            "pre_approve: this stack requires a person's approval (its PreApprove and AllowPreApprove parameters "
+            "are false); leave pre_approve out, or deploy the stack with AllowPreApprove=true",
+        ),
+        (
+            {"weight": 1},
+            "weight: 1 is above the stack's MaxNewVersionWeight (0.5); pass at most 0.5, or raise "
+            "MaxNewVersionWeight on the stack",
+        ),
+        (
+            {"on_timeout": "promote"},
+            'on_timeout: "promote" is not allowed on this stack (its OnTimeout parameter is rollback and '
+            "AllowOnTimeoutPromote is false); leave on_timeout out, or deploy the stack with "
+            "AllowOnTimeoutPromote=true",
+        ),
+    ],
+)
+def test_an_input_cannot_skip_the_approval_a_production_stack_requires(minimal, production, asked, expected):
+    # given a production stack's policy and an input asking for more than it allows
+    # when it is parsed
+    problems = problems_of({**minimal, **asked}, production)
+
+    # then it is refused, naming the stack parameter that forbids it
+    assert problems == [expected]
+
+
+def test_a_short_promoting_deadline_is_refused_and_names_the_stacks_minimum(minimal):
+    # given a stack that allows promote-on-timeout, with windows of at least 900 s
+    defaults = Defaults(
+        alias="live", weight=0.1, pre_approve=False, approval_timeout_seconds=3600, allow_on_timeout_promote=True
+    )
+
+    # when an input asks to promote after one second
+    problems = problems_of({**minimal, "approval_timeout_seconds": 1, "on_timeout": "promote"}, defaults)
+
+    # then it is refused, naming MinPromoteTimeoutSeconds; a window of 900 s or a roll back is accepted
+    assert problems == [
+        "approval_timeout_seconds: 1 is shorter than the stack's MinPromoteTimeoutSeconds (900) while the "
+        'deadline promotes; pass at least 900, or "on_timeout": "rollback"'
+    ]
+    assert parse_request({**minimal, "approval_timeout_seconds": 900, "on_timeout": "promote"}, defaults).on_timeout
+    assert parse_request({**minimal, "approval_timeout_seconds": 1}, defaults).approval_timeout_seconds == 1
+
+
+def test_a_stack_whose_own_parameters_break_its_policy_is_named(minimal):
+    # given a stack promoting at a deadline shorter than its minimum, with a default weight above its maximum
+    defaults = Defaults(
+        alias="live", weight=0.6, pre_approve=False, approval_timeout_seconds=60, on_timeout="promote", max_weight=0.5
+    )
+
+    # when an input that asks nothing is parsed
+    problems = problems_of(minimal, defaults)
+
+    # then each problem says the value came from the stack
+    assert problems == [
+        "weight: 0.6 (the stack's NewVersionWeight) is above the stack's MaxNewVersionWeight (0.5); pass at most "
+        "0.5, or raise MaxNewVersionWeight on the stack",
+        "approval_timeout_seconds: 60 (the stack's ApprovalTimeoutSeconds) is shorter than the stack's "
+        'MinPromoteTimeoutSeconds (900) while the deadline promotes; pass at least 900, or "on_timeout": "rollback"',
+    ]
+
+
+def test_the_input_may_always_be_stricter_than_the_stack(minimal):
+    # given a dev stack: pre-approved, promoting at its deadline
+    defaults = Defaults(alias="live", weight=0.1, pre_approve=True, approval_timeout_seconds=900, on_timeout="promote")
+
+    # when an input asks for a person, a roll back at the deadline and a smaller weight
+    request = parse_request({**minimal, "pre_approve": False, "on_timeout": "rollback", "weight": 0.01}, defaults)
+
+    # then it is accepted as asked
+    assert (request.pre_approve, request.on_timeout, request.weight) == (False, "rollback", 0.01)
+
+
+def test_a_stack_that_allows_pre_approval_takes_it_from_the_input(minimal, production):
+    # given a stack that waits for a person by default but lets the input ask for pre-approval
+    defaults = Defaults(**{**production.__dict__, "allow_pre_approve": True})
+
+    # when the input asks for it, or not
+    # then pre-approval follows the input
+    assert parse_request({**minimal, "pre_approve": True}, defaults).pre_approve is True
+    assert parse_request(minimal, defaults).pre_approve is False

@@ -6,13 +6,15 @@ copy of the handler inside its own moto mock, with the environment template.yaml
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import html
 import importlib.util
 import json
 import uuid
 from dataclasses import asdict
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from unittest.mock import Mock, patch
 from urllib.parse import urlencode
@@ -22,7 +24,7 @@ import pytest
 from aws_lambda_powertools.utilities import parameters
 
 from canary_core.errors import AliasUpdateFailed, InvalidInput
-from canary_core.links import DecisionLink
+from canary_core.links import AuditLink, DecisionLink
 from canary_core.model import Deployment, FunctionTarget
 from canary_core.trail import PROMOTED
 from lambda_canary.browser import decision_links, forms_in
@@ -388,11 +390,52 @@ def test_approval_api_post_approves_and_records_the_visitor(
     assert decision["user_agent"].startswith("Mozilla/5.0 (Macintosh;")
 
 
-def test_approval_api_refuses_a_link_signed_with_another_secret(
+def test_approval_api_takes_a_link_signed_with_the_previous_key(
+    handler, stack, waiting_deployment, load_event, lambda_context, table, sfn
+):
+    # given the stack's link key rotated once since the sample link was signed (it is now AWSPREVIOUS)
+    boto3.client("secretsmanager").put_secret_value(SecretId=stack["LINK_SECRET_ARN"], SecretString="rotated")
+    waiting_deployment(task_token="token-previous-key")
+    app = handler("approval_api")
+    app.sfn_client = sfn
+
+    # when the sample approve link is opened and its form posted
+    page = app.lambda_handler(load_event("approve-get.json"), lambda_context)
+    posted = app.lambda_handler(load_event("approve-post.json"), lambda_context)
+
+    # then the open link still works: the page shows, the decision is taken
+    assert page["statusCode"] == 200 and forms_in(page["body"])
+    assert posted["statusCode"] == 200
+    assert table.get("my-app", 760)["decision"]["action"] == "approve"
+
+
+def test_approval_api_reads_the_keys_again_for_a_link_signed_with_a_key_it_has_not_seen(
+    handler, stack, waiting_deployment, load_event, lambda_context, table, sfn
+):
+    # given a warm click handler that read the keys (the sample link's), then a rotation, and a link signed
+    # with the new key by Request Approval
+    waiting_deployment(task_token="token-new-key")
+    app = handler("approval_api")
+    app.sfn_client = sfn
+    assert app.lambda_handler(load_event("approve-get.json"), lambda_context)["statusCode"] == 200
+    boto3.client("secretsmanager").put_secret_value(SecretId=stack["LINK_SECRET_ARN"], SecretString="new-key")
+    event = {**load_event("approve-post.json"), "body": urlencode(EVENTS_LINK.params(b"new-key"))}
+
+    # when its form is posted within the five minutes the keys are cached
+    response = app.lambda_handler(event, lambda_context)
+
+    # then the handler reads the keys again instead of refusing the new link
+    assert response["statusCode"] == 200
+    assert table.get("my-app", 760)["decision"]["action"] == "approve"
+
+
+def test_approval_api_refuses_a_link_whose_key_was_rotated_out(
     handler, stack, waiting_deployment, load_event, lambda_context, sfn
 ):
-    # given the stack's link secret is not the one the sample link was signed with
-    boto3.client("secretsmanager").put_secret_value(SecretId=stack["LINK_SECRET_ARN"], SecretString="rotated")
+    # given the stack's link key rotated twice since the sample link was signed: neither key is its key
+    secrets = boto3.client("secretsmanager")
+    secrets.put_secret_value(SecretId=stack["LINK_SECRET_ARN"], SecretString="rotated-once")
+    secrets.put_secret_value(SecretId=stack["LINK_SECRET_ARN"], SecretString="rotated-twice")
     waiting_deployment()
     app = handler("approval_api")
     app.sfn_client = sfn
@@ -400,9 +443,9 @@ def test_approval_api_refuses_a_link_signed_with_another_secret(
     # when the sample approve form is posted
     response = app.lambda_handler(load_event("approve-post.json"), lambda_context)
 
-    # then it is refused with 403 and nothing is resumed
+    # then it is refused with 403 saying the key is not held, and nothing is resumed
     assert response["statusCode"] == 403
-    assert "signature does not match" in response["body"]
+    assert "does not hold" in response["body"]
     assert sfn.calls == []
 
 
@@ -625,3 +668,127 @@ def test_approval_api_has_no_slack_endpoint_in_webhook_mode(handler, load_event,
     # then it is 404
     assert response["statusCode"] == 404
     assert response["body"] == "SlackMode is not app on this stack"
+
+
+def _with_headers(event: dict[str, Any], drop: tuple[str, ...] = (), **headers: str) -> dict[str, Any]:
+    """The API Gateway event with some headers dropped or replaced (both header maps)."""
+    kept = {k: v for k, v in event["headers"].items() if k not in drop}
+    kept.update({name.replace("_", "-"): value for name, value in headers.items()})
+    return {**event, "headers": kept, "multiValueHeaders": {k: [v] for k, v in kept.items()}}
+
+
+@pytest.mark.parametrize(
+    ("drop", "headers", "reason"),
+    [
+        ((), {"Origin": "https://evil.example"}, "it came from another site (Origin: https://evil.example)"),
+        ((), {"Sec_Fetch_Site": "cross-site"}, "it came from another site (Sec-Fetch-Site: cross-site)"),
+        ((), {"Sec_Fetch_Site": "same-site"}, "it came from another site (Sec-Fetch-Site: same-site)"),
+        (("Origin",), {}, "it does not say where it came from (no Origin or Sec-Fetch-Site header)"),
+        ((), {"Origin": "null"}, "it came from another site (Origin: null)"),
+    ],
+)
+def test_approval_api_refuses_a_decision_posted_from_another_site(
+    handler, waiting_deployment, load_event, lambda_context, table, sfn, drop, headers, reason
+):
+    # given my-app build 760 waiting, and its approve form posted by a page on another site (or by a script)
+    waiting_deployment(task_token="token-cross-site")
+    app = handler("approval_api")
+    app.sfn_client = sfn
+    event = _with_headers(load_event("approve-post.json"), drop, **headers)
+
+    # when the click handler gets the request
+    response = app.lambda_handler(event, lambda_context)
+
+    # then it is refused with 403 saying why, and nothing is decided or resumed
+    assert response["statusCode"] == 403
+    assert reason in html.unescape(response["body"])
+    assert "decision" not in table.get("my-app", 760)
+    assert sfn.calls == []
+
+
+def test_approval_api_takes_the_form_a_browser_posts_from_the_page_itself(
+    handler, waiting_deployment, load_event, lambda_context, table, sfn
+):
+    # given the approve form as Chromium posts it from the confirmation page: Origin "null" (the page's
+    # Referrer-Policy is no-referrer) and Sec-Fetch-Site same-origin
+    waiting_deployment(task_token="token-same-origin")
+    app = handler("approval_api")
+    app.sfn_client = sfn
+    event = _with_headers(load_event("approve-post.json"), Origin="null", Sec_Fetch_Site="same-origin")
+
+    # when the click handler gets the request
+    response = app.lambda_handler(event, lambda_context)
+
+    # then the decision is taken
+    assert response["statusCode"] == 200
+    assert table.get("my-app", 760)["decision"]["action"] == "approve"
+
+
+def test_approval_api_answers_a_body_that_is_not_utf8_with_400(
+    handler, waiting_deployment, load_event, lambda_context, table, sfn
+):
+    # given a POST whose body is Latin-1 bytes, sent base64-encoded as API Gateway passes binary bodies
+    waiting_deployment(task_token="token-latin1")
+    app = handler("approval_api")
+    app.sfn_client = sfn
+    event = {**load_event("approve-post.json"), "body": base64.b64encode(b"action=approve&x=\xe9\xff").decode()}
+    event["isBase64Encoded"] = True
+
+    # when the click handler gets it
+    response = app.lambda_handler(event, lambda_context)
+
+    # then it answers 400 saying so, and nothing is decided
+    assert (response["statusCode"], response["body"]) == (400, "The request body is not UTF-8 text.")
+    assert "decision" not in table.get("my-app", 760)
+    assert sfn.calls == []
+
+
+def _audit_event(load_event, query: dict[str, str]) -> dict[str, Any]:
+    """GET /deployments as API Gateway sends it, with this query."""
+    event = load_event("approve-get.json")
+    return {
+        **event,
+        "resource": "/deployments",
+        "path": "/deployments",
+        "queryStringParameters": query or None,
+        "multiValueQueryStringParameters": {name: [value] for name, value in query.items()} or None,
+        "requestContext": {**event["requestContext"], "resourcePath": "/deployments"},
+    }
+
+
+@pytest.mark.parametrize("query", [{}, {"format": "json"}, {"repository": "my-app"}])
+def test_approval_api_refuses_the_audit_page_without_its_signed_link(
+    handler, waiting_deployment, load_event, lambda_context, query
+):
+    # given a default stack with a deployment whose trail names its approver's address
+    waiting_deployment()
+
+    # when the audit page is asked for without a signed link (as a page, as JSON, filtered)
+    response = handler("approval_api").lambda_handler(_audit_event(load_event, query), lambda_context)
+
+    # then it is refused with 403, and nothing of the deployment is shown
+    assert response["statusCode"] == 403
+    assert "signed link" in response["body"]
+    assert "my-app" not in response["body"].replace("repository=my-app", "")
+
+
+def test_approval_api_shows_the_audit_page_through_its_signed_link(
+    handler, waiting_deployment, load_event, lambda_context
+):
+    # given a deployment, and the audit link a Slack message carries (signed with the stack's key)
+    waiting_deployment()
+    link = AuditLink(int(datetime.now(UTC).timestamp()) + 3600)
+    access = link.params(EVENTS_LINK_SECRET.encode())
+
+    # when the page is opened through it, as a page and as JSON
+    app = handler("approval_api")
+    page = app.lambda_handler(_audit_event(load_event, access), lambda_context)
+    as_json = app.lambda_handler(_audit_event(load_event, {**access, "format": "json"}), lambda_context)
+
+    # then both show the deployment, and the page's own links and filter carry the signed fields on
+    assert page["statusCode"] == 200 and "my-app" in page["body"]
+    assert [row["build_no"] for row in json.loads(as_json["body"])["deployments"]] == [760]
+    body = html.unescape(page["body"])
+    assert f"format=json&{urlencode(access)}" in body
+    for name, value in access.items():
+        assert f'<input type="hidden" name="{name}" value="{value}">' in body

@@ -17,7 +17,14 @@ from werkzeug.serving import BaseWSGIServer
 
 from lambda_canary.local import function_states, lambda_runner, moto_patches
 from lambda_canary.local.events import ExecutionWatcher
-from lambda_canary.local.gateway import SLACK_API_PATH, SLACK_WEBHOOK_PATH, ApprovalGateway, SlackSink, serve
+from lambda_canary.local.gateway import (
+    SLACK_API_PATH,
+    SLACK_RESPONSE_PATH,
+    SLACK_WEBHOOK_PATH,
+    ApprovalGateway,
+    SlackSink,
+    serve,
+)
 from lambda_canary.local.quota import quota
 from lambda_canary.local.stack import LocalStack, deploy
 from lambda_canary.local.template import REGION, Template
@@ -72,6 +79,8 @@ class LocalRuntime:
                 "CLEAN_UP_SETTLE_SECONDS": "1",
                 # Slack cannot be reached from here: its Web API is the local sink
                 "SLACK_API_URL": self.approval_url + SLACK_API_PATH,
+                # and the sink stands in for interactions' response_urls, besides Slack's own hosts
+                "SLACK_EXTRA_RESPONSE_URL_PREFIXES": self.approval_url + SLACK_RESPONSE_PATH + "/",
                 "POWERTOOLS_LOG_LEVEL": self.log_level,
                 "POWERTOOLS_TRACE_DISABLED": "true",
                 "POWERTOOLS_METRICS_DISABLED": "true",
