@@ -5,6 +5,8 @@ On AWS an EventBridge rule on the state machine's execution status changes runs 
 ending (a deployment that already recorded its outcome only has its locks released, if any are left). When
 the workflow's own roll back gave up (Canary.RollbackFailed: a throttling storm, say), Clean Up tries it
 again; if it fails again it raises, so that Lambda's retries of the event try once more, minutes later.
+EventBridge may also never deliver the event: the sweeper (sweep.py) runs the same clean-up for every
+execution that ended still holding locks, and a deployment keeps its locks until its aliases are put back.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 from canary_core import aliases
 from canary_core.locks import FunctionLocks, Holder
 from canary_core.model import Deployment, FunctionTarget
-from canary_core.outcome import FAILED_ERROR, ROLLBACK_FAILED_ERROR
+from canary_core.outcome import FAILED_ERROR, ROLLBACK_FAILED_ERROR, aliases_may_be_split
 from canary_core.trail import FAILED, PROMOTED, ROLLED_BACK, DeploymentsTable
 
 FINAL = (PROMOTED, ROLLED_BACK, FAILED)
@@ -42,6 +44,38 @@ def clean_up(
         repository, build_no = str(request["repository"]), int(request["build_no"])
     except (ValueError, KeyError, TypeError):
         return {"cleaned": False, "reason": "the execution's input names no deployment"}
+    return clean_up_execution(
+        execution_arn,
+        status,
+        repository,
+        build_no,
+        table=table,
+        locks=locks,
+        lambda_client=lambda_client,
+        notify=notify,
+        now=now,
+        settle_seconds=settle_seconds,
+        sleep=sleep,
+    )
+
+
+def clean_up_execution(
+    execution_arn: str,
+    status: str,
+    repository: str,
+    build_no: int,
+    *,
+    table: DeploymentsTable,
+    locks: FunctionLocks,
+    lambda_client: Any,
+    notify: Callable[[Deployment, dict[str, Any]], None],
+    now: datetime,
+    settle_seconds: float = 0.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, Any]:
+    """Put back what the ended execution `execution_arn` (of deployment `repository` build `build_no`) left:
+    what the event's Clean Up and the sweeper both do. Its locks are kept while an alias may still be split
+    (a roll back that failed raises): the sweeper finds them and tries again."""
     item = table.get(repository, build_no)
     if item is None or item.get("execution_arn") != execution_arn:
         return {"cleaned": False, "reason": "this execution opened no deployment (rejected input)"}
@@ -68,14 +102,13 @@ def clean_up(
         table.record_outcome(deployment, outcome, now)
         notify(deployment, outcome)
     elif _roll_back_gave_up(item) and traffic_may_have_moved:
-        # Its locks were released when it failed: a newer deployment may hold some of its functions now.
+        # Its locks are kept when it fails, but a newer deployment may have taken some of them over since.
         mine, taken = _lock_what_is_free(locks, deployment, now)
         try:
             mine, changed_outside = aliases.roll_back(lambda_client, mine)
         except Exception as error:
             table.note(repository, build_no, now, "clean-up roll back failed", reason=str(error))
-            locks.release(mine)
-            raise
+            raise  # the locks stay: Lambda's retries of the event, or the sweeper, try again
         left_to_others = "".join(f" {name} was left to {holder.title}." for name, holder in sorted(taken.items()))
         outcome = {
             "status": ROLLED_BACK,
@@ -94,8 +127,9 @@ def clean_up(
             try:
                 deployment, changed_outside = _roll_back_settled(lambda_client, deployment, settle_seconds, sleep)
             except Exception as error:
-                # Record it and free the locks all the same: an alias left with weights is refused by the
-                # next deployment's validation, which names it, so nothing builds on a half-shifted fleet.
+                # Record it and keep the locks: the sweeper finds them and tries again (a next deployment of
+                # these functions takes the locks of an ended execution over, and its validation refuses an
+                # alias left with weights, naming it, so nothing builds on a half-shifted fleet).
                 outcome = {
                     "status": FAILED,
                     "error": ROLLBACK_FAILED_ERROR,
@@ -105,7 +139,6 @@ def clean_up(
                 }
                 table.record_outcome(deployment, outcome, now)
                 notify(deployment, outcome)
-                locks.release(deployment)
                 raise  # Lambda's retries of the event run Clean Up again: it then retries the roll back
             after = "every alias was put back to the version it ran before." + _left_alone(changed_outside)
             rolled_back = True
@@ -136,7 +169,7 @@ def _lock_what_is_free(
 
 
 def _roll_back_gave_up(item: dict[str, Any]) -> bool:
-    return item.get("status") == FAILED and (item.get("outcome") or {}).get("error") == ROLLBACK_FAILED_ERROR
+    return item.get("status") == FAILED and aliases_may_be_split(item.get("outcome") or {})
 
 
 def _left_alone(changed_outside: dict[str, str]) -> str:

@@ -341,7 +341,7 @@ def test_the_slack_outcome_of_an_execution_stopped_before_shift_traffic_shows_no
     assert message["blocks"][-1]["text"]["text"] == "`orders-api`: not changed\n`payments`: not changed"
 
 
-def test_the_locks_are_released_even_when_an_alias_cannot_be_put_back(
+def test_the_locks_are_kept_when_an_alias_cannot_be_put_back(
     waiting, table, locks, lambda_client, locks_dynamodb_table, notified, now
 ):
     # given build 760 waits, and payments was deleted meanwhile
@@ -381,8 +381,8 @@ def test_the_locks_are_released_even_when_an_alias_cannot_be_put_back(
     assert item["trail"][-1]["event"] == "outcome: FAILED"
     assert [outcome for _, outcome in notified.calls] == [item["outcome"]]
 
-    # and the locks are released as on every other ending
-    assert locks_left(locks_dynamodb_table) == []
+    # and the locks are kept: the sweeper finds them and tries again
+    assert locks_left(locks_dynamodb_table) == [EXECUTION, EXECUTION]
 
 
 def test_an_alias_a_still_running_task_moves_after_the_first_pass_is_put_back_by_the_second(
@@ -423,10 +423,9 @@ GAVE_UP = "Roll back failed, aliases may still carry weights: Roll Back failed f
 
 @pytest.fixture
 def gave_up(waiting, table, locks, now):
-    """Build 760 waited, then its own roll back gave up: Record Outcome wrote Canary.RollbackFailed and released
+    """Build 760 waited, then its own roll back gave up: Record Outcome wrote Canary.RollbackFailed and kept
     its locks; the aliases still send 10% to version 2."""
     table.record_outcome(waiting, {"status": FAILED, "error": ROLLBACK_FAILED_ERROR, "cause": GAVE_UP}, now)
-    locks.release(waiting)
     return waiting
 
 
@@ -462,20 +461,22 @@ def test_a_roll_back_that_fails_again_is_noted_and_raised_for_lambda_to_retry(
     with pytest.raises(Exception, match="Roll Back failed for 1 function"):
         clean_up(ended("FAILED"), table=table, locks=locks, lambda_client=lambda_client, notify=notified, now=now)
 
-    # then what it could put back is back, the failure is in the trail, the locks are free, the ending unchanged
+    # then what it could put back is back, the failure is in the trail, the locks are kept for the sweeper,
+    # the ending unchanged
     assert alias_state(lambda_client, "orders-api") == ("1", {})
     item = table.get("my-app", 760)
     assert item["trail"][-1]["event"] == "clean-up roll back failed"
     assert item["outcome"]["error"] == ROLLBACK_FAILED_ERROR and notified.calls == []
-    assert locks_left(locks_dynamodb_table) == []
+    assert locks_left(locks_dynamodb_table) == [EXECUTION, EXECUTION]
 
 
 def test_a_retried_roll_back_leaves_functions_a_newer_deployment_holds(
     gave_up, table, locks, lambda_client, locks_dynamodb_table, make_deployment, notified, now
 ):
-    # given build 760's own roll back gave up (its locks released), and build 761 has since locked payments
+    # given build 760's own roll back gave up, and build 761 has since taken payments's lock over
     newer_execution = EXECUTION.replace("760", "761")
     newer = make_deployment(build_no=761, execution_arn=newer_execution, functions=[gave_up.functions[1]])
+    locks.take_over(gave_up.functions[1].function_arn, EXECUTION)
     assert locks.acquire(newer, now) == {}
 
     # when Clean Up gets build 760's FAILED event

@@ -332,6 +332,25 @@ def test_record_outcome_writes_the_ending_and_posts_it(
     assert locks_dynamodb_table.scan()["Items"] == []
 
 
+def test_record_outcome_keeps_the_locks_when_the_roll_back_failed(
+    handler, waiting_deployment, table, locks, locks_dynamodb_table, lambda_context, now
+):
+    # given a deployment whose roll back gave up (aliases may still carry weights), holding its locks
+    deployment = waiting_deployment()
+    assert locks.acquire(deployment, now) == {}
+    failure = {"Error": "Canary.AliasUpdateFailed", "Cause": "Roll Back failed for 1 function(s): throttled"}
+    state = {"deployment": deployment.to_state(), "rollback_error": failure}
+
+    # when Record Outcome runs
+    with patch("requests.post", return_value=Mock(status_code=200, text="ok")):
+        result = handler("record_outcome").lambda_handler(state, lambda_context)
+
+    # then the failed roll back is recorded, and the locks stay for Clean Up or the sweeper to find
+    assert result["outcome"]["error"] == "Canary.RollbackFailed"
+    assert table.get("my-app", 760)["status"] == "FAILED"
+    assert [item["execution_arn"] for item in locks_dynamodb_table.scan()["Items"]] == [deployment.execution_arn]
+
+
 def test_approval_api_get_shows_the_confirmation_and_changes_nothing(
     handler, waiting_deployment, load_event, lambda_context, dynamodb_table
 ):
