@@ -32,6 +32,7 @@ from lambda_canary.local import faults, iam
 from lambda_canary.local.runtime import LocalRuntime
 
 EXECUTION_TIMEOUT = 60.0
+SWEEP_SECONDS = 2.0  # the template's sweep schedule, run this often by the tests' runtime
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -48,7 +49,9 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def runtime() -> Iterator[LocalRuntime]:
-    local = LocalRuntime(port=free_port(), approval_port=free_port(), log_level="WARNING").start()
+    local = LocalRuntime(
+        port=free_port(), approval_port=free_port(), log_level="WARNING", sweep_seconds=SWEEP_SECONDS
+    ).start()
     yield local
     local.stop()
 

@@ -46,6 +46,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     local.add_argument("--api-latency", type=float, default=0.0, help="seconds each simulated control-plane call takes")
     local.add_argument(
+        "--sweep-seconds",
+        type=_seconds,
+        default=None,
+        help="interval of the template's schedules (the sweeper); default: the template's rate (5 minutes)",
+    )
+    local.add_argument(
+        "--async-retry-seconds",
+        type=_seconds,
+        default=1.0,
+        help="wait before retrying a failed asynchronous invocation, doubled for the second (AWS: 60); default 1",
+    )
+    local.add_argument(
         "--log-level",
         default="INFO",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
@@ -65,6 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             log_level=args.log_level,
             api_rate=args.api_rate,
             api_latency=args.api_latency,
+            sweep_seconds=args.sweep_seconds,
+            async_retry_seconds=args.async_retry_seconds,
         )
         return run_local(runtime)
     except ValueError as error:  # the template's parameters or rules
@@ -103,6 +117,13 @@ def _parameter(value: str, parser: argparse.ArgumentParser) -> tuple[str, str]:
     if not equals or not name:
         parser.error(f"--parameter {value!r}: write NAME=VALUE, e.g. --parameter AllowedCidrs=10.0.0.0/8")
     return name, setting
+
+
+def _seconds(value: str) -> float:
+    seconds = float(value)
+    if not 0 < seconds <= 86400:
+        raise argparse.ArgumentTypeError(f"{value} is not a number of seconds (more than 0, at most 86400)")
+    return seconds
 
 
 def _port(value: str) -> int:

@@ -118,6 +118,42 @@ def test_an_event_invocation_is_answered_only_after_the_function_ran(
     assert time.monotonic() - started >= 0.5
 
 
+def test_a_failing_event_invocation_is_run_once_and_sent_nowhere(moto_without_docker, function_with_alias, monkeypatch):
+    """Gap covered by PATCHES["lambda invoke runs ..., retried, then sent to its on-failure destination"].
+
+    A function invoked with InvocationType Event that fails is run once by moto, and nothing reaches the
+    OnFailure destination of its EventInvokeConfig; AWS runs it again up to MaximumRetryAttempts times, then
+    sends an invocation record there. When this test fails after a moto upgrade, async_invoke.py may no
+    longer be needed.
+    """
+    # given a function whose failed asynchronous invocations go to an SQS queue after 2 retries, and whose
+    # code fails every time it runs
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    queue = sqs.create_queue(QueueName="moto-gap-dead-letters")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    moto_without_docker.put_function_event_invoke_config(
+        FunctionName=function_with_alias,
+        MaximumRetryAttempts=2,
+        DestinationConfig={"OnFailure": {"Destination": queue_arn}},
+    )
+    runs: list[str] = []
+
+    def failing(self, function_name, qualifier, body, headers, response_headers):
+        runs.append(function_name)
+        response_headers["x-amz-function-error"] = "Unhandled"
+        return b'{"errorMessage": "failed"}'
+
+    monkeypatch.setattr(LambdaSimpleBackend, "invoke", failing)
+
+    # when it is invoked asynchronously
+    response = moto_without_docker.invoke(FunctionName=function_with_alias, InvocationType="Event", Payload="{}")
+
+    # then it ran once (moto answers after running it), and the queue received nothing
+    assert response["StatusCode"] == 202
+    assert runs == [function_with_alias]
+    assert "Messages" not in sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=0)
+
+
 def test_invoke_drops_the_qualifier_parameter(moto_without_docker, function_with_alias, monkeypatch):
     """Gap covered by PATCHES["Invoke reads the Qualifier parameter"].
 
@@ -322,10 +358,12 @@ def function_with_alias_in_interpreter(interpreter):
 
 
 GAP_TESTS = {
-    "lambda invoke runs the deployed handler, on the version its alias routes to, in the background for Event": (
+    "lambda invoke runs the deployed handler, on the version its alias routes to, in the background for Event, "
+    "retried, then sent to its on-failure destination": (
         test_lambda_invoke_runs_the_deployed_handler,
         test_invoking_an_alias_never_says_which_version_ran,
         test_an_event_invocation_is_answered_only_after_the_function_ran,
+        test_a_failing_event_invocation_is_run_once_and_sent_nowhere,
     ),
     "Invoke reads the Qualifier parameter": test_invoke_drops_the_qualifier_parameter,
     "a function's calls are limited to its template policies": test_a_caller_whose_policies_allow_nothing_is_answered,

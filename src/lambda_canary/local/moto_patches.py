@@ -26,7 +26,7 @@ from moto.dynamodb.models import DynamoDBBackend
 from moto.stepfunctions.parser.asl.eval.environment import Environment
 from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
 
-from lambda_canary.local import faults, iam, lambda_runner
+from lambda_canary.local import async_invoke, faults, iam, lambda_runner
 from lambda_canary.local.names import function_name_and_qualifier
 from lambda_canary.local.quota import quota
 
@@ -86,11 +86,9 @@ def _invoke_real_handler(
 
 
 def _invoke_in_background(function: Any, body: Any) -> None:
-    """An Event invocation: nobody waits for its answer, so an error is logged (AWS would retry it)."""
-    headers: dict[str, str] = {}
-    answer = lambda_runner.invoke(function, body, headers)
-    if headers.get("x-amz-function-error"):
-        logger.warning("Event invocation of %s failed: %s", function.function_name, answer.decode()[:2000])
+    """Gap 9: an Event invocation that fails is never retried by moto, nor sent to its on-failure
+    destination; AWS retries it as its EventInvokeConfig says, then sends the record (async_invoke.py)."""
+    async_invoke.run(function, body, lambda_runner.invoke)
 
 
 def _routed_version(self: LambdaSimpleBackend, name: str, qualifier: str | None) -> str | None:
@@ -183,7 +181,8 @@ def _table_writes(api: str, original: Callable[..., Any]) -> Callable[..., Any]:
 
 
 PATCHES = {
-    "lambda invoke runs the deployed handler, on the version its alias routes to, in the background for Event": (
+    "lambda invoke runs the deployed handler, on the version its alias routes to, in the background for Event, "
+    "retried, then sent to its on-failure destination": (
         LambdaSimpleBackend,
         "invoke",
         _invoke_real_handler,

@@ -13,8 +13,8 @@ import requests
 from moto.server import ThreadedMotoServer
 from werkzeug.serving import BaseWSGIServer
 
-from lambda_canary.local import lambda_runner, moto_patches
-from lambda_canary.local.events import ExecutionWatcher
+from lambda_canary.local import async_invoke, lambda_runner, moto_patches
+from lambda_canary.local.events import ExecutionWatcher, Scheduler
 from lambda_canary.local.gateway import SLACK_API_PATH, SLACK_WEBHOOK_PATH, ApprovalGateway, SlackSink, serve
 from lambda_canary.local.quota import quota
 from lambda_canary.local.stack import LocalStack, deploy
@@ -34,11 +34,14 @@ class LocalRuntime:
     log_level: str = "INFO"
     api_rate: float | None = None  # simulate Lambda's control-plane quota (requests/s per API); None: off
     api_latency: float = 0.0  # seconds each control-plane call takes
+    sweep_seconds: float | None = None  # the interval of the template's schedules; None: as the template says
+    async_retry_seconds: float = 1.0  # wait before a failed Event invocation's first retry (AWS: 60 s)
     stack: LocalStack = field(init=False, default_factory=LocalStack)
     slack: SlackSink = field(init=False, default_factory=SlackSink)
     _moto: ThreadedMotoServer | None = field(init=False, default=None)
     _gateway: BaseWSGIServer | None = field(init=False, default=None)
     _watcher: ExecutionWatcher | None = field(init=False, default=None)
+    _scheduler: Scheduler | None = field(init=False, default=None)
 
     @property
     def endpoint_url(self) -> str:
@@ -65,6 +68,8 @@ class LocalRuntime:
                 "AWS_ENDPOINT_URL": self.endpoint_url,
                 # Tasks here move a handful of aliases in well under a second: no need to wait 30 s
                 "CLEAN_UP_SETTLE_SECONDS": "1",
+                # Ending events arrive within a second here: the sweep leaves an ending to its event that long
+                "SWEEP_GRACE_SECONDS": "3",
                 # Slack cannot be reached from here: its Web API is the local sink
                 "SLACK_API_URL": self.approval_url + SLACK_API_PATH,
                 "POWERTOOLS_LOG_LEVEL": self.log_level,
@@ -72,6 +77,7 @@ class LocalRuntime:
                 "POWERTOOLS_METRICS_DISABLED": "true",
             }
         )
+        async_invoke.configure(retry_seconds=self.async_retry_seconds)
         moto_patches.apply()
         _quiet_emulator_logs(self.log_level)
         self._moto = ThreadedMotoServer(ip_address=HOST, port=self.port, verbose=False)
@@ -92,9 +98,15 @@ class LocalRuntime:
         self._gateway = serve(gateway, HOST, self.approval_port)
         self._watcher = ExecutionWatcher(self.stack.rules, self.stack.state_machine_arns)
         self._watcher.start()
+        self._scheduler = Scheduler(self.stack.schedules, self.sweep_seconds)
+        self._scheduler.start()
         return self
 
     def stop(self) -> None:
+        async_invoke.stop()
+        if self._scheduler is not None:
+            self._scheduler.stop()
+            self._scheduler = None
         if self._watcher is not None:
             self._watcher.stop()
             self._watcher = None
