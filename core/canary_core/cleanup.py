@@ -36,6 +36,7 @@ def clean_up(
     now: datetime,
     settle_seconds: float = 0.0,
     sleep: Callable[[float], None] = time.sleep,
+    prune: Callable[[Deployment], object] | None = None,
 ) -> dict[str, Any]:
     """`detail`: the detail of a "Step Functions Execution Status Change" event."""
     execution_arn, status = detail["executionArn"], detail["status"]
@@ -56,6 +57,7 @@ def clean_up(
         now=now,
         settle_seconds=settle_seconds,
         sleep=sleep,
+        prune=prune,
     )
 
 
@@ -72,10 +74,12 @@ def clean_up_execution(
     now: datetime,
     settle_seconds: float = 0.0,
     sleep: Callable[[float], None] = time.sleep,
+    prune: Callable[[Deployment], object] | None = None,
 ) -> dict[str, Any]:
     """Put back what the ended execution `execution_arn` (of deployment `repository` build `build_no`) left:
     what the event's Clean Up and the sweeper both do. Its locks are kept while an alias may still be split
-    (a roll back that failed raises): the sweeper finds them and tries again."""
+    (a roll back that failed raises): the sweeper finds them and tries again. Once the deployment has ended
+    and its locks are free, `prune` (prune.prune_after) deletes its functions' old versions."""
     item = table.get(repository, build_no)
     if item is None or item.get("execution_arn") != execution_arn:
         return {"cleaned": False, "reason": "this execution opened no deployment (rejected input)"}
@@ -152,6 +156,8 @@ def clean_up_execution(
         table.record_outcome(deployment, outcome, now)
         notify(deployment, outcome)
     locks.release(deployment)
+    if prune is not None:
+        prune(deployment)
     return {"cleaned": True, "rolled_back": rolled_back, "execution_status": status}
 
 

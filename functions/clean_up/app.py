@@ -1,5 +1,6 @@
-"""Clean Up: an execution of the state machine ended; put back what it left (EventBridge rule target).
-The same function sweeps on a schedule, for executions whose ending event never came (canary_core.sweep)."""
+"""Clean Up: an execution of the state machine ended; put back what it left and prune old versions
+(EventBridge rule target, for every ending). The same function sweeps on a schedule, for executions whose
+ending event never came (canary_core.sweep)."""
 
 import os
 from datetime import UTC, datetime
@@ -13,12 +14,16 @@ from canary_core.approval import announce_outcome
 from canary_core.cleanup import clean_up, clean_up_execution
 from canary_core.config import Settings
 from canary_core.locks import Holder
+from canary_core.model import Deployment
+from canary_core.prune import DEFAULT_KEEP_VERSIONS, prune_after
 from canary_core.sweep import sweep
 
 # How long a task Lambda of the stopped execution may still be moving aliases (see cleanup._roll_back_settled)
 SETTLE_SECONDS = float(os.environ.get("CLEAN_UP_SETTLE_SECONDS", "30"))
 # An execution that ended more recently is left to its event by the sweep (the next sweep takes it)
 SWEEP_GRACE_SECONDS = float(os.environ.get("SWEEP_GRACE_SECONDS", "120"))
+# Versions of each function kept after a deployment ends (the newest; any an alias references too)
+KEEP_VERSIONS = int(os.environ.get("KEEP_VERSIONS", str(DEFAULT_KEEP_VERSIONS)))
 
 logger = Logger()
 tracer = Tracer()
@@ -37,6 +42,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     def post_outcome(deployment: Any, outcome: dict[str, Any]) -> None:
         announce_outcome(deployment, outcome, aws.messenger(settings), table=table, now=now)
 
+    def prune(deployment: Deployment) -> None:
+        prune_after(lambda_client, table, deployment, KEEP_VERSIONS, now)
+
     if event.get("detail-type") == "Scheduled Event":
 
         def clean(holder: Holder, status: str, settle_seconds: float) -> dict[str, Any]:
@@ -51,6 +59,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
                 notify=post_outcome,
                 now=now,
                 settle_seconds=settle_seconds,
+                prune=prune,
             )
 
         summary = sweep(
@@ -71,6 +80,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         notify=post_outcome,
         now=now,
         settle_seconds=SETTLE_SECONDS,
+        prune=prune,
     )
     logger.info("execution ended", extra=result)
     return result

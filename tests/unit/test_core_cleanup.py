@@ -488,3 +488,42 @@ def test_a_retried_roll_back_leaves_functions_a_newer_deployment_holds(
     assert alias_state(lambda_client, "payments") == ("1", {"2": 0.1})
     assert "payments was left to my-app build 761." in table.get("my-app", 760)["outcome"]["cause"]
     assert locks_left(locks_dynamodb_table) == [newer_execution]
+
+
+def test_the_ended_deployment_is_pruned_once_its_locks_are_free(
+    waiting, table, locks, lambda_client, locks_dynamodb_table, notified, now
+):
+    # given build 760 waits, and its execution is stopped
+    pruned: list[tuple[list[str], list[str]]] = []
+
+    def prune(deployment):
+        pruned.append(([f.name for f in deployment.functions], locks_left(locks_dynamodb_table)))
+
+    # when Clean Up gets the ABORTED event, with pruning
+    clean_up(
+        ended("ABORTED"), table=table, locks=locks, lambda_client=lambda_client, notify=notified, now=now, prune=prune
+    )
+
+    # then the deployment's functions were handed to pruning once, after its locks were released
+    assert pruned == [(["orders-api", "payments"], [])]
+
+
+def test_a_deployment_whose_roll_back_failed_is_not_pruned(waiting, table, locks, lambda_client, notified, now):
+    # given build 760 waits, and payments was deleted meanwhile (its alias cannot be put back)
+    lambda_client.delete_function(FunctionName="payments")
+    pruned: list[object] = []
+
+    # when Clean Up gets the ABORTED event and the roll back fails
+    with pytest.raises(Exception, match="Roll Back failed"):
+        clean_up(
+            ended("ABORTED"),
+            table=table,
+            locks=locks,
+            lambda_client=lambda_client,
+            notify=notified,
+            now=now,
+            prune=pruned.append,
+        )
+
+    # then nothing is pruned before the deployment has really ended
+    assert pruned == []

@@ -154,6 +154,46 @@ def test_a_failing_event_invocation_is_run_once_and_sent_nowhere(moto_without_do
     assert "Messages" not in sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=0)
 
 
+def test_list_versions_by_function_finds_nothing_by_arn(moto_without_docker, function_with_alias):
+    """Gap covered by PATCHES["ListVersionsByFunction reads a function ARN"].
+
+    moto finds the function of ListVersionsByFunction by name only: by its ARN (which AWS accepts, and which
+    pruning passes) it lists no version, and for a function that does not exist it answers an empty list
+    where AWS answers ResourceNotFoundException. When this test fails after a moto upgrade, the patch may no
+    longer be needed.
+    """
+    # given a function with $LATEST and version 1
+    arn = moto_without_docker.get_function(FunctionName=function_with_alias)["Configuration"]["FunctionArn"]
+
+    # when its versions are listed by name, by ARN, and those of a function that does not exist
+    by_name = moto_without_docker.list_versions_by_function(FunctionName=function_with_alias)["Versions"]
+    by_arn = moto_without_docker.list_versions_by_function(FunctionName=arn)["Versions"]
+    missing = moto_without_docker.list_versions_by_function(FunctionName="no-such-function")["Versions"]
+
+    # then only the name finds them
+    assert [v["Version"] for v in by_name] == ["$LATEST", "1"]
+    assert by_arn == [] and missing == []
+
+
+def test_list_aliases_refuses_a_function_arn(moto_without_docker, function_with_alias):
+    """Gap covered by PATCHES["ListAliases reads a function ARN"].
+
+    moto reads ListAliases's function from the request path without decoding it: a function ARN (which AWS
+    accepts, and which pruning passes) is not found. When this test fails after a moto upgrade, the patch may
+    no longer be needed.
+    """
+    # given a function with alias live
+    arn = moto_without_docker.get_function(FunctionName=function_with_alias)["Configuration"]["FunctionArn"]
+
+    # when its aliases are listed by name, then by ARN
+    by_name = moto_without_docker.list_aliases(FunctionName=function_with_alias)["Aliases"]
+
+    # then the name finds the alias, and the ARN is refused as an unknown function
+    assert [a["Name"] for a in by_name] == ["live"]
+    with pytest.raises(moto_without_docker.exceptions.ResourceNotFoundException):
+        moto_without_docker.list_aliases(FunctionName=arn)
+
+
 def test_invoke_drops_the_qualifier_parameter(moto_without_docker, function_with_alias, monkeypatch):
     """Gap covered by PATCHES["Invoke reads the Qualifier parameter"].
 
@@ -370,6 +410,8 @@ GAP_TESTS = {
     "StopExecution ends a task-token wait": test_stop_execution_leaves_a_task_token_wait_running,
     "a stopped execution stays ABORTED": test_a_stopped_wait_ends_failed_not_aborted,
     "alias updates renew the RevisionId": test_update_alias_does_not_change_the_revision_id,
+    "ListVersionsByFunction reads a function ARN": test_list_versions_by_function_finds_nothing_by_arn,
+    "ListAliases reads a function ARN": test_list_aliases_refuses_a_function_arn,
     "UpdateAlias checks the RevisionId": test_update_alias_ignores_a_stale_revision_id,
 }
 

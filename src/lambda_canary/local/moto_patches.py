@@ -38,6 +38,8 @@ _ORIGINALS: dict[tuple[type, str], Callable[..., Any]] = {
     (LambdaBackend, "update_alias"): LambdaBackend.update_alias,
     (LambdaBackend, "publish_version"): LambdaBackend.publish_version,
     (LambdaBackend, "get_alias"): LambdaBackend.get_alias,
+    (LambdaBackend, "list_versions_by_function"): LambdaBackend.list_versions_by_function,
+    (LambdaBackend, "list_aliases"): LambdaBackend.list_aliases,
     (LambdaAlias, "update"): LambdaAlias.update,
     (Environment, "set_stop"): Environment.set_stop,
     (Environment, "set_error"): Environment.set_error,
@@ -136,6 +138,21 @@ def _update_alias_checks_revision(self: LambdaResponse) -> Any:
         return _ORIGINALS[(LambdaResponse, "update_alias")](self)
 
 
+def _versions_by_name_or_arn(self: LambdaBackend, function_name: str) -> Any:
+    """Gap 10: moto's ListVersionsByFunction finds a function by its name only: given its ARN (which AWS
+    accepts) it answers an empty list, as it does for a function that does not exist, where AWS answers
+    ResourceNotFoundException."""
+    name = function_name_and_qualifier(unquote(function_name))[0]
+    self.get_function(name)  # UnknownFunctionException: AWS's ResourceNotFoundException
+    return _ORIGINALS[(LambdaBackend, "list_versions_by_function")](self, name)
+
+
+def _aliases_by_name_or_arn(self: LambdaBackend, function_name: str) -> Any:
+    """Gap 11: moto's ListAliases takes a function ARN as it comes in the path, still URL-encoded, and finds
+    no such function; AWS accepts the ARN."""
+    return _ORIGINALS[(LambdaBackend, "list_aliases")](self, unquote(function_name))
+
+
 def _stop_interrupts_waits(self: Environment, *args: Any, **kwargs: Any) -> None:
     """Gap 4: StopExecution does not end a .waitForTaskToken wait in moto; on AWS the execution is aborted
     at once."""
@@ -194,6 +211,12 @@ PATCHES = {
         _calls_checked_against_policies,
     ),
     "alias updates renew the RevisionId": (LambdaAlias, "update", _alias_update_renews_revision),
+    "ListVersionsByFunction reads a function ARN": (
+        LambdaBackend,
+        "list_versions_by_function",
+        _versions_by_name_or_arn,
+    ),
+    "ListAliases reads a function ARN": (LambdaBackend, "list_aliases", _aliases_by_name_or_arn),
     "UpdateAlias checks the RevisionId": (LambdaResponse, "update_alias", _update_alias_checks_revision),
     "StopExecution ends a task-token wait": (Environment, "set_stop", _stop_interrupts_waits),
     "a stopped execution stays ABORTED": (Environment, "set_error", _stopped_stays_stopped),
