@@ -142,3 +142,26 @@ def _dead_letter_for(runtime, execution_arn: str, timeout: float) -> dict[str, A
             if (record.get("requestPayload") or {}).get("detail", {}).get("executionArn") == execution_arn:
                 return dict(record)
     raise TimeoutError(f"no dead-letter record for {execution_arn} after {timeout} s")
+
+
+def test_canary_local_runs_the_sweep_at_the_interval_it_is_given(start_local):
+    # given `canary local --sweep-seconds 1`, and a lock left on a function by an execution of its state
+    # machine that Step Functions does not know (it never opened a deployment)
+    local = start_local("--sweep-seconds", "1")
+    ghost = local.outputs["StateMachineArn"].replace(":stateMachine:", ":execution:") + ":ghost-1"
+    lock = {
+        "function_arn": {"S": "arn:aws:lambda:us-east-1:123456789012:function:orders-api"},
+        "repository": {"S": "my-app"},
+        "build_no": {"N": "1"},
+        "execution_arn": {"S": ghost},
+        "acquired_at": {"S": "2026-12-01T00:00:00+00:00"},
+    }
+    table = local.outputs["LocksTableName"]
+    local.aws("dynamodb", "put-item", "--table-name", table, "--item", json.dumps(lock))
+
+    # when the sweep runs, then the lock is dropped within a few intervals (read with the aws CLI)
+    key = json.dumps({"function_arn": lock["function_arn"]})
+    deadline = time.monotonic() + 20
+    while local.aws("dynamodb", "get-item", "--table-name", table, "--key", key).get("Item"):
+        assert time.monotonic() < deadline, "the sweep of canary local left the lock"
+        time.sleep(0.5)
