@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from canary_core import aliases
+from canary_core.errors import AliasUpdateFailed
 from canary_core.locks import FunctionLocks, Holder
 from canary_core.model import Deployment, FunctionTarget
 from canary_core.outcome import FAILED_ERROR, ROLLBACK_FAILED_ERROR, aliases_may_be_split
@@ -108,12 +109,18 @@ def clean_up_execution(
     elif _roll_back_gave_up(item) and traffic_may_have_moved:
         # Its locks are kept when it fails, but a newer deployment may have taken some of them over since.
         mine, taken = _lock_what_is_free(locks, deployment, now)
+        gone: list[str] = []
         try:
             mine, changed_outside = aliases.roll_back(lambda_client, mine)
         except Exception as error:
-            table.note(repository, build_no, now, "clean-up roll back failed", reason=str(error))
-            raise  # the locks stay: Lambda's retries of the event, or the sweeper, try again
+            if not _only_gone(error):
+                # Tried again every sweep until it succeeds: the trail keeps a bounded number of these
+                table.note_unless_full(repository, build_no, now, "clean-up roll back failed", reason=str(error))
+                raise  # the locks stay: Lambda's retries of the event, or the sweeper, try again
+            # Functions (or aliases) deleted since carry no weights: nothing left to put back for them
+            gone, changed_outside = sorted(getattr(error, "failures", {})), {}
         left_to_others = "".join(f" {name} was left to {holder.title}." for name, holder in sorted(taken.items()))
+        left_to_others += "".join(f" {name} no longer exists: nothing to put back." for name in gone)
         outcome = {
             "status": ROLLED_BACK,
             "error": FAILED_ERROR,
@@ -172,6 +179,12 @@ def _lock_what_is_free(
     if locks.acquire(free, now):
         raise RuntimeError("functions were locked by another deployment while Clean Up ran: it will try again")
     return free, taken
+
+
+def _only_gone(error: Exception) -> bool:
+    """A roll back that failed only for functions or aliases that no longer exist."""
+    failures = error.failures if isinstance(error, AliasUpdateFailed) else {}
+    return bool(failures) and all(reason.startswith("ResourceNotFoundException") for reason in failures.values())
 
 
 def _roll_back_gave_up(item: dict[str, Any]) -> bool:

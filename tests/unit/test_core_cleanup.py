@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from canary_core import aliases, slack
 from canary_core.cleanup import clean_up
@@ -451,15 +452,30 @@ def test_a_roll_back_the_workflow_gave_up_on_is_tried_again(
     assert locks_left(locks_dynamodb_table) == []
 
 
+class PaymentsRefused:
+    """The Lambda client, except that UpdateAlias of payments fails (Lambda having a bad moment)."""
+
+    def __init__(self, lambda_client: Any) -> None:
+        self._client = lambda_client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def update_alias(self, **arguments: Any) -> Any:
+        if arguments["FunctionName"].endswith(":payments"):
+            raise ClientError({"Error": {"Code": "ServiceException", "Message": "try later"}}, "UpdateAlias")
+        return self._client.update_alias(**arguments)
+
+
 def test_a_roll_back_that_fails_again_is_noted_and_raised_for_lambda_to_retry(
     gave_up, table, locks, lambda_client, locks_dynamodb_table, notified, now
 ):
-    # given build 760's own roll back gave up, and payments cannot be put back yet (deleted, here)
-    lambda_client.delete_function(FunctionName="payments")
+    # given build 760's own roll back gave up, and payments cannot be put back yet
+    refused = PaymentsRefused(lambda_client)
 
     # when Clean Up gets the FAILED event
     with pytest.raises(Exception, match="Roll Back failed for 1 function"):
-        clean_up(ended("FAILED"), table=table, locks=locks, lambda_client=lambda_client, notify=notified, now=now)
+        clean_up(ended("FAILED"), table=table, locks=locks, lambda_client=refused, notify=notified, now=now)
 
     # then what it could put back is back, the failure is in the trail, the locks are kept for the sweeper,
     # the ending unchanged
@@ -468,6 +484,24 @@ def test_a_roll_back_that_fails_again_is_noted_and_raised_for_lambda_to_retry(
     assert item["trail"][-1]["event"] == "clean-up roll back failed"
     assert item["outcome"]["error"] == ROLLBACK_FAILED_ERROR and notified.calls == []
     assert locks_left(locks_dynamodb_table) == [EXECUTION, EXECUTION]
+
+
+def test_a_function_deleted_since_the_roll_back_gave_up_has_nothing_left_to_put_back(
+    gave_up, table, locks, lambda_client, locks_dynamodb_table, notified, now
+):
+    # given build 760's own roll back gave up, and payments was deleted since
+    lambda_client.delete_function(FunctionName="payments")
+
+    # when Clean Up (or the sweep) tries again
+    result = clean_up(ended("FAILED"), table=table, locks=locks, lambda_client=lambda_client, notify=notified, now=now)
+
+    # then orders-api is put back, and the deployment ends rolled back, naming payments: no more retries
+    assert result["rolled_back"] is True
+    assert alias_state(lambda_client, "orders-api") == ("1", {})
+    outcome = table.get("my-app", 760)["outcome"]
+    assert outcome["status"] == ROLLED_BACK
+    assert "payments no longer exists: nothing to put back." in outcome["cause"]
+    assert locks_left(locks_dynamodb_table) == []
 
 
 def test_a_retried_roll_back_leaves_functions_a_newer_deployment_holds(
