@@ -181,6 +181,15 @@ def _lock_what_is_free(
     return free, taken
 
 
+def awaits_clean_up(item: dict[str, Any] | None, execution_arn: str) -> bool:
+    """Whether the deployment of an ended execution (its item) may still leave aliases split: traffic moved
+    and it never recorded an ending, or its roll back failed. Clean Up or the sweep will put them back; until
+    then its locks must stand."""
+    if item is None or item.get("execution_arn") != execution_arn or "deployment" not in item:
+        return False  # never opened, or ended before any alias moved
+    return item.get("status") not in FINAL or _roll_back_gave_up(item)
+
+
 def _only_gone(error: Exception) -> bool:
     """A roll back that failed only for functions or aliases that no longer exist."""
     failures = error.failures if isinstance(error, AliasUpdateFailed) else {}
