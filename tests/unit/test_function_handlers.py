@@ -351,6 +351,28 @@ def test_record_outcome_keeps_the_locks_when_the_roll_back_failed(
     assert [item["execution_arn"] for item in locks_dynamodb_table.scan()["Items"]] == [deployment.execution_arn]
 
 
+def test_clean_up_sweeps_on_its_schedule(handler, stack, locks_dynamodb_table, load_event, lambda_context):
+    # given a lock left on orders-api by an execution of the state machine that Step Functions does not know
+    # (it ended before opening its deployment, long ago)
+    ghost = "arn:aws:states:us-east-1:123456789012:execution:lambda-canary-canary:ghost-1"
+    locks_dynamodb_table.put_item(
+        Item={
+            "function_arn": "arn:aws:lambda:us-east-1:123456789012:function:orders-api",
+            "repository": "my-app",
+            "build_no": 1,
+            "execution_arn": ghost,
+            "acquired_at": "2026-12-01T00:00:00+00:00",
+        }
+    )
+
+    # when Clean Up gets the schedule's event
+    summary = handler("clean_up").lambda_handler(load_event("sweep-scheduled.json"), lambda_context)
+
+    # then it swept: the execution was looked up and cleaned up, and the lock is gone
+    assert summary == {"executions": 1, "running": 0, "left_to_event": 0, "cleaned": [ghost]}
+    assert locks_dynamodb_table.scan()["Items"] == []
+
+
 def test_approval_api_get_shows_the_confirmation_and_changes_nothing(
     handler, waiting_deployment, load_event, lambda_context, dynamodb_table
 ):
