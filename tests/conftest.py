@@ -39,6 +39,7 @@ TEST_STACK_POLICY = {
     "MinPromoteTimeoutSeconds": "1",
     "MaxNewVersionWeight": "1",
 }
+SWEEP_SECONDS = 2.0  # the template's sweep schedule, run this often by the tests' runtime
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -64,6 +65,7 @@ def runtime() -> Iterator[LocalRuntime]:
         log_level="WARNING",
         function_update_seconds=UPDATE_SECONDS,
         parameter_overrides=TEST_STACK_POLICY,
+        sweep_seconds=SWEEP_SECONDS,
     ).start()
     yield local
     local.stop()

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from canary_core.cleanup import awaits_clean_up
 from canary_core.decisions import DecisionNotDelivered, decide
 from canary_core.errors import InvalidInput
 from canary_core.executions import execution_running
@@ -81,7 +82,7 @@ def _lock(
     wait_seconds: float,
 ) -> bool:
     """Take every function's lock; True if older deployments had to be superseded first."""
-    conflicts = _acquire(deployment, locks, sfn_client, now)
+    conflicts = _acquire(deployment, locks, sfn_client, table, now)
     if conflicts and not supersede:
         raise InvalidInput(
             [
@@ -101,20 +102,42 @@ def _lock(
                 [f"supersede: {busy} still holds its functions after {wait_seconds:.0f} s; try again when it ends"]
             )
         sleep(POLL_SECONDS)
-        conflicts = _acquire(deployment, locks, sfn_client, now)
+        conflicts = _acquire(deployment, locks, sfn_client, table, now)
     return superseded
 
 
 def _acquire(
-    deployment: Deployment, locks: FunctionLocks, sfn_client: Any, now: Callable[[], datetime]
+    deployment: Deployment,
+    locks: FunctionLocks,
+    sfn_client: Any,
+    table: DeploymentsTable,
+    now: Callable[[], datetime],
 ) -> dict[str, Holder]:
     """Acquire; locks left by an execution that no longer runs (it died before it could release them) are
-    taken over: nothing can be waiting on them."""
+    taken over: nothing can be waiting on them. Unless its aliases may still be split (its ending event not
+    handled yet, or its roll back failed): Clean Up or its sweep puts them back, and this deployment is
+    refused until then, holding nothing."""
     conflicts = locks.acquire(deployment, now())
     # Only an execution known to have ended gives its locks up: when in doubt, the lock is respected.
     dead = {h.execution_arn for h in conflicts.values() if execution_running(sfn_client, h.execution_arn) is False}
     if not dead:
         return conflicts
+    pending = {
+        holder.execution_arn
+        for holder in conflicts.values()
+        if holder.execution_arn in dead
+        and awaits_clean_up(table.get(holder.repository, holder.build_no), holder.execution_arn)
+    }
+    if pending:
+        raise InvalidInput(
+            [
+                f"functions: {name!r} may still carry the canary of {holder.title}, whose execution ended before "
+                f"its aliases were put back (execution {holder.execution_arn}); Clean Up puts them back within "
+                "minutes (it sweeps every 5 minutes): start this deployment again then"
+                for name, holder in sorted(conflicts.items())
+                if holder.execution_arn in pending
+            ]
+        )
     for name, holder in conflicts.items():
         if holder.execution_arn in dead:
             arn = next(f.function_arn for f in deployment.functions if f.name == name)

@@ -5,21 +5,24 @@ On AWS an EventBridge rule on the state machine's execution status changes runs 
 ending (a deployment that already recorded its outcome only has its locks released, if any are left). When
 the workflow's own roll back gave up (Canary.RollbackFailed: a throttling storm, say), Clean Up tries it
 again; if it fails again it raises, so that Lambda's retries of the event try once more, minutes later.
+EventBridge may also never deliver the event: the sweeper (sweep.py) runs the same clean-up for every
+execution that ended still holding locks, and a deployment keeps its locks until its aliases are put back.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
 from canary_core import aliases
+from canary_core.errors import AliasUpdateFailed
 from canary_core.limits import listing
 from canary_core.locks import FunctionLocks, Holder
 from canary_core.model import Deployment
-from canary_core.outcome import FAILED_ERROR, ROLLBACK_FAILED_ERROR
+from canary_core.outcome import FAILED_ERROR, ROLLBACK_FAILED_ERROR, aliases_may_be_split
 from canary_core.targets import FunctionsTable
 from canary_core.trail import FAILED, PROMOTED, ROLLED_BACK, DeploymentsTable, function_count
 
@@ -37,6 +40,7 @@ def clean_up(
     now: datetime,
     settle_seconds: float = 0.0,
     sleep: Callable[[float], None] = time.sleep,
+    prune: Callable[[Deployment], object] | None = None,
 ) -> dict[str, Any]:
     """`detail`: the detail of a "Step Functions Execution Status Change" event."""
     execution_arn, status = detail["executionArn"], detail["status"]
@@ -45,6 +49,43 @@ def clean_up(
         repository, build_no = str(request["repository"]), int(request["build_no"])
     except (ValueError, KeyError, TypeError):
         return {"cleaned": False, "reason": "the execution's input names no deployment"}
+    return clean_up_execution(
+        execution_arn,
+        status,
+        repository,
+        build_no,
+        table=table,
+        functions=functions,
+        locks=locks,
+        lambda_client=lambda_client,
+        notify=notify,
+        now=now,
+        settle_seconds=settle_seconds,
+        sleep=sleep,
+        prune=prune,
+    )
+
+
+def clean_up_execution(
+    execution_arn: str,
+    status: str,
+    repository: str,
+    build_no: int,
+    *,
+    table: DeploymentsTable,
+    functions: FunctionsTable,
+    locks: FunctionLocks,
+    lambda_client: Any,
+    notify: Callable[[Deployment, dict[str, Any]], None],
+    now: datetime,
+    settle_seconds: float = 0.0,
+    sleep: Callable[[float], None] = time.sleep,
+    prune: Callable[[Deployment], object] | None = None,
+) -> dict[str, Any]:
+    """Put back what the ended execution `execution_arn` (of deployment `repository` build `build_no`) left:
+    what the event's Clean Up and the sweeper both do. Its locks are kept while an alias may still be split
+    (a roll back that failed raises): the sweeper finds them and tries again. Once the deployment has ended
+    and its locks are free, `prune` (prune.prune_after) deletes its functions' old versions."""
     item = table.get(repository, build_no)
     if item is None or item.get("execution_arn") != execution_arn:
         return {"cleaned": False, "reason": "this execution opened no deployment (rejected input)"}
@@ -72,24 +113,20 @@ def clean_up(
         table.record_outcome(deployment, outcome, now)
         notify(deployment, outcome)
     elif _roll_back_gave_up(item) and traffic_may_have_moved:
-        # Its locks were released when it failed: a newer deployment may hold some of its functions now.
+        # Its locks are kept when it fails, but a newer deployment may have taken some of them over since.
         mine, taken = _lock_what_is_free(locks, deployment, now)
+        gone: list[str] = []
         try:
             mine, changed_outside = aliases.roll_back(lambda_client, mine)
         except Exception as error:
-            table.note(repository, build_no, now, "clean-up roll back failed", reason=str(error))
-            locks.release(mine)
-            raise
-        left_to_others = (
-            " "
-            + listing(
-                (f"{name} was left to {h.title}." for name, h in sorted(taken.items())),
-                separator=" ",
-                what="more were left to newer deployments.",
-            )
-            if taken
-            else ""
-        )
+            if not _only_gone(error):
+                # Tried again every sweep until it succeeds: the trail keeps a bounded number of these
+                table.note_unless_full(repository, build_no, now, "clean-up roll back failed", reason=str(error))
+                raise  # the locks stay: Lambda's retries of the event, or the sweeper, try again
+            # Functions (or aliases) deleted since carry no weights: nothing left to put back for them
+            gone, changed_outside = sorted(getattr(error, "failures", {})), {}
+        left_to_others = _sentences((f"{name} was left to {h.title}." for name, h in sorted(taken.items())), "newer")
+        left_to_others += _sentences((f"{name} no longer exists: nothing to put back." for name in gone), "gone")
         outcome = {
             "status": ROLLED_BACK,
             "error": FAILED_ERROR,
@@ -107,8 +144,9 @@ def clean_up(
             try:
                 deployment, changed_outside = _roll_back_settled(lambda_client, deployment, settle_seconds, sleep)
             except Exception as error:
-                # Record it and free the locks all the same: an alias left with weights is refused by the
-                # next deployment's validation, which names it, so nothing builds on a half-shifted fleet.
+                # Record it and keep the locks: the sweeper finds them and tries again (a next deployment of
+                # these functions takes the locks of an ended execution over, and its validation refuses an
+                # alias left with weights, naming it, so nothing builds on a half-shifted fleet).
                 outcome = {
                     "status": FAILED,
                     "error": ROLLBACK_FAILED_ERROR,
@@ -118,7 +156,6 @@ def clean_up(
                 }
                 table.record_outcome(deployment, outcome, now)
                 notify(deployment, outcome)
-                locks.release(deployment)
                 raise  # Lambda's retries of the event run Clean Up again: it then retries the roll back
             after = "every alias was put back to the version it ran before." + _left_alone(changed_outside)
             rolled_back = True
@@ -132,6 +169,8 @@ def clean_up(
         table.record_outcome(deployment, outcome, now)
         notify(deployment, outcome)
     locks.release(deployment)
+    if prune is not None:
+        prune(deployment)
     return {"cleaned": True, "rolled_back": rolled_back, "execution_status": status}
 
 
@@ -148,18 +187,41 @@ def _lock_what_is_free(
     return free, taken
 
 
+def awaits_clean_up(item: dict[str, Any] | None, execution_arn: str) -> bool:
+    """Whether the deployment of an ended execution (its item) may still leave aliases split: traffic moved
+    and it never recorded an ending, or its roll back failed. Clean Up or the sweep will put them back; until
+    then its locks must stand."""
+    if item is None or item.get("execution_arn") != execution_arn or "deployment" not in item:
+        return False  # never opened, or ended before any alias moved
+    return item.get("status") not in FINAL or _roll_back_gave_up(item)
+
+
+def _only_gone(error: Exception) -> bool:
+    """A roll back that failed only for functions or aliases that no longer exist."""
+    failures = error.failures if isinstance(error, AliasUpdateFailed) else {}
+    return bool(failures) and all(reason.startswith("ResourceNotFoundException") for reason in failures.values())
+
+
 def _roll_back_gave_up(item: dict[str, Any]) -> bool:
-    return item.get("status") == FAILED and (item.get("outcome") or {}).get("error") == ROLLBACK_FAILED_ERROR
+    return item.get("status") == FAILED and aliases_may_be_split(item.get("outcome") or {})
 
 
 def _left_alone(changed_outside: dict[str, str]) -> str:
-    if not changed_outside:
-        return ""
-    return " " + listing(
-        (f"{name} was left as someone else set it ({change})." for name, change in sorted(changed_outside.items())),
-        separator=" ",
-        what="more were left as someone else set them.",
-    )
+    changes = sorted(changed_outside.items())
+    return _sentences((f"{name} was left as someone else set it ({change})." for name, change in changes), "changed")
+
+
+_MORE = {
+    "newer": "more were left to newer deployments.",
+    "gone": "more no longer exist.",
+    "changed": "more were left as someone else set them.",
+}
+
+
+def _sentences(sentences: Iterable[str], kind: str) -> str:
+    """One sentence per function, the first few of them, each after a space (a cause stays within its limit)."""
+    listed = listing(sentences, separator=" ", what=_MORE[kind])
+    return f" {listed}" if listed else ""
 
 
 def _roll_back_settled(

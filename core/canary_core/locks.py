@@ -1,7 +1,8 @@
 """One deployment per function at a time: a lock item per function in the locks table.
 
 Taken with a conditional write when a deployment is validated, released on every ending: by Record Outcome,
-and by Clean Up for executions stopped, timed out or failed outside the workflow's own paths.
+and by Clean Up for executions stopped, timed out or failed outside the workflow's own paths. A deployment
+whose aliases could not be put back keeps its locks: the sweeper (sweep.py) finds them and tries again.
 """
 
 from __future__ import annotations
@@ -101,6 +102,22 @@ class FunctionLocks:
         except ClientError as error:
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
+
+    def held(self) -> dict[str, Holder]:
+        """Every lock of the table, {function ARN: holder}: one item per function a deployment holds, read
+        a page at a time (the sweeper's scan)."""
+        found: dict[str, Holder] = {}
+        arguments: dict[str, Any] = {
+            "ProjectionExpression": "function_arn, repository, build_no, execution_arn",
+            "ConsistentRead": True,
+        }
+        while True:
+            page = self._table.scan(**arguments)
+            for item in page.get("Items", []):
+                found[item["function_arn"]] = Holder(item["repository"], int(item["build_no"]), item["execution_arn"])
+            if "LastEvaluatedKey" not in page:
+                return found
+            arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def held_by(self, deployment: Deployment) -> list[str]:
         """The functions of `deployment` whose lock is held by someone (any execution)."""

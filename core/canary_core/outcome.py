@@ -87,6 +87,12 @@ def _outcome(deployment: Deployment, state: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def aliases_may_be_split(outcome: dict[str, Any]) -> bool:
+    """An ending whose roll back failed: the deployment keeps its locks, so that Clean Up or the sweeper
+    finds it and puts its aliases back."""
+    return outcome.get("error") == ROLLBACK_FAILED_ERROR
+
+
 def _message(error: dict[str, Any]) -> str:
     """A Catch's {Error, Cause}; a Lambda's Cause is a JSON object with errorMessage."""
     cause = error.get("Cause", "")

@@ -215,6 +215,21 @@ class DeploymentsTable:
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
 
+    def note_unless_full(self, repository: str, build_no: int, now: datetime, event: str, **details: Any) -> None:
+        """`note` for what repeats on its own (a sweep failing every five minutes, pruning after every
+        ending): once the trail holds MAX_TRAIL_EVENTS events, such events are dropped, so it cannot outgrow
+        the item."""
+        try:
+            self._table.update_item(
+                Key=_key(repository, build_no),
+                UpdateExpression="SET trail = list_append(trail, :event)",
+                ConditionExpression="size(trail) < :most",
+                ExpressionAttributeValues={":event": [_event(now, event, **details)], ":most": MAX_TRAIL_EVENTS},
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+
     def note(self, repository: str, build_no: int, now: datetime, event: str, **details: Any) -> None:
         """Append one event to the trail (a late click, a Slack failure, an undelivered decision)."""
         self._table.update_item(

@@ -1,4 +1,6 @@
-"""Clean Up: an execution of the state machine ended; put back what it left (EventBridge rule target)."""
+"""Clean Up: an execution of the state machine ended; put back what it left and prune old versions
+(EventBridge rule target, for every ending). The same function sweeps on a schedule, for executions whose
+ending event never came (canary_core.sweep)."""
 
 import os
 from datetime import UTC, datetime
@@ -9,16 +11,25 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from canary_core import aws
 from canary_core.approval import announce_outcome
-from canary_core.cleanup import clean_up
+from canary_core.cleanup import clean_up, clean_up_execution
 from canary_core.config import Settings
+from canary_core.locks import Holder
+from canary_core.model import Deployment
+from canary_core.prune import DEFAULT_KEEP_VERSIONS, prune_after
+from canary_core.sweep import sweep
 
 # How long a task Lambda of the stopped execution may still be moving aliases (see cleanup._roll_back_settled)
 SETTLE_SECONDS = float(os.environ.get("CLEAN_UP_SETTLE_SECONDS", "30"))
+# An execution that ended more recently is left to its event by the sweep (the next sweep takes it)
+SWEEP_GRACE_SECONDS = float(os.environ.get("SWEEP_GRACE_SECONDS", "120"))
+# Versions of each function kept after a deployment ends (the newest; any an alias references too)
+KEEP_VERSIONS = int(os.environ.get("KEEP_VERSIONS", str(DEFAULT_KEEP_VERSIONS)))
 
 logger = Logger()
 tracer = Tracer()
 settings = Settings.from_env()
 lambda_client = aws.lambda_client()
+sfn_client = aws.stepfunctions_client()
 table = aws.deployments_table(settings)
 locks = aws.function_locks(settings)
 functions = aws.functions_table(settings)
@@ -32,6 +43,37 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     def post_outcome(deployment: Any, outcome: dict[str, Any]) -> None:
         announce_outcome(deployment, outcome, aws.messenger(settings), table=table, now=now)
 
+    def prune(deployment: Deployment) -> None:
+        prune_after(lambda_client, table, deployment, KEEP_VERSIONS, now)
+
+    if event.get("detail-type") == "Scheduled Event":
+
+        def clean(holder: Holder, status: str, settle_seconds: float) -> dict[str, Any]:
+            return clean_up_execution(
+                holder.execution_arn,
+                status,
+                holder.repository,
+                holder.build_no,
+                table=table,
+                functions=functions,
+                locks=locks,
+                lambda_client=lambda_client,
+                notify=post_outcome,
+                now=now,
+                settle_seconds=settle_seconds,
+                prune=prune,
+            )
+
+        summary = sweep(
+            locks=locks,
+            sfn_client=sfn_client,
+            clean=clean,
+            now=now,
+            grace_seconds=SWEEP_GRACE_SECONDS,
+            settle_seconds=SETTLE_SECONDS,
+        )
+        logger.info("swept", extra=summary)
+        return summary
     result = clean_up(
         event["detail"],
         table=table,
@@ -41,6 +83,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         notify=post_outcome,
         now=now,
         settle_seconds=SETTLE_SECONDS,
+        prune=prune,
     )
     logger.info("execution ended", extra=result)
     return result

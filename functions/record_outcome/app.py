@@ -11,7 +11,7 @@ from canary_core import aws
 from canary_core.approval import announce_outcome
 from canary_core.config import Settings
 from canary_core.model import Deployment
-from canary_core.outcome import describe_outcome
+from canary_core.outcome import aliases_may_be_split, describe_outcome
 
 logger = Logger()
 tracer = Tracer()
@@ -30,7 +30,8 @@ def lambda_handler(state: dict[str, Any], context: LambdaContext) -> dict[str, A
     outcome = describe_outcome(deployment, state)
     now = datetime.now(UTC)
     table.record_outcome(deployment, outcome, now)
-    locks.release(deployment)
+    if not aliases_may_be_split(outcome):  # else kept: Clean Up or the sweeper puts the aliases back
+        locks.release(deployment)
     announce_outcome(deployment, outcome, aws.messenger(settings), table=table, now=now)
     metrics.add_dimension(name="Environment", value=settings.environment)
     metrics.add_metric(name=f"Deployments{outcome['status'].title().replace('_', '')}", unit=MetricUnit.Count, value=1)

@@ -53,6 +53,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         "PublishVersion and further updates, as on AWS (default 2; 0: at once)",
     )
     local.add_argument(
+        "--sweep-seconds",
+        type=_interval,
+        default=None,
+        help="interval of the template's schedules (the sweeper); default: the template's rate (5 minutes)",
+    )
+    local.add_argument(
+        "--async-retry-seconds",
+        type=_interval,
+        default=1.0,
+        help="wait before retrying a failed asynchronous invocation, doubled for the second (AWS: 60); default 1",
+    )
+    local.add_argument(
         "--log-level",
         default="INFO",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
@@ -73,6 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             api_rate=args.api_rate,
             api_latency=args.api_latency,
             function_update_seconds=args.function_update_seconds,
+            sweep_seconds=args.sweep_seconds,
+            async_retry_seconds=args.async_retry_seconds,
         )
         return run_local(runtime)
     except ValueError as error:  # the template's parameters or rules
@@ -120,6 +134,16 @@ def _seconds(value: str) -> float:
         seconds = -1.0
     if not 0 <= seconds <= 600:
         raise argparse.ArgumentTypeError(f"{value} is not a number of seconds from 0 to 600")
+    return seconds
+
+
+def _interval(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds <= 86400:
+        raise argparse.ArgumentTypeError(f"{value} is not a number of seconds (more than 0, at most 86400)")
     return seconds
 
 

@@ -382,6 +382,52 @@ def test_locks_of_an_execution_that_no_longer_runs_are_taken_over(
     assert (sfn.calls, clock.sleeps) == ([], [])
 
 
+def test_locks_of_an_ended_execution_whose_canary_was_not_put_back_are_respected_until_clean_up(
+    older_waiting, deploy, table, sfn, locks_dynamodb_table, lambda_client
+):
+    # given build 759 sends 10% to version 2 and its execution was stopped, its ending event not handled yet
+    sfn.statuses[EXECUTION + "my-app-759"] = "ABORTED"
+
+    # when build 760 is started, even with "supersede"
+    # then it is refused, naming build 759 and saying Clean Up puts its aliases back within minutes
+    with pytest.raises(InvalidInput) as refused:
+        deploy(760, supersede=True)
+    assert "'orders-api' may still carry the canary of my-app build 759, whose execution ended" in str(refused.value)
+    assert "Clean Up puts them back within minutes" in str(refused.value)
+
+    # and build 759 keeps its locks (Clean Up's sweep finds them), its canary untouched, 760 holding nothing
+    assert set(lock_holders(locks_dynamodb_table).values()) == {EXECUTION + "my-app-759"}
+    assert alias_state(lambda_client, "orders-api") == ("1", {"2": 0.1})
+    assert table.get("my-app", 760) is None
+
+
+def test_locks_of_an_ended_execution_whose_roll_back_failed_are_respected(
+    older_waiting, deploy, table, sfn, locks_dynamodb_table, now
+):
+    # given build 759's roll back gave up (its aliases may still be split) and its execution failed
+    failed = {"status": "FAILED", "error": "Canary.RollbackFailed", "cause": "Roll back failed: throttled"}
+    table.record_outcome(older_waiting, failed, now)
+    sfn.statuses[EXECUTION + "my-app-759"] = "FAILED"
+
+    # when build 760 is started, then it is refused until Clean Up has put the aliases back
+    with pytest.raises(InvalidInput, match="may still carry the canary of my-app build 759"):
+        deploy(760)
+    assert set(lock_holders(locks_dynamodb_table).values()) == {EXECUTION + "my-app-759"}
+
+
+def test_locks_left_by_an_execution_whose_deployment_ended_are_taken_over(
+    older_waiting, deploy, table, sfn, locks_dynamodb_table, lambda_client, now
+):
+    # given build 759 was rolled back and recorded, but its execution died before releasing its locks
+    aliases.roll_back(lambda_client, older_waiting)
+    table.record_outcome(older_waiting, {"status": ROLLED_BACK, "error": "Canary.RolledBack", "cause": "-"}, now)
+    sfn.statuses[EXECUTION + "my-app-759"] = "FAILED"
+
+    # when build 760 is started, then it takes the locks over
+    deploy(760)
+    assert set(lock_holders(locks_dynamodb_table).values()) == {EXECUTION + "my-app-760"}
+
+
 def test_locks_of_an_execution_that_cannot_be_looked_up_are_respected(
     functions, deploy, table, sfn, locks_dynamodb_table
 ):

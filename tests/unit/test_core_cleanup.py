@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from canary_core import aliases, slack
 from canary_core.cleanup import clean_up
@@ -427,7 +428,7 @@ def test_the_slack_outcome_of_an_execution_stopped_before_shift_traffic_shows_no
     assert message["blocks"][-1]["text"]["text"] == "`orders-api`: not changed\n`payments`: not changed"
 
 
-def test_the_locks_are_released_even_when_an_alias_cannot_be_put_back(
+def test_the_locks_are_kept_when_an_alias_cannot_be_put_back(
     waiting, table, locks, lambda_client, locks_dynamodb_table, notified, now, functions_table
 ):
     # given build 760 waits, and payments was deleted meanwhile
@@ -475,8 +476,8 @@ def test_the_locks_are_released_even_when_an_alias_cannot_be_put_back(
     assert item["trail"][-1]["event"] == "outcome: FAILED"
     assert [outcome for _, outcome in notified.calls] == [item["outcome"]]
 
-    # and the locks are released as on every other ending
-    assert locks_left(locks_dynamodb_table) == []
+    # and the locks are kept: the sweeper finds them and tries again
+    assert locks_left(locks_dynamodb_table) == [EXECUTION, EXECUTION]
 
 
 def test_an_alias_a_still_running_task_moves_after_the_first_pass_is_put_back_by_the_second(
@@ -518,10 +519,9 @@ GAVE_UP = "Roll back failed, aliases may still carry weights: Roll Back failed f
 
 @pytest.fixture
 def gave_up(waiting, table, locks, now):
-    """Build 760 waited, then its own roll back gave up: Record Outcome wrote Canary.RollbackFailed and released
+    """Build 760 waited, then its own roll back gave up: Record Outcome wrote Canary.RollbackFailed and kept
     its locks; the aliases still send 10% to version 2."""
     table.record_outcome(waiting, {"status": FAILED, "error": ROLLBACK_FAILED_ERROR, "cause": GAVE_UP}, now)
-    locks.release(waiting)
     return waiting
 
 
@@ -555,11 +555,26 @@ def test_a_roll_back_the_workflow_gave_up_on_is_tried_again(
     assert locks_left(locks_dynamodb_table) == []
 
 
+class PaymentsRefused:
+    """The Lambda client, except that UpdateAlias of payments fails (Lambda having a bad moment)."""
+
+    def __init__(self, lambda_client: Any) -> None:
+        self._client = lambda_client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def update_alias(self, **arguments: Any) -> Any:
+        if arguments["FunctionName"].endswith(":payments"):
+            raise ClientError({"Error": {"Code": "ServiceException", "Message": "try later"}}, "UpdateAlias")
+        return self._client.update_alias(**arguments)
+
+
 def test_a_roll_back_that_fails_again_is_noted_and_raised_for_lambda_to_retry(
     gave_up, table, locks, lambda_client, locks_dynamodb_table, notified, now, functions_table
 ):
-    # given build 760's own roll back gave up, and payments cannot be put back yet (deleted, here)
-    lambda_client.delete_function(FunctionName="payments")
+    # given build 760's own roll back gave up, and payments cannot be put back yet
+    refused = PaymentsRefused(lambda_client)
 
     # when Clean Up gets the FAILED event
     with pytest.raises(Exception, match="Roll Back failed for 1 function"):
@@ -568,25 +583,53 @@ def test_a_roll_back_that_fails_again_is_noted_and_raised_for_lambda_to_retry(
             table=table,
             functions=functions_table,
             locks=locks,
-            lambda_client=lambda_client,
+            lambda_client=refused,
             notify=notified,
             now=now,
         )
 
-    # then what it could put back is back, the failure is in the trail, the locks are free, the ending unchanged
+    # then what it could put back is back, the failure is in the trail, the locks are kept for the sweeper,
+    # the ending unchanged
     assert alias_state(lambda_client, "orders-api") == ("1", {})
     item = table.get("my-app", 760)
     assert item["trail"][-1]["event"] == "clean-up roll back failed"
     assert item["outcome"]["error"] == ROLLBACK_FAILED_ERROR and notified.calls == []
+    assert locks_left(locks_dynamodb_table) == [EXECUTION, EXECUTION]
+
+
+def test_a_function_deleted_since_the_roll_back_gave_up_has_nothing_left_to_put_back(
+    gave_up, table, locks, lambda_client, locks_dynamodb_table, notified, now, functions_table
+):
+    # given build 760's own roll back gave up, and payments was deleted since
+    lambda_client.delete_function(FunctionName="payments")
+
+    # when Clean Up (or the sweep) tries again
+    result = clean_up(
+        ended("FAILED"),
+        table=table,
+        functions=functions_table,
+        locks=locks,
+        lambda_client=lambda_client,
+        notify=notified,
+        now=now,
+    )
+
+    # then orders-api is put back, and the deployment ends rolled back, naming payments: no more retries
+    assert result["rolled_back"] is True
+    assert alias_state(lambda_client, "orders-api") == ("1", {})
+    outcome = table.get("my-app", 760)["outcome"]
+    assert outcome["status"] == ROLLED_BACK
+    assert "payments no longer exists: nothing to put back." in outcome["cause"]
     assert locks_left(locks_dynamodb_table) == []
 
 
 def test_a_retried_roll_back_leaves_functions_a_newer_deployment_holds(
     gave_up, table, locks, lambda_client, locks_dynamodb_table, make_deployment, notified, now, functions_table
 ):
-    # given build 760's own roll back gave up (its locks released), and build 761 has since locked payments
+    # given build 760's own roll back gave up, and build 761 has since taken payments's lock over
     newer_execution = EXECUTION.replace("760", "761")
     newer = make_deployment(build_no=761, execution_arn=newer_execution, functions=[gave_up.functions[1]])
+    locks.take_over(gave_up.functions[1].function_arn, EXECUTION)
     assert locks.acquire(newer, now) == {}
 
     # when Clean Up gets build 760's FAILED event
@@ -606,3 +649,52 @@ def test_a_retried_roll_back_leaves_functions_a_newer_deployment_holds(
     assert alias_state(lambda_client, "payments") == ("1", {"2": 0.1})
     assert "payments was left to my-app build 761." in table.get("my-app", 760)["outcome"]["cause"]
     assert locks_left(locks_dynamodb_table) == [newer_execution]
+
+
+def test_the_ended_deployment_is_pruned_once_its_locks_are_free(
+    waiting, table, locks, lambda_client, locks_dynamodb_table, notified, now, functions_table
+):
+    # given build 760 waits, and its execution is stopped
+    pruned: list[tuple[list[str], list[str]]] = []
+
+    def prune(deployment):
+        pruned.append(([f.name for f in deployment.functions], locks_left(locks_dynamodb_table)))
+
+    # when Clean Up gets the ABORTED event, with pruning
+    clean_up(
+        ended("ABORTED"),
+        table=table,
+        functions=functions_table,
+        locks=locks,
+        lambda_client=lambda_client,
+        notify=notified,
+        now=now,
+        prune=prune,
+    )
+
+    # then the deployment's functions were handed to pruning once, after its locks were released
+    assert pruned == [(["orders-api", "payments"], [])]
+
+
+def test_a_deployment_whose_roll_back_failed_is_not_pruned(
+    waiting, table, locks, lambda_client, notified, now, functions_table
+):
+    # given build 760 waits, and payments was deleted meanwhile (its alias cannot be put back)
+    lambda_client.delete_function(FunctionName="payments")
+    pruned: list[object] = []
+
+    # when Clean Up gets the ABORTED event and the roll back fails
+    with pytest.raises(Exception, match="Roll Back failed"):
+        clean_up(
+            ended("ABORTED"),
+            table=table,
+            functions=functions_table,
+            locks=locks,
+            lambda_client=lambda_client,
+            notify=notified,
+            now=now,
+            prune=pruned.append,
+        )
+
+    # then nothing is pruned before the deployment has really ended
+    assert pruned == []

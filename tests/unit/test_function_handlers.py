@@ -349,6 +349,47 @@ def test_record_outcome_writes_the_ending_and_posts_it(
     assert locks_dynamodb_table.scan()["Items"] == []
 
 
+def test_record_outcome_keeps_the_locks_when_the_roll_back_failed(
+    handler, waiting_deployment, table, locks, locks_dynamodb_table, lambda_context, now
+):
+    # given a deployment whose roll back gave up (aliases may still carry weights), holding its locks
+    deployment = waiting_deployment()
+    assert locks.acquire(deployment, now) == {}
+    failure = {"Error": "Canary.AliasUpdateFailed", "Cause": "Roll Back failed for 1 function(s): throttled"}
+    state = {"deployment": deployment.to_state(), "rollback_error": failure}
+
+    # when Record Outcome runs
+    with patch("requests.post", return_value=Mock(status_code=200, text="ok")):
+        result = handler("record_outcome").lambda_handler(state, lambda_context)
+
+    # then the failed roll back is recorded, and the locks stay for Clean Up or the sweeper to find
+    assert result["outcome"]["error"] == "Canary.RollbackFailed"
+    assert table.get("my-app", 760)["status"] == "FAILED"
+    assert [item["execution_arn"] for item in locks_dynamodb_table.scan()["Items"]] == [deployment.execution_arn]
+
+
+def test_clean_up_sweeps_on_its_schedule(handler, stack, locks_dynamodb_table, load_event, lambda_context):
+    # given a lock left on orders-api by an execution of the state machine that Step Functions does not know
+    # (it ended before opening its deployment, long ago)
+    ghost = "arn:aws:states:us-east-1:123456789012:execution:lambda-canary-canary:ghost-1"
+    locks_dynamodb_table.put_item(
+        Item={
+            "function_arn": "arn:aws:lambda:us-east-1:123456789012:function:orders-api",
+            "repository": "my-app",
+            "build_no": 1,
+            "execution_arn": ghost,
+            "acquired_at": "2026-12-01T00:00:00+00:00",
+        }
+    )
+
+    # when Clean Up gets the schedule's event
+    summary = handler("clean_up").lambda_handler(load_event("sweep-scheduled.json"), lambda_context)
+
+    # then it swept: the execution was looked up and cleaned up, and the lock is gone
+    assert summary == {"executions": 1, "running": 0, "left_to_event": 0, "cleaned": [ghost]}
+    assert locks_dynamodb_table.scan()["Items"] == []
+
+
 def test_approval_api_get_shows_the_confirmation_and_changes_nothing(
     handler, waiting_deployment, load_event, lambda_context, dynamodb_table
 ):

@@ -119,6 +119,82 @@ def test_an_event_invocation_is_answered_only_after_the_function_ran(
     assert time.monotonic() - started >= 0.5
 
 
+def test_a_failing_event_invocation_is_run_once_and_sent_nowhere(moto_without_docker, function_with_alias, monkeypatch):
+    """Gap covered by PATCHES["lambda invoke runs ..., retried, then sent to its on-failure destination"].
+
+    A function invoked with InvocationType Event that fails is run once by moto, and nothing reaches the
+    OnFailure destination of its EventInvokeConfig; AWS runs it again up to MaximumRetryAttempts times, then
+    sends an invocation record there. When this test fails after a moto upgrade, async_invoke.py may no
+    longer be needed.
+    """
+    # given a function whose failed asynchronous invocations go to an SQS queue after 2 retries, and whose
+    # code fails every time it runs
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    queue = sqs.create_queue(QueueName="moto-gap-dead-letters")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    moto_without_docker.put_function_event_invoke_config(
+        FunctionName=function_with_alias,
+        MaximumRetryAttempts=2,
+        DestinationConfig={"OnFailure": {"Destination": queue_arn}},
+    )
+    runs: list[str] = []
+
+    def failing(self, function_name, qualifier, body, headers, response_headers):
+        runs.append(function_name)
+        response_headers["x-amz-function-error"] = "Unhandled"
+        return b'{"errorMessage": "failed"}'
+
+    monkeypatch.setattr(LambdaSimpleBackend, "invoke", failing)
+
+    # when it is invoked asynchronously
+    response = moto_without_docker.invoke(FunctionName=function_with_alias, InvocationType="Event", Payload="{}")
+
+    # then it ran once (moto answers after running it), and the queue received nothing
+    assert response["StatusCode"] == 202
+    assert runs == [function_with_alias]
+    assert "Messages" not in sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=0)
+
+
+def test_list_versions_by_function_finds_nothing_by_arn(moto_without_docker, function_with_alias):
+    """Gap covered by PATCHES["ListVersionsByFunction reads a function ARN"].
+
+    moto finds the function of ListVersionsByFunction by name only: by its ARN (which AWS accepts, and which
+    pruning passes) it lists no version, and for a function that does not exist it answers an empty list
+    where AWS answers ResourceNotFoundException. When this test fails after a moto upgrade, the patch may no
+    longer be needed.
+    """
+    # given a function with $LATEST and version 1
+    arn = moto_without_docker.get_function(FunctionName=function_with_alias)["Configuration"]["FunctionArn"]
+
+    # when its versions are listed by name, by ARN, and those of a function that does not exist
+    by_name = moto_without_docker.list_versions_by_function(FunctionName=function_with_alias)["Versions"]
+    by_arn = moto_without_docker.list_versions_by_function(FunctionName=arn)["Versions"]
+    missing = moto_without_docker.list_versions_by_function(FunctionName="no-such-function")["Versions"]
+
+    # then only the name finds them
+    assert [v["Version"] for v in by_name] == ["$LATEST", "1"]
+    assert by_arn == [] and missing == []
+
+
+def test_list_aliases_refuses_a_function_arn(moto_without_docker, function_with_alias):
+    """Gap covered by PATCHES["ListAliases reads a function ARN"].
+
+    moto reads ListAliases's function from the request path without decoding it: a function ARN (which AWS
+    accepts, and which pruning passes) is not found. When this test fails after a moto upgrade, the patch may
+    no longer be needed.
+    """
+    # given a function with alias live
+    arn = moto_without_docker.get_function(FunctionName=function_with_alias)["Configuration"]["FunctionArn"]
+
+    # when its aliases are listed by name, then by ARN
+    by_name = moto_without_docker.list_aliases(FunctionName=function_with_alias)["Aliases"]
+
+    # then the name finds the alias, and the ARN is refused as an unknown function
+    assert [a["Name"] for a in by_name] == ["live"]
+    with pytest.raises(moto_without_docker.exceptions.ResourceNotFoundException):
+        moto_without_docker.list_aliases(FunctionName=arn)
+
+
 def test_invoke_drops_the_qualifier_parameter(moto_without_docker, function_with_alias, monkeypatch):
     """Gap covered by PATCHES["Invoke reads the Qualifier parameter and refuses payloads over AWS's limits"].
 
@@ -489,10 +565,12 @@ def test_moto_refuses_a_dynamodb_item_over_400_kb(moto_without_docker):
 
 
 GAP_TESTS = {
-    "lambda invoke runs the deployed handler, on the version its alias routes to, in the background for Event": (
+    "lambda invoke runs the deployed handler, on the version its alias routes to, in the background for Event, "
+    "retried, then sent to its on-failure destination": (
         test_lambda_invoke_runs_the_deployed_handler,
         test_invoking_an_alias_never_says_which_version_ran,
         test_an_event_invocation_is_answered_only_after_the_function_ran,
+        test_a_failing_event_invocation_is_run_once_and_sent_nowhere,
     ),
     "Invoke reads the Qualifier parameter and refuses payloads over AWS's limits": (
         test_invoke_drops_the_qualifier_parameter,
@@ -503,6 +581,8 @@ GAP_TESTS = {
     "StopExecution ends a task-token wait": test_stop_execution_leaves_a_task_token_wait_running,
     "a stopped execution stays ABORTED": test_a_stopped_wait_ends_failed_not_aborted,
     "alias updates renew the RevisionId": test_update_alias_does_not_change_the_revision_id,
+    "ListVersionsByFunction reads a function ARN": test_list_versions_by_function_finds_nothing_by_arn,
+    "ListAliases reads a function ARN": test_list_aliases_refuses_a_function_arn,
     "UpdateAlias checks the RevisionId": test_update_alias_ignores_a_stale_revision_id,
     "PublishVersion is refused while the function is created or updated (and the control plane)": (
         test_a_new_function_is_active_at_once,

@@ -140,8 +140,9 @@ def resource_of(service: str, operation: str, params: dict[str, Any]) -> str | N
     prefix = f"arn:aws:{service}:{REGION}:{ACCOUNT_ID}"
     if service == "lambda" and "FunctionName" in params:
         name, qualifier = function_name_and_qualifier(str(params["FunctionName"]), params.get("Qualifier"))
-        # only Invoke is authorized on the qualified ARN; the other calls on the function's
-        return f"{prefix}:function:{name}" + (f":{qualifier}" if qualifier and operation == "Invoke" else "")
+        # Invoke and DeleteFunction (of a version) are authorized on the qualified ARN; the others on the function's
+        qualified = qualifier and operation in ("Invoke", "DeleteFunction")
+        return f"{prefix}:function:{name}" + (f":{qualifier}" if qualified else "")
     if service == "dynamodb" and "TableName" in params:
         index = f"/index/{params['IndexName']}" if params.get("IndexName") else ""
         return f"{prefix}:table/{params['TableName']}{index}"

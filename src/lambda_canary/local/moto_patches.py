@@ -28,7 +28,7 @@ from moto.stepfunctions.parser.asl.component.common.error_name.failure_event imp
 from moto.stepfunctions.parser.asl.eval.environment import Environment
 from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
 
-from lambda_canary.local import faults, function_states, iam, lambda_runner
+from lambda_canary.local import async_invoke, faults, function_states, iam, lambda_runner
 from lambda_canary.local.names import function_name_and_qualifier
 from lambda_canary.local.quota import quota
 
@@ -40,6 +40,8 @@ _ORIGINALS: dict[tuple[type, str], Callable[..., Any]] = {
     (LambdaBackend, "update_alias"): LambdaBackend.update_alias,
     (LambdaBackend, "publish_version"): LambdaBackend.publish_version,
     (LambdaBackend, "get_alias"): LambdaBackend.get_alias,
+    (LambdaBackend, "list_versions_by_function"): LambdaBackend.list_versions_by_function,
+    (LambdaBackend, "list_aliases"): LambdaBackend.list_aliases,
     (LambdaAlias, "update"): LambdaAlias.update,
     (Environment, "set_stop"): Environment.set_stop,
     (Environment, "set_error"): Environment.set_error,
@@ -97,11 +99,9 @@ def _invoke_real_handler(
 
 
 def _invoke_in_background(function: Any, body: Any) -> None:
-    """An Event invocation: nobody waits for its answer, so an error is logged (AWS would retry it)."""
-    headers: dict[str, str] = {}
-    answer = lambda_runner.invoke(function, body, headers)
-    if headers.get("x-amz-function-error"):
-        logger.warning("Event invocation of %s failed: %s", function.function_name, answer.decode()[:2000])
+    """Gap 9: an Event invocation that fails is never retried by moto, nor sent to its on-failure
+    destination; AWS retries it as its EventInvokeConfig says, then sends the record (async_invoke.py)."""
+    async_invoke.run(function, body, lambda_runner.invoke)
 
 
 def _routed_version(self: LambdaSimpleBackend, name: str, qualifier: str | None) -> str | None:
@@ -178,6 +178,21 @@ def _update_alias_checks_revision(self: LambdaResponse) -> Any:
                     "Call the GetAlias API to retrieve the latest Revision Id"
                 )
         return _ORIGINALS[(LambdaResponse, "update_alias")](self)
+
+
+def _versions_by_name_or_arn(self: LambdaBackend, function_name: str) -> Any:
+    """Gap 10: moto's ListVersionsByFunction finds a function by its name only: given its ARN (which AWS
+    accepts) it answers an empty list, as it does for a function that does not exist, where AWS answers
+    ResourceNotFoundException."""
+    name = function_name_and_qualifier(unquote(function_name))[0]
+    self.get_function(name)  # UnknownFunctionException: AWS's ResourceNotFoundException
+    return _ORIGINALS[(LambdaBackend, "list_versions_by_function")](self, name)
+
+
+def _aliases_by_name_or_arn(self: LambdaBackend, function_name: str) -> Any:
+    """Gap 11: moto's ListAliases takes a function ARN as it comes in the path, still URL-encoded, and finds
+    no such function; AWS accepts the ARN."""
+    return _ORIGINALS[(LambdaBackend, "list_aliases")](self, unquote(function_name))
 
 
 def _stop_interrupts_waits(self: Environment, *args: Any, **kwargs: Any) -> None:
@@ -320,7 +335,8 @@ def _table_writes(api: str, original: Callable[..., Any]) -> Callable[..., Any]:
 
 
 PATCHES = {
-    "lambda invoke runs the deployed handler, on the version its alias routes to, in the background for Event": (
+    "lambda invoke runs the deployed handler, on the version its alias routes to, in the background for Event, "
+    "retried, then sent to its on-failure destination": (
         LambdaSimpleBackend,
         "invoke",
         _invoke_real_handler,
@@ -337,6 +353,12 @@ PATCHES = {
         _calls_checked_against_policies,
     ),
     "alias updates renew the RevisionId": (LambdaAlias, "update", _alias_update_renews_revision),
+    "ListVersionsByFunction reads a function ARN": (
+        LambdaBackend,
+        "list_versions_by_function",
+        _versions_by_name_or_arn,
+    ),
+    "ListAliases reads a function ARN": (LambdaBackend, "list_aliases", _aliases_by_name_or_arn),
     "UpdateAlias checks the RevisionId": (LambdaResponse, "update_alias", _update_alias_checks_revision),
     "StopExecution ends a task-token wait": (Environment, "set_stop", _stop_interrupts_waits),
     "a stopped execution stays ABORTED": (Environment, "set_error", _stopped_stays_stopped),

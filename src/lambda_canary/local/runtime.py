@@ -15,8 +15,8 @@ import requests
 from moto.server import ThreadedMotoServer
 from werkzeug.serving import BaseWSGIServer
 
-from lambda_canary.local import function_states, lambda_runner, moto_patches
-from lambda_canary.local.events import ExecutionWatcher
+from lambda_canary.local import async_invoke, function_states, lambda_runner, moto_patches
+from lambda_canary.local.events import ExecutionWatcher, Scheduler
 from lambda_canary.local.gateway import (
     SLACK_API_PATH,
     SLACK_RESPONSE_PATH,
@@ -45,11 +45,14 @@ class LocalRuntime:
     api_latency: float = 0.0  # seconds each control-plane call takes
     # seconds a function stays Pending after its creation and its update InProgress, as on AWS; 0: at once
     function_update_seconds: float = 2.0
+    sweep_seconds: float | None = None  # the interval of the template's schedules; None: as the template says
+    async_retry_seconds: float = 1.0  # wait before a failed Event invocation's first retry (AWS: 60 s)
     stack: LocalStack = field(init=False, default_factory=LocalStack)
     slack: SlackSink = field(init=False, default_factory=SlackSink)
     _moto: ThreadedMotoServer | None = field(init=False, default=None)
     _gateway: BaseWSGIServer | None = field(init=False, default=None)
     _watcher: ExecutionWatcher | None = field(init=False, default=None)
+    _scheduler: Scheduler | None = field(init=False, default=None)
 
     @property
     def endpoint_url(self) -> str:
@@ -77,6 +80,8 @@ class LocalRuntime:
                 "AWS_ENDPOINT_URL": self.endpoint_url,
                 # Tasks here move a handful of aliases in well under a second: no need to wait 30 s
                 "CLEAN_UP_SETTLE_SECONDS": "1",
+                # Ending events arrive within a second here: the sweep leaves an ending to its event that long
+                "SWEEP_GRACE_SECONDS": "3",
                 # Slack cannot be reached from here: its Web API is the local sink
                 "SLACK_API_URL": self.approval_url + SLACK_API_PATH,
                 # and the sink stands in for interactions' response_urls, besides Slack's own hosts
@@ -86,6 +91,7 @@ class LocalRuntime:
                 "POWERTOOLS_METRICS_DISABLED": "true",
             }
         )
+        async_invoke.configure(retry_seconds=self.async_retry_seconds)
         moto_patches.apply()
         _quiet_emulator_logs(self.log_level)
         self._moto = ThreadedMotoServer(ip_address=HOST, port=self.port, verbose=False)
@@ -107,9 +113,15 @@ class LocalRuntime:
         self._gateway = serve(gateway, HOST, self.approval_port)
         self._watcher = ExecutionWatcher(self.stack.rules, self.stack.state_machine_arns)
         self._watcher.start()
+        self._scheduler = Scheduler(self.stack.schedules, self.sweep_seconds)
+        self._scheduler.start()
         return self
 
     def stop(self) -> None:
+        async_invoke.stop()
+        if self._scheduler is not None:
+            self._scheduler.stop()
+            self._scheduler = None
         if self._watcher is not None:
             self._watcher.stop()
             self._watcher = None

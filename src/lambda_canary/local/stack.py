@@ -19,7 +19,7 @@ from typing import Any
 import boto3
 
 from lambda_canary.local import iam
-from lambda_canary.local.events import Rule
+from lambda_canary.local.events import Rule, Schedule
 from lambda_canary.local.template import REGION, Template
 
 SUPPORTED_TYPES = {
@@ -28,6 +28,7 @@ SUPPORTED_TYPES = {
     "AWS::Serverless::Function",
     "AWS::Serverless::Api",
     "AWS::Serverless::StateMachine",
+    "AWS::SQS::Queue",
     # Nothing to run locally: the layer's package is installed in this process; logs go to stdout.
     "AWS::Serverless::LayerVersion",
     "AWS::Logs::LogGroup",
@@ -49,6 +50,7 @@ class LocalStack:
     allowed_cidrs: list[str] = field(default_factory=lambda: ["0.0.0.0/0"])  # the API's resource policy
     function_names: dict[str, str] = field(default_factory=dict)  # logical id -> function name
     rules: list[Rule] = field(default_factory=list)  # EventBridge rules whose target is a function
+    schedules: list[Schedule] = field(default_factory=list)  # scheduled rules whose target is a function
     state_machine_arns: list[str] = field(default_factory=list)
 
 
@@ -67,6 +69,8 @@ def deploy(template: Template, approval_base_url: str) -> LocalStack:
         _table(template, logical_id, spec["Properties"])
     for logical_id, spec in template.resources("AWS::SecretsManager::Secret").items():
         _secret(template, logical_id, spec["Properties"])
+    for logical_id, spec in template.resources("AWS::SQS::Queue").items():
+        _queue(template, logical_id, spec.get("Properties", {}))
     for logical_id, spec in template.resources("AWS::Serverless::Api").items():
         stack.api_stage = str(template.resolve(spec["Properties"]["StageName"]))
         policy = spec["Properties"].get("Auth", {}).get("ResourcePolicy", {})
@@ -82,12 +86,17 @@ def deploy(template: Template, approval_base_url: str) -> LocalStack:
         name = _function(template, logical_id, spec["Properties"], role_arn)
         stack.function_names[logical_id] = name
         iam.register(name, iam.policy_of(logical_id, spec["Properties"], template.resolve))
-        for event in spec["Properties"].get("Events", {}).values():
+        for event_id, event in spec["Properties"].get("Events", {}).items():
             if event["Type"] == "Api":
                 props = event["Properties"]
                 stack.routes.append(ApiRoute(props["Method"].upper(), props["Path"], name))
             elif event["Type"] == "EventBridgeRule":
                 patterns.append((event["Properties"]["Pattern"], name))
+            elif event["Type"] == "Schedule":
+                rule_name = f"{template.stack_name}-{logical_id}-{event_id}"[:64]
+                stack.schedules.append(
+                    Schedule(rule_name, str(template.resolve(event["Properties"]["Schedule"])), name)
+                )
     for logical_id, spec in template.resources("AWS::Serverless::StateMachine").items():
         stack.state_machine_arns.append(_state_machine(template, logical_id, spec["Properties"], role_arn))
     # Resolved last: a rule's pattern may name the state machine
@@ -154,7 +163,46 @@ def _function(template: Template, logical_id: str, properties: dict[str, Any], r
         Environment={"Variables": {k: str(template.resolve(v)) for k, v in variables.items()}},
     )
     template.attributes[logical_id] = {"Ref": name, "Arn": function["FunctionArn"]}
+    if "EventInvokeConfig" in settings:
+        _event_invoke_config(template, name, settings["EventInvokeConfig"])
     return name
+
+
+def _event_invoke_config(template: Template, function_name: str, config: dict[str, Any]) -> None:
+    """A function's EventInvokeConfig: its retries and destinations for asynchronous invocations (SAM's Type
+    of a destination is not Lambda's)."""
+    arguments: dict[str, Any] = {
+        key: int(template.resolve(config[key]))
+        for key in ("MaximumRetryAttempts", "MaximumEventAgeInSeconds")
+        if key in config
+    }
+    destinations = {
+        outcome: {"Destination": str(template.resolve(target["Destination"]))}
+        for outcome, target in config.get("DestinationConfig", {}).items()
+        if "Destination" in target
+    }
+    if destinations:
+        arguments["DestinationConfig"] = destinations
+    boto3.client("lambda").put_function_event_invoke_config(FunctionName=function_name, **arguments)
+
+
+def _queue(template: Template, logical_id: str, properties: dict[str, Any]) -> None:
+    name = (
+        str(template.resolve(properties["QueueName"]))
+        if "QueueName" in properties
+        else f"{template.stack_name}-{logical_id}"
+    )
+    attributes = {
+        key: str(template.resolve(properties[key]))
+        for key in ("MessageRetentionPeriod", "VisibilityTimeout", "SqsManagedSseEnabled")
+        if key in properties
+    }
+    sqs = boto3.client("sqs")
+    url = sqs.create_queue(
+        QueueName=name, Attributes={k: v.lower() if v in ("True", "False") else v for k, v in attributes.items()}
+    )["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    template.attributes[logical_id] = {"Ref": url, "Arn": arn, "QueueName": name, "QueueUrl": url}
 
 
 def _state_machine(template: Template, logical_id: str, properties: dict[str, Any], role_arn: str) -> str:
