@@ -15,13 +15,13 @@ import threading
 import uuid
 from collections.abc import Callable
 from typing import Any, cast
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote
 
-from botocore.client import BaseClient
 from moto.awslambda.exceptions import PreconditionFailedException
 from moto.awslambda.models import LambdaAlias, LambdaBackend
 from moto.awslambda.responses import LambdaResponse
 from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.core.responses import BaseResponse
 from moto.dynamodb.models import DynamoDBBackend
 from moto.stepfunctions.parser.asl.eval.environment import Environment
 from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
@@ -44,7 +44,7 @@ _ORIGINALS: dict[tuple[type, str], Callable[..., Any]] = {
     (DynamoDBBackend, "put_item"): DynamoDBBackend.put_item,
     (DynamoDBBackend, "update_item"): DynamoDBBackend.update_item,
     (LambdaResponse, "update_alias"): LambdaResponse.update_alias,
-    (BaseClient, "_make_api_call"): BaseClient._make_api_call,  # type: ignore[attr-defined]
+    (BaseResponse, "_authenticate_and_authorize_normal_action"): BaseResponse._authenticate_and_authorize_normal_action,
 }
 _alias_locks: dict[tuple[str, str], threading.Lock] = {}
 _alias_locks_guard = threading.Lock()
@@ -153,11 +153,33 @@ def _stopped_stays_stopped(self: Environment, *args: Any, **kwargs: Any) -> None
     _ORIGINALS[(Environment, "set_error")](self, *args, **kwargs)
 
 
-def _calls_checked_against_policies(self: BaseClient, operation_name: str, api_params: Any) -> Any:
-    """Gap 8: moto lets a function's code make any call; on AWS its execution role allows only what its
-    policies list (see iam.py: the template's Policies, checked for the function that is running)."""
-    iam.check(self.meta.service_model.signing_name, operation_name, api_params)
-    return _ORIGINALS[(BaseClient, "_make_api_call")](self, operation_name, api_params)
+def _calls_checked_against_policies(self: BaseResponse, resource: str = "*") -> None:
+    """Gap 8: moto answers any caller; on AWS a function's calls are limited by its execution role. Here the
+    emulator checks each request against the policies of the function whose credentials signed it (iam.py:
+    the template's Policies); other callers pass as before."""
+    access_key = self.get_access_key()
+    if iam.caller_of(access_key) is not None:
+        scope = _CREDENTIAL_SCOPE.search(self.headers.get("Authorization", ""))
+        service = scope.group(1) if scope else str(self.service_name)
+        iam.check(access_key, service, self._get_action(), _request_parameters(self))
+    _ORIGINALS[(BaseResponse, "_authenticate_and_authorize_normal_action")](self, resource)
+
+
+_CREDENTIAL_SCOPE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/aws4_request")
+
+
+def _request_parameters(self: BaseResponse) -> dict[str, Any]:
+    """The call's parameters by their API names: the path's labels, the query string and a JSON body."""
+    parameters: dict[str, Any] = {}
+    try:
+        body = json.loads(self.raw_body or b"{}")
+    except (ValueError, TypeError):
+        body = None
+    if isinstance(body, dict):
+        parameters.update(body)
+    parameters.update({k: v[0] if isinstance(v, list) and v else v for k, v in parse_qs(self.parsed_url.query).items()})
+    parameters.update({k: unquote(str(v)) for k, v in (self.uri_match or {}).items()})
+    return parameters
 
 
 def _control_plane(api: str, original: Callable[..., Any], name_argument: int) -> Callable[..., Any]:
@@ -190,8 +212,8 @@ PATCHES = {
     ),
     "Invoke reads the Qualifier parameter": (LambdaResponse, "invoke", _invoke_reads_qualifier),
     "a function's calls are limited to its template policies": (
-        BaseClient,
-        "_make_api_call",
+        BaseResponse,
+        "_authenticate_and_authorize_normal_action",
         _calls_checked_against_policies,
     ),
     "alias updates renew the RevisionId": (LambdaAlias, "update", _alias_update_renews_revision),

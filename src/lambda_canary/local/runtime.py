@@ -34,6 +34,7 @@ class LocalRuntime:
     log_level: str = "INFO"
     api_rate: float | None = None  # simulate Lambda's control-plane quota (requests/s per API); None: off
     api_latency: float = 0.0  # seconds each control-plane call takes
+    worker_idle_seconds: float = 60.0  # a function's execution environment is stopped after this long idle
     stack: LocalStack = field(init=False, default_factory=LocalStack)
     slack: SlackSink = field(init=False, default_factory=SlackSink)
     _moto: ThreadedMotoServer | None = field(init=False, default=None)
@@ -57,20 +58,21 @@ class LocalRuntime:
             _ensure_free(port)
         _point_aws_clients_at(self.endpoint_url, self.port)
         quota.configure(rate=self.api_rate, latency=self.api_latency)
-        lambda_runner.ENVIRONMENT_OVERRIDES.clear()
-        lambda_runner.ENVIRONMENT_OVERRIDES.update(
-            {
+        lambda_runner.pool.configure(
+            endpoint_url=self.endpoint_url,
+            # What stands in for AWS here, on every function: no X-Ray daemon, no CloudWatch metrics
+            variables={"POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": "true"},
+            # New values for variables the template gives (a function without the variable does not get it)
+            replacements={
                 # Without a simulated quota there is nothing to pace for: the functions run unpaced.
                 **({} if self.api_rate else {"LAMBDA_API_RATE_PER_SECOND": "0"}),
-                "AWS_ENDPOINT_URL": self.endpoint_url,
                 # Tasks here move a handful of aliases in well under a second: no need to wait 30 s
                 "CLEAN_UP_SETTLE_SECONDS": "1",
                 # Slack cannot be reached from here: its Web API is the local sink
                 "SLACK_API_URL": self.approval_url + SLACK_API_PATH,
                 "POWERTOOLS_LOG_LEVEL": self.log_level,
-                "POWERTOOLS_TRACE_DISABLED": "true",
-                "POWERTOOLS_METRICS_DISABLED": "true",
-            }
+            },
+            idle_seconds=self.worker_idle_seconds,
         )
         moto_patches.apply()
         _quiet_emulator_logs(self.log_level)
@@ -105,6 +107,7 @@ class LocalRuntime:
         if self._moto is not None:
             self._moto.stop()
             self._moto = None
+        lambda_runner.pool.shutdown()
         moto_patches.remove()
 
     def __enter__(self) -> LocalRuntime:
