@@ -56,6 +56,7 @@ def _function(source: str) -> str:
         Role=LOCAL_ROLE_ARN,
         Handler="app.handler",
         Code={"ZipFile": _zip(source)},
+        Timeout=60,  # its imports run in the handler, on a machine that may be busy
     )
     return name
 

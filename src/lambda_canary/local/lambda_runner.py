@@ -7,7 +7,7 @@ directory, its code unzipped from the deployed package, its layers and then only
 Python runtime provides on its path, and credentials of its own, by which the emulator's IAM check knows
 it (iam.py). A worker takes one invocation at a time; concurrent invocations get more workers, up to
 `max_per_function` (beyond that an invocation waits for one, and is throttled as Lambda throttles when none
-frees within the function's timeout). Idle workers are stopped after `idle_seconds`; all of them on
+frees within QUEUE_SECONDS). Idle workers are stopped after `idle_seconds`; all of them on
 `shutdown`. A handler's exception, a timeout or a crash becomes Lambda's error payload.
 """
 
@@ -39,6 +39,10 @@ from lambda_canary.local.layer import runtime_packages
 WORKER_SCRIPT = Path(__file__).with_name("lambda_worker.py")
 # Where a worker's AWS calls go when no emulator endpoint is configured: nowhere (never to AWS)
 NO_ENDPOINT = "http://127.0.0.1:9"
+INIT_SECONDS = 10.0  # Lambda's limit for a function's init (its module imports), apart from its timeout
+# How long an invocation waits for a free environment when its function has max_per_function busy. AWS would
+# run it at once: the limit is this machine's, so it waits rather than being throttled, up to a point.
+QUEUE_SECONDS = 60.0
 
 
 class TooManyRequests(LambdaClientError):
@@ -83,6 +87,7 @@ class _Worker:
     answers: int  # the read end of the worker's response pipe
     tmp: Path
     last_used: float = field(default_factory=time.monotonic)
+    initialized: bool = False  # the handler's module is imported (Lambda's init ran)
     _buffer: bytes = b""
 
     def call(self, request: dict[str, Any], deadline: float) -> dict[str, Any] | str:
@@ -163,8 +168,9 @@ class WorkerPool:
                 raise InvalidRequestContent(str(error)) from None
         kind = self._kind(function)
         request_id = str(uuid.uuid4())
-        deadline = time.monotonic() + kind.timeout
-        worker = self._acquire(kind, deadline, bytes(function.code_bytes))
+        worker = self._acquire(kind, time.monotonic() + QUEUE_SECONDS, bytes(function.code_bytes))
+        # The timeout counts from when the handler runs; a cold start's init has its own limit, as on Lambda.
+        deadline = time.monotonic() + kind.timeout + (0 if worker.initialized else INIT_SECONDS)
         request = {
             "payload": text,
             "remaining_ms": int(kind.timeout * 1000),
@@ -183,6 +189,7 @@ class WorkerPool:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 worker.process.wait(timeout=5)  # its exit status, for the error
         if isinstance(answer, dict) and not answer.get("init_failed"):
+            worker.initialized = True
             self._release(worker)
         else:
             self._discard(worker)  # a timed-out, crashed or failed-to-start environment is not reused
