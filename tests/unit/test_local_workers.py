@@ -208,13 +208,12 @@ def test_idle_environments_are_stopped(lam):
 
 
 def test_a_package_the_layer_does_not_install_fails_to_import_even_when_this_process_has_it(lam, tmp_path):
-    # given a layer whose module needs jinja2 but whose requirements.txt does not name it (jinja2 is installed
-    # in the process that runs the tests), and a function using that layer
+    # given a layer whose module needs jinja2 but which installs nothing (jinja2 is installed in the process
+    # that runs the tests), and a function using that layer
     source = tmp_path / "shared"
     source.mkdir()
     (source / "renderer.py").write_text("import jinja2\n")
-    (source / "requirements.txt").write_text("# nothing\n")
-    (source / "requirements.txt").unlink()  # no requirements at all: nothing to install, no pip run
+    # (no requirements.txt: nothing to install, so no pip run)
     layer = build_layer(source, cache=tmp_path / "cache")
     create(lam, "orders-api", files={"app.py": "import renderer\n\ndef handler(event, context):\n    return 1\n"})
     lambda_runner.pool.attach_layers("orders-api", [layer])
@@ -262,3 +261,19 @@ def test_a_layer_is_built_once_and_rebuilt_when_its_files_change(tmp_path):
     assert first == again != changed
     assert layer_key(source) in changed.name
     assert (changed / "python" / "greeting.py").read_text() == "WORD = 'bye'\n"
+
+
+def test_shutdown_stops_every_environment(lam, tmp_path):
+    # given two functions, each with a warm environment
+    create(lam, "orders-api")
+    create(lam, "payments")
+    pids = [call(lam, name)[0]["pid"] for name in ("orders-api", "payments")]
+
+    # when the pool shuts down (the runtime stops)
+    lambda_runner.pool.shutdown()
+
+    # then no environment is left, and their processes are gone
+    assert lambda_runner.pool.running == []
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
