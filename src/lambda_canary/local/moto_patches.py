@@ -159,13 +159,13 @@ def _calls_checked_against_policies(self: BaseResponse, resource: str = "*") -> 
     the template's Policies); other callers pass as before."""
     access_key = self.get_access_key()
     if iam.caller_of(access_key) is not None:
-        scope = _CREDENTIAL_SCOPE.search(self.headers.get("Authorization", ""))
-        service = scope.group(1) if scope else str(self.service_name)
-        iam.check(access_key, service, self._get_action(), _request_parameters(self))
+        # the service whose backend received the request, by its IAM prefix (not what the caller signed for)
+        service = _IAM_PREFIXES.get(str(self.service_name), str(self.service_name))
+        iam.check(access_key, service, self._get_action() or "UnknownOperation", _request_parameters(self))
     _ORIGINALS[(BaseResponse, "_authenticate_and_authorize_normal_action")](self, resource)
 
 
-_CREDENTIAL_SCOPE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/aws4_request")
+_IAM_PREFIXES = {"awslambda": "lambda", "stepfunctions": "states"}  # moto's service names that IAM spells otherwise
 
 
 def _request_parameters(self: BaseResponse) -> dict[str, Any]:
