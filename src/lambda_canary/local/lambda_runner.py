@@ -88,7 +88,9 @@ class _Worker:
     tmp: Path
     last_used: float = field(default_factory=time.monotonic)
     initialized: bool = False  # the handler's module is imported (Lambda's init ran)
+    stopped: bool = False
     _buffer: bytes = b""
+    _stopping: threading.Lock = field(default_factory=threading.Lock)
 
     def call(self, request: dict[str, Any], deadline: float) -> dict[str, Any] | str:
         """The worker's answer, or "timeout" / "exited" (the worker is then unusable)."""
@@ -102,24 +104,31 @@ class _Worker:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return "timeout"
-            ready, _, _ = select.select([self.answers], [], [], remaining)
-            if ready:
-                chunk = os.read(self.answers, 1 << 20)
-                if not chunk:
-                    return "exited"
-                self._buffer += chunk
+            try:
+                ready, _, _ = select.select([self.answers], [], [], remaining)
+                chunk = os.read(self.answers, 1 << 20) if ready else None
+            except (OSError, ValueError):  # stopped meanwhile (the runtime shuts down)
+                return "exited"
+            if chunk == b"":
+                return "exited"
+            self._buffer += chunk or b""
         line, _, self._buffer = self._buffer.partition(b"\n")
         answer: dict[str, Any] = json.loads(line)
         return answer
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait()
-        if self.process.stdin is not None:
-            self.process.stdin.close()
-        os.close(self.answers)
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        with self._stopping:
+            if self.stopped:
+                return
+            self.stopped = True
+            if self.process.poll() is None:
+                self.process.kill()
+            self.process.wait()
+            with contextlib.suppress(OSError):
+                if self.process.stdin is not None:
+                    self.process.stdin.close()
+            os.close(self.answers)
+            shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 class WorkerPool:
@@ -223,6 +232,11 @@ class WorkerPool:
         for worker in workers:
             worker.stop()
 
+    def close(self) -> None:
+        """Stop every worker and remove the unzipped code (this process exits)."""
+        self.shutdown()
+        shutil.rmtree(self._root, ignore_errors=True)
+
     @property
     def running(self) -> list[tuple[str, int]]:
         """(function name, process id) of every live worker."""
@@ -274,10 +288,13 @@ class WorkerPool:
     def _release(self, worker: _Worker) -> None:
         worker.last_used = time.monotonic()
         with self._lock:
-            self._busy[worker.kind.function_name] -= 1
-            if worker in self._workers:
+            self._busy[worker.kind.function_name] = max(0, self._busy.get(worker.kind.function_name, 0) - 1)
+            kept = worker in self._workers  # not after a shutdown
+            if kept:
                 self._idle.setdefault(worker.kind, []).append(worker)
             self._lock.notify_all()
+        if not kept:
+            worker.stop()
 
     def _discard(self, worker: _Worker) -> None:
         with self._lock:
@@ -384,7 +401,7 @@ class WorkerPool:
 
 
 pool = WorkerPool()
-atexit.register(pool.shutdown)
+atexit.register(pool.close)
 
 
 def invoke(function: Any, payload: bytes | str | None, response_headers: dict[str, str]) -> bytes:
