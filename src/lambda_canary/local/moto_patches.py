@@ -67,7 +67,8 @@ def _invoke_real_handler(
     headers: Any,
     response_headers: Any,
 ) -> bytes:
-    """Gap 1: without Docker, moto's Lambda echoes the payload instead of running the code.
+    """Gap 1: without Docker, moto's Lambda echoes the payload instead of running the code. Here it runs in
+    an execution environment of the function's own (lambda_runner.py).
 
     Gap 5: moto runs an alias's main version whatever its weights, and never says which version ran; AWS
     sends each invocation to the alias's additional version with its weight, and returns the version that
