@@ -177,7 +177,7 @@ class WorkerPool:
                 raise InvalidRequestContent(str(error)) from None
         kind = self._kind(function)
         request_id = str(uuid.uuid4())
-        worker = self._acquire(kind, time.monotonic() + QUEUE_SECONDS, bytes(function.code_bytes))
+        worker = self._acquire(kind, time.monotonic() + QUEUE_SECONDS, function)
         # The timeout counts from when the handler runs; a cold start's init has its own limit, as on Lambda.
         deadline = time.monotonic() + kind.timeout + (0 if worker.initialized else INIT_SECONDS)
         request = {
@@ -261,7 +261,7 @@ class WorkerPool:
             layers=tuple(str(layer / "python") for layer in layers),
         )
 
-    def _acquire(self, kind: _Kind, deadline: float, code: bytes) -> _Worker:
+    def _acquire(self, kind: _Kind, deadline: float, function: Any) -> _Worker:
         with self._lock:
             while True:
                 idle = self._idle.get(kind)
@@ -275,7 +275,7 @@ class WorkerPool:
                 if not self._lock.wait(timeout=max(0.0, deadline - time.monotonic())):
                     raise TooManyRequests(kind.function_name)
         try:
-            worker = self._start(kind, code)
+            worker = self._start(kind, function)
         except BaseException:
             with self._lock:
                 self._busy[kind.function_name] -= 1
@@ -303,8 +303,8 @@ class WorkerPool:
             self._lock.notify_all()
         worker.stop()
 
-    def _start(self, kind: _Kind, code: bytes) -> _Worker:
-        code_dir = self._code_dir(kind, code)
+    def _start(self, kind: _Kind, function: Any) -> _Worker:
+        code_dir = self._code_dir(kind, function)
         tmp = Path(tempfile.mkdtemp(prefix="tmp-", dir=self._root))
         runtime_dir = self._runtime_packages()
         credentials = iam.credentials_of(kind.function_name)
@@ -357,11 +357,12 @@ class WorkerPool:
         self._start_reaper()
         return _Worker(kind, process, read_end, tmp)
 
-    def _code_dir(self, kind: _Kind, code: bytes) -> Path:
+    def _code_dir(self, kind: _Kind, function: Any) -> Path:
+        """The function's deployed package, unzipped once per code hash (Lambda's /var/task)."""
         code_dir = self._root / "code" / kind.code_sha.replace("/", "_").replace("+", "-")
         if not code_dir.exists():
             staging = Path(tempfile.mkdtemp(prefix=".unzipping-", dir=self._root))
-            with zipfile.ZipFile(io.BytesIO(code)) as archive:
+            with zipfile.ZipFile(io.BytesIO(function.code_bytes)) as archive:
                 archive.extractall(staging)
             code_dir.parent.mkdir(parents=True, exist_ok=True)
             try:
