@@ -15,7 +15,7 @@ import pytest
 from moto import mock_aws
 
 from lambda_canary.local import iam, lambda_runner, moto_patches
-from lambda_canary.local.layer import build_layer, layer_key
+from lambda_canary.local.layer import LayerBuildError, build_layer, layer_key
 
 PROBE = """
 import json, os, sys, time
@@ -277,3 +277,19 @@ def test_shutdown_stops_every_environment(lam, tmp_path):
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def test_a_layer_whose_requirements_pip_cannot_install_is_refused_naming_the_file(tmp_path):
+    # given a layer whose requirements.txt pip cannot read
+    source = tmp_path / "shared"
+    source.mkdir()
+    (source / "requirements.txt").write_text("not a requirement ===\n")
+
+    # when it is built
+    with pytest.raises(LayerBuildError) as refused:
+        build_layer(source, cache=tmp_path / "cache")
+
+    # then the error names the file and pip's complaint, and nothing half-built is left in the cache
+    assert f"building the layer from {source / 'requirements.txt'} failed" in str(refused.value)
+    assert "Invalid requirement" in str(refused.value)
+    assert list((tmp_path / "cache").iterdir()) == []

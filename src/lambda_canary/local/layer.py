@@ -20,6 +20,11 @@ import sys
 import tempfile
 from pathlib import Path
 
+
+class LayerBuildError(RuntimeError):
+    """pip could not install what the layer's requirements.txt names."""
+
+
 # What Lambda's Python runtime has besides the standard library: boto3 and what it needs (/var/runtime).
 RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "urllib3")
 
@@ -71,9 +76,9 @@ def _pip_install(requirements: Path, target: Path) -> None:
     command += ["--no-compile", "--ignore-installed", "-r", str(requirements), "--target", str(target)]
     result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603 - our own pip
     if result.returncode != 0:
-        raise RuntimeError(
-            f"building the layer from {requirements} failed (pip install -r {requirements.name} --target):\n"
-            + (result.stderr or result.stdout)[-4000:]
+        raise LayerBuildError(
+            f"building the layer from {requirements} failed (pip install -r {requirements.name} --target; pip "
+            "needs its package index the first time, see pip config list):\n" + (result.stderr or result.stdout)[-4000:]
         )
 
 
