@@ -105,7 +105,9 @@ class _Worker:
             if remaining <= 0:
                 return "timeout"
             try:
-                ready, _, _ = select.select([self.answers], [], [], remaining)
+                poller = select.poll()  # not select.select: descriptors above 1023 are common in a busy runtime
+                poller.register(self.answers, select.POLLIN)
+                ready = poller.poll(remaining * 1000)
                 chunk = os.read(self.answers, 1 << 20) if ready else None
             except (OSError, ValueError):  # stopped meanwhile (the runtime shuts down)
                 return "exited"
