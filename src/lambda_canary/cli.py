@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from lambda_canary import demo
+from lambda_canary.local.layer import LayerBuildError
 from lambda_canary.local.runtime import LocalRuntime
 
 
@@ -91,6 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_local(runtime)
     except ValueError as error:  # the template's parameters or rules
         parser.exit(2, f"canary: {error}\n")
+    except LayerBuildError as error:
+        parser.exit(1, f"canary: {error}\n")
     except OSError as error:
         if "Address already in use" in str(error):
             parser.exit(1, f"canary: {error}; pick other ports with --port / --approval-port\n")

@@ -33,6 +33,7 @@ from canary_core.model import Deployment, FunctionTarget
 from canary_core.slack import AppChannel, WebhookChannel
 from canary_core.targets import FunctionsTable
 from canary_core.trail import DeploymentsTable
+from lambda_canary.local import lambda_runner
 
 # XRAY_NOTE: Powertools' Tracer imports the X-Ray SDK, whose recorder creates a UDP socket (for the X-Ray
 # daemon) on first import. It is imported above, at collection, before the socket guard exists; with
@@ -56,6 +57,15 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     hook lifts it after each test.
     """
     disable_socket(allow_unix_socket=True)
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_execution_environments() -> Iterator[None]:
+    """A test that invoked functions through the patched emulator leaves no worker process to the next."""
+    yield
+    if lambda_runner.pool.running:
+        lambda_runner.pool.shutdown()
+        lambda_runner.pool.configure()
 
 
 @pytest.fixture(autouse=True)

@@ -44,9 +44,16 @@ def checked(monkeypatch):
     iam.clear()
 
 
-def running(name):
-    """Run the rest of the test as function `name`."""
-    return iam.running_function.set(name)
+def client_of(function_name, service):
+    """A boto3 client with the credentials the function's execution environments get."""
+    credentials = iam.credentials_of(function_name)
+    return boto3.client(
+        service,
+        region_name="us-east-1",
+        aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=credentials["AWS_SESSION_TOKEN"],
+    )
 
 
 def test_policy_templates_expand_as_sam_expands_them_and_statements_count_as_written(policies):
@@ -70,16 +77,13 @@ def test_only_the_functions_that_move_aliases_may_update_them(policies):
     assert movers == {"PublishAndShiftFunction", "PromoteFunction", "RollBackFunction", "CleanUpFunction"}
 
 
-def test_a_call_outside_the_running_functions_policies_is_refused_as_aws_refuses_it(checked, policies):
-    # given Publish And Shift (Lambda calls and its functions table, no secret) running
+def test_a_call_outside_the_callers_policies_is_refused_as_aws_refuses_it(checked, policies):
+    # given Publish And Shift (Lambda calls, its tables, no secret)
     iam.register("stack-PublishAndShiftFunction", policies["PublishAndShiftFunction"])
-    token = running("stack-PublishAndShiftFunction")
-    try:
-        # when its code reads a secret
-        with pytest.raises(ClientError) as refused:
-            boto3.client("secretsmanager", region_name="us-east-1").get_secret_value(SecretId="link-key")
-    finally:
-        iam.running_function.reset(token)
+
+    # when a call signed with its credentials reads a secret
+    with pytest.raises(ClientError) as refused:
+        client_of("stack-PublishAndShiftFunction", "secretsmanager").get_secret_value(SecretId="link-key")
 
     # then AWS's AccessDeniedException comes back, naming the action and the fix, and the refusal is kept
     error = refused.value.response["Error"]
@@ -90,17 +94,14 @@ def test_a_call_outside_the_running_functions_policies_is_refused_as_aws_refuses
 
 
 def test_a_function_outside_the_managed_prefix_is_refused_pointing_at_the_prefix_not_the_policy(checked, policies):
-    # given Promote (UpdateAlias on my-app-* functions) running
+    # given Promote (UpdateAlias on my-app-* functions)
     iam.register("stack-PromoteFunction", policies["PromoteFunction"])
-    token = running("stack-PromoteFunction")
-    try:
-        # when its code moves the alias of a function outside the prefix
-        with pytest.raises(ClientError) as refused:
-            boto3.client("lambda", region_name="us-east-1").update_alias(
-                FunctionName="billing-orders", Name="live", FunctionVersion="2"
-            )
-    finally:
-        iam.running_function.reset(token)
+
+    # when a call signed with its credentials moves the alias of a function outside the prefix
+    with pytest.raises(ClientError) as refused:
+        client_of("stack-PromoteFunction", "lambda").update_alias(
+            FunctionName="billing-orders", Name="live", FunctionVersion="2"
+        )
 
     # then the refusal points at ManagedFunctionPrefix, and does not tell the user to widen the policy
     message = refused.value.response["Error"]["Message"]
@@ -111,20 +112,15 @@ def test_a_function_outside_the_managed_prefix_is_refused_pointing_at_the_prefix
     assert "add it to" not in message
 
 
-def test_an_allowed_call_and_a_call_outside_any_function_reach_moto(checked, policies):
+def test_an_allowed_call_and_a_call_with_other_credentials_reach_moto(checked, policies):
     # given the click handler registered
     iam.register("stack-ApprovalFunction", policies["ApprovalFunction"])
-    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
 
-    # when the test itself lists tables (no function runs), then the click handler describes the deployments
-    # table (allowed)
-    outside = dynamodb.list_tables()
-    token = running("stack-ApprovalFunction")
-    try:
-        with pytest.raises(ClientError) as answered:
-            dynamodb.describe_table(TableName="unit-DeploymentsTable")
-    finally:
-        iam.running_function.reset(token)
+    # when the test itself lists tables (its own credentials), then the click handler describes the
+    # deployments table (allowed)
+    outside = boto3.client("dynamodb", region_name="us-east-1").list_tables()
+    with pytest.raises(ClientError) as answered:
+        client_of("stack-ApprovalFunction", "dynamodb").describe_table(TableName="unit-DeploymentsTable")
 
     # then both reach moto (which has no such table here), and nothing was refused
     assert outside["TableNames"] == []
@@ -133,17 +129,14 @@ def test_an_allowed_call_and_a_call_outside_any_function_reach_moto(checked, pol
 
 
 def test_calls_a_function_fans_out_to_worker_threads_are_checked_as_its_own(checked, policies):
-    # given Publish And Shift running
+    # given Publish And Shift' client
     iam.register("stack-PublishAndShiftFunction", policies["PublishAndShiftFunction"])
-    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-    token = running("stack-PublishAndShiftFunction")
-    try:
-        # when it makes calls from fan_out's worker threads
-        results = fan_out(lambda _: dynamodb.list_tables(), range(3), max_workers=3, rate=1000)
-    finally:
-        iam.running_function.reset(token)
+    dynamodb = client_of("stack-PublishAndShiftFunction", "dynamodb")
 
-    # then each worker's call is refused: the workers run as the function that started them
+    # when it makes calls from fan_out's worker threads
+    results = fan_out(lambda _: dynamodb.list_tables(), range(3), max_workers=3, rate=1000)
+
+    # then each worker's call is refused: they carry the function's credentials
     assert [type(result) for result in results] == [ClientError] * 3
     assert len(iam.denied) == 3
 
@@ -152,18 +145,13 @@ def test_invoke_is_checked_as_lambda_invoke_function_the_action_iam_names(checke
     # given the click handler (it may invoke itself: lambda:InvokeFunction) and Publish And Shift (it may not)
     iam.register("unit-approval", policies["ApprovalFunction"])
     iam.register("stack-PublishAndShiftFunction", policies["PublishAndShiftFunction"])
-    lam = boto3.client("lambda", region_name="us-east-1")
     outcomes = {}
 
     # when each invokes a function (one moto does not have)
     for name in ("unit-approval", "stack-PublishAndShiftFunction"):
-        token = running(name)
-        try:
-            with pytest.raises(ClientError) as error:
-                lam.invoke(FunctionName="unit-approval", InvocationType="Event", Payload=b"{}")
-            outcomes[name] = error.value.response["Error"]["Code"]
-        finally:
-            iam.running_function.reset(token)
+        with pytest.raises(ClientError) as error:
+            client_of(name, "lambda").invoke(FunctionName="unit-approval", InvocationType="Event", Payload=b"{}")
+        outcomes[name] = error.value.response["Error"]["Code"]
 
     # then the click handler's call reaches moto, and Publish And Shift is refused lambda:InvokeFunction
     assert outcomes == {

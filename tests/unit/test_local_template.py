@@ -296,3 +296,24 @@ def test_the_templates_rules_refuse_missing_slack_settings(project_root):
     # then each is refused with the description of one of the template's own assertions
     assert refused <= descriptions
     assert len(refused) == 2
+
+
+def test_every_function_that_posts_links_is_given_the_apis_address(template, project_root):
+    # given the functions whose handlers build a messenger (it signs approve / roll-back links against the API)
+    functions = template.resources("AWS::Serverless::Function")
+    posting = {
+        logical_id
+        for logical_id, spec in functions.items()
+        if "aws.messenger(" in (project_root / spec["Properties"]["CodeUri"] / "app.py").read_text()
+    }
+
+    # when their own environment variables are read (each runs in an environment of its own)
+    without = {
+        logical_id
+        for logical_id in posting
+        if "APPROVAL_API_URL" not in functions[logical_id]["Properties"].get("Environment", {}).get("Variables", {})
+    }
+
+    # then each has the API's address: none posts a link without a host
+    assert posting >= {"RequestApprovalFunction", "RemindOrExpireFunction"}
+    assert without == set()

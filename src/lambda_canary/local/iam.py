@@ -8,26 +8,27 @@ statement matches both its action and its resource; the resource is worked out f
 makes (Lambda functions, DynamoDB tables and indexes, Step Functions executions, secrets by ARN) and, for
 any other call, the action alone decides.
 
-The caller is known from `running_function`, which the Lambda runner sets while a handler runs (and which
-threads started with a copy of the handler's context inherit).
+The check runs where the emulator receives each request (moto_patches), and knows the caller by the
+request's access key, as AWS knows it by the caller's role: every function's execution environment gets
+credentials of its own (`credentials_of`). Calls with any other key (a test's, the aws CLI's, the state
+machine's) are not checked.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import logging
 from collections.abc import Callable
-from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
+from moto.core.exceptions import JsonRESTError
 from samtranslator.policy_template_processor.processor import PolicyTemplatesProcessor
 
 from lambda_canary.local.names import function_name_and_qualifier
 from lambda_canary.local.template import ACCOUNT_ID, REGION
 
-running_function: ContextVar[str | None] = ContextVar("running_function", default=None)
 # Where an IAM action is not named after the API operation it allows
 _ACTIONS_NAMED_OTHERWISE = {"lambda:Invoke": "lambda:InvokeFunction"}
 
@@ -56,6 +57,7 @@ def _matches(value: str, patterns: tuple[str, ...]) -> bool:
 
 
 _policies: dict[str, FunctionPolicy] = {}  # deployed function name -> its policy
+_callers: dict[str, str] = {}  # access key id -> the function it was issued to
 denied: list[str] = []  # every refusal's message, oldest first: code may swallow the error, this keeps it
 logger = logging.getLogger(__name__)
 _templates = PolicyTemplatesProcessor(PolicyTemplatesProcessor.get_default_policy_templates_json())
@@ -91,16 +93,40 @@ def _strings(value: Any) -> tuple[str, ...]:
 
 def register(function_name: str, policy: FunctionPolicy) -> None:
     _policies[function_name] = policy
+    credentials_of(function_name)
+
+
+def policy(function_name: str) -> FunctionPolicy | None:
+    """The policy registered for a deployed function, if any."""
+    return _policies.get(function_name)
 
 
 def clear() -> None:
     _policies.clear()
+    _callers.clear()
     denied.clear()
 
 
-def check(service: str, operation: str, params: dict[str, Any] | None = None) -> None:
-    """Raise AWS's AccessDeniedException when the running function may not make this call."""
-    function = running_function.get()
+def credentials_of(function_name: str) -> dict[str, str]:
+    """The credentials a function's execution environments get (Lambda's variables for its role's session)."""
+    digest = hashlib.sha256(function_name.encode()).hexdigest().upper()
+    access_key = f"ASIA{digest[:16]}"
+    _callers[access_key] = function_name
+    return {
+        "AWS_ACCESS_KEY_ID": access_key,
+        "AWS_SECRET_ACCESS_KEY": digest[16:56],
+        "AWS_SESSION_TOKEN": f"local-session-{digest[:32].lower()}",
+    }
+
+
+def caller_of(access_key: str) -> str | None:
+    """The function whose environments were given this access key id; None for any other caller."""
+    return _callers.get(access_key)
+
+
+def check(access_key: str, service: str, operation: str, params: dict[str, Any] | None = None) -> None:
+    """Raise AWS's AccessDeniedException when the function calling with this key may not make this call."""
+    function = caller_of(access_key)
     policy = _policies.get(function) if function else None
     action = _ACTIONS_NAMED_OTHERWISE.get(f"{service}:{operation}", f"{service}:{operation}")
     resource = resource_of(service, operation, params or {})
@@ -114,11 +140,16 @@ def check(service: str, operation: str, params: dict[str, Any] | None = None) ->
     )
     denied.append(message)
     logger.warning("AccessDenied: %s", message)
-    response: Any = {
-        "Error": {"Code": "AccessDeniedException", "Message": message},
-        "ResponseMetadata": {"HTTPStatusCode": 403},
-    }
-    raise ClientError(response, operation)
+    raise AccessDenied(message)
+
+
+class AccessDenied(JsonRESTError):
+    """The answer AWS gives a call its caller's policies do not allow."""
+
+    code = 403
+
+    def __init__(self, message: str) -> None:
+        super().__init__("AccessDeniedException", message)
 
 
 def _fix(policy: FunctionPolicy, action: str, service: str) -> str:

@@ -16,13 +16,13 @@ import threading
 import uuid
 from collections.abc import Callable
 from typing import Any, cast
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote
 
-from botocore.client import BaseClient
 from moto.awslambda.exceptions import InvalidParameterValueException, LambdaClientError, PreconditionFailedException
 from moto.awslambda.models import LambdaAlias, LambdaBackend, LambdaFunction
 from moto.awslambda.responses import LambdaResponse
 from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.core.responses import BaseResponse
 from moto.dynamodb.models import DynamoDBBackend
 from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
 from moto.stepfunctions.parser.asl.eval.environment import Environment
@@ -49,11 +49,11 @@ _ORIGINALS: dict[tuple[type, str], Callable[..., Any]] = {
     (DynamoDBBackend, "update_item"): DynamoDBBackend.update_item,
     (LambdaResponse, "update_alias"): LambdaResponse.update_alias,
     (FailureEvent, "__init__"): FailureEvent.__init__,
-    (BaseClient, "_make_api_call"): BaseClient._make_api_call,  # type: ignore[attr-defined]
     (LambdaFunction, "get_configuration"): LambdaFunction.get_configuration,
     (LambdaBackend, "create_function"): LambdaBackend.create_function,
     (LambdaBackend, "update_function_code"): LambdaBackend.update_function_code,
     (LambdaBackend, "update_function_configuration"): LambdaBackend.update_function_configuration,
+    (BaseResponse, "_authenticate_and_authorize_normal_action"): BaseResponse._authenticate_and_authorize_normal_action,
 }
 _before_update: dict[str, LambdaFunction] = {}  # function name -> $LATEST as it was before its last update
 _alias_locks: dict[tuple[str, str], threading.Lock] = {}
@@ -77,7 +77,8 @@ def _invoke_real_handler(
     headers: Any,
     response_headers: Any,
 ) -> bytes:
-    """Gap 1: without Docker, moto's Lambda echoes the payload instead of running the code.
+    """Gap 1: without Docker, moto's Lambda echoes the payload instead of running the code. Here it runs in
+    an execution environment of the function's own (lambda_runner.py).
 
     Gap 5: moto runs an alias's main version whatever its weights, and never says which version ran; AWS
     sends each invocation to the alias's additional version with its weight, and returns the version that
@@ -210,11 +211,33 @@ def _stopped_stays_stopped(self: Environment, *args: Any, **kwargs: Any) -> None
     _ORIGINALS[(Environment, "set_error")](self, *args, **kwargs)
 
 
-def _calls_checked_against_policies(self: BaseClient, operation_name: str, api_params: Any) -> Any:
-    """Gap 8: moto lets a function's code make any call; on AWS its execution role allows only what its
-    policies list (see iam.py: the template's Policies, checked for the function that is running)."""
-    iam.check(self.meta.service_model.signing_name, operation_name, api_params)
-    return _ORIGINALS[(BaseClient, "_make_api_call")](self, operation_name, api_params)
+def _calls_checked_against_policies(self: BaseResponse, resource: str = "*") -> None:
+    """Gap 8: moto answers any caller; on AWS a function's calls are limited by its execution role. Here the
+    emulator checks each request against the policies of the function whose credentials signed it (iam.py:
+    the template's Policies); other callers pass as before."""
+    access_key = self.get_access_key()
+    if iam.caller_of(access_key) is not None:
+        # the service whose backend received the request, by its IAM prefix (not what the caller signed for)
+        service = _IAM_PREFIXES.get(str(self.service_name), str(self.service_name))
+        iam.check(access_key, service, self._get_action() or "UnknownOperation", _request_parameters(self))
+    _ORIGINALS[(BaseResponse, "_authenticate_and_authorize_normal_action")](self, resource)
+
+
+_IAM_PREFIXES = {"awslambda": "lambda", "stepfunctions": "states"}  # moto's service names that IAM spells otherwise
+
+
+def _request_parameters(self: BaseResponse) -> dict[str, Any]:
+    """The call's parameters by their API names: the path's labels, the query string and a JSON body."""
+    parameters: dict[str, Any] = {}
+    try:
+        body = json.loads(self.raw_body or b"{}")
+    except (ValueError, TypeError):
+        body = None
+    if isinstance(body, dict):
+        parameters.update(body)
+    parameters.update({k: v[0] if isinstance(v, list) and v else v for k, v in parse_qs(self.parsed_url.query).items()})
+    parameters.update({k: unquote(str(v)) for k, v in (self.uri_match or {}).items()})
+    return parameters
 
 
 def _configuration_with_state(self: LambdaFunction, on_create: bool = False) -> dict[str, Any]:
@@ -348,8 +371,8 @@ PATCHES = {
     ),
     "Step Functions keeps 32,768 characters of a cause": (FailureEvent, "__init__", _causes_capped),
     "a function's calls are limited to its template policies": (
-        BaseClient,
-        "_make_api_call",
+        BaseResponse,
+        "_authenticate_and_authorize_normal_action",
         _calls_checked_against_policies,
     ),
     "alias updates renew the RevisionId": (LambdaAlias, "update", _alias_update_renews_revision),

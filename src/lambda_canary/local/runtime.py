@@ -47,6 +47,7 @@ class LocalRuntime:
     function_update_seconds: float = 2.0
     sweep_seconds: float | None = None  # the interval of the template's schedules; None: as the template says
     async_retry_seconds: float = 1.0  # wait before a failed Event invocation's first retry (AWS: 60 s)
+    worker_idle_seconds: float = 60.0  # a function's execution environment is stopped after this long idle
     stack: LocalStack = field(init=False, default_factory=LocalStack)
     slack: SlackSink = field(init=False, default_factory=SlackSink)
     _moto: ThreadedMotoServer | None = field(init=False, default=None)
@@ -72,24 +73,28 @@ class LocalRuntime:
         _point_aws_clients_at(self.endpoint_url, self.port)
         quota.configure(rate=self.api_rate, latency=self.api_latency)
         function_states.configure(self.function_update_seconds)
-        lambda_runner.ENVIRONMENT_OVERRIDES.clear()
-        lambda_runner.ENVIRONMENT_OVERRIDES.update(
-            {
+        lambda_runner.pool.configure(
+            endpoint_url=self.endpoint_url,
+            # What stands in for AWS here, on every function: no X-Ray daemon, no CloudWatch metrics, and the
+            # Slack sink standing in for interactions' response_urls, besides Slack's own hosts
+            variables={
+                "POWERTOOLS_TRACE_DISABLED": "true",
+                "POWERTOOLS_METRICS_DISABLED": "true",
+                "SLACK_EXTRA_RESPONSE_URL_PREFIXES": self.approval_url + SLACK_RESPONSE_PATH + "/",
+            },
+            # New values for variables the template gives (a function without the variable does not get it)
+            replacements={
                 # Without a simulated quota there is nothing to pace for: the functions run unpaced.
                 **({} if self.api_rate else {"LAMBDA_API_RATE_PER_SECOND": "0"}),
-                "AWS_ENDPOINT_URL": self.endpoint_url,
                 # Tasks here move a handful of aliases in well under a second: no need to wait 30 s
                 "CLEAN_UP_SETTLE_SECONDS": "1",
                 # Ending events arrive within a second here: the sweep leaves an ending to its event that long
                 "SWEEP_GRACE_SECONDS": "3",
                 # Slack cannot be reached from here: its Web API is the local sink
                 "SLACK_API_URL": self.approval_url + SLACK_API_PATH,
-                # and the sink stands in for interactions' response_urls, besides Slack's own hosts
-                "SLACK_EXTRA_RESPONSE_URL_PREFIXES": self.approval_url + SLACK_RESPONSE_PATH + "/",
                 "POWERTOOLS_LOG_LEVEL": self.log_level,
-                "POWERTOOLS_TRACE_DISABLED": "true",
-                "POWERTOOLS_METRICS_DISABLED": "true",
-            }
+            },
+            idle_seconds=self.worker_idle_seconds,
         )
         async_invoke.configure(retry_seconds=self.async_retry_seconds)
         moto_patches.apply()
@@ -132,6 +137,7 @@ class LocalRuntime:
         if self._moto is not None:
             self._moto.stop()
             self._moto = None
+        lambda_runner.pool.shutdown()
         moto_patches.remove()
 
     def __enter__(self) -> LocalRuntime:

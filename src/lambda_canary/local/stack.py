@@ -1,8 +1,9 @@
 """Create on the emulator what template.yaml declares: table, secrets, functions, API routes, state machine.
 
-Functions get their real code (a zip of their CodeUri) and environment; the state machine gets the real
-ASL file behind DefinitionUri with the template's DefinitionSubstitutions. The core layer is the one thing
-not deployed: its package, canary_core, is installed in this process, where the handlers run.
+Functions get their real code (a zip of their CodeUri), environment and layers; a layer is built from its
+ContentUri as `sam build` builds it (layer.py) and given to the workers that run the functions naming it
+(lambda_runner.py). The state machine gets the real ASL file behind DefinitionUri with the template's
+DefinitionSubstitutions.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from typing import Any
 
 import boto3
 
-from lambda_canary.local import iam
+from lambda_canary.local import iam, lambda_runner
 from lambda_canary.local.events import Rule, Schedule
-from lambda_canary.local.template import REGION, Template
+from lambda_canary.local.layer import build_layer
+from lambda_canary.local.template import ACCOUNT_ID, REGION, Template
 
 SUPPORTED_TYPES = {
     "AWS::DynamoDB::Table",
@@ -29,9 +31,8 @@ SUPPORTED_TYPES = {
     "AWS::Serverless::Api",
     "AWS::Serverless::StateMachine",
     "AWS::SQS::Queue",
-    # Nothing to run locally: the layer's package is installed in this process; logs go to stdout.
     "AWS::Serverless::LayerVersion",
-    "AWS::Logs::LogGroup",
+    "AWS::Logs::LogGroup",  # nothing to create: the functions' logs go to the runtime's output
 }
 
 
@@ -52,6 +53,7 @@ class LocalStack:
     rules: list[Rule] = field(default_factory=list)  # EventBridge rules whose target is a function
     schedules: list[Schedule] = field(default_factory=list)  # scheduled rules whose target is a function
     state_machine_arns: list[str] = field(default_factory=list)
+    layers: dict[str, Path] = field(default_factory=dict)  # layer version ARN -> its built directory
 
 
 def deploy(template: Template, approval_base_url: str) -> LocalStack:
@@ -81,10 +83,16 @@ def deploy(template: Template, approval_base_url: str) -> LocalStack:
         template.attributes[logical_id] = {"Ref": api_id, "RootResourceId": "root"}
         # The API Gateway URL CloudFormation would build is served by the local gateway instead.
         template.url_rewrites[f"https://{api_id}.execute-api.{REGION}.amazonaws.com"] = approval_base_url
+    layers = stack.layers
+    for logical_id, spec in template.resources("AWS::Serverless::LayerVersion").items():
+        arn = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:layer:{template.stack_name}-{logical_id}:1"
+        layers[arn] = build_layer(template.root / spec["Properties"]["ContentUri"])
+        template.attributes[logical_id] = {"Ref": arn}
     patterns: list[tuple[Any, str]] = []
     for logical_id, spec in template.resources("AWS::Serverless::Function").items():
         name = _function(template, logical_id, spec["Properties"], role_arn)
         stack.function_names[logical_id] = name
+        lambda_runner.pool.attach_layers(name, _layers_of(template, spec["Properties"], layers))
         iam.register(name, iam.policy_of(logical_id, spec["Properties"], template.resolve))
         for event_id, event in spec["Properties"].get("Events", {}).items():
             if event["Type"] == "Api":
@@ -203,6 +211,17 @@ def _queue(template: Template, logical_id: str, properties: dict[str, Any]) -> N
     )["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     template.attributes[logical_id] = {"Ref": url, "Arn": arn, "QueueName": name, "QueueUrl": url}
+
+
+def _layers_of(template: Template, properties: dict[str, Any], built: dict[str, Path]) -> list[Path]:
+    """The built layers a function names, in order: Globals' Layers, then its own (SAM appends lists)."""
+    arns = [
+        template.resolve(a) for a in [*template.function_globals().get("Layers", []), *properties.get("Layers", [])]
+    ]
+    unknown = [str(arn) for arn in arns if arn not in built]
+    if unknown:
+        raise ValueError(f"the local runtime can only provide the template's own layers, not {', '.join(unknown)}")
+    return [built[arn] for arn in arns]
 
 
 def _state_machine(template: Template, logical_id: str, properties: dict[str, Any], role_arn: str) -> str:
