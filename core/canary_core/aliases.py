@@ -16,7 +16,7 @@ from canary_core.fanout import MAX_WORKERS, Pacer, api_rate, fan_out, get_functi
 from canary_core.model import Deployment, FunctionTarget
 
 # How long publishing waits for CI's updates to finish, and shifting for new versions to be Active
-# (an update with a VPC or a SnapStart version can take minutes), well inside their functions' 600 s timeout.
+# (an update with a VPC or a SnapStart version can take minutes), well inside Publish And Shift's 900 s timeout.
 READY_WAIT_SECONDS = 300.0
 POLL_SECONDS = 0.5
 
@@ -197,6 +197,7 @@ def publish_and_shift(
     failures: dict[str, str] = {}
 
     def publish(target: FunctionTarget) -> FunctionTarget:
+        _unless_ended(still_running)  # a stopped execution publishes nothing more either
         return _publish(lambda_client, deployment, target, waiting, publishes)
 
     def shift(target: FunctionTarget) -> FunctionTarget:

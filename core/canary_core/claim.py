@@ -63,8 +63,8 @@ def open_deployment(
             deployment = deployment.with_functions(resolve_functions(lambda_client, request))
         elif splits:  # split by something that holds no lock: not this workflow's to undo
             raise InvalidInput(list(splits.values()))
+        functions.save(deployment)  # first: whatever later reads the deployment's item finds its functions
         table.open(deployment, now())
-        functions.save(deployment)
     except BaseException:
         locks.release(deployment)
         raise

@@ -142,7 +142,9 @@ def clean_up_execution(
         after = "no alias had moved."
         if traffic_may_have_moved:
             try:
-                deployment, changed_outside = _roll_back_settled(lambda_client, deployment, settle_seconds, sleep)
+                deployment, changed_outside = _roll_back_settled(
+                    lambda_client, deployment, settle_seconds, sleep, reload=lambda: functions.load(opened)
+                )
             except Exception as error:
                 # Record it and keep the locks: the sweeper finds them and tries again (a next deployment of
                 # these functions takes the locks of an ended execution over, and its validation refuses an
@@ -225,15 +227,20 @@ def _sentences(sentences: Iterable[str], kind: str) -> str:
 
 
 def _roll_back_settled(
-    lambda_client: Any, deployment: Deployment, settle_seconds: float, sleep: Callable[[float], None]
+    lambda_client: Any,
+    deployment: Deployment,
+    settle_seconds: float,
+    sleep: Callable[[float], None],
+    reload: Callable[[], Deployment],
 ) -> tuple[Deployment, dict[str, str]]:
     """Stopping an execution does not stop the task Lambda it was running (a Publish And Shift or Promote over
-    hundreds of functions takes seconds): roll back, let that task finish, roll back what it moved since.
-    The second pass also restores aliases the first found mid-update; what is left was changed by hand."""
+    hundreds of functions takes seconds): roll back, let that task finish, roll back what it moved since,
+    with the versions it recorded meanwhile (`reload`: the functions table again). The second pass also
+    restores aliases the first found mid-update; what is left was changed by hand."""
     deployment, changed = aliases.roll_back(lambda_client, deployment)
     if settle_seconds > 0:
         sleep(settle_seconds)
-        deployment, changed = aliases.roll_back(lambda_client, deployment)
+        deployment, changed = aliases.roll_back(lambda_client, reload())
     return deployment, changed
 
 

@@ -23,14 +23,11 @@ class FunctionsTable:
     def __init__(self, table: Any) -> None:
         self._table = table  # a boto3 DynamoDB Table resource; key: execution_arn, chunk
 
-    def save(self, deployment: Deployment, positions: set[int] | None = None) -> None:
-        """Write the functions of the deployment (old and new versions) for its execution: all of them, or
-        the chunks that hold the functions at `positions` (what changed)."""
+    def save(self, deployment: Deployment) -> None:
+        """Write every function of the deployment (old and new versions) for its execution."""
         chunks = [deployment.functions[i : i + CHUNK] for i in range(0, len(deployment.functions), CHUNK)]
-        changed = range(len(chunks)) if positions is None else sorted({p // CHUNK for p in positions})
         with self._table.batch_writer() as batch:
-            for number in changed:
-                chunk = chunks[number]
+            for number, chunk in enumerate(chunks):
                 batch.put_item(
                     Item={
                         "execution_arn": deployment.execution_arn,
@@ -38,6 +35,22 @@ class FunctionsTable:
                         "functions": [_item(target) for target in chunk],
                     }
                 )
+
+    def record_new_versions(self, deployment: Deployment, positions: set[int]) -> None:
+        """Keep the new version of the functions at `positions`, and nothing else: a retried step running
+        beside the first attempt never writes back an older copy of what the other recorded."""
+        by_chunk: dict[int, list[int]] = {}
+        for position in sorted(positions):
+            by_chunk.setdefault(position // CHUNK, []).append(position)
+        for number, listed in by_chunk.items():
+            values = {f":v{p}": deployment.functions[p].new_version for p in listed}
+            self._table.update_item(
+                Key={"execution_arn": deployment.execution_arn, "chunk": number},
+                UpdateExpression="SET " + ", ".join(f"#functions[{p - number * CHUNK}].#new = :v{p}" for p in listed),
+                ConditionExpression="attribute_exists(execution_arn)",  # saved by Validate Input
+                ExpressionAttributeNames={"#functions": "functions", "#new": "new_version"},
+                ExpressionAttributeValues=values,
+            )
 
     def load(self, deployment: Deployment) -> Deployment:
         """The deployment with its functions, as last saved for its execution."""

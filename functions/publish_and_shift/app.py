@@ -29,7 +29,7 @@ def lambda_handler(state: dict[str, Any], context: LambdaContext) -> dict[str, A
     deployment = aliases.publish_and_shift(
         lambda_client,
         deployment,
-        record=functions.save,  # each new version is kept before its alias moves
+        record=functions.record_new_versions,  # each new version is kept before its alias moves
         still_running=still_running_check(sfn_client, deployment.execution_arn),
     )
     table.note_pinned(deployment, datetime.now(UTC))

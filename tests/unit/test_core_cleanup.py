@@ -698,3 +698,39 @@ def test_a_deployment_whose_roll_back_failed_is_not_pruned(
 
     # then nothing is pruned before the deployment has really ended
     assert pruned == []
+
+
+def test_a_version_recorded_and_shifted_while_clean_up_settles_is_put_back(
+    opened, table, functions_table, locks, lambda_client, locks_dynamodb_table, notified, now
+):
+    # given build 760 stopped while Publish And Shift ran: orders-api's version 2 recorded and shifted,
+    # payments' not recorded yet
+    published = aliases.publish_versions(lambda_client, opened)
+    table.save_state(published)
+    functions_table.record_new_versions(published, {0})
+    aliases.shift_traffic(lambda_client, published.with_functions([published.functions[0]]))
+
+    def task_goes_on(seconds: float) -> None:
+        """The stopped execution's task Lambda runs on while Clean Up waits: it records payments and shifts it."""
+        functions_table.record_new_versions(published, {1})
+        aliases.shift_traffic(lambda_client, published.with_functions([published.functions[1]]))
+
+    # when Clean Up gets the ABORTED event and waits for the task to settle
+    result = clean_up(
+        ended("ABORTED"),
+        table=table,
+        functions=functions_table,
+        locks=locks,
+        lambda_client=lambda_client,
+        notify=notified,
+        now=now,
+        settle_seconds=30,
+        sleep=task_goes_on,
+    )
+
+    # then both aliases run version 1 alone (the second pass knew payments' new version), and no lock is left
+    assert result["rolled_back"] is True
+    assert alias_state(lambda_client, "orders-api") == ("1", {})
+    assert alias_state(lambda_client, "payments") == ("1", {})
+    assert "someone else" not in table.get("my-app", 760)["outcome"]["cause"]
+    assert locks_left(locks_dynamodb_table) == []

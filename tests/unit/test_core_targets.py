@@ -78,3 +78,25 @@ def test_functions_missing_from_the_table_are_an_error_not_a_smaller_deployment(
     # then the load fails, naming the deployment, rather than returning a deployment of no function
     with pytest.raises(RuntimeError, match=r"my-app build 760: 0 of its 1 functions found"):
         functions_table.load(Deployment.from_state(deployment.to_state()))
+
+
+def test_recording_new_versions_writes_those_functions_only(functions_table, make_deployment):
+    # given 150 functions saved by Validate Input (two chunks), and an attempt of Publish And Shift that
+    # recorded version 2 of functions 10 and 120
+    opened = make_deployment(functions=[replace(t, new_version=None) for t in fleet(150)])
+    functions_table.save(opened)
+    first = opened.with_functions(
+        [replace(t, new_version="2") if i in (10, 120) else t for i, t in enumerate(opened.functions)]
+    )
+    functions_table.record_new_versions(first, {10, 120})
+
+    # when a second attempt, which loaded before that, records function 11 from its own (older) copy
+    second = opened.with_functions(
+        [replace(t, new_version="2") if i == 11 else t for i, t in enumerate(opened.functions)]
+    )
+    functions_table.record_new_versions(second, {11})
+
+    # then all three new versions are kept, and no other function has one
+    loaded = functions_table.load(Deployment.from_state(opened.to_state()))
+    assert {i for i, t in enumerate(loaded.functions) if t.new_version} == {10, 11, 120}
+    assert loaded.functions[10].new_version == "2" and loaded.functions[11].new_version == "2"
