@@ -48,10 +48,11 @@ validate:
 	npx --no-install asl-validator --json-path statemachine/canary.asl.json
 
 unit:
-	$(BIN)/pytest tests/unit
+	$(BIN)/pytest tests/unit -n 2
 
+# Three workers on two cores: many tests wait on timers (reminders, sweeps, update states) rather than compute
 integration:
-	$(BIN)/pytest tests/integration -n 2
+	$(BIN)/pytest tests/integration -n 3
 
 browser: chromium
 	$(BIN)/pytest tests/browser

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from lambda_canary.browser import open_and_submit
 from lambda_canary.local import faults
 
@@ -19,6 +21,7 @@ TASKS = (  # every task Lambda of a deployment that is approved
 )
 
 
+@pytest.mark.slow
 def test_a_thousand_functions_with_every_step_failing_once_are_promoted_together(make_fleet, runtime):
     # given 1,000 functions whose names are 64 characters long, build 2 uploaded
     fleet = make_fleet(FLEET_SIZE, name_length=64)
