@@ -57,6 +57,8 @@ def run(function: Any, payload: Any, invoke: Invoke) -> None:
         answer = invoke(function, payload, headers)
         if not headers.get("x-amz-function-error"):
             return
+        if _stop.is_set():  # the runtime stopped its execution environments under it: nothing to report
+            return
         logger.warning(
             "Event invocation %d/%d of %s failed: %s", attempt, attempts, function.function_name, answer.decode()[:2000]
         )
