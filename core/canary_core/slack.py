@@ -67,8 +67,11 @@ def request_message(
     return {"text": escape(fallback), "blocks": blocks, "unfurl_links": False, "unfurl_media": False}
 
 
-def outcome_message(deployment: Deployment, outcome: dict[str, Any], environment: str) -> dict[str, Any]:
-    """The message that says how the deployment ended."""
+def outcome_message(
+    deployment: Deployment, outcome: dict[str, Any], environment: str, audit_url: str | None = None
+) -> dict[str, Any]:
+    """The message that says how the deployment ended (in app mode it replaces the request: the audit link
+    stays at its foot)."""
     status = outcome["status"]
     word = {"PROMOTED": "Promoted", "ROLLED_BACK": "Rolled back"}.get(status, "Failed")
     summary = outcome.get("summary", {})
@@ -83,6 +86,7 @@ def outcome_message(deployment: Deployment, outcome: dict[str, Any], environment
         {"type": "header", "text": {"type": "plain_text", "text": f"{word}: {deployment.title}"[:150]}},
         _section(f"{escape(detail)}\n{_facts(deployment, environment)}"),
         *_function_sections(deployment.functions, None if status == "PROMOTED" else 0.0),
+        *audit_blocks(audit_url),
     ]
     return {"text": text, "blocks": blocks, "unfurl_links": False, "unfurl_media": False}
 

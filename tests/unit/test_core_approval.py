@@ -540,7 +540,7 @@ def test_an_app_outcome_updates_the_request_message_in_place(
     outcome = {"status": "PROMOTED", "summary": {"decided_by": "alice", "decided_at": now.isoformat()}}
 
     # when the outcome is announced
-    announce_outcome(deployment, outcome, messenger(app_channel), table=table, now=now)
+    announce_outcome(deployment, outcome, messenger(app_channel, link_secret), table=table, now=now)
 
     # then the request message is updated (no new message), without buttons
     (update,) = slack_http.to(UPDATE)
@@ -548,6 +548,11 @@ def test_an_app_outcome_updates_the_request_message_in_place(
     assert update["text"] == f"Promoted: my-app build 760. Approved by alice at {now.isoformat()}."
     assert [block["type"] for block in update["blocks"]].count("actions") == 0
     assert len(slack_http.to(POST_MESSAGE)) == 1
+    # and the signed link to the audit page the request carried is still at its foot
+    audit = urlsplit(audit_link(update))
+    assert audit.path == "/v1/deployments"
+    t0 = int(now.timestamp())
+    assert verify_audit(dict(parse_qsl(audit.query)), link_secret, now) == AuditLink(t0 + AUDIT_LINK_SECONDS)
 
 
 def test_a_timeout_outcome_is_also_said_in_the_request_thread(
