@@ -168,3 +168,33 @@ def test_bad_parameter_is_refused_with_the_fix():
     )
     assert completed.returncode == 2
     assert "write NAME=VALUE" in completed.stderr
+
+
+def test_canary_local_refuses_what_exceeds_awss_size_limits(local, tmp_path):
+    # given a function on `canary local`, and a state machine failing with a 40,000-character cause
+    role = local.aws("iam", "create-role", "--role-name", "limits", "--assume-role-policy-document", "{}")
+    arn = role["Role"]["Arn"]
+    local.aws(
+        "lambda", "create-function", "--function-name", "my-app-limits", "--runtime", "python3.12",
+        "--role", arn, "--handler", "app.handler", "--zip-file", f"fileb://{_zip(tmp_path, 1)}",
+    )  # fmt: skip
+    local.aws("lambda", "wait", "function-active-v2", "--function-name", "my-app-limits")
+    fails = {"StartAt": "Fail", "States": {"Fail": {"Type": "Fail", "Error": "Big", "CausePath": "$.cause"}}}
+    machine = local.aws(
+        "stepfunctions", "create-state-machine", "--name", "limits", "--role-arn", arn,
+        "--definition", json.dumps(fails),
+    )  # fmt: skip
+
+    # when the function is invoked asynchronously with 1.1 MB, and the state machine runs
+    lam = local.client("lambda")
+    with pytest.raises(lam.exceptions.RequestTooLargeException) as refused:
+        lam.invoke(FunctionName="my-app-limits", InvocationType="Event", Payload=json.dumps({"x": "y" * 1_100_000}))
+    started = local.aws(
+        "stepfunctions", "start-execution", "--state-machine-arn", machine["stateMachineArn"], "--name", "big",
+        "--input", json.dumps({"cause": "c" * 40_000}),
+    )  # fmt: skip
+    ended = local.wait_for_execution(started["executionArn"])
+
+    # then the invocation is refused as AWS refuses it (1 MB asynchronous), and the cause is kept to 32,768
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 413
+    assert (ended["status"], ended["error"], len(ended["cause"])) == ("FAILED", "Big", 32_768)

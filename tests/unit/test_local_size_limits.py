@@ -51,7 +51,7 @@ def test_invoke_refuses_a_payload_over_awss_limit(patched, invocation_type, size
     if refused:
         with pytest.raises(ClientError) as error:
             invoke()
-        assert error.value.response["Error"]["Code"] == "RequestEntityTooLargeException"
+        assert error.value.response["Error"]["Code"] == "RequestTooLargeException"
         assert error.value.response["ResponseMetadata"]["HTTPStatusCode"] == 413
     else:
         assert invoke()["StatusCode"] in (200, 202)

@@ -473,7 +473,7 @@ def test_invoke_accepts_a_payload_over_awss_limit(moto_without_docker, function_
     """Gap covered by PATCHES["Invoke reads the Qualifier parameter and refuses payloads over AWS's limits"].
 
     AWS refuses an Event invocation whose payload passes 1 MB (6 MB synchronous) with
-    RequestEntityTooLargeException; moto takes it. When this test fails after a moto upgrade, the size check
+    RequestTooLargeException; moto takes it. When this test fails after a moto upgrade, the size check
     of the patch may no longer be needed.
     """
     # given a payload of 1.1 MB
@@ -482,7 +482,7 @@ def test_invoke_accepts_a_payload_over_awss_limit(moto_without_docker, function_
     # when the function is invoked asynchronously with it
     answer = moto_without_docker.invoke(FunctionName=function_with_alias, InvocationType="Event", Payload=payload)
 
-    # then moto accepts it (AWS: RequestEntityTooLargeException)
+    # then moto accepts it (AWS: RequestTooLargeException)
     assert answer["StatusCode"] == 202
 
 

@@ -127,7 +127,7 @@ MAX_CAUSE_CHARACTERS = 32_768  # an error's cause in Step Functions (TaskFailedE
 
 class RequestTooLarge(LambdaClientError):
     def __init__(self, message: str) -> None:
-        super().__init__("RequestEntityTooLargeException", message)
+        super().__init__("RequestTooLargeException", message)
         self.code = 413
 
 
@@ -136,7 +136,7 @@ def _invoke_as_aws_receives_it(self: LambdaResponse) -> Any:
     or version passed that way runs $LATEST.
 
     Gap 9: moto invokes with a payload of any size; AWS refuses one over 6 MB (1 MB for an Event invocation)
-    with RequestEntityTooLargeException.
+    with RequestTooLargeException.
 
     Not a gap: an armed "Invoke" fault (faults.py) fails the invocation as Lambda's service can."""
     faults.check("Invoke", unquote(self.path.rsplit("/", 2)[-2]))
