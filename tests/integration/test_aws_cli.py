@@ -170,8 +170,10 @@ def test_bad_parameter_is_refused_with_the_fix():
     assert "write NAME=VALUE" in completed.stderr
 
 
-def test_canary_local_refuses_what_exceeds_awss_size_limits(local, tmp_path):
-    # given a function on `canary local`, and a state machine failing with a 40,000-character cause
+def test_canary_local_refuses_what_exceeds_awss_size_limits(start_local, tmp_path):
+    # given a function on a `canary local` of its own (the module's is stopped by the test above), and a
+    # state machine failing with a 40,000-character cause
+    local = start_local()
     role = local.aws("iam", "create-role", "--role-name", "limits", "--assume-role-policy-document", "{}")
     arn = role["Role"]["Arn"]
     local.aws(
