@@ -46,6 +46,16 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     def prune(deployment: Deployment) -> None:
         prune_after(lambda_client, table, deployment, KEEP_VERSIONS, now)
 
+    # What the event's clean-up and the sweep's share: this stack's tables, locks, Lambda, Slack and pruning
+    collaborators: dict[str, Any] = {
+        "table": table,
+        "functions": functions,
+        "locks": locks,
+        "lambda_client": lambda_client,
+        "notify": post_outcome,
+        "now": now,
+        "prune": prune,
+    }
     if event.get("detail-type") == "Scheduled Event":
 
         def clean(holder: Holder, status: str, settle_seconds: float) -> dict[str, Any]:
@@ -54,14 +64,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
                 status,
                 holder.repository,
                 holder.build_no,
-                table=table,
-                functions=functions,
-                locks=locks,
-                lambda_client=lambda_client,
-                notify=post_outcome,
-                now=now,
                 settle_seconds=settle_seconds,
-                prune=prune,
+                **collaborators,
             )
 
         summary = sweep(
@@ -74,16 +78,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         )
         logger.info("swept", extra=summary)
         return summary
-    result = clean_up(
-        event["detail"],
-        table=table,
-        functions=functions,
-        locks=locks,
-        lambda_client=lambda_client,
-        notify=post_outcome,
-        now=now,
-        settle_seconds=SETTLE_SECONDS,
-        prune=prune,
-    )
+    result = clean_up(event["detail"], settle_seconds=SETTLE_SECONDS, **collaborators)
     logger.info("execution ended", extra=result)
     return result

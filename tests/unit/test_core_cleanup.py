@@ -60,6 +60,26 @@ def notified() -> Notified:
 
 
 @pytest.fixture
+def clean(table, functions_table, locks, lambda_client, notified, now):
+    """clean(detail, **overrides): Clean Up for an ending event, with this module's tables, locks, moto's
+    Lambda, the Notified recorder and the fixed clock (each can be overridden)."""
+
+    def run(detail: dict[str, Any], **overrides: Any) -> dict[str, Any]:
+        collaborators = {
+            "table": table,
+            "functions": functions_table,
+            "locks": locks,
+            "lambda_client": lambda_client,
+            "notify": notified,
+            "now": now,
+            **overrides,
+        }
+        return clean_up(detail, **collaborators)
+
+    return run
+
+
+@pytest.fixture
 def opened(make_function, upload, make_deployment, table, functions_table, locks, now):
     """Build 760 of orders-api and payments (version 1 behind "live"), opened and locked by Validate Input."""
     targets = []
@@ -91,19 +111,11 @@ def locks_left(locks_dynamodb_table) -> list[str]:
 
 
 def test_an_aborted_waiting_deployment_is_rolled_back_recorded_and_unlocked(
-    waiting, table, locks, lambda_client, locks_dynamodb_table, notified, now, functions_table
+    waiting, table, locks, lambda_client, locks_dynamodb_table, notified, now, functions_table, clean
 ):
     # given build 760 waits for a decision with 10% on version 2, and its execution is stopped from the console
     # when Clean Up gets the execution's ABORTED event
-    result = clean_up(
-        ended("ABORTED"),
-        table=table,
-        functions=functions_table,
-        locks=locks,
-        lambda_client=lambda_client,
-        notify=notified,
-        now=now,
-    )
+    result = clean(ended("ABORTED"))
 
     # then every alias runs version 1 alone again
     assert result == {"cleaned": True, "rolled_back": True, "execution_status": "ABORTED"}
@@ -141,19 +153,11 @@ def test_an_aborted_waiting_deployment_is_rolled_back_recorded_and_unlocked(
 
 
 def test_a_timed_out_execution_names_its_status_in_the_cause(
-    waiting, table, locks, lambda_client, notified, now, functions_table
+    waiting, table, locks, lambda_client, notified, now, functions_table, clean
 ):
     # given build 760 waits, and its execution reaches the state machine's timeout
     # when Clean Up gets the TIMED_OUT event
-    clean_up(
-        ended("TIMED_OUT"),
-        table=table,
-        functions=functions_table,
-        locks=locks,
-        lambda_client=lambda_client,
-        notify=notified,
-        now=now,
-    )
+    clean(ended("TIMED_OUT"))
 
     # then the cause says how the execution ended
     assert table.get("my-app", 760)["outcome"]["cause"].startswith(
@@ -162,7 +166,7 @@ def test_a_timed_out_execution_names_its_status_in_the_cause(
 
 
 def test_an_alias_changed_by_hand_is_left_and_named_in_the_cause(
-    waiting, table, locks, lambda_client, locks_dynamodb_table, notified, now, functions_table
+    waiting, table, locks, lambda_client, locks_dynamodb_table, notified, now, functions_table, clean
 ):
     # given build 760 waits, and someone set payments' alias by hand: version 2, with 50% on version 1
     lambda_client.update_alias(
@@ -173,15 +177,7 @@ def test_an_alias_changed_by_hand_is_left_and_named_in_the_cause(
     )
 
     # when Clean Up gets the ABORTED event
-    clean_up(
-        ended("ABORTED"),
-        table=table,
-        functions=functions_table,
-        locks=locks,
-        lambda_client=lambda_client,
-        notify=notified,
-        now=now,
-    )
+    clean(ended("ABORTED"))
 
     # then orders-api is put back, payments is left as it was set and named in the cause; the locks are released
     assert alias_state(lambda_client, "orders-api") == ("1", {})
@@ -195,22 +191,14 @@ def test_an_alias_changed_by_hand_is_left_and_named_in_the_cause(
 
 
 def test_a_deployment_that_already_recorded_its_outcome_only_has_its_locks_released(
-    waiting, table, locks, lambda_client, locks_dynamodb_table, notified, now, functions_table
+    waiting, table, locks, lambda_client, locks_dynamodb_table, notified, now, functions_table, clean
 ):
     # given build 760 was promoted and recorded, but its execution then failed before releasing its locks
     aliases.promote(lambda_client, waiting)
     table.record_outcome(waiting, {"status": PROMOTED, "summary": {}}, now)
 
     # when Clean Up gets the FAILED event (with a Lambda client it must not use)
-    result = clean_up(
-        ended("FAILED"),
-        table=table,
-        functions=functions_table,
-        locks=locks,
-        lambda_client=NoLambda(),
-        notify=notified,
-        now=now,
-    )
+    result = clean(ended("FAILED"), lambda_client=NoLambda())
 
     # then nothing is rolled back or recorded again, nobody is told, and the locks are released
     assert result == {"cleaned": True, "rolled_back": False, "execution_status": "FAILED"}
@@ -230,21 +218,13 @@ def approved(waiting, table, now):
 
 
 def test_a_promoted_deployment_whose_last_step_failed_is_recorded_as_promoted_not_undone(
-    approved, table, locks, lambda_client, locks_dynamodb_table, notified, now, functions_table
+    approved, table, locks, lambda_client, locks_dynamodb_table, notified, now, functions_table, clean
 ):
     # given build 760 was approved and every alias promoted, and Record Outcome then failed
     aliases.promote(lambda_client, approved)
 
     # when Clean Up gets the FAILED event
-    result = clean_up(
-        ended("FAILED"),
-        table=table,
-        functions=functions_table,
-        locks=locks,
-        lambda_client=lambda_client,
-        notify=notified,
-        now=now,
-    )
+    result = clean(ended("FAILED"))
 
     # then the promotion stays, the ending is recorded as promoted, sent on, and the locks are released
     assert result == {"cleaned": True, "rolled_back": False, "execution_status": "FAILED"}
@@ -259,22 +239,14 @@ def test_a_promoted_deployment_whose_last_step_failed_is_recorded_as_promoted_no
 
 
 def test_an_approved_deployment_stopped_halfway_through_promote_is_rolled_back(
-    approved, table, locks, lambda_client, locks_dynamodb_table, notified, now, functions_table
+    approved, table, locks, lambda_client, locks_dynamodb_table, notified, now, functions_table, clean
 ):
     # given build 760 was approved, and its execution was stopped after Promote had moved orders-api only
     aliases.promote(lambda_client, approved.with_functions(approved.functions[:1]))
     assert alias_state(lambda_client, "orders-api") == ("2", {})
 
     # when Clean Up gets the ABORTED event
-    result = clean_up(
-        ended("ABORTED"),
-        table=table,
-        functions=functions_table,
-        locks=locks,
-        lambda_client=lambda_client,
-        notify=notified,
-        now=now,
-    )
+    result = clean(ended("ABORTED"))
 
     # then both aliases are back on version 1 alone, and the ending is a roll back
     assert result["rolled_back"] is True
@@ -285,19 +257,11 @@ def test_an_approved_deployment_stopped_halfway_through_promote_is_rolled_back(
 
 
 def test_the_slack_outcome_of_a_promotion_recorded_by_clean_up_names_who_approved(
-    approved, table, locks, lambda_client, notified, now, functions_table
+    approved, table, locks, lambda_client, notified, now, functions_table, clean
 ):
     # given build 760 was approved by a link and promoted, and Record Outcome then failed
     aliases.promote(lambda_client, approved)
-    clean_up(
-        ended("FAILED"),
-        table=table,
-        functions=functions_table,
-        locks=locks,
-        lambda_client=lambda_client,
-        notify=notified,
-        now=now,
-    )
+    clean(ended("FAILED"))
 
     # when the outcome is turned into the Slack message Clean Up's handler posts
     ((deployment, outcome),) = notified.calls
@@ -309,22 +273,14 @@ def test_the_slack_outcome_of_a_promotion_recorded_by_clean_up_names_who_approve
 
 
 def test_an_execution_that_opened_no_deployment_is_left_alone(
-    waiting, table, locks, lambda_client, locks_dynamodb_table, notified, now, functions_table
+    waiting, table, locks, lambda_client, locks_dynamodb_table, notified, now, functions_table, clean
 ):
     # given build 760 waits under its execution; a second execution for the same build was rejected (build taken)
     before = table.get("my-app", 760)
     rejected = EXECUTION + "-again"
 
     # when Clean Up gets the rejected execution's FAILED event
-    result = clean_up(
-        ended("FAILED", execution_arn=rejected),
-        table=table,
-        functions=functions_table,
-        locks=locks,
-        lambda_client=NoLambda(),
-        notify=notified,
-        now=now,
-    )
+    result = clean(ended("FAILED", execution_arn=rejected), lambda_client=NoLambda())
 
     # then nothing is done: the running deployment keeps its canary, its record and its locks
     assert result == {"cleaned": False, "reason": "this execution opened no deployment (rejected input)"}
@@ -335,19 +291,11 @@ def test_an_execution_that_opened_no_deployment_is_left_alone(
 
 
 def test_an_execution_whose_build_was_never_opened_is_left_alone(
-    table, locks, notified, now, aws, locks_dynamodb_table, functions_table
+    table, locks, notified, now, aws, locks_dynamodb_table, functions_table, clean
 ):
     # given no deployment of my-app build 760 was ever opened (its input was rejected)
     # when Clean Up gets the execution's FAILED event
-    result = clean_up(
-        ended("FAILED"),
-        table=table,
-        functions=functions_table,
-        locks=locks,
-        lambda_client=NoLambda(),
-        notify=notified,
-        now=now,
-    )
+    result = clean(ended("FAILED"), lambda_client=NoLambda())
 
     # then nothing is done
     assert result == {"cleaned": False, "reason": "this execution opened no deployment (rejected input)"}
@@ -357,19 +305,11 @@ def test_an_execution_whose_build_was_never_opened_is_left_alone(
 
 @pytest.mark.parametrize("raw_input", ["not json", {"build_no": 760}, {"repository": "my-app", "build_no": "x"}, "[]"])
 def test_an_execution_whose_input_names_no_deployment_is_left_alone(
-    opened, table, locks, locks_dynamodb_table, notified, now, raw_input, functions_table
+    opened, table, locks, locks_dynamodb_table, notified, now, raw_input, functions_table, clean
 ):
     # given an execution whose input names no repository and build number
     # when Clean Up gets its FAILED event
-    result = clean_up(
-        ended("FAILED", raw_input=raw_input),
-        table=table,
-        functions=functions_table,
-        locks=locks,
-        lambda_client=NoLambda(),
-        notify=notified,
-        now=now,
-    )
+    result = clean(ended("FAILED", raw_input=raw_input), lambda_client=NoLambda())
 
     # then nothing is done
     assert result == {"cleaned": False, "reason": "the execution's input names no deployment"}
@@ -378,19 +318,11 @@ def test_an_execution_whose_input_names_no_deployment_is_left_alone(
 
 
 def test_an_execution_stopped_before_shift_traffic_records_that_no_alias_had_moved(
-    opened, table, locks, locks_dynamodb_table, notified, now, functions_table
+    opened, table, locks, locks_dynamodb_table, notified, now, functions_table, clean
 ):
     # given build 760 was opened and locked, and its execution is stopped during Publish Versions (no state saved)
     # when Clean Up gets the ABORTED event (with a Lambda client it must not use)
-    result = clean_up(
-        ended("ABORTED"),
-        table=table,
-        functions=functions_table,
-        locks=locks,
-        lambda_client=NoLambda(),
-        notify=notified,
-        now=now,
-    )
+    result = clean(ended("ABORTED"), lambda_client=NoLambda())
 
     # then no alias is touched, the outcome says no alias had moved, and the locks are released
     assert result == {"cleaned": True, "rolled_back": False, "execution_status": "ABORTED"}
@@ -406,18 +338,10 @@ def test_an_execution_stopped_before_shift_traffic_records_that_no_alias_had_mov
 
 
 def test_the_slack_outcome_of_an_execution_stopped_before_shift_traffic_shows_no_made_up_versions(
-    opened, table, locks, notified, now, functions_table
+    opened, table, locks, notified, now, functions_table, clean
 ):
     # given build 760 was opened and locked, and its execution is stopped before Shift Traffic
-    clean_up(
-        ended("ABORTED"),
-        table=table,
-        functions=functions_table,
-        locks=locks,
-        lambda_client=NoLambda(),
-        notify=notified,
-        now=now,
-    )
+    clean(ended("ABORTED"), lambda_client=NoLambda())
 
     # when the outcome is turned into the Slack message Clean Up's handler posts
     ((deployment, outcome),) = notified.calls
@@ -429,22 +353,14 @@ def test_the_slack_outcome_of_an_execution_stopped_before_shift_traffic_shows_no
 
 
 def test_the_locks_are_kept_when_an_alias_cannot_be_put_back(
-    waiting, table, locks, lambda_client, locks_dynamodb_table, notified, now, functions_table
+    waiting, table, locks, lambda_client, locks_dynamodb_table, notified, now, functions_table, clean
 ):
     # given build 760 waits, and payments was deleted meanwhile
     lambda_client.delete_function(FunctionName="payments")
 
     # when Clean Up gets the ABORTED event
     with pytest.raises(Exception) as failed:
-        clean_up(
-            ended("ABORTED"),
-            table=table,
-            functions=functions_table,
-            locks=locks,
-            lambda_client=lambda_client,
-            notify=notified,
-            now=now,
-        )
+        clean(ended("ABORTED"))
 
     # then it raises (Lambda's retries of the event will run it again), naming the function it could not put back
     problem = (
@@ -481,7 +397,7 @@ def test_the_locks_are_kept_when_an_alias_cannot_be_put_back(
 
 
 def test_an_alias_a_still_running_task_moves_after_the_first_pass_is_put_back_by_the_second(
-    waiting, table, locks, lambda_client, notified, now, functions_table
+    waiting, table, locks, lambda_client, notified, now, functions_table, clean
 ):
     # given an aborted execution whose Promote Lambda is still running: it promotes orders-api while Clean Up
     # waits for such tasks to settle (the fake sleep below plays that late Promote)
@@ -494,17 +410,7 @@ def test_an_alias_a_still_running_task_moves_after_the_first_pass_is_put_back_by
         )
 
     # when Clean Up runs with a settle time
-    result = clean_up(
-        ended("ABORTED"),
-        table=table,
-        functions=functions_table,
-        locks=locks,
-        lambda_client=lambda_client,
-        notify=notified,
-        now=now,
-        settle_seconds=30,
-        sleep=late_promote,
-    )
+    result = clean(ended("ABORTED"), settle_seconds=30, sleep=late_promote)
 
     # then it waited once, and its second pass put the late-promoted alias back too
     assert slept == [30]
@@ -526,21 +432,13 @@ def gave_up(waiting, table, locks, now):
 
 
 def test_a_roll_back_the_workflow_gave_up_on_is_tried_again(
-    gave_up, table, locks, lambda_client, locks_dynamodb_table, notified, now, functions_table
+    gave_up, table, locks, lambda_client, locks_dynamodb_table, notified, now, functions_table, clean
 ):
     # given build 760's own roll back gave up, aliases still split
     assert alias_state(lambda_client, "orders-api") == ("1", {"2": 0.1})
 
     # when Clean Up gets the FAILED event, the throttling over
-    result = clean_up(
-        ended("FAILED"),
-        table=table,
-        functions=functions_table,
-        locks=locks,
-        lambda_client=lambda_client,
-        notify=notified,
-        now=now,
-    )
+    result = clean(ended("FAILED"))
 
     # then every alias is back, and the ending is now a roll back, recorded by clean-up and sent on
     assert result == {"cleaned": True, "rolled_back": True, "execution_status": "FAILED"}
@@ -571,22 +469,14 @@ class PaymentsRefused:
 
 
 def test_a_roll_back_that_fails_again_is_noted_and_raised_for_lambda_to_retry(
-    gave_up, table, locks, lambda_client, locks_dynamodb_table, notified, now, functions_table
+    gave_up, table, locks, lambda_client, locks_dynamodb_table, notified, now, functions_table, clean
 ):
     # given build 760's own roll back gave up, and payments cannot be put back yet
     refused = PaymentsRefused(lambda_client)
 
     # when Clean Up gets the FAILED event
     with pytest.raises(Exception, match="Roll Back failed for 1 function"):
-        clean_up(
-            ended("FAILED"),
-            table=table,
-            functions=functions_table,
-            locks=locks,
-            lambda_client=refused,
-            notify=notified,
-            now=now,
-        )
+        clean(ended("FAILED"), lambda_client=refused)
 
     # then what it could put back is back, the failure is in the trail, the locks are kept for the sweeper,
     # the ending unchanged
@@ -598,21 +488,13 @@ def test_a_roll_back_that_fails_again_is_noted_and_raised_for_lambda_to_retry(
 
 
 def test_a_function_deleted_since_the_roll_back_gave_up_has_nothing_left_to_put_back(
-    gave_up, table, locks, lambda_client, locks_dynamodb_table, notified, now, functions_table
+    gave_up, table, locks, lambda_client, locks_dynamodb_table, notified, now, functions_table, clean
 ):
     # given build 760's own roll back gave up, and payments was deleted since
     lambda_client.delete_function(FunctionName="payments")
 
     # when Clean Up (or the sweep) tries again
-    result = clean_up(
-        ended("FAILED"),
-        table=table,
-        functions=functions_table,
-        locks=locks,
-        lambda_client=lambda_client,
-        notify=notified,
-        now=now,
-    )
+    result = clean(ended("FAILED"))
 
     # then orders-api is put back, and the deployment ends rolled back, naming payments: no more retries
     assert result["rolled_back"] is True
@@ -624,7 +506,7 @@ def test_a_function_deleted_since_the_roll_back_gave_up_has_nothing_left_to_put_
 
 
 def test_a_retried_roll_back_leaves_functions_a_newer_deployment_holds(
-    gave_up, table, locks, lambda_client, locks_dynamodb_table, make_deployment, notified, now, functions_table
+    gave_up, table, locks, lambda_client, locks_dynamodb_table, make_deployment, notified, now, functions_table, clean
 ):
     # given build 760's own roll back gave up, and build 761 has since taken payments's lock over
     newer_execution = EXECUTION.replace("760", "761")
@@ -633,15 +515,7 @@ def test_a_retried_roll_back_leaves_functions_a_newer_deployment_holds(
     assert locks.acquire(newer, now) == {}
 
     # when Clean Up gets build 760's FAILED event
-    result = clean_up(
-        ended("FAILED"),
-        table=table,
-        functions=functions_table,
-        locks=locks,
-        lambda_client=lambda_client,
-        notify=notified,
-        now=now,
-    )
+    result = clean(ended("FAILED"))
 
     # then orders-api is put back, payments is left to build 761 (named in the cause), which keeps its lock
     assert result["rolled_back"] is True
@@ -652,7 +526,7 @@ def test_a_retried_roll_back_leaves_functions_a_newer_deployment_holds(
 
 
 def test_the_ended_deployment_is_pruned_once_its_locks_are_free(
-    waiting, table, locks, lambda_client, locks_dynamodb_table, notified, now, functions_table
+    waiting, table, locks, lambda_client, locks_dynamodb_table, notified, now, functions_table, clean
 ):
     # given build 760 waits, and its execution is stopped
     pruned: list[tuple[list[str], list[str]]] = []
@@ -661,23 +535,14 @@ def test_the_ended_deployment_is_pruned_once_its_locks_are_free(
         pruned.append(([f.name for f in deployment.functions], locks_left(locks_dynamodb_table)))
 
     # when Clean Up gets the ABORTED event, with pruning
-    clean_up(
-        ended("ABORTED"),
-        table=table,
-        functions=functions_table,
-        locks=locks,
-        lambda_client=lambda_client,
-        notify=notified,
-        now=now,
-        prune=prune,
-    )
+    clean(ended("ABORTED"), prune=prune)
 
     # then the deployment's functions were handed to pruning once, after its locks were released
     assert pruned == [(["orders-api", "payments"], [])]
 
 
 def test_a_deployment_whose_roll_back_failed_is_not_pruned(
-    waiting, table, locks, lambda_client, notified, now, functions_table
+    waiting, table, locks, lambda_client, notified, now, functions_table, clean
 ):
     # given build 760 waits, and payments was deleted meanwhile (its alias cannot be put back)
     lambda_client.delete_function(FunctionName="payments")
@@ -685,23 +550,14 @@ def test_a_deployment_whose_roll_back_failed_is_not_pruned(
 
     # when Clean Up gets the ABORTED event and the roll back fails
     with pytest.raises(Exception, match="Roll Back failed"):
-        clean_up(
-            ended("ABORTED"),
-            table=table,
-            functions=functions_table,
-            locks=locks,
-            lambda_client=lambda_client,
-            notify=notified,
-            now=now,
-            prune=pruned.append,
-        )
+        clean(ended("ABORTED"), prune=pruned.append)
 
     # then nothing is pruned before the deployment has really ended
     assert pruned == []
 
 
 def test_a_version_recorded_and_shifted_while_clean_up_settles_is_put_back(
-    opened, table, functions_table, locks, lambda_client, locks_dynamodb_table, notified, now
+    opened, table, functions_table, locks, lambda_client, locks_dynamodb_table, notified, now, clean
 ):
     # given build 760 stopped while Publish And Shift ran: orders-api's version 2 recorded and shifted,
     # payments' not recorded yet
@@ -716,17 +572,7 @@ def test_a_version_recorded_and_shifted_while_clean_up_settles_is_put_back(
         aliases.shift_traffic(lambda_client, published.with_functions([published.functions[1]]))
 
     # when Clean Up gets the ABORTED event and waits for the task to settle
-    result = clean_up(
-        ended("ABORTED"),
-        table=table,
-        functions=functions_table,
-        locks=locks,
-        lambda_client=lambda_client,
-        notify=notified,
-        now=now,
-        settle_seconds=30,
-        sleep=task_goes_on,
-    )
+    result = clean(ended("ABORTED"), settle_seconds=30, sleep=task_goes_on)
 
     # then both aliases run version 1 alone (the second pass knew payments' new version), and no lock is left
     assert result["rolled_back"] is True
