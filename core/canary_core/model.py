@@ -10,6 +10,36 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 LATEST = "$LATEST"
+GATES = ("manual", "auto")  # manual: a click moves on; auto: the analysis does, once healthy after the bake
+ANALYSIS_MODES = ("off", "advise", "rollback")  # each stricter than the one before it
+
+
+@dataclass(frozen=True)
+class Step:
+    """One weight of a progressive schedule, and what lets the deployment move past it."""
+
+    weight: float  # the new version's share of the alias's traffic during this step
+    gate: str = "manual"  # see GATES
+    bake_seconds: int = 0  # an auto gate waits at least this long before the analysis may move it on
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """How the new version is compared with the version it replaces while the deployment waits."""
+
+    mode: str = "off"  # see ANALYSIS_MODES; rollback: an unhealthy verdict rolls back; advise: it only reports
+    interval_seconds: int = 60  # how often the metrics are read (Lambda's metrics have a one-minute resolution)
+    min_invocations: int = 100  # below this many new-version requests the verdict is "not enough traffic"
+    confidence: float = 0.99  # of the one-sided test that the new version's error rate is higher
+    max_p99_ratio: float = 1.5  # the new version's p99 duration may be at most this many times the old one's
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """Lambda functions invoked with the deployment: before any weight moves, and after promotion."""
+
+    before_traffic: str | None = None
+    after_promote: str | None = None
 
 
 @dataclass(frozen=True)
@@ -26,6 +56,9 @@ class Defaults:
     allow_on_timeout_promote: bool = False  # the input may ask for on_timeout promote although on_timeout is rollback
     max_weight: float = 0.5  # the highest weight the new version may get while the decision is pending
     min_promote_timeout_seconds: int = 900  # the shortest approval window when the deadline would promote
+    analysis: Analysis = Analysis()  # the stack's analysis; its mode is the least an input may ask for
+    alarms: tuple[str, ...] = ()  # CloudWatch alarms every deployment watches (an input may add more)
+    hooks: Hooks = Hooks()  # the stack's hooks (an input may not replace them)
 
 
 @dataclass(frozen=True)
@@ -62,10 +95,16 @@ class Deployment:
     functions: tuple[FunctionTarget, ...] = field(default_factory=tuple)
     on_timeout: str = "rollback"  # what a deployment nobody decided does at its deadline: rollback | promote
     function_count: int = -1  # how many functions it has, loaded or not (-1: count `functions`)
+    steps: tuple[Step, ...] = ()  # the schedule; none given: one manual step at `weight`
+    analysis: Analysis = Analysis()
+    alarms: tuple[str, ...] = ()
+    hooks: Hooks = Hooks()
 
     def __post_init__(self) -> None:
         if self.function_count < 0:
             object.__setattr__(self, "function_count", len(self.functions))
+        if not self.steps:
+            object.__setattr__(self, "steps", (Step(self.weight),))
 
     def to_state(self) -> dict[str, Any]:
         """The deployment without its functions (see canary_core.targets)."""
@@ -77,6 +116,10 @@ class Deployment:
     def from_state(cls, state: dict[str, Any]) -> Deployment:
         """The deployment a state names, its functions not loaded yet (FunctionsTable.load)."""
         values = {k: state[k] for k in cls.__dataclass_fields__ if k != "functions" and k in state}
+        values["steps"] = tuple(Step(**step) for step in state.get("steps", ()))
+        values["analysis"] = Analysis(**state.get("analysis", {}))
+        values["alarms"] = tuple(state.get("alarms", ()))
+        values["hooks"] = Hooks(**state.get("hooks", {}))
         return cls(**values)
 
     def with_functions(self, functions: list[FunctionTarget] | tuple[FunctionTarget, ...]) -> Deployment:
