@@ -110,6 +110,7 @@ class Deployment:
         """The deployment without its functions (see canary_core.targets)."""
         state = asdict(self)
         del state["functions"]
+        state["steps"], state["alarms"] = list(state["steps"]), list(state["alarms"])  # as JSON gives them back
         return state
 
     @classmethod
