@@ -18,8 +18,8 @@ from urllib.parse import urlencode
 from canary_core import slack
 from canary_core.decisions import decide, resume_output
 from canary_core.links import AuditLink, DecisionLink
-from canary_core.model import Deployment
-from canary_core.trail import PRE_APPROVAL, TIMEOUT, Decision, DeploymentsTable
+from canary_core.model import PRE_APPROVAL, TIMEOUT, Decision, Deployment
+from canary_core.trail import DeploymentsTable
 
 logger = logging.getLogger(__name__)
 

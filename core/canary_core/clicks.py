@@ -12,8 +12,9 @@ from canary_core.decisions import DecisionNotDelivered, decide, decided_before
 from canary_core.errors import LinkRejected
 from canary_core.links import FIELDS as LINK_FIELDS
 from canary_core.links import AuditLink, DecisionLink, verify
+from canary_core.model import Decision
 from canary_core.pages import confirm_page, error_page, format_time, result_page, status_words
-from canary_core.trail import LATE_DECISIONS, Decision, DeploymentsTable
+from canary_core.trail import LATE_DECISIONS, DeploymentsTable
 
 DECIDED_BY_LINK = "approval link"
 DECIDED_WORDS = {"approve": "approved", "rollback": "rolled back"}

@@ -15,7 +15,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from canary_core.executions import execution_running
-from canary_core.trail import LATE_DECISIONS, WAITING, Decision, DeploymentsTable
+from canary_core.model import WAITING, Decision
+from canary_core.trail import LATE_DECISIONS, DeploymentsTable
 
 logger = logging.getLogger(__name__)
 

@@ -6,8 +6,7 @@ import json
 from typing import Any
 
 from canary_core.limits import capped_cause, listing
-from canary_core.model import Deployment
-from canary_core.trail import FAILED, PROMOTED, ROLLED_BACK, TIMEOUT
+from canary_core.model import FAILED, PROMOTED, ROLLED_BACK, TIMEOUT, Deployment
 
 ROLLED_BACK_ERROR = "Canary.RolledBack"  # someone, pre-approval policy or the timeout chose to roll back
 FAILED_ERROR = "Canary.DeploymentFailed"  # an error; every alias was put back

@@ -9,8 +9,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from canary_core.model import Deployment, FunctionTarget
-from canary_core.trail import TIMEOUT
+from canary_core.model import TIMEOUT, Deployment, FunctionTarget
 
 # Where Slack's interaction response_urls point (https://hooks.slack.com/actions/..., GovSlack: slack-gov.com)
 RESPONSE_URL_PREFIXES = ("https://hooks.slack.com/", "https://hooks.slack-gov.com/")

@@ -20,8 +20,9 @@ from canary_core import slack
 from canary_core.decisions import DecisionNotDelivered, decide, decided_before
 from canary_core.errors import LinkRejected
 from canary_core.links import verify as verify_link
+from canary_core.model import Decision
 from canary_core.slack_requests import SlackAction, parse_action, verify
-from canary_core.trail import LATE_DECISIONS, REFUSED_PRESSES, Decision, DeploymentsTable
+from canary_core.trail import LATE_DECISIONS, REFUSED_PRESSES, DeploymentsTable
 
 logger = logging.getLogger(__name__)
 

@@ -6,7 +6,6 @@ conditional update so that exactly one decision wins.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
@@ -15,30 +14,15 @@ from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
 from canary_core.errors import InvalidInput
-from canary_core.model import Deployment
+from canary_core.model import SHIFTING, WAITING, Decision, Deployment
 
-SHIFTING, WAITING, PROMOTED, ROLLED_BACK, FAILED = "SHIFTING", "WAITING", "PROMOTED", "ROLLED_BACK", "FAILED"
 KIND = "deployment"  # every item's `kind`: the partition of the ByStartTime index, newest first
 BY_START_TIME = "ByStartTime"
-PRE_APPROVAL, TIMEOUT = "pre-approval", "timeout"  # who decided, when no person did
 MAX_TRAIL_EVENTS = 200  # a DynamoDB item holds 400 KB at most
 LISTED_VERSIONS = 50  # functions whose versions the item lists for the pages (all of them: the functions table)
 # Counted, not appended to the trail: clicks after the decision, presses by someone not allowed to decide
 LATE_DECISIONS, REFUSED_PRESSES = "late_decisions", "refused_presses"
 IGNORED_COUNTERS = (LATE_DECISIONS, REFUSED_PRESSES)
-
-
-@dataclass(frozen=True)
-class Decision:
-    action: str  # approve | rollback
-    decided_by: str
-    decided_at: str
-    source_ip: str | None = None
-    user_agent: str | None = None
-    user_id: str | None = None  # the Slack user who pressed the button
-
-    def as_item(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if v is not None}
 
 
 class DeploymentsTable:

@@ -27,7 +27,7 @@ from canary_core.approval import (
 )
 from canary_core.decisions import resume_output
 from canary_core.links import AUDIT_LINK_SECONDS, AuditLink, DecisionLink, verify, verify_audit
-from canary_core.trail import PRE_APPROVAL, TIMEOUT, WAITING, Decision
+from canary_core.model import PRE_APPROVAL, TIMEOUT, WAITING, Decision
 from lambda_canary.browser import audit_link, decision_links
 
 API_URL = "https://abc123defg.execute-api.us-east-1.amazonaws.com/v1"

@@ -18,9 +18,8 @@ from botocore.exceptions import ClientError
 from canary_core import aliases, claim
 from canary_core.claim import POLL_SECONDS, SUPERSEDE_WAIT_SECONDS, open_deployment
 from canary_core.errors import InvalidInput
-from canary_core.model import Defaults, Deployment
+from canary_core.model import ROLLED_BACK, SHIFTING, WAITING, Defaults, Deployment
 from canary_core.outcome import describe_outcome
-from canary_core.trail import ROLLED_BACK, SHIFTING, WAITING
 
 EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:canary:"
 DEFAULTS = Defaults(alias="live", weight=0.1, pre_approve=False, approval_timeout_seconds=3600)

@@ -25,8 +25,7 @@ from aws_lambda_powertools.utilities import parameters
 
 from canary_core.errors import AliasUpdateFailed, InvalidInput
 from canary_core.links import AuditLink, DecisionLink
-from canary_core.model import Deployment, FunctionTarget
-from canary_core.trail import PROMOTED
+from canary_core.model import PROMOTED, Deployment, FunctionTarget
 from lambda_canary.browser import decision_links, forms_in
 
 # The secret events/approve-get.json and events/approve-post.json are signed with (see events/README.md).
