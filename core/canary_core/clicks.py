@@ -63,7 +63,7 @@ def show(
     if item is None:
         return _unknown(link)
     audit = audit_href(secret, now)
-    if decided_before(item):
+    if decided_before(item, link.step):
         return 200, _already_decided(item, now, audit)
     form = {name: value for name, value in params.items() if name in LINK_FIELDS}
     return 200, confirm_page(item, link.action, form, now, audit_href=audit)
@@ -87,8 +87,8 @@ def submit(
         return _unknown(link)
     audit = audit_href(secret, now)
     user_agent = (visitor.user_agent or "")[:200] or None
-    decision = Decision(link.action, DECIDED_BY_LINK, now.isoformat(), visitor.source_ip, user_agent)
-    if decided_before(item):  # answered from what is stored: counted, nothing else written or sent
+    decision = Decision(link.action, DECIDED_BY_LINK, now.isoformat(), visitor.source_ip, user_agent, step=link.step)
+    if decided_before(item, link.step):  # answered from what is stored: counted, nothing else written or sent
         table.count_ignored(link.repository, link.build_no, LATE_DECISIONS, now, **decision.as_item())
         return 409, _already_decided(item, now, audit)
     try:

@@ -198,6 +198,10 @@ class WorkflowState:
     error: dict[str, Any] | None = None  # {Error, Cause} of the step that failed
     rollback_error: dict[str, Any] | None = None
 
+    def loaded(self, deployment: Deployment) -> WorkflowState:
+        """The same state with the deployment's functions loaded (FunctionsTable.load)."""
+        return replace(self, deployment=deployment)
+
     @classmethod
     def of(cls, state: dict[str, Any]) -> WorkflowState:
         approval = state.get("approval")

@@ -74,12 +74,12 @@ def handle_press(
         _ephemeral(respond, action, "This button does not match its deployment; nothing was changed.")
         return
     title = f"{link.repository} build {link.build_no}"
-    decision = Decision(action.action, action.user_name, now.isoformat(), user_id=action.user_id)
+    decision = Decision(action.action, action.user_name, now.isoformat(), user_id=action.user_id, step=link.step)
     item = table.get(link.repository, link.build_no)
     if item is None:
         _ephemeral(respond, action, f"There is no deployment {title} in this environment; nothing was changed.")
         return
-    if decided_before(item):  # answered from what is stored: counted, nothing else written
+    if decided_before(item, link.step):  # answered from what is stored: counted, nothing else written
         table.count_ignored(link.repository, link.build_no, LATE_DECISIONS, now, **decision.as_item())
         _already_decided(respond, action, title, item)
         return

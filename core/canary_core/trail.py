@@ -150,15 +150,18 @@ class DeploymentsTable:
 
     def record_decision(self, repository: str, build_no: int, decision: Decision) -> tuple[bool, dict[str, Any]]:
         """Write the decision if none was made yet. Returns (this decision won, the item after the attempt)."""
+        # On the step it names: a decision on an earlier step (a late click) decides nothing later
+        on_step = "(attribute_not_exists(step) OR step = :step)" if decision.step == 0 else "step = :step"
         try:
             result = self._table.update_item(
                 Key=_key(repository, build_no),
                 UpdateExpression="SET decision = :decision, trail = list_append(trail, :event)",
-                ConditionExpression="attribute_not_exists(decision) AND #status = :waiting",
+                ConditionExpression=f"attribute_not_exists(decision) AND #status = :waiting AND {on_step}",
                 ExpressionAttributeNames={"#status": "status"},
                 ExpressionAttributeValues={
                     ":decision": decision.as_item(),
                     ":waiting": WAITING,
+                    ":step": decision.step,
                     ":event": [_event_at(decision.decided_at, f"decision: {decision.action}", **decision.as_item())],
                 },
                 ReturnValues="ALL_NEW",
@@ -168,6 +171,44 @@ class DeploymentsTable:
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
             return False, self.get(repository, build_no) or {}
+
+    def open_step(self, deployment: Deployment, step: int, now: datetime) -> bool:
+        """The deployment moves from step `step - 1` (decided: approve) to `step`: its decision is kept in the
+        trail and cleared for the new step. False when the table is already past it (a retried task)."""
+        weight = deployment.steps[step].weight
+        from_first = step == 1  # items hold no step until the second one opens
+        try:
+            self._table.update_item(
+                Key=_key(deployment.repository, deployment.build_no),
+                UpdateExpression="SET step = :step, weight = :weight, trail = list_append(trail, :event) "
+                "REMOVE decision, analysis",
+                ConditionExpression=("attribute_not_exists(step) OR " if from_first else "") + "step = :previous",
+                ExpressionAttributeValues={
+                    ":step": step,
+                    ":previous": step - 1,
+                    ":weight": Decimal(str(weight)),
+                    ":event": [_event(now, f"step {step + 1} of {len(deployment.steps)}: new version at {weight:.0%}")],
+                },
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
+
+    def record_analysis(
+        self, repository: str, build_no: int, analysis: dict[str, Any], now: datetime, changed: bool
+    ) -> None:
+        """Keep the latest comparison of the new version with the old (the pages show it); a verdict that
+        changed is also written to the trail, with its figures."""
+        update, values = "SET analysis = :analysis", {":analysis": _dynamo(analysis)}
+        if changed:
+            update += ", trail = list_append(trail, :event)"
+            event = f"analysis: {analysis['verdict']}"
+            values[":event"] = [_event(now, event, reason=analysis.get("summary", ""))]
+        self._table.update_item(
+            Key=_key(repository, build_no), UpdateExpression=update, ExpressionAttributeValues=values
+        )
 
     def withdraw_decision(self, repository: str, build_no: int, decision: Decision, now: datetime, reason: str) -> None:
         """Take back a decision that could not be delivered (only that one: a later decision stays)."""
