@@ -13,7 +13,7 @@ from canary_core.errors import LinkRejected
 from canary_core.links import FIELDS as LINK_FIELDS
 from canary_core.links import AuditLink, DecisionLink, verify
 from canary_core.model import Decision
-from canary_core.pages import confirm_page, error_page, format_time, result_page, status_words
+from canary_core.pages import confirm_page, error_page, format_time, result_page, status_words, steps_left
 from canary_core.trail import LATE_DECISIONS, DeploymentsTable
 
 DECIDED_BY_LINK = "approval link"
@@ -108,14 +108,16 @@ def submit(
             tone="bad",
             audit_href=audit,
         )
-    if link.action == "approve":
+    if link.action == "approve" and steps_left(current):
+        heading, message = f"Approved: {title}", "The next step of its schedule starts now."
+    elif link.action in ("approve", "promote"):
         heading, message = f"Approved: {title}", "Every alias is being promoted to its new version now."
     else:
         heading, message = (
             f"Rolled back: {title}",
             "Every alias is being put back on its previous version now.",
         )
-    tone = "good" if link.action == "approve" else "notice"
+    tone = "notice" if link.action == "rollback" else "good"
     message += " The outcome will be posted to Slack."
     return 200, result_page(current, heading, message, now, tone=tone, audit_href=audit)
 

@@ -26,8 +26,8 @@ Gather = Callable[[Deployment, datetime, datetime], Evidence]  # (deployment, st
 
 def gatherer(cloudwatch: Any) -> Gather:
     """Evidence read from CloudWatch: DescribeAlarms for the alarms, GetMetricData for the analysis."""
-    from canary_core.alarms import alarms_in_alarm  # noqa: PLC0415 - MERGE: move up
-    from canary_core.analysis import judge_deployment, read_figures  # noqa: PLC0415
+    from canary_core.alarms import alarms_in_alarm
+    from canary_core.analysis import judge_deployment, read_figures
 
     def gather(deployment: Deployment, since: datetime, now: datetime) -> Evidence:
         firing = tuple(alarms_in_alarm(cloudwatch, deployment.alarms)) if deployment.alarms else ()

@@ -105,6 +105,7 @@ def analysis_message(deployment: Deployment, analysis: dict[str, Any], step: int
     )
     lines = [
         f"`{row['name']}` {row['verdict'].replace('_', ' ')}: old {_figures(row['old'])}; new {_figures(row['new'])}"
+        + (f" ({row['reason']})" if row["verdict"] == "unhealthy" else "")
         for row in analysis.get("functions", [])[:20]
     ]
     blocks = [_section(escape(text))]
@@ -116,7 +117,8 @@ def analysis_message(deployment: Deployment, analysis: dict[str, Any], step: int
 def _figures(figures: dict[str, Any]) -> str:
     p99 = figures.get("p99_ms")
     latency = f", p99 {p99:.0f} ms" if isinstance(p99, int | float) else ""
-    return f"{figures.get('invocations', 0)} requests, {figures.get('error_rate', 0):.1%} errors{latency}"
+    requests, failed = figures.get("requests", 0), figures.get("error_rate", 0)
+    return f"v{figures.get('version')}: {requests} requests, {failed:.1%} failed{latency}"
 
 
 def outcome_message(
@@ -185,10 +187,16 @@ def audit_blocks(audit_url: str | None) -> list[dict[str, Any]]:
     return [{"type": "context", "block_id": "audit", "elements": [{"type": "mrkdwn", "text": text}]}]
 
 
-def decided_message(title: str, action: str, decided_by: str, decided_at: str) -> dict[str, Any]:
-    """What the request message becomes at once when someone decides from Slack: no buttons, who and when."""
-    word = "Approved" if action == "approve" else "Rolled back"
-    doing = "promoting every alias" if action == "approve" else "putting every alias back"
+def decided_message(
+    title: str, action: str, decided_by: str, decided_at: str, next_step: bool = False
+) -> dict[str, Any]:
+    """What the request message becomes at once when someone decides from Slack: no buttons, who and when.
+    `next_step`: approving moves the schedule on rather than promoting."""
+    word = "Rolled back" if action == "rollback" else "Approved"
+    if action == "rollback":
+        doing = "putting every alias back"
+    else:
+        doing = "moving to the next step" if next_step and action == "approve" else "promoting every alias"
     text = f"{word} by {decided_by} at {decided_at}: {doing} now."
     return {
         "text": escape(f"{title}: {text}"),

@@ -21,6 +21,7 @@ from canary_core.decisions import DecisionNotDelivered, decide, decided_before
 from canary_core.errors import LinkRejected
 from canary_core.links import verify as verify_link
 from canary_core.model import Decision
+from canary_core.pages import steps_left
 from canary_core.slack_requests import SlackAction, parse_action, verify
 from canary_core.trail import LATE_DECISIONS, REFUSED_PRESSES, DeploymentsTable
 
@@ -103,7 +104,9 @@ def handle_press(
         action,
         {
             "replace_original": True,
-            **slack.decided_message(title, action.action, action.user_name, decision.decided_at),
+            **slack.decided_message(
+                title, action.action, action.user_name, decision.decided_at, next_step=steps_left(result.item) > 0
+            ),
         },
     )
 
