@@ -116,14 +116,16 @@ def read_figures(
     get none. The queries of all functions go in as few GetMetricData calls as its limits allow (4 per
     version: 8,000 for 1,000 functions, 16 calls).
 
-    The whole window is one period (`period_for`), so each query answers one data point: the counts over the
-    window, and the p99 of every invocation in it. Should CloudWatch still answer several data points for a
+    The whole window is one period (`period_for`), from `start` rounded down to its minute as CloudWatch
+    rounds it, so each query answers one data point: the counts over the window, and the p99 of every
+    invocation in it. Should CloudWatch still answer several data points for a
     query, counts are summed, and the p99 is the highest of them: percentiles cannot be added up, and the
     highest one is at least the window's p99 (every part has at most 1% of its invocations above it).
     """
     compared = [f for f in functions if f.new_version is not None and not f.unchanged and not f.pinned_from_latest]
     if not compared:
         return {}
+    start = start.replace(second=0, microsecond=0)  # as CloudWatch rounds it: the period then reaches `end`
     period = period_for(start, end)
     queries: list[tuple[str, str, str]] = []  # (function name, version, metric), its position giving its Id
     for function in compared:

@@ -540,3 +540,17 @@ def test_a_query_cloudwatch_could_not_answer_marks_the_figures_incomplete():
 
     # then the function's figures say what is missing (and are then not judged healthy)
     assert read["orders-api"].incomplete == "Errors of version 1: InternalError: try again"
+
+
+def test_the_window_starts_on_its_minute_and_one_period_reaches_its_end():
+    # given a window from 09:20:34 to 09:30:34 (CloudWatch rounds a start time down to its minute)
+    paged = PagedCloudWatch()
+    start = FIXED_NOW - timedelta(minutes=9, seconds=26)
+
+    # when read
+    read_figures(paged, [_target("orders-api")], "live", start, start + timedelta(minutes=10))
+
+    # then the request starts at 09:20:00 with a period of 11 minutes: one data point up to 09:31:00
+    request = paged.requests[0]
+    assert request["StartTime"] == FIXED_NOW.replace(minute=20)
+    assert {query["MetricStat"]["Period"] for query in request["MetricDataQueries"]} == {660}
