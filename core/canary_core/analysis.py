@@ -149,7 +149,7 @@ def read_figures(
         pair: list[VersionFigures] = []
         problem = None
         for version in (function.old_version, str(function.new_version)):
-            invocations, errors, throttles = (round(sum(values.get(index + i, ()))) for i in range(len(COUNTS)))
+            invocations, errors, throttles = (max(0, round(sum(values.get(index + i, ())))) for i in range(len(COUNTS)))
             durations = values.get(index + len(COUNTS), [])
             for i in range(len(COUNTS) + 1):
                 if index + i in problems:
@@ -162,8 +162,8 @@ def read_figures(
 
 def period_for(start: datetime, end: datetime) -> int:
     """A period covering the whole window as one data point: the window in seconds, rounded up to the
-    resolution CloudWatch keeps for data as old as `start` (1 minute for 15 days, 5 minutes for 63 days, then
-    an hour)."""
+    resolution CloudWatch keeps for data as old as `start` when `end` is now (1 minute for 15 days, 5 minutes
+    for 63 days, then an hour)."""
     if end <= start:
         raise ValueError(f"the window ends ({end.isoformat()}) before it starts ({start.isoformat()})")
     age = end - start
@@ -274,7 +274,7 @@ class Verdict:
 
 def judge(old: VersionFigures, new: VersionFigures, analysis: Analysis) -> Verdict:
     """The new version against the old one (see the module's text for the rules)."""
-    needed = analysis.min_invocations
+    needed = max(1, analysis.min_invocations)  # a version nobody called is never healthy
     if new.requests < needed:
         return Verdict(NOT_ENOUGH_TRAFFIC, f"{new.requests:,} requests to the new version, {needed:,} needed")
     p_value = higher_failure_p_value(new.failures, new.requests, old.failures, old.requests)

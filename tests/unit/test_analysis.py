@@ -554,3 +554,12 @@ def test_the_window_starts_on_its_minute_and_one_period_reaches_its_end():
     request = paged.requests[0]
     assert request["StartTime"] == FIXED_NOW.replace(minute=20)
     assert {query["MetricStat"]["Period"] for query in request["MetricDataQueries"]} == {660}
+
+
+def test_a_minimum_of_zero_still_never_calls_a_version_nobody_called_healthy():
+    # given no request to either version, and an analysis asking for no minimum
+    # when judged
+    verdict = judge(old(0), new(0), Analysis(min_invocations=0))
+
+    # then there is not enough traffic (one request at the least)
+    assert (verdict.verdict, verdict.reason) == (NOT_ENOUGH_TRAFFIC, "0 requests to the new version, 1 needed")
