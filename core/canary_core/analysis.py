@@ -93,6 +93,19 @@ class VersionFigures:
             "p99_ms": None if self.p99_ms is None else round(self.p99_ms, 1),
         }
 
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> VersionFigures:
+        """Back from `as_item` (numbers as JSON or DynamoDB give them back)."""
+        p99 = item.get("p99_ms")
+        throttles = int(item["throttles"])
+        return cls(
+            str(item["version"]),
+            int(item["requests"]) - throttles,
+            int(item["errors"]),
+            throttles,
+            None if p99 is None else float(p99),
+        )
+
 
 @dataclass(frozen=True)
 class Figures:
@@ -335,6 +348,16 @@ class Comparison:
             "new": self.new.as_item(),
         }
 
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> Comparison:
+        return cls(
+            str(item["name"]),
+            VersionFigures.from_item(item["old"]),
+            VersionFigures.from_item(item["new"]),
+            str(item["verdict"]),
+            str(item["reason"]),
+        )
+
 
 @dataclass(frozen=True)
 class DeploymentVerdict:
@@ -379,6 +402,13 @@ class DeploymentVerdict:
             "functions": [c.as_item() for c in self.comparisons],
             "cause": self.cause,
         }
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> DeploymentVerdict:
+        """Back from `as_item` (its summary and cause are worked out again from the rest)."""
+        counts = {verdict: int(item["counts"].get(verdict, 0)) for verdict in VERDICTS}
+        comparisons = tuple(Comparison.from_item(c) for c in item["functions"])
+        return cls(str(item["verdict"]), counts, comparisons)
 
 
 def judge_deployment(figures: Mapping[str, Figures], analysis: Analysis, most: int = LISTED) -> DeploymentVerdict:

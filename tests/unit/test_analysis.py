@@ -9,6 +9,7 @@ import random
 import re
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import boto3
@@ -22,6 +23,7 @@ from canary_core.analysis import (
     NOT_ENOUGH_TRAFFIC,
     QUERY_ID,
     UNHEALTHY,
+    DeploymentVerdict,
     Figures,
     VersionFigures,
     higher_failure_p_value,
@@ -563,3 +565,16 @@ def test_a_minimum_of_zero_still_never_calls_a_version_nobody_called_healthy():
 
     # then there is not enough traffic (one request at the least)
     assert (verdict.verdict, verdict.reason) == (NOT_ENOUGH_TRAFFIC, "0 requests to the new version, 1 needed")
+
+
+def test_a_verdict_comes_back_whole_from_its_item_as_json_and_dynamodb_give_it():
+    # given a deployment's verdict made an item, through JSON, its numbers as DynamoDB gives them back
+    verdict = judge_deployment(_fleet(2, 1, 3), ANALYSIS)
+    item = json.loads(json.dumps(verdict.as_item()), parse_float=Decimal, parse_int=Decimal)
+
+    # when read back
+    again = DeploymentVerdict.from_item(item)
+
+    # then it is the same verdict, with the same summary and cause
+    assert again == verdict
+    assert (again.summary, again.cause) == (verdict.summary, verdict.cause)
