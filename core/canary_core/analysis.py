@@ -248,7 +248,7 @@ def higher_failure_p_value(new_failures: int, new_requests: int, old_failures: i
         return math.exp(_log_pmf(a, total, failures, n)) * _tail(
             a, highest, lambda x: (failures - x) * (n - x) / ((x + 1) * (others + x + 1)), step=1
         )
-    # the lower tail, from a - 1 down, is the smaller part: the p-value is what it leaves
+    # at or below the mode the terms decrease from a - 1 down: sum that lower tail; the p-value is what it leaves
     below = math.exp(_log_pmf(a - 1, total, failures, n)) * _tail(
         a - 1, lowest, lambda x: x * (others + x) / ((failures - x + 1) * (n - x + 1)), step=-1
     )
