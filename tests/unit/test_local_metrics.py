@@ -240,3 +240,31 @@ def test_the_faulty_build_answers_a_json_error(lam):
     response = lam.invoke(FunctionName=FUNCTION, Qualifier=version, Payload=b"{}")
     assert response["FunctionError"] == "Unhandled"
     assert "build 2 failed" in json.loads(response["Payload"].read())["errorMessage"]
+
+
+def test_an_alarm_set_to_alarm_is_described_so_and_keeps_its_state_through_an_update(lam, cloudwatch):
+    # given an alarm on orders-api's errors, as a stack's Alarms parameter names one
+    alarm = {
+        "AlarmName": "orders-api-errors",
+        "Namespace": "AWS/Lambda",
+        "MetricName": "Errors",
+        "Dimensions": [{"Name": "FunctionName", "Value": FUNCTION}],
+        "Statistic": "Sum",
+        "Period": 60,
+        "EvaluationPeriods": 1,
+        "Threshold": 1.0,
+        "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+    }
+    cloudwatch.put_metric_alarm(**alarm)
+    created = cloudwatch.describe_alarms(AlarmNames=["orders-api-errors"])["MetricAlarms"]
+
+    # when a test sets it to ALARM, then its threshold is changed
+    cloudwatch.set_alarm_state(AlarmName="orders-api-errors", StateValue="ALARM", StateReason="errors seen")
+    cloudwatch.put_metric_alarm(**{**alarm, "Threshold": 3.0})
+    described = cloudwatch.describe_alarms(AlarmNames=["orders-api-errors", "no-such-alarm"])["MetricAlarms"]
+
+    # then it started INSUFFICIENT_DATA, as on AWS, and is described in ALARM with the new threshold
+    assert [a["StateValue"] for a in created] == ["INSUFFICIENT_DATA"]
+    assert [(a["AlarmName"], a["StateValue"], a["StateReason"], a["Threshold"]) for a in described] == [
+        ("orders-api-errors", "ALARM", "errors seen", 3.0)
+    ]

@@ -660,6 +660,38 @@ def test_get_metric_data_mixes_namespaces_and_depends_on_dimension_order(unpatch
         assert other_order == []
 
 
+def test_an_alarm_starts_ok_and_an_update_resets_it(unpatched_moto):
+    """Gap covered by PATCHES["a new alarm is INSUFFICIENT_DATA and an updated one keeps its state"].
+
+    CloudWatch starts a new alarm in INSUFFICIENT_DATA, and PutMetricAlarm on an existing alarm leaves its
+    state as it was; moto starts it in OK and puts an updated alarm back to OK. When this test fails after a
+    moto upgrade, the patch may no longer be needed.
+    """
+    with mock_aws():
+        # given an alarm just created
+        cloudwatch = boto3.client("cloudwatch", region_name="us-east-1")
+        alarm = {
+            "AlarmName": "orders-api-errors",
+            "Namespace": "AWS/Lambda",
+            "MetricName": "Errors",
+            "Statistic": "Sum",
+            "Period": 60,
+            "EvaluationPeriods": 1,
+            "Threshold": 1.0,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+        }
+        cloudwatch.put_metric_alarm(**alarm)
+        created = cloudwatch.describe_alarms(AlarmNames=["orders-api-errors"])["MetricAlarms"][0]["StateValue"]
+
+        # when it is set to ALARM, then its threshold is updated
+        cloudwatch.set_alarm_state(AlarmName="orders-api-errors", StateValue="ALARM", StateReason="test")
+        cloudwatch.put_metric_alarm(**{**alarm, "Threshold": 5.0})
+        updated = cloudwatch.describe_alarms(AlarmNames=["orders-api-errors"])["MetricAlarms"][0]["StateValue"]
+
+        # then it started OK and the update put it back to OK (AWS: INSUFFICIENT_DATA, then ALARM kept)
+        assert (created, updated) == ("OK", "OK")
+
+
 GAP_TESTS = {
     "lambda invoke runs the deployed handler, on the version its alias routes to, in the background for Event, "
     "retried, then sent to its on-failure destination, and records its metrics": (
@@ -668,6 +700,9 @@ GAP_TESTS = {
         test_an_event_invocation_is_answered_only_after_the_function_ran,
         test_a_failing_event_invocation_is_run_once_and_sent_nowhere,
         test_invocations_publish_no_lambda_metrics,
+    ),
+    "a new alarm is INSUFFICIENT_DATA and an updated one keeps its state": (
+        test_an_alarm_starts_ok_and_an_update_resets_it
     ),
     "GetMetricData matches namespace and dimensions as CloudWatch does and computes percentiles": (
         test_get_metric_data_answers_no_percentile,

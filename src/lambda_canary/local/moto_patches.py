@@ -60,6 +60,7 @@ _ORIGINALS: dict[tuple[type, str], Callable[..., Any]] = {
     (LambdaBackend, "update_function_configuration"): LambdaBackend.update_function_configuration,
     (BaseResponse, "_authenticate_and_authorize_normal_action"): BaseResponse._authenticate_and_authorize_normal_action,
     (CloudWatchBackend, "get_metric_data"): CloudWatchBackend.get_metric_data,
+    (CloudWatchBackend, "put_metric_alarm"): CloudWatchBackend.put_metric_alarm,
 }
 _before_update: dict[str, LambdaFunction] = {}  # function name -> $LATEST as it was before its last update
 _alias_locks: dict[tuple[str, str], threading.Lock] = {}
@@ -434,6 +435,23 @@ def _metric_data_as_cloudwatch_answers(
     return [results[query["Id"]] for query in queries if query.get("ReturnData", True) and query["Id"] in results]
 
 
+def _alarm_state_as_cloudwatch_keeps_it(self: CloudWatchBackend, name: str, *args: Any, **kwargs: Any) -> Any:
+    """Gap 14: moto starts a new alarm in OK, and PutMetricAlarm on an existing alarm puts it back to OK; on
+    CloudWatch a new alarm is INSUFFICIENT_DATA until evaluated, and an update leaves its state unchanged."""
+    existing = self.alarms.get(name)
+    alarm = _ORIGINALS[(CloudWatchBackend, "put_metric_alarm")](self, name, *args, **kwargs)
+    if existing is None:
+        alarm.state_value = "INSUFFICIENT_DATA"
+    else:
+        alarm.state_value, alarm.state_reason = existing.state_value, existing.state_reason
+        alarm.state_reason_data, alarm.state_updated_timestamp = (
+            existing.state_reason_data,
+            existing.state_updated_timestamp,
+        )
+        alarm.history = existing.history
+    return alarm
+
+
 def _table_writes(api: str, original: Callable[..., Any]) -> Callable[..., Any]:
     """Not a gap: lets tests make a table refuse writes for a while, as DynamoDB can (see faults.py)."""
 
@@ -512,6 +530,11 @@ PATCHES = {
         CloudWatchBackend,
         "get_metric_data",
         _metric_data_as_cloudwatch_answers,
+    ),
+    "a new alarm is INSUFFICIENT_DATA and an updated one keeps its state": (
+        CloudWatchBackend,
+        "put_metric_alarm",
+        _alarm_state_as_cloudwatch_keeps_it,
     ),
     "control plane: GetAlias": (
         LambdaBackend,
