@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from lambda_canary.demo import create_function_with_alias, ship_code, ship_codes
-from lambda_canary.local import lambda_runner, moto_patches
+from lambda_canary.local import async_invoke, lambda_runner, moto_patches
 
 FUNCTION = "orders-api"
 
@@ -268,3 +268,27 @@ def test_an_alarm_set_to_alarm_is_described_so_and_keeps_its_state_through_an_up
     assert [(a["AlarmName"], a["StateValue"], a["StateReason"], a["Threshold"]) for a in described] == [
         ("orders-api-errors", "ALARM", "errors seen", 3.0)
     ]
+
+
+def test_an_event_invocation_counts_each_attempt_under_its_alias(lam, cloudwatch, monkeypatch):
+    # given alias live wholly on a version 2 that fails, retried once a moment later when invoked asynchronously
+    create_function_with_alias(lam, FUNCTION)
+    new = publish_build(lam, 2, failure_share=1.0)
+    lam.update_alias(FunctionName=FUNCTION, Name="live", FunctionVersion=new)
+    lam.put_function_event_invoke_config(FunctionName=FUNCTION, Qualifier="live", MaximumRetryAttempts=1)
+    monkeypatch.setitem(async_invoke._settings, "retry_seconds", 0.05)
+
+    # when the alias is invoked once with InvocationType Event
+    assert lam.invoke(FunctionName=FUNCTION, Qualifier="live", InvocationType="Event")["StatusCode"] == 202
+
+    # then both attempts count as invocations and errors of version 2 under the alias, as Lambda counts them
+    def counted():
+        found = totals(
+            cloudwatch,
+            query("invocations", "Invocations", executed(new)),
+            query("errors", "Errors", executed(new)),
+        )
+        return found if found["invocations"] == 2 else None
+
+    _wait_until(counted, "two attempts counted")
+    assert counted() == {"invocations": 2, "errors": 2}
