@@ -29,9 +29,29 @@ WAITER_CONFIG = {"Delay": 0.1, "MaxAttempts": 600}
 
 def sample_code(version: int) -> bytes:
     """A deployment package whose handler says which build it is."""
+    return _package(f"def handler(event, context):\n    return {{'build': {version}}}\n")
+
+
+def faulty_code(version: int, failure_share: float) -> bytes:
+    """A deployment package whose handler says which build it is, but raises for about `failure_share` (0 to 1)
+    of its invocations, each drawn on its own: a faulty build, for a canary analysis to catch."""
+    if not 0.0 <= failure_share <= 1.0:
+        raise ValueError(f"failure_share must be between 0 and 1 (a share of invocations), not {failure_share!r}")
+    return _package(
+        "import random\n\n"
+        f"FAILURE_SHARE = {failure_share!r}\n\n\n"
+        "def handler(event, context):\n"
+        "    if random.random() < FAILURE_SHARE:\n"
+        f"        raise RuntimeError('build {version} failed (it fails {failure_share:.0%} of its invocations)')\n"
+        f"    return {{'build': {version}}}\n"
+    )
+
+
+def _package(source: str) -> bytes:
+    """A zip holding app.py with `source` (handler app.handler)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("app.py", f"def handler(event, context):\n    return {{'build': {version}}}\n")
+        archive.writestr("app.py", source)
     return buffer.getvalue()
 
 
@@ -62,10 +82,12 @@ def ship_code(lambda_client: Any, name: str, build: int) -> None:
     ship_codes(lambda_client, [name], build)
 
 
-def ship_codes(lambda_client: Any, names: Sequence[str], build: int) -> None:
-    """`ship_code` for several functions: every upload, then `aws lambda wait function-updated` for each."""
+def ship_codes(lambda_client: Any, names: Sequence[str], build: int, failure_share: float = 0.0) -> None:
+    """`ship_code` for several functions: every upload, then `aws lambda wait function-updated` for each.
+    failure_share: above 0, a faulty build that fails that share of its invocations (faulty_code)."""
+    code = faulty_code(build, failure_share) if failure_share else sample_code(build)
     for name in names:
-        lambda_client.update_function_code(FunctionName=name, ZipFile=sample_code(build))
+        lambda_client.update_function_code(FunctionName=name, ZipFile=code)
     for name in names:
         lambda_client.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig=WAITER_CONFIG)
 
