@@ -45,3 +45,12 @@ class LinkRejected(Exception):
         self.status = status
         self.link = link  # the DecisionLink, when it is authentic and only its expiry failed
         super().__init__(message)
+
+
+class AlarmMissing(Exception):
+    """An alarm the deployment watches no longer exists (deleted while it ran): it watches nothing."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = names
+        listed = listing(repr(name) for name in names)
+        super().__init__(f"alarm(s) watched by the deployment no longer exist: {listed}")

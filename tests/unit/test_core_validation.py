@@ -228,7 +228,7 @@ def test_an_unknown_field_unlike_any_known_one_lists_the_known_fields(minimal, d
     # then the known fields are listed
     assert problems == [
         "zzz: unknown field; known fields: repository, build_no, functions, alias, weight, pre_approve, "
-        "build_url, approval_timeout_seconds, supersede, on_timeout"
+        "build_url, approval_timeout_seconds, supersede, on_timeout, steps, analysis, alarms, hooks"
     ]
 
 
