@@ -67,7 +67,7 @@ class Template:
         return dict(self.body.get("Globals", {}).get("Function", {}))
 
     def resolve(self, value: Any) -> Any:
-        """Resolve Ref, Fn::GetAtt, Fn::Sub, Fn::Join (and plain containers) against parameters and created resources."""
+        """Resolve Ref, Fn::GetAtt, Fn::Sub, Fn::Join (and plain containers) against parameters and resources."""
         if isinstance(value, list):
             return [self.resolve(v) for v in value]
         if not isinstance(value, dict):
