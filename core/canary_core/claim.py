@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from canary_core.alarms import check_alarms_exist
 from canary_core.cleanup import awaits_clean_up
 from canary_core.decisions import DecisionNotDelivered, decide
 from canary_core.errors import InvalidInput
@@ -37,13 +38,18 @@ def open_deployment(
     sleep: Callable[[float], None] = time.sleep,
     wait_seconds: float = SUPERSEDE_WAIT_SECONDS,
     managed_prefix: str = "*",
+    cloudwatch_client: Any = None,
 ) -> Deployment:
     """Validate, lock every function, supersede if asked, and open the deployment's record.
 
     Raises InvalidInput, holding nothing, for bad input, busy functions, aliases split by something else
-    and a build that was already deployed.
+    and a build that was already deployed, and for alarms that do not exist (they would watch nothing).
     """
     request = parse_request(raw_input, defaults, managed_prefix)
+    if request.alarms:
+        if cloudwatch_client is None:  # a caller that cannot check them must not accept them unchecked
+            raise InvalidInput(["alarms: this stack's Validate Input cannot read CloudWatch alarms; leave alarms out"])
+        check_alarms_exist(cloudwatch_client, request.alarms)
     splits: dict[str, str] = {}
     deployment = Deployment(
         repository=request.repository,
@@ -54,6 +60,10 @@ def open_deployment(
         build_url=request.build_url,
         approval_timeout_seconds=request.approval_timeout_seconds,
         on_timeout=request.on_timeout,
+        steps=request.steps,
+        analysis=request.analysis,
+        alarms=request.alarms,
+        hooks=request.hooks,
         execution_arn=execution_arn,
         functions=tuple(resolve_functions(lambda_client, request, splits=splits)),
     )

@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from canary_core.model import Defaults
+from canary_core.model import Analysis, Defaults, Hooks
 from canary_core.slack import RESPONSE_URL_PREFIXES
 
 
@@ -65,6 +65,18 @@ class Settings:
                 allow_on_timeout_promote=env.get("ALLOW_ON_TIMEOUT_PROMOTE", "false").lower() == "true",
                 max_weight=float(env.get("MAX_NEW_VERSION_WEIGHT", "0.5")),
                 min_promote_timeout_seconds=int(env.get("MIN_PROMOTE_TIMEOUT_SECONDS", "900")),
+                analysis=Analysis(
+                    mode=env.get("ANALYSIS_MODE", "advise"),
+                    interval_seconds=int(env.get("ANALYSIS_INTERVAL_SECONDS", "60")),
+                    min_invocations=int(env.get("ANALYSIS_MIN_INVOCATIONS", "100")),
+                    confidence=float(env.get("ANALYSIS_CONFIDENCE", "0.99")),
+                    max_p99_ratio=float(env.get("ANALYSIS_MAX_P99_RATIO", "1.5")),
+                ),
+                alarms=tuple(dict.fromkeys(a.strip() for a in env.get("ALARMS", "").split(",") if a.strip())),
+                hooks=Hooks(
+                    before_traffic=env.get("BEFORE_TRAFFIC_HOOK") or None,
+                    after_promote=env.get("AFTER_PROMOTE_HOOK") or None,
+                ),
             ),
             managed_function_prefix=env.get("MANAGED_FUNCTION_PREFIX", "*"),
         )

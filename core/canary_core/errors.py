@@ -45,3 +45,20 @@ class LinkRejected(Exception):
         self.status = status
         self.link = link  # the DecisionLink, when it is authentic and only its expiry failed
         super().__init__(message)
+
+
+class AlarmMissing(Exception):
+    """An alarm the deployment watches no longer exists (deleted while it ran): it watches nothing."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = names
+        listed = listing(repr(name) for name in names)
+        super().__init__(f"alarm(s) watched by the deployment no longer exist: {listed}")
+
+
+class BeforeTrafficHookFailed(Exception):
+    """The before-traffic hook failed: the deployment ends with no alias moved."""
+
+
+class AfterPromoteHookFailed(Exception):
+    """The after-promote hook failed: the state machine rolls the promotion back."""

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from canary_core.alarms import alarms_in_alarm
+from canary_core.analysis import judge_deployment, read_figures
 from canary_core.model import Deployment
 
 
@@ -26,8 +28,6 @@ Gather = Callable[[Deployment, datetime, datetime], Evidence]  # (deployment, st
 
 def gatherer(cloudwatch: Any) -> Gather:
     """Evidence read from CloudWatch: DescribeAlarms for the alarms, GetMetricData for the analysis."""
-    from canary_core.alarms import alarms_in_alarm
-    from canary_core.analysis import judge_deployment, read_figures
 
     def gather(deployment: Deployment, since: datetime, now: datetime) -> Evidence:
         firing = tuple(alarms_in_alarm(cloudwatch, deployment.alarms)) if deployment.alarms else ()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from botocore.exceptions import ClientError
@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 from canary_core.aliases import failed_update
 from canary_core.errors import InvalidInput
 from canary_core.fanout import fan_out
-from canary_core.model import LATEST, Defaults, FunctionTarget
+from canary_core.model import ANALYSIS_MODES, GATES, LATEST, Analysis, Defaults, FunctionTarget, Hooks, Step
 
 MAX_FUNCTIONS = 1_000  # the state and every item stay within AWS limits up to this (canary_core.targets)
 MAX_BUILD_NO = 10**15  # far beyond any CI counter, well inside what a DynamoDB number holds
@@ -33,9 +33,38 @@ KNOWN_FIELDS = (
     "approval_timeout_seconds",
     "supersede",
     "on_timeout",
+    "steps",
+    "analysis",
+    "alarms",
+    "hooks",
 )
 ON_TIMEOUT_POLICIES = ("rollback", "promote")
 FUNCTION_FIELDS = ("name", "code_sha256")
+STEP_FIELDS = ("weight", "gate", "bake_seconds")
+ANALYSIS_FIELDS = ("mode", "interval_seconds", "min_invocations", "confidence", "max_p99_ratio")
+HOOK_FIELDS = ("before_traffic", "after_promote")
+MAX_STEPS = 10
+MAX_BAKE_SECONDS = 24 * 3600
+MAX_ALARMS = 100  # an input's own; the stack's Alarms come on top
+MAX_MIN_INVOCATIONS_FACTOR = 10  # an input may ask for at most this many times the stack's minimum sample
+MAX_INTERVAL_SECONDS = 3600
+_ALARM_NAME_LENGTH = 255  # CloudWatch's limit (PutMetricAlarm AlarmName)
+# Each analysis setting an input may change, only in the direction that is stricter with the new version:
+# {field: (the stack parameter that bounds it, direction, why that direction is stricter)}
+_STRICTER = {
+    "interval_seconds": ("AnalysisIntervalSeconds", "at most", "a shorter interval sees a bad version sooner"),
+    "min_invocations": ("AnalysisMinInvocations", "at least", "a larger sample: more evidence before an auto gate"),
+    "confidence": ("AnalysisConfidence", "at most", "a lower confidence calls a higher error rate unhealthy sooner"),
+    "max_p99_ratio": ("AnalysisMaxP99Ratio", "at most", "a lower ratio calls a slower version unhealthy sooner"),
+}
+# {field: (whole number?, lowest, highest, what it is)}: the ranges template.yaml gives the stack's parameters
+_ANALYSIS_RANGES = {
+    "interval_seconds": (True, 1, MAX_INTERVAL_SECONDS, "seconds"),
+    "min_invocations": (True, 1, 10_000_000, "invocations"),
+    "confidence": (False, 0.5, 0.9999, "a confidence"),
+    "max_p99_ratio": (False, 1, 100, "a ratio"),
+}
+_HOOK_PARAMETERS = {"before_traffic": "BeforeTrafficHook", "after_promote": "AfterPromoteHook"}
 _REPOSITORY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$")
 _ALIAS = re.compile(r"^(?!^[0-9]+$)[a-zA-Z0-9-_]{1,128}$")
 _FUNCTION_NAME = re.compile(r"^[a-zA-Z0-9-_]{1,64}$")
@@ -59,6 +88,10 @@ class DeploymentRequest:
     approval_timeout_seconds: int
     supersede: bool = False
     on_timeout: str = "rollback"
+    steps: tuple[Step, ...] = ()  # none: one manual step at `weight`
+    analysis: Analysis = field(default_factory=Analysis)  # the stack's, made stricter by the input
+    alarms: tuple[str, ...] = ()  # the stack's, then the input's
+    hooks: Hooks = field(default_factory=Hooks)  # the stack's, or the input's where the stack has none
 
 
 def parse_request(raw: Any, defaults: Defaults, managed_prefix: str = "*") -> DeploymentRequest:
@@ -96,7 +129,8 @@ def parse_request(raw: Any, defaults: Defaults, managed_prefix: str = "*") -> De
     if not isinstance(alias, str) or not _ALIAS.fullmatch(alias):
         problems.append(f"alias: {alias!r} is not an alias name; use letters, digits, '-' or '_' (e.g. \"live\")")
 
-    weight = raw.get("weight", defaults.weight)
+    steps = _parse_steps(raw, defaults, problems)
+    weight = steps[0].weight if steps else raw.get("weight", defaults.weight)
     if isinstance(weight, bool) or not isinstance(weight, int | float):
         problems.append(f"weight: {weight!r} is not a number; pass the share of traffic for the new version")
     elif not 0 <= weight <= 1:
@@ -128,6 +162,18 @@ def parse_request(raw: Any, defaults: Defaults, managed_prefix: str = "*") -> De
     if on_timeout not in ON_TIMEOUT_POLICIES:
         problems.append(f'on_timeout: {on_timeout!r} is not a policy; pass "rollback" or "promote"')
 
+    analysis = _parse_analysis(raw.get("analysis"), defaults.analysis, problems)
+    if analysis is not None and analysis.mode == "off":
+        problems.extend(
+            f"steps[{index}].gate: an auto gate moves on when the canary analysis says healthy, and this "
+            'deployment\'s analysis is off; pass "analysis": {"mode": "advise"} (or "rollback"), deploy the '
+            'stack with AnalysisMode advise or rollback, or make the gate "manual"'
+            for index, step in enumerate(steps)
+            if step.gate == "auto"
+        )
+    alarms = _parse_alarms(raw.get("alarms"), defaults.alarms, problems)
+    hooks = _parse_hooks(raw.get("hooks"), defaults.hooks, functions, managed_prefix, problems)
+
     if not problems:
         problems.extend(_policy_problems(raw, defaults, float(weight), pre_approve, timeout, on_timeout))
     if problems:
@@ -144,7 +190,189 @@ def parse_request(raw: Any, defaults: Defaults, managed_prefix: str = "*") -> De
         approval_timeout_seconds=timeout,
         supersede=supersede,
         on_timeout=on_timeout,
+        steps=steps,
+        analysis=cast(Analysis, analysis),
+        alarms=alarms,
+        hooks=hooks,
     )
+
+
+def _parse_steps(raw: dict[str, Any], defaults: Defaults, problems: list[str]) -> tuple[Step, ...]:
+    """The schedule, or () for none (one manual step at `weight`). Weights rise strictly, each within the
+    stack's MaxNewVersionWeight."""
+    steps = raw.get("steps")
+    if steps is None:
+        return ()
+    example = '[{"weight": 0.05, "gate": "manual"}, {"weight": 0.25, "bake_seconds": 600, "gate": "auto"}]'
+    if "weight" in raw:
+        problems.append(
+            "weight, steps: both given; the steps' weights replace weight: pass one of them (steps[0] is the "
+            "first weight)"
+        )
+    if not isinstance(steps, list) or not 1 <= len(steps) <= MAX_STEPS:
+        problems.append(f"steps: must be a list of 1 to {MAX_STEPS} steps, e.g. {example}")
+        return ()
+    parsed: list[Step] = []
+    for index, step in enumerate(steps):
+        where = f"steps[{index}]"
+        if not isinstance(step, dict) or set(step) - set(STEP_FIELDS) or "weight" not in step:
+            shown = sorted(step) if isinstance(step, dict) else repr(step)
+            problems.append(
+                f'{where}: a step is an object with "weight" and may have "gate" and "bake_seconds" (got {shown}); '
+                'e.g. {"weight": 0.25, "bake_seconds": 600, "gate": "auto"}'
+            )
+            continue
+        weight, gate, bake = step["weight"], step.get("gate", "manual"), step.get("bake_seconds", 0)
+        ok = True
+        if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0 < weight <= 1:
+            problems.append(f"{where}.weight: {weight!r} is not a share of traffic; pass a fraction above 0, at most 1")
+            ok = False
+        elif weight > defaults.max_weight:
+            problems.append(
+                f"{where}.weight: {weight:g} is above the stack's MaxNewVersionWeight ({defaults.max_weight:g}); "
+                f"pass at most {defaults.max_weight:g}, or raise MaxNewVersionWeight on the stack"
+            )
+        elif parsed and weight <= parsed[-1].weight:
+            problems.append(
+                f"{where}.weight: {weight:g} is not above the step before it ({parsed[-1].weight:g}); "
+                "each step gives the new version more traffic than the one before"
+            )
+        if gate not in GATES:
+            problems.append(
+                f'{where}.gate: {gate!r} is not a gate; pass "manual" (a click moves on) or "auto" (the canary '
+                "analysis moves on once healthy after bake_seconds)"
+            )
+            ok = False
+        if isinstance(bake, bool) or not isinstance(bake, int) or not 0 <= bake <= MAX_BAKE_SECONDS:
+            problems.append(
+                f"{where}.bake_seconds: {bake!r} is not allowed; pass whole seconds from 0 to {MAX_BAKE_SECONDS}"
+            )
+            ok = False
+        elif bake and gate == "manual":
+            problems.append(
+                f"{where}.bake_seconds: a manual gate waits for a click, not a bake time; leave bake_seconds out, or "
+                'make the gate "auto"'
+            )
+        if ok:
+            parsed.append(Step(weight=float(weight), gate=gate, bake_seconds=bake))
+    return tuple(parsed) if len(parsed) == len(steps) else ()
+
+
+def _parse_analysis(analysis: Any, stack: Analysis, problems: list[str]) -> Analysis | None:
+    """The stack's analysis with the input's settings, each only stricter than the stack's (None when refused)."""
+    if analysis is None:
+        return stack
+    if not isinstance(analysis, dict):
+        problems.append('analysis: must be an object, e.g. {"mode": "rollback", "interval_seconds": 60}')
+        return None
+    count = len(problems)
+    for name in analysis:
+        if name not in ANALYSIS_FIELDS:
+            problems.append(f"analysis.{name}: unknown field; known fields: {', '.join(ANALYSIS_FIELDS)}")
+    mode = analysis.get("mode", stack.mode)
+    if mode not in ANALYSIS_MODES:
+        problems.append(f'analysis.mode: {mode!r} is not a mode; pass "off", "advise" or "rollback"')
+    elif ANALYSIS_MODES.index(mode) < ANALYSIS_MODES.index(stack.mode):
+        allowed = " or ".join(f'"{m}"' for m in ANALYSIS_MODES[ANALYSIS_MODES.index(stack.mode) :])
+        problems.append(
+            f'analysis.mode: "{mode}" is laxer than this stack\'s AnalysisMode ("{stack.mode}"); pass {allowed}, '
+            "leave mode out, or deploy the stack with a laxer AnalysisMode"
+        )
+    values: dict[str, Any] = {"mode": mode}
+    for name, (parameter, direction, why) in _STRICTER.items():
+        limit = getattr(stack, name)
+        value = values[name] = analysis.get(name, limit)
+        whole, low, high, example = _ANALYSIS_RANGES[name]
+        kind = int if whole else int | float
+        if isinstance(value, bool) or not isinstance(value, kind) or not low <= value <= high:
+            problems.append(
+                f"analysis.{name}: {value!r} is not allowed; pass {'whole ' if whole else ''}{example} from {low:g} "
+                f"to {high:g}, or leave {name} out"
+            )
+        elif (direction == "at most" and value > limit) or (direction == "at least" and value < limit):
+            problems.append(
+                f"analysis.{name}: {value:g} is laxer than this stack's {parameter} ({limit:g}); pass {direction} "
+                f"{limit:g} ({why}), or leave {name} out"
+            )
+        elif name == "min_invocations" and value > limit * MAX_MIN_INVOCATIONS_FACTOR:
+            problems.append(
+                f"analysis.min_invocations: {value} is more than {MAX_MIN_INVOCATIONS_FACTOR} times this stack's "
+                f"AnalysisMinInvocations ({limit}), and a larger sample also postpones an automatic roll back; pass "
+                f"at most {limit * MAX_MIN_INVOCATIONS_FACTOR}, or raise AnalysisMinInvocations on the stack"
+            )
+    if len(problems) > count:
+        return None
+    return Analysis(
+        mode=mode,
+        interval_seconds=values["interval_seconds"],
+        min_invocations=values["min_invocations"],
+        confidence=float(values["confidence"]),
+        max_p99_ratio=float(values["max_p99_ratio"]),
+    )
+
+
+def _parse_alarms(alarms: Any, stack: tuple[str, ...], problems: list[str]) -> tuple[str, ...]:
+    """The stack's Alarms, then the input's own (each once): an input adds alarms, never removes the stack's."""
+    if alarms is None:
+        return stack
+    if not isinstance(alarms, list) or len(alarms) > MAX_ALARMS:
+        problems.append(
+            f'alarms: must be a list of at most {MAX_ALARMS} CloudWatch alarm names, e.g. ["orders-api-errors"]'
+        )
+        return stack
+    for index, name in enumerate(alarms):
+        if not isinstance(name, str) or not 1 <= len(name) <= _ALARM_NAME_LENGTH or not name.isprintable():
+            problems.append(
+                f"alarms[{index}]: {name!r} is not an alarm name; pass the name of a CloudWatch alarm in this "
+                f"account and region (1 to {_ALARM_NAME_LENGTH} characters, no control characters)"
+            )
+    return tuple(dict.fromkeys((*stack, *(a for a in alarms if isinstance(a, str)))))
+
+
+def _parse_hooks(
+    hooks: Any, stack: Hooks, functions: tuple[str, ...], managed_prefix: str, problems: list[str]
+) -> Hooks:
+    """The stack's hooks, and the input's where the stack sets none. A hook is a function of its own inside the
+    stack's ManagedFunctionPrefix, never one of the functions deployed (it would run their new code as a hook)."""
+    if hooks is not None and not isinstance(hooks, dict):
+        problems.append('hooks: must be an object, e.g. {"before_traffic": "my-app-smoke-test"}')
+        hooks = None
+    given = hooks or {}
+    for name in given:
+        if name not in HOOK_FIELDS:
+            problems.append(f"hooks.{name}: unknown hook; known hooks: {', '.join(HOOK_FIELDS)}")
+    deployed = {function_name(f) for f in functions}
+    chosen: dict[str, str | None] = {}
+    for name in HOOK_FIELDS:
+        parameter, from_stack, entry = _HOOK_PARAMETERS[name], getattr(stack, name), given.get(name)
+        where = f"hooks.{name}" if entry is not None else parameter
+        hook = from_stack
+        if entry is not None:
+            hook = function_name(entry) if isinstance(entry, str) else None
+            if hook is None:
+                problems.append(
+                    f"hooks.{name}: {entry!r} is not a function name or an unqualified function ARN; pass e.g. "
+                    '"my-app-smoke-test"'
+                )
+                continue
+            if from_stack and hook != from_stack:
+                problems.append(
+                    f"hooks.{name}: this stack's {parameter} parameter sets {from_stack!r}, and an input may not "
+                    f"replace it; leave hooks.{name} out, or change {parameter} on the stack"
+                )
+                continue
+        if hook and managed_prefix not in ("", "*") and not hook.startswith(managed_prefix):
+            problems.append(
+                f"{where}: {hook!r} is outside this stack's ManagedFunctionPrefix ({managed_prefix!r}), the functions "
+                f"it may invoke; name a function {managed_prefix}..."
+            )
+        elif hook and hook in deployed:
+            problems.append(
+                f"{where}: {hook!r} is one of the functions this deployment ships, and a hook runs with a hook's "
+                "payload; name a function of its own that tests the deployment"
+            )
+        chosen[name] = hook
+    return Hooks(**chosen)
 
 
 def _policy_problems(

@@ -10,13 +10,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from canary_core import aliases, aws
 from canary_core.config import Settings
 from canary_core.executions import still_running_check
-from canary_core.hooks import after_promote
+from canary_core.hooks import HOOK_CLIENT_CONFIG, after_promote
 from canary_core.model import Deployment
 
 logger = Logger()
 tracer = Tracer()
 settings = Settings.from_env()
 lambda_client = aws.lambda_client()
+hook_client = aws.lambda_client(HOOK_CLIENT_CONFIG)  # a hook may run for minutes, and runs once
 functions = aws.functions_table(settings)
 table = aws.deployments_table(settings)
 sfn_client = aws.stepfunctions_client()
@@ -27,5 +28,5 @@ sfn_client = aws.stepfunctions_client()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     deployment = functions.load(Deployment.from_state(event["deployment"]))
     aliases.promote(lambda_client, deployment, still_running_check(sfn_client, deployment.execution_arn))
-    after_promote(lambda_client, deployment, table, datetime.now(UTC))
+    after_promote(hook_client, deployment, table, datetime.now(UTC))
     return {"promoted": True}

@@ -15,13 +15,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from canary_core import aliases, aws
 from canary_core.config import Settings
 from canary_core.executions import still_running_check
-from canary_core.hooks import before_traffic
+from canary_core.hooks import HOOK_CLIENT_CONFIG, before_traffic
 from canary_core.model import Deployment
 
 logger = Logger()
 tracer = Tracer()
 settings = Settings.from_env()
 lambda_client = aws.lambda_client()
+hook_client = aws.lambda_client(HOOK_CLIENT_CONFIG)  # a hook may run for minutes, and runs once
 table = aws.deployments_table(settings)
 functions = aws.functions_table(settings)
 sfn_client = aws.stepfunctions_client()
@@ -40,7 +41,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     table.save_state(deployment)  # before any alias moves: Clean Up rolls back what this step moved
 
     def hook(published: Deployment) -> None:  # raises BeforeTrafficHookFailed: no alias moves
-        before_traffic(lambda_client, published, table, datetime.now(UTC))
+        before_traffic(hook_client, published, table, datetime.now(UTC))
 
     deployment = aliases.publish_and_shift(
         lambda_client,

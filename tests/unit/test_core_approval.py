@@ -374,7 +374,7 @@ def test_await_decision_resumes_at_once_with_a_decision_already_taken(table, sfn
     assert table.get("my-app", 760)["task_token"] == "token-await-next"
 
 
-# --- Check Canary: reminders and the deadline---------------------------------------------------------------------------
+# --- Check Canary: reminders and the deadline ----------------------------------------------------------------
 
 
 @pytest.fixture

@@ -12,13 +12,14 @@ from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 
 from canary_core import aliases, claim
 from canary_core.claim import POLL_SECONDS, SUPERSEDE_WAIT_SECONDS, open_deployment
 from canary_core.errors import InvalidInput
-from canary_core.model import ROLLED_BACK, SHIFTING, WAITING, Defaults, Deployment, WorkflowState
+from canary_core.model import ROLLED_BACK, SHIFTING, WAITING, Defaults, Deployment, Hooks, Step, WorkflowState
 from canary_core.outcome import describe_outcome
 
 EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:canary:"
@@ -123,6 +124,7 @@ def deploy(lambda_client, table, functions_table, locks, sfn, clock):
             now=clock.now,
             sleep=clock.sleep,
             wait_seconds=wait_seconds,
+            cloudwatch_client=boto3.client("cloudwatch", region_name="us-east-1"),
         )
 
     return run
@@ -358,6 +360,62 @@ def test_bad_input_is_refused_before_anything_is_locked(functions, deploy, locks
     assert invalid.value.problems == ["supersede: 'yes' is not true or false"]
     assert lock_holders(locks_dynamodb_table) == {}
     assert table.get("my-app", 760) is None
+
+
+def test_an_alarm_that_does_not_exist_is_refused_before_anything_is_locked(
+    functions, deploy, locks_dynamodb_table, table
+):
+    # given one CloudWatch alarm
+    boto3.client("cloudwatch", region_name="us-east-1").put_metric_alarm(
+        AlarmName="orders-errors",
+        Namespace="AWS/Lambda",
+        MetricName="Errors",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanThreshold",
+    )
+
+    # when build 760 asks to watch it and a misspelling of it
+    with pytest.raises(InvalidInput) as invalid:
+        deploy(760, alarms=["orders-errors", "orders-erors"])
+
+    # then the misspelt alarm is named, and nothing is held or opened
+    assert [p.split(";")[0] for p in invalid.value.problems] == [
+        "alarms: 'orders-erors' is not an alarm in this account and region, so it would watch nothing"
+    ]
+    assert lock_holders(locks_dynamodb_table) == {}
+    assert table.get("my-app", 760) is None
+
+
+def test_the_deployment_opened_carries_its_steps_analysis_alarms_and_hooks(functions, deploy, table):
+    # given an existing alarm, and an input with a schedule, an analysis, that alarm and a hook
+    boto3.client("cloudwatch", region_name="us-east-1").put_metric_alarm(
+        AlarmName="orders-errors",
+        Namespace="AWS/Lambda",
+        MetricName="Errors",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanThreshold",
+    )
+    steps = [{"weight": 0.05}, {"weight": 0.25, "gate": "auto", "bake_seconds": 600}]
+
+    # when build 760 is opened
+    deployment = deploy(
+        760,
+        steps=steps,
+        analysis={"mode": "rollback"},
+        alarms=["orders-errors"],
+        hooks={"before_traffic": "smoke-test"},
+    )
+
+    # then the deployment, and the state the workflow passes on, carry them
+    assert deployment.steps == (Step(0.05), Step(0.25, "auto", 600))
+    assert (deployment.weight, deployment.analysis.mode, deployment.alarms) == (0.05, "rollback", ("orders-errors",))
+    assert Deployment.from_state(deployment.to_state()).hooks == Hooks(before_traffic="smoke-test")
 
 
 # --- locks left behind by an execution that died -------------------------------------------------------

@@ -9,7 +9,7 @@ import pytest
 from canary_core import fanout
 from canary_core.config import Settings
 from canary_core.fanout import DEFAULT_RATE, Pacer, api_rate, fan_out
-from canary_core.model import Defaults
+from canary_core.model import Analysis, Defaults, Hooks
 
 ENVIRONMENT = {
     "ENVIRONMENT": "qa",
@@ -36,7 +36,9 @@ def test_settings_are_read_from_the_environment_template_yaml_sets():
     assert settings.table_name == "lambda-canary-qa-DeploymentsTable"
     assert settings.locks_table_name == "lambda-canary-qa-LocksTable"
     assert settings.approval_api_url == "https://abc123defg.execute-api.us-east-1.amazonaws.com/v1"
-    assert settings.defaults == Defaults(alias="live", weight=0.1, pre_approve=True, approval_timeout_seconds=3600)
+    assert settings.defaults == Defaults(
+        alias="live", weight=0.1, pre_approve=True, approval_timeout_seconds=3600, analysis=Analysis(mode="advise")
+    )
 
 
 def test_the_stacks_policy_is_read_and_is_strict_when_unset():
@@ -57,6 +59,30 @@ def test_the_stacks_policy_is_read_and_is_strict_when_unset():
     assert strict.min_promote_timeout_seconds == 900
     assert (dev.allow_pre_approve, dev.allow_on_timeout_promote, dev.max_weight) == (True, True, 1.0)
     assert dev.min_promote_timeout_seconds == 60
+
+
+def test_the_stacks_analysis_alarms_and_hooks_are_read_as_template_yaml_passes_them():
+    # given the variables template.yaml sets from AnalysisMode..AfterPromoteHook (Alarms joined with commas)
+    environment = {
+        **ENVIRONMENT,
+        "ANALYSIS_MODE": "rollback",
+        "ANALYSIS_INTERVAL_SECONDS": "30",
+        "ANALYSIS_MIN_INVOCATIONS": "500",
+        "ANALYSIS_CONFIDENCE": "0.95",
+        "ANALYSIS_MAX_P99_RATIO": "2",
+        "ALARMS": "orders-errors, payments-latency,orders-errors",
+        "BEFORE_TRAFFIC_HOOK": "my-app-smoke",
+        "AFTER_PROMOTE_HOOK": "",
+    }
+
+    # when the settings are read
+    defaults = Settings.from_env(environment).defaults
+
+    # then each is typed, alarms are listed once each, and an empty hook is none
+    assert defaults.analysis == Analysis("rollback", 30, 500, 0.95, 2.0)
+    assert defaults.alarms == ("orders-errors", "payments-latency")
+    assert defaults.hooks == Hooks(before_traffic="my-app-smoke", after_promote=None)
+    assert Settings.from_env(ENVIRONMENT).defaults.alarms == ()
 
 
 def test_slack_replies_go_to_slacks_hosts_plus_only_what_the_environment_adds():

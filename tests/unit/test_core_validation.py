@@ -11,7 +11,7 @@ import pytest
 
 from canary_core.errors import InvalidInput
 from canary_core.limits import LISTED
-from canary_core.model import Defaults
+from canary_core.model import Analysis, Defaults, Hooks, Step
 from canary_core.validation import MAX_BUILD_NO, MAX_FUNCTIONS, DeploymentRequest, function_name, parse_request
 
 PAYMENTS_ARN = "arn:aws:lambda:us-east-1:123456789012:function:payments"
@@ -228,7 +228,7 @@ def test_an_unknown_field_unlike_any_known_one_lists_the_known_fields(minimal, d
     # then the known fields are listed
     assert problems == [
         "zzz: unknown field; known fields: repository, build_no, functions, alias, weight, pre_approve, "
-        "build_url, approval_timeout_seconds, supersede, on_timeout"
+        "build_url, approval_timeout_seconds, supersede, on_timeout, steps, analysis, alarms, hooks"
     ]
 
 
@@ -634,3 +634,273 @@ def test_a_stack_that_allows_pre_approval_takes_it_from_the_input(minimal, produ
     # then pre-approval follows the input
     assert parse_request({**minimal, "pre_approve": True}, defaults).pre_approve is True
     assert parse_request(minimal, defaults).pre_approve is False
+
+
+# --- steps, analysis, alarms and hooks ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def watched():
+    """A stack that advises on the analysis, watches one alarm and runs a before-traffic hook (prefix my-app-)."""
+    return Defaults(
+        alias="live",
+        weight=0.1,
+        pre_approve=False,
+        approval_timeout_seconds=3600,
+        analysis=Analysis(mode="advise", interval_seconds=60, min_invocations=100, confidence=0.99, max_p99_ratio=1.5),
+        alarms=("my-app-errors",),
+        hooks=Hooks(before_traffic="my-app-smoke"),
+    )
+
+
+@pytest.fixture
+def mine():
+    return {"repository": "my-app", "build_no": 760, "functions": ["my-app-orders"]}
+
+
+def test_a_schedule_is_read_and_its_first_step_is_the_weight(mine, watched):
+    # given a three-step schedule: a manual gate, then two auto gates with bake times
+    steps = [
+        {"weight": 0.05, "gate": "manual"},
+        {"weight": 0.25, "bake_seconds": 600, "gate": "auto"},
+        {"weight": 0.5, "bake_seconds": 600, "gate": "auto"},
+    ]
+
+    # when it is parsed
+    request = parse_request({**mine, "steps": steps}, watched, "my-app-")
+
+    # then every step is kept, and the deployment starts at the first weight
+    assert request.steps == (Step(0.05, "manual"), Step(0.25, "auto", 600), Step(0.5, "auto", 600))
+    assert request.weight == 0.05
+
+
+def test_without_steps_the_request_has_none_and_the_model_makes_one_manual_step(mine, watched):
+    request = parse_request(mine, watched, "my-app-")
+    assert (request.steps, request.weight) == ((), 0.1)
+
+
+@pytest.mark.parametrize(
+    ("steps", "expected"),
+    [
+        ([], ["steps: must be a list of 1 to 10 steps"]),
+        ([{"weight": 0.01 * (i + 1)} for i in range(11)], ["steps: must be a list of 1 to 10 steps"]),
+        ([{"weight": 0.2}, {"weight": 0.2}], ["steps[1].weight: 0.2 is not above the step before it (0.2)"]),
+        ([{"weight": 0}], ["steps[0].weight: 0 is not a share of traffic"]),
+        ([{"weight": 0.6}], ["steps[0].weight: 0.6 is above the stack's MaxNewVersionWeight (0.5)"]),
+        ([{"weight": 0.1, "gate": "maybe"}], ["steps[0].gate: 'maybe' is not a gate"]),
+        ([{"weight": 0.1, "gate": "auto", "bake_seconds": 86401}], ["steps[0].bake_seconds: 86401 is not allowed"]),
+        ([{"weight": 0.1, "gate": "auto", "bake_seconds": 1.5}], ["steps[0].bake_seconds: 1.5 is not allowed"]),
+        ([{"weight": 0.1, "bake_seconds": 60}], ["steps[0].bake_seconds: a manual gate waits for a click"]),
+        ([{"gate": "auto"}, "0.2"], ["steps[0]: a step is an object", "steps[1]: a step is an object"]),
+    ],
+)
+def test_a_bad_schedule_names_the_step_and_the_fix(mine, watched, steps, expected):
+    # given a schedule with a problem
+    # when it is parsed
+    with pytest.raises(InvalidInput) as invalid:
+        parse_request({**mine, "steps": steps}, watched, "my-app-")
+
+    # then each problem names the step and its field
+    assert len(invalid.value.problems) == len(expected)
+    for problem, start in zip(invalid.value.problems, expected, strict=True):
+        assert problem.startswith(start)
+
+
+def test_weight_and_steps_together_are_refused_naming_both(mine, watched):
+    problems = problems_of({**mine, "weight": 0.1, "steps": [{"weight": 0.2}]}, watched)
+    assert problems[0].startswith("weight, steps: both given")
+
+
+def test_an_auto_gate_without_analysis_is_refused_naming_the_fix(mine):
+    # given a stack whose analysis is off
+    defaults = Defaults(alias="live", weight=0.1, pre_approve=False, approval_timeout_seconds=3600)
+
+    # when a schedule has an auto gate, with or without the input turning the analysis on
+    steps = [{"weight": 0.1}, {"weight": 0.3, "gate": "auto", "bake_seconds": 60}]
+    problems = problems_of({**mine, "steps": steps}, defaults)
+    accepted = parse_request({**mine, "steps": steps, "analysis": {"mode": "advise"}}, defaults)
+
+    # then without analysis it is refused, naming the input's analysis and the stack's AnalysisMode
+    assert problems == [
+        "steps[1].gate: an auto gate moves on when the canary analysis says healthy, and this deployment's analysis "
+        'is off; pass "analysis": {"mode": "advise"} (or "rollback"), deploy the stack with AnalysisMode advise or '
+        'rollback, or make the gate "manual"'
+    ]
+    assert accepted.analysis.mode == "advise"
+
+
+def test_the_analysis_comes_from_the_stack_and_the_input_may_make_it_stricter(mine, watched):
+    # given a stack advising at 60 s, 100 invocations, confidence 0.99, p99 ratio 1.5
+    # when an input asks for roll back, every 10 s, 1,000 invocations, confidence 0.95, ratio 1.2
+    stricter = {"mode": "rollback", "interval_seconds": 10, "min_invocations": 1000, "confidence": 0.95}
+    request = parse_request({**mine, "analysis": {**stricter, "max_p99_ratio": 1.2}}, watched, "my-app-")
+
+    # then it is taken as asked; an input without analysis gets the stack's
+    assert request.analysis == Analysis("rollback", 10, 1000, 0.95, 1.2)
+    assert parse_request(mine, watched, "my-app-").analysis == watched.analysis
+
+
+@pytest.mark.parametrize(
+    ("analysis", "expected"),
+    [
+        (
+            {"mode": "off"},
+            'analysis.mode: "off" is laxer than this stack\'s AnalysisMode ("advise"); pass "advise" or "rollback", '
+            "leave mode out, or deploy the stack with a laxer AnalysisMode",
+        ),
+        (
+            {"interval_seconds": 120},
+            "analysis.interval_seconds: 120 is laxer than this stack's AnalysisIntervalSeconds (60); pass at most 60 "
+            "(a shorter interval sees a bad version sooner), or leave interval_seconds out",
+        ),
+        (
+            {"min_invocations": 10},
+            "analysis.min_invocations: 10 is laxer than this stack's AnalysisMinInvocations (100); pass at least 100 "
+            "(a larger sample: more evidence before an auto gate), or leave min_invocations out",
+        ),
+        (
+            {"min_invocations": 1001},
+            "analysis.min_invocations: 1001 is more than 10 times this stack's AnalysisMinInvocations (100), and a "
+            "larger sample also postpones an automatic roll back; pass at most 1000, or raise AnalysisMinInvocations "
+            "on the stack",
+        ),
+        (
+            {"confidence": 0.999},
+            "analysis.confidence: 0.999 is laxer than this stack's AnalysisConfidence (0.99); pass at most 0.99 (a "
+            "lower confidence calls a higher error rate unhealthy sooner), or leave confidence out",
+        ),
+        (
+            {"max_p99_ratio": 3},
+            "analysis.max_p99_ratio: 3 is laxer than this stack's AnalysisMaxP99Ratio (1.5); pass at most 1.5 (a "
+            "lower ratio calls a slower version unhealthy sooner), or leave max_p99_ratio out",
+        ),
+        ({"mode": "yes"}, 'analysis.mode: \'yes\' is not a mode; pass "off", "advise" or "rollback"'),
+        (
+            {"interval_seconds": 0},
+            "analysis.interval_seconds: 0 is not allowed; pass whole seconds from 1 to 3600, or leave "
+            "interval_seconds out",
+        ),
+        (
+            {"confidence": 1},
+            "analysis.confidence: 1 is not allowed; pass a confidence from 0.5 to 0.9999, or leave confidence out",
+        ),
+        (
+            {"max_p99_ratio": 0.5},
+            "analysis.max_p99_ratio: 0.5 is not allowed; pass a ratio from 1 to 100, or leave max_p99_ratio out",
+        ),
+        (
+            {"mood": "rollback"},
+            "analysis.mood: unknown field; known fields: mode, interval_seconds, min_invocations, "
+            "confidence, max_p99_ratio",
+        ),
+        ("rollback", 'analysis: must be an object, e.g. {"mode": "rollback", "interval_seconds": 60}'),
+    ],
+)
+def test_an_analysis_laxer_than_the_stack_or_out_of_range_is_refused_naming_the_direction(
+    mine, watched, analysis, expected
+):
+    # given a stack advising at 60 s, 100 invocations, confidence 0.99, p99 ratio 1.5
+    # when an input asks for less than the stack, or for a value out of range
+    problems = problems_of({**mine, "analysis": analysis}, watched)
+
+    # then it is refused, naming the parameter and why the other direction is the stricter one
+    assert problems == [expected]
+
+
+def test_alarms_add_to_the_stacks_never_replace_them(mine, watched):
+    # given a stack watching my-app-errors
+    # when an input names two alarms, one of them the stack's
+    request = parse_request({**mine, "alarms": ["my-app-latency", "my-app-errors"]}, watched, "my-app-")
+
+    # then the deployment watches the stack's first, then the input's, each once
+    assert request.alarms == ("my-app-errors", "my-app-latency")
+    assert parse_request({**mine, "alarms": []}, watched, "my-app-").alarms == ("my-app-errors",)
+
+
+@pytest.mark.parametrize(
+    ("alarms", "expected"),
+    [
+        ("my-app-errors", "alarms: must be a list of at most 100 CloudWatch alarm names"),
+        ([f"a{i}" for i in range(101)], "alarms: must be a list of at most 100 CloudWatch alarm names"),
+        ([""], "alarms[0]: '' is not an alarm name"),
+        (["x" * 256], "alarms[0]: "),
+        (["ok", "bad\nname"], "alarms[1]: 'bad\\nname' is not an alarm name"),
+        ([7], "alarms[0]: 7 is not an alarm name"),
+    ],
+)
+def test_a_bad_alarm_list_names_the_entry(mine, watched, alarms, expected):
+    problems = problems_of({**mine, "alarms": alarms}, watched)
+    assert len(problems) == 1
+    assert problems[0].startswith(expected)
+
+
+def test_hooks_come_from_the_stack_and_the_input_fills_only_what_it_leaves_empty(mine, watched):
+    # given a stack with a before-traffic hook and no after-promote hook
+    # when an input names an after-promote hook by ARN, and the stack's before-traffic hook again
+    hooks = {
+        "before_traffic": "my-app-smoke",
+        "after_promote": "arn:aws:lambda:us-east-1:123456789012:function:my-app-announce",
+    }
+    request = parse_request({**mine, "hooks": hooks}, watched, "my-app-")
+
+    # then both are kept, by name
+    assert request.hooks == Hooks(before_traffic="my-app-smoke", after_promote="my-app-announce")
+    assert parse_request(mine, watched, "my-app-").hooks == watched.hooks
+
+
+@pytest.mark.parametrize(
+    ("hooks", "expected"),
+    [
+        (
+            {"before_traffic": "my-app-other"},
+            "hooks.before_traffic: this stack's BeforeTrafficHook parameter sets 'my-app-smoke', and an input may "
+            "not replace it; leave hooks.before_traffic out, or change BeforeTrafficHook on the stack",
+        ),
+        (
+            {"after_promote": "billing-job"},
+            "hooks.after_promote: 'billing-job' is outside this stack's ManagedFunctionPrefix ('my-app-'), the "
+            "functions it may invoke; name a function my-app-...",
+        ),
+        (
+            {"after_promote": "my-app-orders"},
+            "hooks.after_promote: 'my-app-orders' is one of the functions this deployment ships, and a hook runs "
+            "with a hook's payload; name a function of its own that tests the deployment",
+        ),
+        (
+            {"after_promote": "arn:aws:lambda:us-east-1:123456789012:function:my-app-x:1"},
+            "hooks.after_promote: 'arn:aws:lambda:us-east-1:123456789012:function:my-app-x:1' is not a function name "
+            'or an unqualified function ARN; pass e.g. "my-app-smoke-test"',
+        ),
+        ({"before": "my-app-smoke"}, "hooks.before: unknown hook; known hooks: before_traffic, after_promote"),
+        (["my-app-smoke"], 'hooks: must be an object, e.g. {"before_traffic": "my-app-smoke-test"}'),
+    ],
+)
+def test_a_hook_the_input_may_not_set_is_refused_naming_the_parameter_or_the_fix(mine, watched, hooks, expected):
+    # given a stack of prefix my-app- whose BeforeTrafficHook is set
+    # when an input asks for a hook it may not have
+    with pytest.raises(InvalidInput) as invalid:
+        parse_request({**mine, "hooks": hooks}, watched, "my-app-")
+
+    # then it is refused, naming the parameter or the fix
+    assert invalid.value.problems == [expected]
+
+
+def test_a_stack_hook_outside_its_own_prefix_is_named_by_its_parameter(mine, watched):
+    # given a stack whose BeforeTrafficHook is outside its ManagedFunctionPrefix
+    defaults = Defaults(**{**watched.__dict__, "hooks": Hooks(before_traffic="smoke")})
+
+    # when an input that asks nothing is parsed
+    with pytest.raises(InvalidInput) as invalid:
+        parse_request(mine, defaults, "my-app-")
+
+    # then the problem names the stack parameter
+    assert invalid.value.problems == [
+        "BeforeTrafficHook: 'smoke' is outside this stack's ManagedFunctionPrefix ('my-app-'), the functions it may "
+        "invoke; name a function my-app-..."
+    ]
+
+
+def test_problems_with_steps_analysis_alarms_and_hooks_are_reported_together(mine, watched):
+    raw = {**mine, "steps": [{"weight": 2}], "analysis": {"mode": "off"}, "alarms": [""], "hooks": {"x": "y"}}
+    problems = problems_of(raw, watched)
+    assert [p.split(":")[0] for p in problems] == ["steps[0].weight", "analysis.mode", "alarms[0]", "hooks.x"]

@@ -126,6 +126,20 @@ def test_get_att_in_list_and_dotted_form(template):
     assert template.resolve({"Fn::GetAtt": "PromoteFunction.Arn"}) == arn
 
 
+def test_a_comma_delimited_list_is_a_list_and_its_join_the_string_the_functions_get(project_root):
+    # given the stack's Alarms parameter, set to two alarms and left empty
+    two = Template.load(project_root / "template.yaml", {**REQUIRED, "Alarms": "orders-errors,latency"}, "unit-stack")
+    empty = Template.load(project_root / "template.yaml", REQUIRED, "unit-stack")
+
+    # when Ref and the functions' ALARMS variable (Fn::Join) are resolved
+    variable = two.function_globals()["Environment"]["Variables"]["ALARMS"]
+
+    # then Ref gives a list, as CloudFormation does, and the join a comma-separated string
+    assert two.resolve({"Ref": "Alarms"}) == ["orders-errors", "latency"]
+    assert two.resolve(variable) == "orders-errors,latency"
+    assert empty.resolve(variable) == ""
+
+
 def test_sub_with_pseudo_parameters_and_parameters(template):
     # given the IAM scope every alias function's policy uses in template.yaml
     policies = template.resources("AWS::Serverless::Function")["PromoteFunction"]["Properties"]["Policies"]

@@ -67,15 +67,19 @@ class Template:
         return dict(self.body.get("Globals", {}).get("Function", {}))
 
     def resolve(self, value: Any) -> Any:
-        """Resolve Ref, Fn::GetAtt, Fn::Sub (and plain containers) against parameters and created resources."""
+        """Resolve Ref, Fn::GetAtt, Fn::Sub, Fn::Join (and plain containers) against parameters and resources."""
         if isinstance(value, list):
             return [self.resolve(v) for v in value]
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
             ((key, argument),) = value.items()
-            if key == "Ref":
-                return self._ref(argument)
+            if key == "Ref":  # a CommaDelimitedList parameter gives a list, as CloudFormation gives it
+                listed = self.body.get("Parameters", {}).get(argument, {}).get("Type") == "CommaDelimitedList"
+                return self._ref(argument).split(",") if listed else self._ref(argument)
+            if key == "Fn::Join":
+                separator, values = argument
+                return separator.join(str(v) for v in self.resolve(values))
             if key == "Fn::GetAtt":
                 logical_id, attribute = argument if isinstance(argument, list) else argument.split(".", 1)
                 return self._attribute(logical_id, attribute)
