@@ -50,6 +50,9 @@ PERCENTILE = "p99"
 
 # GetMetricData's limits (CloudWatch API reference): at most 500 queries a call, at most 100,800 data points a
 # call (more come with a NextToken), each query's Id unique in its call and matching this pattern.
+# A p99 more than max_p99_ratio times the old one counts only when it is also this much slower: the ratio of
+# durations below a few milliseconds (0.1 ms against 0.04 ms) is noise, not a regression anyone feels
+MIN_P99_INCREASE_MS = 10.0
 MAX_QUERIES_PER_CALL = 500
 MAX_DATAPOINTS_PER_CALL = 100_800
 QUERY_ID = re.compile(r"^[a-z][a-zA-Z0-9_]*$")
@@ -304,7 +307,8 @@ def judge(old: VersionFigures, new: VersionFigures, analysis: Analysis) -> Verdi
         )
     if new.invocations >= needed and old.invocations >= needed and new.p99_ms is not None and old.p99_ms:
         durations = f"p99 {_ms(new.p99_ms)} vs {_ms(old.p99_ms)}"
-        if new.p99_ms > analysis.max_p99_ratio * old.p99_ms:
+        slower = new.p99_ms - old.p99_ms >= MIN_P99_INCREASE_MS
+        if new.p99_ms > analysis.max_p99_ratio * old.p99_ms and slower:
             return Verdict(UNHEALTHY, f"{durations}: more than {analysis.max_p99_ratio:g} times; {errors}", p_value)
         return Verdict(HEALTHY, f"{errors}; {durations}", p_value)
     return Verdict(HEALTHY, errors, p_value)

@@ -79,4 +79,4 @@ def decide(
 def resume_output(decision: Decision | dict[str, Any]) -> dict[str, Any]:
     """What a waiting execution is resumed with: the state machine reads $.decision.action."""
     values = decision if isinstance(decision, dict) else decision.as_item()
-    return {key: values.get(key) for key in ("action", "decided_by", "decided_at")}
+    return {key: values[key] for key in ("action", "decided_by", "decided_at", "reason") if key in values}

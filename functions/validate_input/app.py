@@ -14,6 +14,7 @@ tracer = Tracer()
 settings = Settings.from_env()
 lambda_client = aws.lambda_client()
 sfn_client = aws.stepfunctions_client()
+cloudwatch_client = aws.cloudwatch_client()  # every alarm the deployment will watch exists
 table = aws.deployments_table(settings)
 locks = aws.function_locks(settings)
 functions = aws.functions_table(settings)
@@ -31,6 +32,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         functions=functions,
         locks=locks,
         sfn_client=sfn_client,
+        cloudwatch_client=cloudwatch_client,
         managed_prefix=settings.managed_function_prefix,
     )
     logger.info("deployment opened", extra={"deployment": deployment.title, "functions": deployment.function_count})

@@ -212,6 +212,16 @@ def test_a_p99_more_than_the_ratio_above_the_old_one_is_unhealthy():
     )
 
 
+@pytest.mark.parametrize(("old_p99", "new_p99"), [(0.04, 0.1), (2.0, 11.9)])
+def test_a_p99_a_few_milliseconds_slower_is_not_a_regression_whatever_the_ratio(old_p99, new_p99):
+    # given durations of a few milliseconds: the new p99 2.5 or 6 times the old one, but under 10 ms slower
+    # when judged
+    verdict = judge(old(3_000, p99=old_p99), new(300, p99=new_p99), ANALYSIS)
+
+    # then it is healthy: a ratio of tiny durations is noise
+    assert verdict.verdict == HEALTHY
+
+
 def test_the_p99_is_compared_only_when_both_versions_have_enough_invocations():
     # given a new p99 three times the old one, the new version's requests mostly throttled alike
     # when judged with 60 invocations (and 60 throttles) to the new version
