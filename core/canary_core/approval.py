@@ -274,10 +274,41 @@ def _report_analysis(
     """Keep the latest comparison for the pages; tell Slack when the verdict changes (a Slack app's request
     message shows it in place and its thread says so; a webhook posts a new message)."""
     table.record_analysis(deployment.repository, deployment.build_no, {**analysis, "step": plan.step}, now, changed)
-    if not changed:
-        return
-    message = slack.analysis_message(deployment, analysis, plan.step)
-    reply(table, deployment, messenger.channel, item.get("slack_message"), message, now)
+    ref = item.get("slack_message")
+    if ref and messenger.interactive and (item.get("analysis") or {}).get("functions") != analysis.get("functions"):
+        _update_request(deployment, plan, analysis, messenger, table, ref, now)
+    if changed:  # an edited message notifies nobody: a new verdict is said in the thread too
+        reply(table, deployment, messenger.channel, ref, slack.analysis_message(deployment, analysis, plan.step), now)
+
+
+def _update_request(
+    deployment: Deployment,
+    plan: ApprovalPlan,
+    analysis: dict[str, Any],
+    messenger: Messenger,
+    table: DeploymentsTable,
+    ref: dict[str, str],
+    now: datetime,
+) -> None:
+    """A Slack app's request message, its buttons as they were, showing the latest comparison."""
+    pre_approved = deployment.pre_approve and deployment.steps[plan.step].gate == "manual"
+    urls = {} if pre_approved else messenger.urls(deployment, plan.deadline, plan.step)
+    message = slack.request_message(
+        deployment,
+        urls,
+        messenger.environment,
+        plan.deadline,
+        None if pre_approved else messenger.button_values(deployment, plan.deadline, plan.step),
+        messenger.show_links,
+        messenger.audit_url(now),
+        step=plan.step,
+        analysis=analysis,
+    )
+    try:
+        messenger.channel.update(ref, message)
+    except slack.SlackError as error:
+        logger.warning("Slack message not updated: %s", error)
+        table.note(deployment.repository, deployment.build_no, now, "slack update failed", reason=str(error))
 
 
 def reply(

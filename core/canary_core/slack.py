@@ -30,8 +30,10 @@ def request_message(
     show_links: bool = True,
     audit_url: str | None = None,
     step: int = 0,
+    analysis: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The message that asks for a decision on step `step`; without links when it is pre-approved.
+    `analysis`: the latest comparison of the new version with the old (a Slack app's message shows it in place).
 
     `urls`: {action: signed link} (approve, rollback, and promote while steps remain; none when pre-approved).
     With `button_values` ({action: value}, app mode) the buttons post to the app's interactivity endpoint
@@ -58,6 +60,8 @@ def request_message(
         _section(f"{escape(headline)}\n{_facts(deployment, environment)}"),
         *_function_sections(deployment.functions, current.weight),
     ]
+    if analysis:
+        blocks.extend(analysis_message(deployment, analysis, step)["blocks"])
     if urls:
         blocks.append(
             {
