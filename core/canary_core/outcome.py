@@ -84,10 +84,11 @@ def _outcome(state: WorkflowState) -> dict[str, Any]:
     who = decision.get("decided_by", "unknown")
     if who == TIMEOUT:
         cause = f"No decision within {deployment.approval_timeout_seconds} seconds: rolled back (reason: timeout)."
+    elif decision.get("reason"):  # the workflow decided by itself (an alarm, the analysis): with its figures
+        reason = decision["reason"].removeprefix(f"{who}: ")
+        cause = f"Rolled back by {who} at {decision.get('decided_at', '?')}: {reason}"
     else:
         cause = f"Rolled back by {who} at {decision.get('decided_at', '?')}."
-    if decision.get("reason"):  # the workflow decided by itself (an alarm, the analysis): with its figures
-        cause += f" {decision['reason']}"
     return {
         "status": ROLLED_BACK,
         "error": ROLLED_BACK_ERROR,
