@@ -137,6 +137,11 @@ def promoted(target: FunctionTarget) -> AliasState:
     return AliasState(target.new_version)
 
 
+def any_step(target: FunctionTarget, deployment: Deployment) -> list[AliasState]:
+    """The states the deployment's schedule may have left the alias in: the canary at any step's weight."""
+    return [canary(target, step.weight) for step in deployment.steps]
+
+
 StillRunning = Callable[[], bool]  # whether the execution moving the aliases still runs
 
 
@@ -183,8 +188,12 @@ def publish_and_shift(
     still_running: StillRunning = lambda: True,
     waiting: Waiting | None = None,
     record_seconds: float = 1.0,
+    before_shifting: Callable[[Deployment], None] | None = None,
 ) -> Deployment:
     """Publish every function's new version and send it `weight` of the alias's traffic, the two overlapping.
+
+    With `before_shifting` (a before-traffic hook), every version is published first, then it is called with
+    the published deployment, and no alias moves unless it returns.
 
     PublishVersion and GetAlias / UpdateAlias each have a quota of their own: while the first aliases move,
     the next versions are being published, so N functions take about N/15 s rather than N/15 twice. No alias
@@ -207,6 +216,14 @@ def publish_and_shift(
     with ThreadPoolExecutor(MAX_WORKERS) as publishers, ThreadPoolExecutor(MAX_WORKERS) as shifters:
         published = {publishers.submit(copy_context().run, publish, target): i for i, target in enumerate(targets)}
         shifting: list[tuple[Future[FunctionTarget], FunctionTarget]] = []
+        held: list[int] = []  # published and recorded, not shifting yet
+
+        def shift_held() -> None:
+            for position in held:
+                future = shifters.submit(copy_context().run, shift, targets[position])
+                shifting.append((future, targets[position]))
+            held.clear()
+
         while published:
             done, _ = wait(published, timeout=record_seconds, return_when=ALL_COMPLETED)
             recorded: set[int] = set()
@@ -220,9 +237,12 @@ def publish_and_shift(
             if recorded:
                 deployment = deployment.with_functions(targets)
                 record(deployment, recorded)
-                for position in sorted(recorded):
-                    future = shifters.submit(copy_context().run, shift, targets[position])
-                    shifting.append((future, targets[position]))
+                held.extend(sorted(recorded))
+                if before_shifting is None:
+                    shift_held()
+        if before_shifting is not None and not failures:
+            before_shifting(deployment)  # raises to stop: nothing has moved
+            shift_held()
         for future, target in shifting:
             try:
                 future.result()
@@ -246,13 +266,29 @@ def _wait_until_active(lambda_client: Any, target: FunctionTarget, waiting: Wait
         )
 
 
+def move_to_step(
+    lambda_client: Any, deployment: Deployment, step: int, still_running: StillRunning = lambda: True
+) -> Deployment:
+    """Every new version gets step `step`'s weight (from the step before it; a retried call finds it done)."""
+    previous, weight = deployment.steps[step - 1].weight, deployment.steps[step].weight
+
+    def to_step(target: FunctionTarget) -> FunctionTarget:
+        if not target.unchanged:
+            _unless_ended(still_running)
+            _move(lambda_client, deployment, target, canary(target, weight), [canary(target, previous)])
+        return target
+
+    _run("Next Step", to_step, deployment, rate=api_rate())
+    return deployment
+
+
 def promote(lambda_client: Any, deployment: Deployment, still_running: StillRunning = lambda: True) -> Deployment:
     """Every alias runs the new version alone (none more once `still_running` says the execution ended)."""
 
     def to_new(target: FunctionTarget) -> FunctionTarget:
         if not target.unchanged:
             _unless_ended(still_running)
-            _move(lambda_client, deployment, target, promoted(target), [canary(target, deployment.weight)])
+            _move(lambda_client, deployment, target, promoted(target), any_step(target, deployment))
         return target
 
     _run("Promote", to_new, deployment)
@@ -268,7 +304,7 @@ def roll_back(lambda_client: Any, deployment: Deployment) -> tuple[Deployment, d
     changed_outside: dict[str, str] = {}
 
     def to_old(target: FunctionTarget) -> FunctionTarget:
-        moved_from = [] if target.new_version is None else [canary(target, deployment.weight), promoted(target)]
+        moved_from = [] if target.new_version is None else [*any_step(target, deployment), promoted(target)]
         try:
             _move(lambda_client, deployment, target, before(target), moved_from)
         except AliasChangedOutside as changed:

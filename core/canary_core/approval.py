@@ -1,25 +1,27 @@
-"""Asking for a decision and announcing the outcome in Slack.
+"""Asking for a decision on each step, watching the canary while it waits, and announcing the outcome.
 
-Request: park the task token, then post the request (links, or buttons for a Slack app), or approve at
-once when pre-approved. Outcome: a Slack app updates the request message in place, however the deployment
-ended; a webhook posts a new message.
+Request: post the request (links, or buttons for a Slack app), or approve a manual gate at once when
+pre-approved. Check: between two waits, read the alarms and the metrics (canary_core.evidence), post
+reminders, decide at the deadline. Outcome: a Slack app updates the request message in place, however the
+deployment ended; a webhook posts a new message.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import urlencode
 
 from canary_core import slack
 from canary_core.decisions import decide, resume_output
+from canary_core.evidence import Evidence, Gather
 from canary_core.links import AuditLink, DecisionLink
-from canary_core.model import Deployment
-from canary_core.trail import PRE_APPROVAL, TIMEOUT, Decision, DeploymentsTable
+from canary_core.model import ALARM_PREFIX, ANALYSIS, PRE_APPROVAL, TIMEOUT, ApprovalPlan, Decision, Deployment
+from canary_core.trail import DeploymentsTable
 
 logger = logging.getLogger(__name__)
 
@@ -45,12 +47,12 @@ class Messenger:
     interactive: bool = False  # a Slack app: the buttons post to the interactivity endpoint
     show_links: bool = True  # False when only listed approvers may decide: buttons, no links
 
-    def urls(self, deployment: Deployment, expires_at: int) -> dict[str, str]:
-        """{"approve": signed URL, "rollback": signed URL}."""
+    def urls(self, deployment: Deployment, expires_at: int, step: int = 0) -> dict[str, str]:
+        """{action: signed URL} for the step's actions (see decision_links)."""
         secret = self.link_secret()
         return {
             action: link.url(self.approval_api_url, secret)
-            for action, link in decision_links(deployment, expires_at).items()
+            for action, link in decision_links(deployment, expires_at, step).items()
         }
 
     def audit_url(self, now: datetime) -> str | None:
@@ -59,14 +61,13 @@ class Messenger:
             return None
         return AuditLink.from_now(now).url(self.approval_api_url, self.link_secret())
 
-    def button_values(self, deployment: Deployment, expires_at: int) -> dict[str, str] | None:
+    def button_values(self, deployment: Deployment, expires_at: int, step: int = 0) -> dict[str, str] | None:
         """A Slack app's buttons carry the signed link's fields; the interactivity endpoint checks them again."""
         if not self.interactive:
             return None
         secret = self.link_secret()
-        return {
-            action: urlencode(link.params(secret)) for action, link in decision_links(deployment, expires_at).items()
-        }
+        links = decision_links(deployment, expires_at, step)
+        return {action: urlencode(link.params(secret)) for action, link in links.items()}
 
 
 REMIND_BEFORE_DEADLINE_SECONDS = 600
@@ -78,55 +79,94 @@ def reminder_times(requested_at: int, deadline: int) -> list[int]:
     return sorted(t for t in times if requested_at < t < deadline)
 
 
-def approval_plan(reminders: list[int], deadline: int, on_timeout: str, now: int) -> dict[str, Any]:
-    """What the state machine's wait loop reads: how long to wait next, and whether the deadline passed."""
+def plan_wait(
+    deployment: Deployment,
+    step: int,
+    step_started_at: int,
+    deadline: int,
+    reminders: Sequence[int],
+    now: int,
+    next_check_at: int | None = None,
+    verdict: str | None = None,
+) -> ApprovalPlan:
+    """The next wait of step `step`: until the next reminder, check of the canary, end of an auto gate's bake
+    or the deadline, whichever comes first."""
+    if next_check_at is None and watches(deployment):
+        next_check_at = step_started_at + deployment.analysis.interval_seconds
     upcoming = [t for t in reminders if t > now]
-    next_point = min([*upcoming, deadline])
-    return {
-        "deadline": deadline,
-        "reminders": upcoming,
-        "on_timeout": on_timeout,
-        "expired": now >= deadline,
-        "next_wait_seconds": max(1, next_point - now),
-    }
+    points = [*upcoming, deadline]
+    if next_check_at is not None:
+        points.append(next_check_at)
+    gate = deployment.steps[step]
+    if gate.gate == "auto" and step_started_at + gate.bake_seconds > now:
+        points.append(step_started_at + gate.bake_seconds)
+    return ApprovalPlan(
+        step=step,
+        last_step=step == len(deployment.steps) - 1,
+        step_started_at=step_started_at,
+        deadline=deadline,
+        reminders=tuple(upcoming),
+        on_timeout=deployment.on_timeout,
+        next_wait_seconds=max(1, min(points) - now),
+        next_check_at=next_check_at,
+        verdict=verdict,
+    )
+
+
+def watches(deployment: Deployment) -> bool:
+    """Whether the wait reads alarms or metrics at all."""
+    return bool(deployment.alarms) or deployment.analysis.mode != "off"
 
 
 def request_decision(
-    deployment: Deployment, messenger: Messenger, *, table: DeploymentsTable, sfn_client: Any, now: datetime
-) -> dict[str, Any]:
-    """Post the request and return the approval plan; Await Decision then waits for the decision."""
+    deployment: Deployment,
+    messenger: Messenger,
+    *,
+    table: DeploymentsTable,
+    sfn_client: Any,
+    now: datetime,
+    step: int = 0,
+    step_started_at: int | None = None,
+) -> ApprovalPlan:
+    """Post the request for a decision on step `step` and return the plan of its wait; Await Decision then
+    waits. Pre-approval approves a manual gate at once (an auto gate waits for its evidence all the same)."""
     requested_at = int(now.timestamp())
     expires_at = requested_at + deployment.approval_timeout_seconds
     table.await_decision(deployment, expires_at, now)
-    plan = approval_plan(reminder_times(requested_at, expires_at), expires_at, deployment.on_timeout, requested_at)
-    if deployment.pre_approve:
+    started = requested_at if step_started_at is None else step_started_at
+    plan = plan_wait(deployment, step, started, expires_at, reminder_times(requested_at, expires_at), requested_at)
+    if deployment.pre_approve and deployment.steps[step].gate == "manual":
         audit_url = messenger.audit_url(now)
-        message = slack.request_message(deployment, None, None, messenger.environment, expires_at, audit_url=audit_url)
+        message = slack.request_message(
+            deployment, {}, messenger.environment, expires_at, audit_url=audit_url, step=step
+        )
         notify(table, deployment, messenger.channel, message, now)
-        decision = Decision("approve", PRE_APPROVAL, now.isoformat())
+        decision = Decision("approve", PRE_APPROVAL, now.isoformat(), step=step)
         decide(table, sfn_client, deployment.repository, deployment.build_no, decision, now)
         return plan
-    urls = messenger.urls(deployment, expires_at)
+    urls = messenger.urls(deployment, expires_at, step)
     message = slack.request_message(
         deployment,
-        urls["approve"],
-        urls["rollback"],
+        urls,
         messenger.environment,
         expires_at,
-        messenger.button_values(deployment, expires_at),
+        messenger.button_values(deployment, expires_at, step),
         messenger.show_links,
         messenger.audit_url(now),
+        step=step,
     )
     # If Slack cannot take the message, the links go to the trail: an operator can hand them on.
-    trail_links = {"approve_url": urls["approve"], "rollback_url": urls["rollback"]} if messenger.show_links else {}
+    trail_links = {f"{action}_url": url for action, url in urls.items()} if messenger.show_links else {}
     notify(table, deployment, messenger.channel, message, now, **trail_links)
     return plan
 
 
-def decision_links(deployment: Deployment, expires_at: int) -> dict[str, DecisionLink]:
+def decision_links(deployment: Deployment, expires_at: int, step: int = 0) -> dict[str, DecisionLink]:
+    """The step's links: approve (the next step, or promotion after the last), roll back, and promote now
+    while steps remain."""
+    actions = ["approve", "rollback"] + (["promote"] if step < len(deployment.steps) - 1 else [])
     return {
-        action: DecisionLink(deployment.repository, deployment.build_no, action, expires_at)
-        for action in ("approve", "rollback")
+        action: DecisionLink(deployment.repository, deployment.build_no, action, expires_at, step) for action in actions
     }
 
 
@@ -138,7 +178,7 @@ def await_decision(
     if item.get("decision"):
         try:
             sfn_client.send_task_success(taskToken=task_token, output=json.dumps(resume_output(item["decision"])))
-        except Exception as error:  # noqa: BLE001 - a failed resume must not fail the wait: Remind Or Expire
+        except Exception as error:  # noqa: BLE001 - a failed resume must not fail the wait: Check Canary
             # finds the decision when this wait ends and the next wait resumes at once
             logger.warning("resume with the recorded decision failed: %s", error)
             return {"resumed": False}
@@ -146,39 +186,98 @@ def await_decision(
     return {"resumed": False}
 
 
-def remind_or_expire(
-    deployment: Deployment, plan: dict[str, Any], messenger: Messenger, *, table: DeploymentsTable, now: datetime
-) -> dict[str, Any]:
-    """A wait ended without a decision: post the reminder that is due, or decide by the timeout policy.
+def check_canary(
+    deployment: Deployment,
+    plan: ApprovalPlan,
+    messenger: Messenger,
+    *,
+    table: DeploymentsTable,
+    gather: Gather,
+    now: datetime,
+) -> ApprovalPlan:
+    """A wait ended without a decision. Read the alarms and the metrics when a check is due and decide on
+    what they show (an alarm or an unhealthy verdict in rollback mode rolls back; an auto gate past its bake
+    with a healthy verdict moves on); else post the reminder that is due, or decide by the timeout policy.
 
-    Returns what changes in the workflow's state: `approval` (the next wait's plan) and, once the deadline
-    decided, `decision`.
+    A decision taken here is written like a click (first write wins); the next wait resumes with it at once.
+    Returns the plan of the next wait.
     """
     at = int(now.timestamp())
     item = table.get(deployment.repository, deployment.build_no) or {}
     if item.get("decision"):  # taken between two waits: the next wait resumes with it at once
-        return {"approval": {**plan, "expired": False, "next_wait_seconds": 1}}
-    updated = approval_plan(plan["reminders"], plan["deadline"], plan["on_timeout"], at)
-    if updated["expired"]:
+        return replace(plan, next_wait_seconds=1)
+    verdict, next_check_at = plan.verdict, plan.next_check_at
+    if next_check_at is not None and at >= next_check_at:
+        started = datetime.fromtimestamp(plan.step_started_at, UTC)
+        evidence = gather(deployment, started, now)
+        next_check_at = at + deployment.analysis.interval_seconds
+        if evidence.analysis is not None:
+            verdict = evidence.analysis["verdict"]
+            _report_analysis(deployment, plan, evidence.analysis, verdict != plan.verdict, messenger, table, item, now)
+        decision = _evidence_decision(deployment, plan, evidence, at, now)
+        if decision is not None:
+            table.record_decision(deployment.repository, deployment.build_no, decision)
+            return replace(plan, next_wait_seconds=1, next_check_at=next_check_at, verdict=verdict)
+    if at >= plan.deadline:
         # The timeout decides the way a click does, first write wins: a click landing in the same instant is
         # either the decision (and its visitor was told so) or finds the timeout's, never both.
-        action = "approve" if plan["on_timeout"] == "promote" else "rollback"
-        timeout = Decision(action, TIMEOUT, now.isoformat())
-        won, item = table.record_decision(deployment.repository, deployment.build_no, timeout)
-        if not won and item.get("decision"):
-            return {"approval": {**plan, "expired": False, "next_wait_seconds": 1}}
-        return {"approval": updated, "decision": resume_output(timeout)}
-    due = [t for t in plan["reminders"] if t <= at]
-    if due:
-        urls = messenger.urls(deployment, plan["deadline"]) if messenger.show_links else {}
-        message = slack.reminder_message(
-            deployment, urls.get("approve"), urls.get("rollback"), plan["deadline"], at, messenger.audit_url(now)
+        action = "approve" if plan.on_timeout == "promote" else "rollback"
+        table.record_decision(
+            deployment.repository, deployment.build_no, Decision(action, TIMEOUT, now.isoformat(), step=plan.step)
         )
+        return replace(plan, next_wait_seconds=1, next_check_at=next_check_at, verdict=verdict)
+    due = [t for t in plan.reminders if t <= at]
+    if due:
+        urls = messenger.urls(deployment, plan.deadline, plan.step) if messenger.show_links else {}
+        message = slack.reminder_message(deployment, urls, plan.deadline, at, messenger.audit_url(now))
         reply(table, deployment, messenger.channel, item.get("slack_message"), message, now)
         table.note(
-            deployment.repository, deployment.build_no, now, "reminder sent", minutes_left=(plan["deadline"] - at) // 60
+            deployment.repository, deployment.build_no, now, "reminder sent", minutes_left=(plan.deadline - at) // 60
         )
-    return {"approval": updated}
+    return plan_wait(
+        deployment, plan.step, plan.step_started_at, plan.deadline, plan.reminders, at, next_check_at, verdict
+    )
+
+
+def _evidence_decision(
+    deployment: Deployment, plan: ApprovalPlan, evidence: Evidence, at: int, now: datetime
+) -> Decision | None:
+    """The decision the evidence takes, if any: alarms first, then the analysis."""
+    if evidence.alarms_firing:
+        name = evidence.alarms_firing[0]
+        reason = f"alarm {name} is in ALARM" + (
+            f" (also: {', '.join(evidence.alarms_firing[1:])})" if len(evidence.alarms_firing) > 1 else ""
+        )
+        return Decision("rollback", ALARM_PREFIX + name, now.isoformat(), reason=reason, step=plan.step)
+    analysis = evidence.analysis
+    if analysis is None:
+        return None
+    if analysis["verdict"] == "unhealthy" and deployment.analysis.mode == "rollback":
+        return Decision("rollback", ANALYSIS, now.isoformat(), reason=analysis["cause"], step=plan.step)
+    gate = deployment.steps[plan.step]
+    if gate.gate == "auto" and at >= plan.step_started_at + gate.bake_seconds and analysis["verdict"] == "healthy":
+        reason = f"healthy after {gate.bake_seconds} s at {gate.weight:.0%}: {analysis['summary']}"
+        return Decision("approve", ANALYSIS, now.isoformat(), reason=reason, step=plan.step)
+    return None
+
+
+def _report_analysis(
+    deployment: Deployment,
+    plan: ApprovalPlan,
+    analysis: dict[str, Any],
+    changed: bool,
+    messenger: Messenger,
+    table: DeploymentsTable,
+    item: dict[str, Any],
+    now: datetime,
+) -> None:
+    """Keep the latest comparison for the pages; tell Slack when the verdict changes (a Slack app's request
+    message shows it in place and its thread says so; a webhook posts a new message)."""
+    table.record_analysis(deployment.repository, deployment.build_no, {**analysis, "step": plan.step}, now, changed)
+    if not changed:
+        return
+    message = slack.analysis_message(deployment, analysis, plan.step)
+    reply(table, deployment, messenger.channel, item.get("slack_message"), message, now)
 
 
 def reply(

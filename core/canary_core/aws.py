@@ -31,6 +31,10 @@ def lambda_client(config: Config = LAMBDA_CLIENT_CONFIG) -> Any:
     return boto3.client("lambda", config=config)
 
 
+def cloudwatch_client() -> Any:
+    return boto3.client("cloudwatch")
+
+
 def stepfunctions_client() -> Any:
     return boto3.client("stepfunctions")
 

@@ -16,9 +16,9 @@ from canary_core.errors import InvalidInput
 from canary_core.executions import execution_running
 from canary_core.hooks import check_hooks_exist
 from canary_core.locks import FunctionLocks, Holder
-from canary_core.model import Defaults, Deployment
+from canary_core.model import WAITING, Decision, Defaults, Deployment
 from canary_core.targets import FunctionsTable
-from canary_core.trail import WAITING, Decision, DeploymentsTable
+from canary_core.trail import DeploymentsTable
 from canary_core.validation import parse_request, resolve_functions
 
 SUPERSEDE_WAIT_SECONDS = 120

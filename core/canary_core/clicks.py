@@ -12,8 +12,9 @@ from canary_core.decisions import DecisionNotDelivered, decide, decided_before
 from canary_core.errors import LinkRejected
 from canary_core.links import FIELDS as LINK_FIELDS
 from canary_core.links import AuditLink, DecisionLink, verify
-from canary_core.pages import confirm_page, error_page, format_time, result_page, status_words
-from canary_core.trail import LATE_DECISIONS, Decision, DeploymentsTable
+from canary_core.model import Decision
+from canary_core.pages import confirm_page, error_page, format_time, result_page, status_words, steps_left
+from canary_core.trail import LATE_DECISIONS, DeploymentsTable
 
 DECIDED_BY_LINK = "approval link"
 DECIDED_WORDS = {"approve": "approved", "rollback": "rolled back"}
@@ -62,7 +63,7 @@ def show(
     if item is None:
         return _unknown(link)
     audit = audit_href(secret, now)
-    if decided_before(item):
+    if decided_before(item, link.step):
         return 200, _already_decided(item, now, audit)
     form = {name: value for name, value in params.items() if name in LINK_FIELDS}
     return 200, confirm_page(item, link.action, form, now, audit_href=audit)
@@ -86,8 +87,8 @@ def submit(
         return _unknown(link)
     audit = audit_href(secret, now)
     user_agent = (visitor.user_agent or "")[:200] or None
-    decision = Decision(link.action, DECIDED_BY_LINK, now.isoformat(), visitor.source_ip, user_agent)
-    if decided_before(item):  # answered from what is stored: counted, nothing else written or sent
+    decision = Decision(link.action, DECIDED_BY_LINK, now.isoformat(), visitor.source_ip, user_agent, step=link.step)
+    if decided_before(item, link.step):  # answered from what is stored: counted, nothing else written or sent
         table.count_ignored(link.repository, link.build_no, LATE_DECISIONS, now, **decision.as_item())
         return 409, _already_decided(item, now, audit)
     try:
@@ -107,14 +108,16 @@ def submit(
             tone="bad",
             audit_href=audit,
         )
-    if link.action == "approve":
+    if link.action == "approve" and steps_left(current):
+        heading, message = f"Approved: {title}", "The next step of its schedule starts now."
+    elif link.action in ("approve", "promote"):
         heading, message = f"Approved: {title}", "Every alias is being promoted to its new version now."
     else:
         heading, message = (
             f"Rolled back: {title}",
             "Every alias is being put back on its previous version now.",
         )
-    tone = "good" if link.action == "approve" else "notice"
+    tone = "notice" if link.action == "rollback" else "good"
     message += " The outcome will be posted to Slack."
     return 200, result_page(current, heading, message, now, tone=tone, audit_href=audit)
 

@@ -15,7 +15,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from canary_core.executions import execution_running
-from canary_core.trail import LATE_DECISIONS, WAITING, Decision, DeploymentsTable
+from canary_core.model import WAITING, Decision
+from canary_core.trail import LATE_DECISIONS, DeploymentsTable
 
 logger = logging.getLogger(__name__)
 
@@ -35,9 +36,10 @@ class DecisionResult:
     problem: str | None = None  # why a winning decision did not reach the execution
 
 
-def decided_before(item: dict[str, Any]) -> bool:
-    """The deployment took its decision already, or no longer waits for one: a click only gets told."""
-    return bool(item.get("decision")) or item.get("status") != WAITING
+def decided_before(item: dict[str, Any], step: int = 0) -> bool:
+    """The deployment took its decision on `step` already, moved past it, or no longer waits for one: a
+    click only gets told."""
+    return bool(item.get("decision")) or item.get("status") != WAITING or int(item.get("step", 0)) != step
 
 
 def decide(

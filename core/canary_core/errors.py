@@ -54,3 +54,11 @@ class AlarmMissing(Exception):
         self.names = names
         listed = listing(repr(name) for name in names)
         super().__init__(f"alarm(s) watched by the deployment no longer exist: {listed}")
+
+
+class BeforeTrafficHookFailed(Exception):
+    """The before-traffic hook failed: the deployment ends with no alias moved."""
+
+
+class AfterPromoteHookFailed(Exception):
+    """The after-promote hook failed: the state machine rolls the promotion back."""

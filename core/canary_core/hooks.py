@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from canary_core.errors import InvalidInput
+from canary_core.errors import AfterPromoteHookFailed, BeforeTrafficHookFailed, InvalidInput
 from canary_core.model import Deployment, Hooks
+from canary_core.trail import DeploymentsTable
 
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024  # Lambda's limit for a synchronous invocation's request
 MAX_ERROR_CHARS = 1_000  # of a hook's error message, kept in the trail and the cause
@@ -110,3 +112,36 @@ def check_hooks_exist(lambda_client: Any, hooks: Hooks) -> None:
 def _failed(function: str, error_type: str, message: str) -> HookResult:
     capped = message if len(message) <= MAX_ERROR_CHARS else message[: MAX_ERROR_CHARS - 1] + "…"
     return HookResult(function=function, ok=False, error_type=error_type[:200], error_message=capped)
+
+
+def before_traffic(lambda_client: Any, deployment: Deployment, table: DeploymentsTable, now: datetime) -> None:
+    """Run the deployment's before-traffic hook (its new versions published, no weight moved yet); raise
+    BeforeTrafficHookFailed when it fails. Recorded in the trail either way."""
+    _run(lambda_client, deployment, deployment.hooks.before_traffic, "before-traffic", table, now)
+
+
+def after_promote(lambda_client: Any, deployment: Deployment, table: DeploymentsTable, now: datetime) -> None:
+    """Run the deployment's after-promote hook (every alias on the new version); raise AfterPromoteHookFailed
+    when it fails, for the state machine to roll the promotion back. Recorded in the trail either way."""
+    _run(lambda_client, deployment, deployment.hooks.after_promote, "after-promote", table, now)
+
+
+def _run(
+    lambda_client: Any,
+    deployment: Deployment,
+    function: str | None,
+    kind: str,
+    table: DeploymentsTable,
+    now: datetime,
+) -> None:
+    if not function:
+        return
+    result = run_hook(lambda_client, function, hook_payload(deployment, kind.replace("-", "_")))
+    if result.ok:
+        table.note(deployment.repository, deployment.build_no, now, f"{kind} hook passed", function=function)
+        return
+    table.note(
+        deployment.repository, deployment.build_no, now, f"{kind} hook failed", function=function, error=result.error
+    )
+    failure = BeforeTrafficHookFailed if kind == "before-traffic" else AfterPromoteHookFailed
+    raise failure(f"the {kind} hook {function} failed: {result.error}")

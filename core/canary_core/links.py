@@ -20,11 +20,12 @@ from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 from canary_core.errors import LinkRejected
+from canary_core.model import DECISION_ACTIONS
 
-ACTIONS = ("approve", "rollback")
+ACTIONS = DECISION_ACTIONS
 DECIDE_PATH = "/decide"
 REQUIRED = ("repository", "build_no", "action", "expires", "signature")
-FIELDS = (*REQUIRED, "key")  # what a link carries (the confirmation form passes each on)
+FIELDS = (*REQUIRED, "key", "step")  # what a link carries (the confirmation form passes each on)
 _NUMBER = re.compile(r"[0-9]{1,20}")
 
 
@@ -34,9 +35,11 @@ class DecisionLink:
     build_no: int
     action: str
     expires: int  # seconds since the epoch
+    step: int = 0  # the schedule's step it decides: a link of an earlier step decides nothing later
 
     def signature(self, secret: bytes) -> str:
-        message = f"{self.repository}\n{self.build_no}\n{self.action}\n{self.expires}".encode()
+        step = f"\n{self.step}" if self.step else ""  # a first step's link signs what links always signed
+        message = f"{self.repository}\n{self.build_no}\n{self.action}\n{self.expires}{step}".encode()
         return hmac.new(secret, message, hashlib.sha256).hexdigest()
 
     def params(self, secret: bytes) -> dict[str, str]:
@@ -45,6 +48,7 @@ class DecisionLink:
             "build_no": str(self.build_no),
             "action": self.action,
             "expires": str(self.expires),
+            **({"step": str(self.step)} if self.step else {}),
             "key": key_id(secret),
             "signature": self.signature(secret),
         }
@@ -87,9 +91,16 @@ def verify(params: Mapping[str, str], secrets: bytes | Sequence[bytes], now: dat
         )
     if params["action"] not in ACTIONS:
         raise LinkRejected(f"This link asks for an unknown action '{params['action']}'.", status=400)
-    if not _NUMBER.fullmatch(params["build_no"]) or not _NUMBER.fullmatch(params["expires"]):
-        raise LinkRejected("This link was changed: its build number or expiry is not a number.", status=400)
-    link = DecisionLink(params["repository"], int(params["build_no"]), params["action"], int(params["expires"]))
+    numbers = (params["build_no"], params["expires"], params.get("step") or "0")
+    if not all(_NUMBER.fullmatch(number) for number in numbers):
+        raise LinkRejected("This link was changed: its build number, expiry or step is not a number.", status=400)
+    link = DecisionLink(
+        params["repository"],
+        int(params["build_no"]),
+        params["action"],
+        int(params["expires"]),
+        int(params.get("step") or 0),
+    )
     secret = signing_key(params, secrets)
     if not hmac.compare_digest(link.signature(secret).encode(), params["signature"].encode()):
         raise LinkRejected(

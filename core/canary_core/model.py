@@ -1,4 +1,9 @@
-"""The deployment as it travels through the state machine: one record, plain data, JSON in and out.
+"""The deployment and the workflow's state: typed records, plain data, JSON in and out.
+
+The workflow's state has one key per task that writes it (each task's ResultPath in the state machine):
+`deployment` (Validate Input), `traffic` (Publish And Shift), `approval` (Request Approval, Check Canary,
+Next Step), `decision` (Await Decision), `promotion` (Promote), `rollback` (Roll Back), `outcome` (Record
+Outcome), and `error` / `rollback_error` (a Catch). `WorkflowState` reads it.
 
 The state carries the deployment without its functions (`to_state`): they live in the functions table
 (canary_core.targets), so the state stays a few hundred bytes whatever their number.
@@ -10,6 +15,12 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 LATEST = "$LATEST"
+# A deployment's status in the deployments table
+SHIFTING, WAITING, PROMOTED, ROLLED_BACK, FAILED = "SHIFTING", "WAITING", "PROMOTED", "ROLLED_BACK", "FAILED"
+# Who decided, when no person did
+PRE_APPROVAL, TIMEOUT, ANALYSIS = "pre-approval", "timeout", "canary analysis"
+ALARM_PREFIX = "alarm "  # decided_by of a roll back an alarm caused: "alarm <name>"
+DECISION_ACTIONS = ("approve", "rollback", "promote")  # promote: skip the schedule's remaining steps
 GATES = ("manual", "auto")  # manual: a click moves on; auto: the analysis does, once healthy after the bake
 ANALYSIS_MODES = ("off", "advise", "rollback")  # each stricter than the one before it
 
@@ -129,3 +140,77 @@ class Deployment:
     @property
     def title(self) -> str:
         return f"{self.repository} build {self.build_no}"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A decision on the current step: who took it, when, and (for the workflow's own) why."""
+
+    action: str  # see DECISION_ACTIONS
+    decided_by: str
+    decided_at: str
+    source_ip: str | None = None
+    user_agent: str | None = None
+    user_id: str | None = None  # the Slack user who pressed the button
+    reason: str | None = None  # the figures or the alarm behind a decision the workflow took itself
+    step: int = 0  # the schedule's step it decides (left out of the item for the first)
+
+    def as_item(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None and (k, v) != ("step", 0)}
+
+
+@dataclass(frozen=True)
+class ApprovalPlan:
+    """What the wait for a decision on the current step reads (`$.approval`): how long to wait next, and
+    when the reminders, the checks of the canary and the deadline fall (seconds since the epoch)."""
+
+    step: int  # the current step (an index into Deployment.steps)
+    last_step: bool  # approving it promotes
+    step_started_at: int  # when its weight was set: the analysis window and the bake start here
+    deadline: int
+    reminders: tuple[int, ...]
+    on_timeout: str
+    next_wait_seconds: int
+    next_check_at: int | None = None  # the next reading of alarms and metrics (none: nothing to watch)
+    verdict: str | None = None  # the latest analysis verdict on this step
+
+    def as_state(self) -> dict[str, Any]:
+        state = asdict(self)
+        state["reminders"] = list(self.reminders)
+        return state
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> ApprovalPlan:
+        values = {k: state[k] for k in cls.__dataclass_fields__ if k in state}
+        values["reminders"] = tuple(state.get("reminders", ()))
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class WorkflowState:
+    """The state machine's state as a task receives it (see the module's docstring)."""
+
+    deployment: Deployment
+    approval: ApprovalPlan | None = None
+    decision: dict[str, Any] | None = None
+    promotion: dict[str, Any] | None = None
+    rollback: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None  # {Error, Cause} of the step that failed
+    rollback_error: dict[str, Any] | None = None
+
+    def loaded(self, deployment: Deployment) -> WorkflowState:
+        """The same state with the deployment's functions loaded (FunctionsTable.load)."""
+        return replace(self, deployment=deployment)
+
+    @classmethod
+    def of(cls, state: dict[str, Any]) -> WorkflowState:
+        approval = state.get("approval")
+        return cls(
+            deployment=Deployment.from_state(state["deployment"]),
+            approval=ApprovalPlan.from_state(approval) if approval else None,
+            decision=state.get("decision"),
+            promotion=state.get("promotion"),
+            rollback=state.get("rollback"),
+            error=state.get("error"),
+            rollback_error=state.get("rollback_error"),
+        )

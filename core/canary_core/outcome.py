@@ -6,25 +6,27 @@ import json
 from typing import Any
 
 from canary_core.limits import capped_cause, listing
-from canary_core.model import Deployment
-from canary_core.trail import FAILED, PROMOTED, ROLLED_BACK, TIMEOUT
+from canary_core.model import FAILED, PROMOTED, ROLLED_BACK, TIMEOUT, WorkflowState
 
 ROLLED_BACK_ERROR = "Canary.RolledBack"  # someone, pre-approval policy or the timeout chose to roll back
 FAILED_ERROR = "Canary.DeploymentFailed"  # an error; every alias was put back
 ROLLBACK_FAILED_ERROR = "Canary.RollbackFailed"  # an error, and some aliases could not be put back
+BEFORE_TRAFFIC_HOOK_FAILED = "BeforeTrafficHookFailed"  # the error Publish And Shift raises: no weight moved
 SUMMARY_FUNCTIONS = 100  # functions listed with their versions in the summary (the execution's output)
 
 
-def describe_outcome(deployment: Deployment, state: dict[str, Any]) -> dict[str, Any]:
-    """The outcome record: status, the Step Functions error and cause for a failed ending, and a summary."""
-    outcome = _outcome(deployment, state)
+def describe_outcome(state: WorkflowState) -> dict[str, Any]:
+    """The outcome record: status, the Step Functions error and cause for a failed ending, and a summary.
+    `state.deployment` has its functions loaded."""
+    outcome = _outcome(state)
     if "cause" in outcome:
         outcome["cause"] = capped_cause(outcome["cause"])
     return outcome
 
 
-def _outcome(deployment: Deployment, state: dict[str, Any]) -> dict[str, Any]:
-    decision = state.get("decision") or {}
+def _outcome(state: WorkflowState) -> dict[str, Any]:
+    deployment = state.deployment
+    decision = state.decision or {}
     summary = {
         "repository": deployment.repository,
         "build_no": deployment.build_no,
@@ -32,6 +34,7 @@ def _outcome(deployment: Deployment, state: dict[str, Any]) -> dict[str, Any]:
         "execution_arn": deployment.execution_arn,
         "decided_by": decision.get("decided_by"),
         "decided_at": decision.get("decided_at"),
+        **({"steps": len(deployment.steps)} if len(deployment.steps) > 1 else {}),
         "functions": [
             {"name": f.name, "old_version": f.old_version, "new_version": f.new_version}
             for f in deployment.functions[:SUMMARY_FUNCTIONS]
@@ -45,8 +48,9 @@ def _outcome(deployment: Deployment, state: dict[str, Any]) -> dict[str, Any]:
         if latest
         else ""
     )
-    left = state.get("changed_outside") or {}
-    left_out = int(state.get("changed_outside_count", len(left))) - len(left)
+    rollback = state.rollback or {}
+    left = rollback.get("changed_outside") or {}
+    left_out = int(rollback.get("changed_outside_count", len(left))) - len(left)
     left_alone = (
         " Left as someone else set them: "
         + "; ".join(f"{name} ({change})" for name, change in sorted(left.items()))
@@ -54,31 +58,36 @@ def _outcome(deployment: Deployment, state: dict[str, Any]) -> dict[str, Any]:
         if left
         else ""
     )
-    if state.get("rollback_error"):
+    if state.rollback_error:
         return {
             "status": FAILED,
             "error": ROLLBACK_FAILED_ERROR,
             "cause": "Roll back failed, aliases may still carry weights: "
-            + _message(state["rollback_error"])
-            + (f" (after: {_message(state['error'])})" if state.get("error") else ""),
+            + _message(state.rollback_error)
+            + (f" (after: {_message(state.error)})" if state.error else ""),
             "summary": summary,
         }
-    if state.get("error"):
+    if state.error:
+        put_back = (
+            "No alias had moved; none was changed."
+            if state.error.get("Error") == BEFORE_TRAFFIC_HOOK_FAILED
+            else "Every alias was put back to the version it ran before."
+        )
         return {
             "status": ROLLED_BACK,
             "error": FAILED_ERROR,
-            "cause": f"{_message(state['error'])}. Every alias was put back to the version it ran before."
-            + on_latest
-            + left_alone,
+            "cause": f"{_message(state.error)}. {put_back}" + on_latest + left_alone,
             "summary": summary,
         }
-    if state.get("promoted"):
+    if state.promotion:
         return {"status": PROMOTED, "summary": summary}
     who = decision.get("decided_by", "unknown")
     if who == TIMEOUT:
         cause = f"No decision within {deployment.approval_timeout_seconds} seconds: rolled back (reason: timeout)."
     else:
         cause = f"Rolled back by {who} at {decision.get('decided_at', '?')}."
+    if decision.get("reason"):  # the workflow decided by itself (an alarm, the analysis): with its figures
+        cause += f" {decision['reason']}"
     return {
         "status": ROLLED_BACK,
         "error": ROLLED_BACK_ERROR,

@@ -18,8 +18,9 @@ _env = Environment(
 _env.filters["when"] = lambda value: format_time(value)
 _env.filters["status"] = lambda item: status_words(item)
 _env.filters["function_count"] = function_count
+_env.filters["step"] = lambda item: step_words(item)
 
-ACTION_WORDS = {"approve": "Approve", "rollback": "Roll back"}
+ACTION_WORDS = {"approve": "Approve", "rollback": "Roll back", "promote": "Promote now"}
 STATUS_WORDS = {
     "SHIFTING": "Shifting traffic",
     "WAITING": "Waiting for a decision",
@@ -43,7 +44,11 @@ def format_time(value: str | None) -> str:
 def status_words(item: dict[str, Any]) -> str:
     decision = item.get("decision")
     if item.get("status") == "WAITING" and decision:
-        return "Decided: promoting" if decision.get("action") == "approve" else "Decided: rolling back"
+        if decision.get("action") == "rollback":
+            return "Decided: rolling back"
+        return (
+            "Decided: next step" if steps_left(item) and decision.get("action") == "approve" else "Decided: promoting"
+        )
     return STATUS_WORDS.get(str(item.get("status")), str(item.get("status")))
 
 
@@ -90,6 +95,18 @@ def audit_page(
 
 def error_page(status: int, heading: str, message: str) -> str:
     return _env.get_template("error.html").render(status=status, heading=heading, message=message)
+
+
+def steps_left(item: dict[str, Any]) -> int:
+    """How many steps of its schedule the deployment has after the current one."""
+    steps = (item.get("deployment") or {}).get("steps") or [{}]
+    return len(steps) - 1 - int(item.get("step", 0))
+
+
+def step_words(item: dict[str, Any]) -> str:
+    """ "2 of 3" for a schedule; empty for a single step."""
+    steps = (item.get("deployment") or {}).get("steps") or [{}]
+    return f"{int(item.get('step', 0)) + 1} of {len(steps)}" if len(steps) > 1 else ""
 
 
 def _time_left(item: dict[str, Any], now: datetime) -> str | None:

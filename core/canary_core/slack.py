@@ -9,8 +9,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from canary_core.model import Deployment, FunctionTarget
-from canary_core.trail import TIMEOUT
+from canary_core.model import TIMEOUT, Deployment, FunctionTarget
 
 # Where Slack's interaction response_urls point (https://hooks.slack.com/actions/..., GovSlack: slack-gov.com)
 RESPONSE_URL_PREFIXES = ("https://hooks.slack.com/", "https://hooks.slack-gov.com/")
@@ -24,47 +23,102 @@ class SlackError(Exception):
 
 def request_message(
     deployment: Deployment,
-    approve_url: str | None,
-    rollback_url: str | None,
+    urls: dict[str, str],
     environment: str,
     expires_at: int,
     button_values: dict[str, str] | None = None,
     show_links: bool = True,
     audit_url: str | None = None,
+    step: int = 0,
 ) -> dict[str, Any]:
-    """The message that asks for a decision; without links when the deployment is pre-approved.
+    """The message that asks for a decision on step `step`; without links when it is pre-approved.
 
+    `urls`: {action: signed link} (approve, rollback, and promote while steps remain; none when pre-approved).
     With `button_values` ({action: value}, app mode) the buttons post to the app's interactivity endpoint
     instead of opening the links; the links stay in the text for anyone who prefers the page, unless
     `show_links` is off (only the app's approvers may decide: the buttons are the only way). `audit_url`: the
     signed link to the audit page, at the foot of the message.
     """
     deadline = datetime.fromtimestamp(expires_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
-    share = f"{deployment.weight:.0%}"
-    if approve_url and rollback_url:
-        headline = f"Canary: {deployment.title} has {share} of traffic. Approve or roll back by {deadline}."
-        fallback = f"{headline} Approve: {approve_url} Roll back: {rollback_url}" if show_links else headline
+    current = deployment.steps[step]
+    share = f"{current.weight:.0%}"
+    stage = step_words(deployment, step)
+    if urls:
+        headline = (
+            f"Canary: {deployment.title} has {share} of traffic{stage}. {_gate_words(deployment, step, deadline)}"
+        )
+        shown = " ".join(f"{ACTION_LABELS[action]}: {url}" for action, url in urls.items())
+        fallback = f"{headline} {shown}" if show_links else headline
     else:
-        headline = f"Canary: {deployment.title} is pre-approved in {environment}; promoting now."
+        then = "promoting now" if step == len(deployment.steps) - 1 else "moving to the next step now"
+        headline = f"Canary: {deployment.title} is pre-approved in {environment}{stage}; {then}."
         fallback = headline
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": f"Canary: {deployment.title}"[:150]}},
         _section(f"{escape(headline)}\n{_facts(deployment, environment)}"),
-        *_function_sections(deployment.functions, deployment.weight),
+        *_function_sections(deployment.functions, current.weight),
     ]
-    if approve_url and rollback_url:
+    if urls:
         blocks.append(
             {
                 "type": "actions",
                 "block_id": "decision",
                 "elements": [
-                    _button("Approve", approve_url, "approve", "primary", button_values),
-                    _button("Roll back", rollback_url, "rollback", "danger", button_values),
+                    _button(ACTION_LABELS[action], url, action, ACTION_STYLES[action], button_values)
+                    for action, url in urls.items()
                 ],
             }
         )
     blocks.extend(audit_blocks(audit_url))
     return {"text": escape(fallback), "blocks": blocks, "unfurl_links": False, "unfurl_media": False}
+
+
+ACTION_LABELS = {"approve": "Approve", "rollback": "Roll back", "promote": "Promote now"}
+ACTION_STYLES = {"approve": "primary", "rollback": "danger", "promote": "primary"}
+
+
+def step_words(deployment: Deployment, step: int) -> str:
+    """ " (step 2 of 3)" for a schedule; nothing for a single step."""
+    return f" (step {step + 1} of {len(deployment.steps)})" if len(deployment.steps) > 1 else ""
+
+
+def _gate_words(deployment: Deployment, step: int, deadline: str) -> str:
+    last = step == len(deployment.steps) - 1
+    after = "promotes" if last else f"moves to {deployment.steps[step + 1].weight:.0%}"
+    gate = deployment.steps[step]
+    if gate.gate == "auto":
+        return (
+            f"It {after} by itself after {gate.bake_seconds} s if the canary analysis says healthy; "
+            f"you may approve, promote or roll back before; it waits for a click if the analysis cannot tell, "
+            f"until {deadline}."
+        )
+    if last:
+        return f"Approve or roll back by {deadline}."
+    return f"Approve to move to {deployment.steps[step + 1].weight:.0%}, promote now, or roll back by {deadline}."
+
+
+def analysis_message(deployment: Deployment, analysis: dict[str, Any], step: int) -> dict[str, Any]:
+    """The canary analysis's verdict changed: the figures per function (old against new)."""
+    verdict = analysis["verdict"].replace("_", " ")
+    text = (
+        f"Canary analysis of {deployment.title}{step_words(deployment, step)}: {verdict}. {analysis.get('summary', '')}"
+    )
+    lines = [
+        f"`{row['name']}` {row['verdict'].replace('_', ' ')}: old {_figures(row['old'])}; new {_figures(row['new'])}"
+        + (f" ({row['reason']})" if row["verdict"] == "unhealthy" else "")
+        for row in analysis.get("functions", [])[:20]
+    ]
+    blocks = [_section(escape(text))]
+    if lines:
+        blocks.append(_section(escape("\n".join(lines))[:SECTION_LIMIT]))
+    return {"text": escape(text), "blocks": blocks, "unfurl_links": False, "unfurl_media": False}
+
+
+def _figures(figures: dict[str, Any]) -> str:
+    p99 = figures.get("p99_ms")
+    latency = f", p99 {p99:.0f} ms" if isinstance(p99, int | float) else ""
+    requests, failed = figures.get("requests", 0), figures.get("error_rate", 0)
+    return f"v{figures.get('version')}: {requests} requests, {failed:.1%} failed{latency}"
 
 
 def outcome_message(
@@ -93,8 +147,7 @@ def outcome_message(
 
 def reminder_message(
     deployment: Deployment,
-    approve_url: str | None,
-    rollback_url: str | None,
+    urls: dict[str, str],
     deadline: int,
     now: int,
     audit_url: str | None = None,
@@ -106,19 +159,18 @@ def reminder_message(
         f"Reminder: {deployment.title} still waits for a decision: {minutes} min left (until {until}); "
         f"then it is {policy}."
     )
-    if not (approve_url and rollback_url):  # decisions only through the request's buttons
+    if not urls:  # decisions only through the request's buttons
         return {
             "text": escape(text),
             "blocks": [_section(escape(text)), *audit_blocks(audit_url)],
             "unfurl_links": False,
             "unfurl_media": False,
         }
+    shown = " ".join(f"{ACTION_LABELS[action]}: {url}" for action, url in urls.items())
+    links = " · ".join(f"<{url}|{ACTION_LABELS[action]}>" for action, url in urls.items())
     return {
-        "text": escape(f"{text} Approve: {approve_url} Roll back: {rollback_url}"),
-        "blocks": [
-            _section(f"{escape(text)}\n<{approve_url}|Approve> · <{rollback_url}|Roll back>"),
-            *audit_blocks(audit_url),
-        ],
+        "text": escape(f"{text} {shown}"),
+        "blocks": [_section(f"{escape(text)}\n{links}"), *audit_blocks(audit_url)],
         "unfurl_links": False,
         "unfurl_media": False,
     }
@@ -135,10 +187,16 @@ def audit_blocks(audit_url: str | None) -> list[dict[str, Any]]:
     return [{"type": "context", "block_id": "audit", "elements": [{"type": "mrkdwn", "text": text}]}]
 
 
-def decided_message(title: str, action: str, decided_by: str, decided_at: str) -> dict[str, Any]:
-    """What the request message becomes at once when someone decides from Slack: no buttons, who and when."""
-    word = "Approved" if action == "approve" else "Rolled back"
-    doing = "promoting every alias" if action == "approve" else "putting every alias back"
+def decided_message(
+    title: str, action: str, decided_by: str, decided_at: str, next_step: bool = False
+) -> dict[str, Any]:
+    """What the request message becomes at once when someone decides from Slack: no buttons, who and when.
+    `next_step`: approving moves the schedule on rather than promoting."""
+    word = "Rolled back" if action == "rollback" else "Approved"
+    if action == "rollback":
+        doing = "putting every alias back"
+    else:
+        doing = "moving to the next step" if next_step and action == "approve" else "promoting every alias"
     text = f"{word} by {decided_by} at {decided_at}: {doing} now."
     return {
         "text": escape(f"{title}: {text}"),

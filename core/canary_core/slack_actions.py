@@ -20,8 +20,10 @@ from canary_core import slack
 from canary_core.decisions import DecisionNotDelivered, decide, decided_before
 from canary_core.errors import LinkRejected
 from canary_core.links import verify as verify_link
+from canary_core.model import Decision
+from canary_core.pages import steps_left
 from canary_core.slack_requests import SlackAction, parse_action, verify
-from canary_core.trail import LATE_DECISIONS, REFUSED_PRESSES, Decision, DeploymentsTable
+from canary_core.trail import LATE_DECISIONS, REFUSED_PRESSES, DeploymentsTable
 
 logger = logging.getLogger(__name__)
 
@@ -73,12 +75,12 @@ def handle_press(
         _ephemeral(respond, action, "This button does not match its deployment; nothing was changed.")
         return
     title = f"{link.repository} build {link.build_no}"
-    decision = Decision(action.action, action.user_name, now.isoformat(), user_id=action.user_id)
+    decision = Decision(action.action, action.user_name, now.isoformat(), user_id=action.user_id, step=link.step)
     item = table.get(link.repository, link.build_no)
     if item is None:
         _ephemeral(respond, action, f"There is no deployment {title} in this environment; nothing was changed.")
         return
-    if decided_before(item):  # answered from what is stored: counted, nothing else written
+    if decided_before(item, link.step):  # answered from what is stored: counted, nothing else written
         table.count_ignored(link.repository, link.build_no, LATE_DECISIONS, now, **decision.as_item())
         _already_decided(respond, action, title, item)
         return
@@ -102,7 +104,9 @@ def handle_press(
         action,
         {
             "replace_original": True,
-            **slack.decided_message(title, action.action, action.user_name, decision.decided_at),
+            **slack.decided_message(
+                title, action.action, action.user_name, decision.decided_at, next_step=steps_left(result.item) > 0
+            ),
         },
     )
 

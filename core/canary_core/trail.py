@@ -6,7 +6,6 @@ conditional update so that exactly one decision wins.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
@@ -15,30 +14,15 @@ from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
 from canary_core.errors import InvalidInput
-from canary_core.model import Deployment
+from canary_core.model import SHIFTING, WAITING, Decision, Deployment
 
-SHIFTING, WAITING, PROMOTED, ROLLED_BACK, FAILED = "SHIFTING", "WAITING", "PROMOTED", "ROLLED_BACK", "FAILED"
 KIND = "deployment"  # every item's `kind`: the partition of the ByStartTime index, newest first
 BY_START_TIME = "ByStartTime"
-PRE_APPROVAL, TIMEOUT = "pre-approval", "timeout"  # who decided, when no person did
 MAX_TRAIL_EVENTS = 200  # a DynamoDB item holds 400 KB at most
 LISTED_VERSIONS = 50  # functions whose versions the item lists for the pages (all of them: the functions table)
 # Counted, not appended to the trail: clicks after the decision, presses by someone not allowed to decide
 LATE_DECISIONS, REFUSED_PRESSES = "late_decisions", "refused_presses"
 IGNORED_COUNTERS = (LATE_DECISIONS, REFUSED_PRESSES)
-
-
-@dataclass(frozen=True)
-class Decision:
-    action: str  # approve | rollback
-    decided_by: str
-    decided_at: str
-    source_ip: str | None = None
-    user_agent: str | None = None
-    user_id: str | None = None  # the Slack user who pressed the button
-
-    def as_item(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if v is not None}
 
 
 class DeploymentsTable:
@@ -166,15 +150,18 @@ class DeploymentsTable:
 
     def record_decision(self, repository: str, build_no: int, decision: Decision) -> tuple[bool, dict[str, Any]]:
         """Write the decision if none was made yet. Returns (this decision won, the item after the attempt)."""
+        # On the step it names: a decision on an earlier step (a late click) decides nothing later
+        on_step = "(attribute_not_exists(step) OR step = :step)" if decision.step == 0 else "step = :step"
         try:
             result = self._table.update_item(
                 Key=_key(repository, build_no),
                 UpdateExpression="SET decision = :decision, trail = list_append(trail, :event)",
-                ConditionExpression="attribute_not_exists(decision) AND #status = :waiting",
+                ConditionExpression=f"attribute_not_exists(decision) AND #status = :waiting AND {on_step}",
                 ExpressionAttributeNames={"#status": "status"},
                 ExpressionAttributeValues={
                     ":decision": decision.as_item(),
                     ":waiting": WAITING,
+                    ":step": decision.step,
                     ":event": [_event_at(decision.decided_at, f"decision: {decision.action}", **decision.as_item())],
                 },
                 ReturnValues="ALL_NEW",
@@ -184,6 +171,44 @@ class DeploymentsTable:
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
             return False, self.get(repository, build_no) or {}
+
+    def open_step(self, deployment: Deployment, step: int, now: datetime) -> bool:
+        """The deployment moves from step `step - 1` (decided: approve) to `step`: its decision is kept in the
+        trail and cleared for the new step. False when the table is already past it (a retried task)."""
+        weight = deployment.steps[step].weight
+        from_first = step == 1  # items hold no step until the second one opens
+        try:
+            self._table.update_item(
+                Key=_key(deployment.repository, deployment.build_no),
+                UpdateExpression="SET step = :step, weight = :weight, trail = list_append(trail, :event) "
+                "REMOVE decision, analysis",
+                ConditionExpression=("attribute_not_exists(step) OR " if from_first else "") + "step = :previous",
+                ExpressionAttributeValues={
+                    ":step": step,
+                    ":previous": step - 1,
+                    ":weight": Decimal(str(weight)),
+                    ":event": [_event(now, f"step {step + 1} of {len(deployment.steps)}: new version at {weight:.0%}")],
+                },
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
+
+    def record_analysis(
+        self, repository: str, build_no: int, analysis: dict[str, Any], now: datetime, changed: bool
+    ) -> None:
+        """Keep the latest comparison of the new version with the old (the pages show it); a verdict that
+        changed is also written to the trail, with its figures."""
+        update, values = "SET analysis = :analysis", {":analysis": _dynamo(analysis)}
+        if changed:
+            update += ", trail = list_append(trail, :event)"
+            event = f"analysis: {analysis['verdict']}"
+            values[":event"] = [_event(now, event, reason=analysis.get("summary", ""))]
+        self._table.update_item(
+            Key=_key(repository, build_no), UpdateExpression=update, ExpressionAttributeValues=values
+        )
 
     def withdraw_decision(self, repository: str, build_no: int, decision: Decision, now: datetime, reason: str) -> None:
         """Take back a decision that could not be delivered (only that one: a later decision stays)."""

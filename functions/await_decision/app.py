@@ -23,5 +23,5 @@ sfn_client = aws.stepfunctions_client()
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    deployment = Deployment.from_state(event["state"]["deployment"])
+    deployment = Deployment.from_state(event["deployment"])
     return await_decision(deployment, event["task_token"], table=table, sfn_client=sfn_client)

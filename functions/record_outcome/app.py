@@ -1,4 +1,4 @@
-"""Record Outcome: write how the deployment ended to the table and post it to Slack."""
+"""Record Outcome: write how the deployment ended to the table and post it to Slack. Returns `$.outcome`."""
 
 from datetime import UTC, datetime
 from typing import Any
@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from canary_core import aws
 from canary_core.approval import announce_outcome
 from canary_core.config import Settings
-from canary_core.model import Deployment
+from canary_core.model import WorkflowState
 from canary_core.outcome import aliases_may_be_split, describe_outcome
 
 logger = Logger()
@@ -26,8 +26,9 @@ functions = aws.functions_table(settings)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(state: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    deployment = functions.load(Deployment.from_state(state["deployment"]))
-    outcome = describe_outcome(deployment, state)
+    workflow = WorkflowState.of(state)
+    deployment = functions.load(workflow.deployment)
+    outcome = describe_outcome(workflow.loaded(deployment))
     now = datetime.now(UTC)
     table.record_outcome(deployment, outcome, now)
     if not aliases_may_be_split(outcome):  # else kept: Clean Up or the sweeper puts the aliases back
@@ -36,4 +37,4 @@ def lambda_handler(state: dict[str, Any], context: LambdaContext) -> dict[str, A
     metrics.add_dimension(name="Environment", value=settings.environment)
     metrics.add_metric(name=f"Deployments{outcome['status'].title().replace('_', '')}", unit=MetricUnit.Count, value=1)
     logger.info("deployment ended", extra={"deployment": deployment.title, "status": outcome["status"]})
-    return {**state, "outcome": outcome}
+    return outcome

@@ -1,4 +1,5 @@
-"""Request Approval: post the approve / roll-back request (or approve when pre-approved); plan the wait."""
+"""Request Approval: post the request for a decision on the step the aliases are at (or approve a manual gate
+when pre-approved); plan the wait. Returns the plan, kept at `$.approval`."""
 
 from datetime import UTC, datetime
 from typing import Any
@@ -22,11 +23,14 @@ sfn_client = aws.stepfunctions_client()
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def lambda_handler(state: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    traffic = state["traffic"]
     plan = request_decision(
         functions.load(Deployment.from_state(state["deployment"])),
         aws.messenger(settings),
         table=table,
         sfn_client=sfn_client,
         now=datetime.now(UTC),
+        step=int(traffic["step"]),
+        step_started_at=int(traffic["shifted_at"]),
     )
-    return {**state, "approval": plan}
+    return plan.as_state()

@@ -34,4 +34,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         managed_prefix=settings.managed_function_prefix,
     )
     logger.info("deployment opened", extra={"deployment": deployment.title, "functions": deployment.function_count})
-    return {"deployment": deployment.to_state()}
+    return deployment.to_state()  # ResultSelector: the state starts as {"deployment": ...}

@@ -18,6 +18,7 @@ from canary_core.pages import format_time
 from canary_core.trail import DeploymentsTable
 from lambda_canary.browser import audit_link, decision_links, open_and_submit
 from lambda_canary.local.runtime import LocalRuntime
+from lambda_canary.traffic import Traffic
 
 SAMPLE_FUNCTIONS = ("orders-api", "payments", "notifications")
 ALIAS = "live"
@@ -29,9 +30,32 @@ WAITER_CONFIG = {"Delay": 0.1, "MaxAttempts": 600}
 
 def sample_code(version: int) -> bytes:
     """A deployment package whose handler says which build it is."""
+    return _package(f"def handler(event, context):\n    return {{'build': {version}}}\n")
+
+
+def faulty_code(version: int, failure_share: float) -> bytes:
+    """A deployment package whose handler says which build it is, but raises for `failure_share` (0 to 1) of
+    the invocations each execution environment serves, evenly spread (every other one for 0.5): a faulty build
+    for a canary analysis to catch, the same share every time it runs."""
+    if not 0.0 <= failure_share <= 1.0:
+        raise ValueError(f"failure_share must be between 0 and 1 (a share of invocations), not {failure_share!r}")
+    return _package(
+        f"FAILURE_SHARE = {failure_share!r}\n"
+        "calls = 0\n\n\n"
+        "def handler(event, context):\n"
+        "    global calls\n"
+        "    calls += 1\n"
+        "    if int(calls * FAILURE_SHARE) > int((calls - 1) * FAILURE_SHARE):\n"
+        f"        raise RuntimeError('build {version} failed (it fails {failure_share:.0%} of its invocations)')\n"
+        f"    return {{'build': {version}}}\n"
+    )
+
+
+def _package(source: str) -> bytes:
+    """A zip holding app.py with `source` (handler app.handler)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("app.py", f"def handler(event, context):\n    return {{'build': {version}}}\n")
+        archive.writestr("app.py", source)
     return buffer.getvalue()
 
 
@@ -62,10 +86,12 @@ def ship_code(lambda_client: Any, name: str, build: int) -> None:
     ship_codes(lambda_client, [name], build)
 
 
-def ship_codes(lambda_client: Any, names: Sequence[str], build: int) -> None:
-    """`ship_code` for several functions: every upload, then `aws lambda wait function-updated` for each."""
+def ship_codes(lambda_client: Any, names: Sequence[str], build: int, failure_share: float = 0.0) -> None:
+    """`ship_code` for several functions: every upload, then `aws lambda wait function-updated` for each.
+    failure_share: above 0, a faulty build that fails that share of its invocations (faulty_code)."""
+    code = faulty_code(build, failure_share) if failure_share else sample_code(build)
     for name in names:
-        lambda_client.update_function_code(FunctionName=name, ZipFile=sample_code(build))
+        lambda_client.update_function_code(FunctionName=name, ZipFile=code)
     for name in names:
         lambda_client.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig=WAITER_CONFIG)
 
@@ -111,6 +137,22 @@ def traffic_line(lambda_client: Any, name: str, invocations: int) -> str:
     return f"  {name:<14} {invocations} invocations of {ALIAS} ran {split}"
 
 
+SCENARIOS = ("classic", "faulty", "steps")
+# What each scenario's stack watches: its analysis reads the metrics every few seconds rather than every minute
+SCENARIO_STACKS = {
+    "classic": {},
+    "faulty": {"AnalysisMode": "rollback", "AnalysisIntervalSeconds": "2", "AnalysisMinInvocations": "30"},
+    "steps": {"AnalysisMode": "rollback", "AnalysisIntervalSeconds": "2", "AnalysisMinInvocations": "20"},
+}
+STEPS = [
+    {"weight": 0.1, "gate": "manual"},
+    {"weight": 0.25, "gate": "auto", "bake_seconds": 4},
+    {"weight": 0.5, "gate": "auto", "bake_seconds": 4},
+]
+FAULTY_SHARE = 0.3  # of version 2's invocations, in the faulty scenario
+TRAFFIC_RATE = 60.0  # requests per second over the three functions, while the canary runs
+
+
 def run(port: int, approval_port: int) -> int:
     auto = os.environ.get("DEMO_AUTO", "").strip().lower()
     if auto and auto not in AUTO_CHOICES:
@@ -119,25 +161,38 @@ def run(port: int, approval_port: int) -> int:
             file=sys.stderr,
         )
         return 2
+    scenario = os.environ.get("DEMO_SCENARIO", "").strip().lower() or "classic"
+    if scenario not in SCENARIOS:
+        print(f"DEMO_SCENARIO={scenario!r} is not understood; use one of {', '.join(SCENARIOS)}", file=sys.stderr)
+        return 2
     started = time.monotonic()
     print(f"Starting the local runtime (AWS emulator on :{port}, approval API on :{approval_port}) ...")
-    with LocalRuntime(port=port, approval_port=approval_port, log_level="WARNING") as runtime:
+    stack = SCENARIO_STACKS[scenario]
+    if stack:
+        print(f"Scenario {scenario}: the stack's parameters {json.dumps(stack)}")
+    with LocalRuntime(
+        port=port, approval_port=approval_port, log_level="WARNING", parameter_overrides=stack
+    ) as runtime:
         lam, sfn = boto3.client("lambda"), boto3.client("stepfunctions")
         table = DeploymentsTable(boto3.resource("dynamodb").Table(runtime.outputs["DeploymentsTableName"]))
         print(f"Deploying version 1 of {', '.join(SAMPLE_FUNCTIONS)} with alias '{ALIAS}' pinned to it ...")
         create_functions_with_alias(lam, SAMPLE_FUNCTIONS)
-        print("Shipping build 2 (the new code CI uploaded) ...")
-        ship_codes(lam, SAMPLE_FUNCTIONS, 2)
+        failure_share = FAULTY_SHARE if scenario == "faulty" else 0.0
+        print(
+            "Shipping build 2 (the new code CI uploaded"
+            + (f"; it fails {failure_share:.0%} of its invocations) ..." if failure_share else ") ...")
+        )
+        ship_codes(lam, SAMPLE_FUNCTIONS, 2, failure_share)
         print("\nAliases before:")
         for name in SAMPLE_FUNCTIONS:
             print(alias_line(lam, name))
-        request = {
+        request: dict[str, Any] = {
             "repository": "demo-shop",
             "build_no": 2,
             "functions": list(SAMPLE_FUNCTIONS),
-            "weight": 0.1,
             "build_url": "https://ci.example.com/demo-shop/2",
         }
+        request.update({"steps": STEPS} if scenario == "steps" else {"weight": 0.1})
         print(f"\nStarting execution demo-shop-2 with input {json.dumps(request)}")
         execution_arn = sfn.start_execution(
             stateMachineArn=runtime.outputs["StateMachineArn"], name="demo-shop-2", input=json.dumps(request)
@@ -147,22 +202,22 @@ def run(port: int, approval_port: int) -> int:
         print("\nCanary running. Aliases now:")
         for name in SAMPLE_FUNCTIONS:
             print(alias_line(lam, name))
-        print("Traffic (each alias invoked; the version that ran, as Lambda reports it):")
-        for name in SAMPLE_FUNCTIONS:
-            print(traffic_line(lam, name, 100))
-        print(f"\nApprove:   {links['approve']}\nRoll back: {links['rollback']}")
-        print(f"Every deployment and decision (signed link, a week): {audit_link(request_message)}\n")
-        if auto:
-            print(f"DEMO_AUTO={auto}: opening the {auto} link and pressing its button ...")
-            response = open_and_submit(links[auto])
-            print(f"  -> HTTP {response.status_code}")
-            timeout = 120.0
+        if scenario == "classic":
+            print("Traffic (each alias invoked; the version that ran, as Lambda reports it):")
+            for name in SAMPLE_FUNCTIONS:
+                print(traffic_line(lam, name, 100))
+            execution = _decide(sfn, execution_arn, links, request_message, auto)
         else:
-            print("Open one of the links in a browser on this machine and press the button (Ctrl-C to stop).")
-            timeout = 3600 + 60  # the stack's default approval timeout, plus the roll back
-        try:
-            execution = wait_for_execution(sfn, execution_arn, timeout=timeout)
-        except KeyboardInterrupt:
+            print(f"Traffic: {TRAFFIC_RATE:.0f} requests/s over the three aliases, until the deployment ends.")
+            with Traffic(lam, SAMPLE_FUNCTIONS, rate=TRAFFIC_RATE) as traffic:
+                watcher = _Watcher(lam, table)
+                if scenario == "steps":
+                    execution = _walk_steps(sfn, execution_arn, links, request_message, auto, watcher)
+                else:
+                    print("Nobody clicks: the canary analysis decides.")
+                    execution = watcher.until_ended(sfn, execution_arn, timeout=180)
+            print(f"  (sent {traffic.sent} requests, {traffic.failed} failed)")
+        if execution is None:
             print("\nStopped before a decision.")
             return 130
         print(f"\nExecution {execution['status']}" + (f": {execution.get('error')}" if execution.get("error") else ""))
@@ -176,8 +231,92 @@ def run(port: int, approval_port: int) -> int:
         item = table.get("demo-shop", 2) or {"trail": []}
         print(f"\nTrail of demo-shop build 2 (table {runtime.outputs['DeploymentsTableName']}):")
         for event in item["trail"]:
-            extra = ", ".join(f"{k}={event[k]}" for k in ("decided_by", "source_ip", "user_agent") if k in event)
+            extra = ", ".join(
+                f"{k}={event[k]}" for k in ("decided_by", "source_ip", "user_agent", "reason") if k in event
+            )
             print(f"  {format_time(event['at'])}  {event['event']}" + (f"  ({extra})" if extra else ""))
         print(f"\nDone in {time.monotonic() - started:.1f} s.")
         expected = {"approve": "SUCCEEDED", "rollback": "FAILED"}.get(auto)
+        if scenario == "faulty":
+            expected = "FAILED"  # the analysis rolls back, whatever DEMO_AUTO says
         return 0 if expected is None or execution["status"] == expected else 1
+
+
+def _decide(
+    sfn: Any, execution_arn: str, links: dict[str, str], message: dict[str, Any], auto: str
+) -> dict[str, Any] | None:
+    """Print the links and wait for a click, or open one and press its button (DEMO_AUTO)."""
+    print(f"\nApprove:   {links['approve']}\nRoll back: {links['rollback']}")
+    print(f"Every deployment and decision (signed link, a week): {audit_link(message)}\n")
+    if auto:
+        print(f"DEMO_AUTO={auto}: opening the {auto} link and pressing its button ...")
+        response = open_and_submit(links[auto])
+        print(f"  -> HTTP {response.status_code}")
+        timeout = 120.0
+    else:
+        print("Open one of the links in a browser on this machine and press the button (Ctrl-C to stop).")
+        timeout = 3600 + 60  # the stack's default approval timeout, plus the roll back
+    try:
+        return wait_for_execution(sfn, execution_arn, timeout=timeout)
+    except KeyboardInterrupt:
+        return None
+
+
+def _walk_steps(
+    sfn: Any, execution_arn: str, links: dict[str, str], message: dict[str, Any], auto: str, watcher: _Watcher
+) -> dict[str, Any] | None:
+    """The schedule: its first gate is manual (a click, or DEMO_AUTO), the next two move on by themselves."""
+    print("Step 1 of 3 is a manual gate at 10%; steps 2 and 3 (25%, 50%) are auto gates the analysis moves on.")
+    if auto:
+        print(f"DEMO_AUTO={auto}: opening the {auto} link of step 1 and pressing its button ...")
+        watcher.until(lambda item: (item.get("analysis") or {}).get("verdict") == "healthy", timeout=60)
+        print(f"  -> HTTP {open_and_submit(links[auto]).status_code}")
+    else:
+        print(f"\nApprove:   {links['approve']}\nRoll back: {links['rollback']}")
+        print(f"Every deployment and decision (signed link, a week): {audit_link(message)}\n")
+        print("Open a link in a browser on this machine and press the button (Ctrl-C to stop).")
+    try:
+        return watcher.until_ended(sfn, execution_arn, timeout=300 if auto else 3600 + 300)
+    except KeyboardInterrupt:
+        return None
+
+
+class _Watcher:
+    """Prints what changes while the canary runs: the aliases' weights and the analysis's verdicts."""
+
+    def __init__(self, lam: Any, table: DeploymentsTable) -> None:
+        self.lam, self.table = lam, table
+        self.seen: tuple[Any, ...] = ()
+
+    def look(self) -> dict[str, Any]:
+        item = self.table.get("demo-shop", 2) or {}
+        analysis = item.get("analysis") or {}
+        weights = tuple(alias_state(self.lam, name) for name in SAMPLE_FUNCTIONS)
+        now = (weights, analysis.get("verdict"), analysis.get("summary"))
+        if now != self.seen:
+            self.seen = now
+            split = alias_line(self.lam, SAMPLE_FUNCTIONS[0]).strip()
+            if analysis:
+                print(f"  {split}; analysis: {analysis['verdict'].replace('_', ' ')}: {analysis.get('summary', '')}")
+            else:
+                print(f"  {split}")
+        return item
+
+    def until(self, done: Any, timeout: float) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            item = self.look()
+            if done(item):
+                return item
+            time.sleep(0.5)
+        raise TimeoutError(f"not after {timeout} s")
+
+    def until_ended(self, sfn: Any, execution_arn: str, timeout: float) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.look()
+            execution: dict[str, Any] = sfn.describe_execution(executionArn=execution_arn)
+            if execution["status"] != "RUNNING":
+                return execution
+            time.sleep(0.5)
+        raise TimeoutError(f"execution {execution_arn} still running after {timeout} s")

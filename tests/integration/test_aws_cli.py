@@ -200,3 +200,69 @@ def test_canary_local_refuses_what_exceeds_awss_size_limits(start_local, tmp_pat
     # then the invocation is refused as AWS refuses it (1 MB asynchronous), and the cause is kept to 32,768
     assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 413
     assert (ended["status"], ended["error"], len(ended["cause"])) == ("FAILED", "Big", 32_768)
+
+
+def test_invocations_show_in_cloudwatch_and_alarms_are_set_with_the_aws_cli(start_local, tmp_path):
+    # given `canary local` with a function whose alias live is on version 1
+    local = start_local()
+    role = local.aws(
+        "iam", "create-role", "--role-name", "metrics", "--assume-role-policy-document", '{"Version":"2012-10-17"}'
+    )["Role"]["Arn"]
+    local.aws(
+        "lambda", "create-function", "--function-name", "my-app-metrics", "--runtime", "python3.12", "--role", role,
+        "--handler", "app.handler", "--zip-file", f"fileb://{_zip(tmp_path, 1)}",
+    )  # fmt: skip
+    local.aws("lambda", "wait", "function-active-v2", "--function-name", "my-app-metrics")
+    local.aws("lambda", "publish-version", "--function-name", "my-app-metrics")
+    local.aws(
+        "lambda", "create-alias", "--function-name", "my-app-metrics", "--name", "live", "--function-version", "1"
+    )
+
+    # when the alias is invoked three times, then Lambda's metrics are read with get-metric-data
+    for _ in range(3):
+        local.aws("lambda", "invoke", "--function-name", "my-app-metrics:live", str(tmp_path / "out.json"))
+    dimensions = [
+        {"Name": "FunctionName", "Value": "my-app-metrics"},
+        {"Name": "Resource", "Value": "my-app-metrics:live"},
+        {"Name": "ExecutedVersion", "Value": "1"},
+    ]
+    queries = [
+        {
+            "Id": metric.lower(),
+            "MetricStat": {
+                "Metric": {"Namespace": "AWS/Lambda", "MetricName": metric, "Dimensions": dimensions},
+                "Period": 60,
+                "Stat": stat,
+            },
+        }
+        for metric, stat in (("Invocations", "Sum"), ("Errors", "Sum"), ("Duration", "p99"))
+    ]
+    read = local.aws(
+        "cloudwatch", "get-metric-data", "--metric-data-queries", json.dumps(queries),
+        "--start-time", "2020-01-01T00:00:00Z", "--end-time", "2100-01-01T00:00:00Z",
+    )  # fmt: skip
+    sums = {result["Id"]: sum(result["Values"]) for result in read["MetricDataResults"]}
+
+    # then the three invocations ran version 1 without error, and their p99 duration is known
+    assert (sums["invocations"], sums["errors"]) == (3, 0)
+    assert sums["duration"] > 0
+
+    # when an alarm is created, then set to ALARM with the aws CLI
+    local.aws(
+        "cloudwatch", "put-metric-alarm", "--alarm-name", "my-app-metrics-errors", "--namespace", "AWS/Lambda",
+        "--metric-name", "Errors", "--dimensions", "Name=FunctionName,Value=my-app-metrics", "--statistic", "Sum",
+        "--period", "60", "--evaluation-periods", "1", "--threshold", "1",
+        "--comparison-operator", "GreaterThanOrEqualToThreshold",
+    )  # fmt: skip
+    before = local.aws("cloudwatch", "describe-alarms", "--alarm-names", "my-app-metrics-errors")["MetricAlarms"]
+    local.aws(
+        "cloudwatch", "set-alarm-state", "--alarm-name", "my-app-metrics-errors", "--state-value", "ALARM",
+        "--state-reason", "set by a test",
+    )  # fmt: skip
+    after = local.aws("cloudwatch", "describe-alarms", "--alarm-names", "my-app-metrics-errors")["MetricAlarms"]
+
+    # then describe-alarms reports the state it was set to
+    assert [alarm["StateValue"] for alarm in before] != ["ALARM"]
+    assert [(alarm["AlarmName"], alarm["StateValue"], alarm["StateReason"]) for alarm in after] == [
+        ("my-app-metrics-errors", "ALARM", "set by a test")
+    ]

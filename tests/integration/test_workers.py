@@ -112,7 +112,7 @@ def test_a_functions_calls_are_decided_by_the_credentials_of_its_own_environment
     assert own["Table"]["TableName"] == table
 
 
-@pytest.mark.parametrize("logical_id", ["RequestApprovalFunction", "RemindOrExpireFunction"])
+@pytest.mark.parametrize("logical_id", ["RequestApprovalFunction", "CheckCanaryFunction"])
 def test_every_function_that_builds_links_is_given_the_apis_address(runtime, logical_id):
     # given a function of the stack that posts approve / roll-back links
     name = runtime.stack.function_names[logical_id]

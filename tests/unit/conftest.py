@@ -303,7 +303,7 @@ def waiting_deployment(
     """waiting_deployment(**overrides): a deployment opened in the table and waiting for a decision."""
 
     def make(task_token: str | None = WAITING_TASK, **overrides: Any) -> Deployment:
-        """task_token=None: between two waits (Remind Or Expire runs), no task waits and no token is stored."""
+        """task_token=None: between two waits (Check Canary runs), no task waits and no token is stored."""
         deployment = make_deployment(**overrides)
         table.open(deployment, now)
         functions_table.save(deployment)

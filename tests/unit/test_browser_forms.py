@@ -62,7 +62,7 @@ def test_decision_links_reads_the_buttons_of_a_request(make_deployment, link_sec
     # given the Slack request for a decision with signed approve and roll-back links
     approve = DecisionLink("my-app", 760, "approve", 1744021800).url(API_URL, link_secret)
     rollback = DecisionLink("my-app", 760, "rollback", 1744021800).url(API_URL, link_secret)
-    message = slack.request_message(make_deployment(), approve, rollback, "prod", 1744021800)
+    message = slack.request_message(make_deployment(), {"approve": approve, "rollback": rollback}, "prod", 1744021800)
 
     # when its decision links are read
     links = decision_links(message)
@@ -73,7 +73,7 @@ def test_decision_links_reads_the_buttons_of_a_request(make_deployment, link_sec
 
 def test_decision_links_of_a_pre_approved_request_are_none(make_deployment):
     # given the Slack message of a pre-approved deployment
-    message = slack.request_message(make_deployment(pre_approve=True), None, None, "dev", 1744021800)
+    message = slack.request_message(make_deployment(pre_approve=True), {}, "dev", 1744021800)
 
     # when its decision links are read
     # then there are none

@@ -1,4 +1,4 @@
-"""canary_core.approval: the request for a decision, the wait loop (Await Decision, Remind Or Expire) and the
+"""canary_core.approval: the request for a decision, the wait loop (Await Decision, Check Canary) and the
 outcome in Slack.
 
 Slack is faked at requests.post (conftest's SlackHttp: Slack's own answers); Step Functions by FakeStepFunctions.
@@ -7,6 +7,7 @@ Slack is faked at requests.post (conftest's SlackHttp: Slack's own answers); Ste
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import timedelta
 from unittest.mock import patch
 from urllib.parse import parse_qs, parse_qsl, urlsplit
@@ -19,15 +20,15 @@ from canary_core import clicks, slack
 from canary_core.approval import (
     Messenger,
     announce_outcome,
-    approval_plan,
     await_decision,
-    remind_or_expire,
+    check_canary,
+    plan_wait,
     reminder_times,
     request_decision,
 )
 from canary_core.decisions import resume_output
 from canary_core.links import AUDIT_LINK_SECONDS, AuditLink, DecisionLink, verify, verify_audit
-from canary_core.trail import PRE_APPROVAL, TIMEOUT, WAITING, Decision
+from canary_core.model import PRE_APPROVAL, TIMEOUT, WAITING, ApprovalPlan, Decision, Deployment
 from lambda_canary.browser import audit_link, decision_links
 
 API_URL = "https://abc123defg.execute-api.us-east-1.amazonaws.com/v1"
@@ -66,7 +67,18 @@ def ask(deployment, channel, *, table, sfn, secret, now, interactive=False):
 
 
 def remind(deployment, plan, channel, *, table, secret, at):
-    return remind_or_expire(deployment, plan, messenger(channel, secret), table=table, now=at)
+    """Check Canary for a deployment that watches neither alarms nor metrics: reminders and the deadline."""
+    return check_canary(deployment, plan, messenger(channel, secret), table=table, gather=no_evidence, now=at)
+
+
+def no_evidence(deployment, since, now):
+    raise AssertionError("a deployment that watches nothing is never checked")
+
+
+def approval_plan(reminders, deadline, on_timeout, now, started=None):
+    """The plan of a single-step deployment's wait, made at `now` (its step started at `started`, else now)."""
+    deployment = Deployment("my-app", 760, "live", 0.1, False, None, HOUR, "arn", on_timeout=on_timeout)
+    return plan_wait(deployment, 0, now if started is None else started, deadline, reminders, now)
 
 
 # --- when to remind, and the plan the wait loop reads ----------------------------------------------------
@@ -100,13 +112,15 @@ def test_the_plan_at_the_request_waits_until_the_first_reminder(t0):
     plan = approval_plan(reminder_times(t0, deadline), deadline, "rollback", t0)
 
     # then the first wait lasts until half-time, and both reminders are still to come
-    assert plan == {
-        "deadline": deadline,
-        "reminders": [t0 + 1800, t0 + 3000],
-        "on_timeout": "rollback",
-        "expired": False,
-        "next_wait_seconds": 1800,
-    }
+    assert plan == ApprovalPlan(
+        step=0,
+        last_step=True,
+        step_started_at=t0,
+        deadline=deadline,
+        reminders=(t0 + 1800, t0 + 3000),
+        on_timeout="rollback",
+        next_wait_seconds=1800,
+    )
 
 
 @pytest.mark.parametrize(
@@ -122,25 +136,24 @@ def test_the_plan_after_a_reminder_waits_until_the_next_point(t0, elapsed, remin
     deadline = t0 + HOUR
 
     # when the plan is made again `elapsed` seconds later
-    plan = approval_plan([t0 + 1800, t0 + 3000], deadline, "promote", t0 + elapsed)
+    plan = approval_plan([t0 + 1800, t0 + 3000], deadline, "promote", t0 + elapsed, started=t0)
 
     # then only later reminders are left, and the next wait ends at the next of them or at the deadline
-    assert plan["reminders"] == [t0 + offset for offset in reminders_left]
-    assert plan["next_wait_seconds"] == next_wait
-    assert (plan["expired"], plan["on_timeout"], plan["deadline"]) == (False, "promote", deadline)
+    assert plan.reminders == tuple(t0 + offset for offset in reminders_left)
+    assert plan.next_wait_seconds == next_wait
+    assert (plan.on_timeout, plan.deadline) == ("promote", deadline)
 
 
 @pytest.mark.parametrize("late", [0, 1, 90])
-def test_the_plan_at_or_past_the_deadline_is_expired(t0, late):
+def test_the_plan_at_or_past_the_deadline_waits_one_second(t0, late):
     # given an hour's wait from t0 whose reminders were all sent
     deadline = t0 + HOUR
 
     # when the plan is made at the deadline or after it
-    plan = approval_plan([], deadline, "rollback", deadline + late)
+    plan = approval_plan([], deadline, "rollback", deadline + late, started=t0)
 
-    # then it is expired, and a wait (were there one) would still be a valid Step Functions timeout
-    assert plan["expired"] is True
-    assert plan["next_wait_seconds"] == 1
+    # then a wait (were there one) would still be a valid Step Functions timeout
+    assert plan.next_wait_seconds == 1
 
 
 def test_a_one_second_timeout_waits_one_second_without_reminders(t0):
@@ -149,7 +162,7 @@ def test_a_one_second_timeout_waits_one_second_without_reminders(t0):
     plan = approval_plan(reminder_times(t0, t0 + 1), t0 + 1, "rollback", t0)
 
     # then there is nothing to remind, and the single wait is one second
-    assert (plan["reminders"], plan["next_wait_seconds"], plan["expired"]) == ([], 1, False)
+    assert (plan.reminders, plan.next_wait_seconds) == ((), 1)
 
 
 # --- Request Approval ------------------------------------------------------------------------------------
@@ -230,7 +243,7 @@ def test_a_pre_approved_deployment_is_decided_at_once_without_a_token(
     assert [event["event"] for event in item["trail"]] == ["started", "waiting for a decision", "decision: approve"]
     assert sfn.calls == []
     assert sfn.described == [deployment.execution_arn]
-    assert plan["expired"] is False and plan["deadline"] == t0 + deployment.approval_timeout_seconds
+    assert plan.deadline == t0 + deployment.approval_timeout_seconds
 
     # and the message says it is promoting, without buttons, with the signed link to the audit page
     (message,) = slack_http.to(SLACK_WEBHOOK)
@@ -272,7 +285,7 @@ def test_a_slack_failure_is_noted_with_the_links_and_does_not_stop_the_deploymen
     plan = ask(deployment, webhook_channel, table=table, sfn=sfn, secret=link_secret, now=now)
 
     # then the deployment still waits, and the trail has the failure and both links for an operator to hand on
-    assert plan["expired"] is False
+    assert plan.deadline > t0
     item = table.get("my-app", 760)
     assert item["status"] == WAITING
     assert item["trail"][-1] == {
@@ -361,7 +374,7 @@ def test_await_decision_resumes_at_once_with_a_decision_already_taken(table, sfn
     assert table.get("my-app", 760)["task_token"] == "token-await-next"
 
 
-# --- Remind Or Expire ------------------------------------------------------------------------------------
+# --- Check Canary: reminders and the deadline ----------------------------------------------------------------
 
 
 @pytest.fixture
@@ -373,15 +386,15 @@ def hour_plan(t0):
 def test_a_decision_taken_between_two_waits_sends_the_loop_back_at_once(
     table, waiting_deployment, webhook_channel, slack_http, hour_plan, now
 ):
-    # given the first wait ended at half-time, and an approval was recorded before Remind Or Expire ran
+    # given the first wait ended at half-time, and an approval was recorded before Check Canary ran
     deployment = waiting_deployment(task_token=None)
     table.record_decision("my-app", 760, Decision("approve", "approval link", now.isoformat()))
 
-    # when Remind Or Expire runs at half-time
+    # when Check Canary runs at half-time
     plan = remind(deployment, hour_plan, webhook_channel, table=table, secret=b"unused", at=now + timedelta(hours=0.5))
 
     # then it reminds nobody, and the next wait is one second (Await Decision resumes with the decision)
-    assert plan == {"approval": {**hour_plan, "expired": False, "next_wait_seconds": 1}}
+    assert plan == replace(hour_plan, next_wait_seconds=1)
     assert slack_http.requests == []
 
 
@@ -392,8 +405,8 @@ def test_a_due_reminder_is_posted_once_and_noted(
     deployment = waiting_deployment()
     half_time = now + timedelta(minutes=30)
 
-    # when Remind Or Expire runs at half-time
-    plan = remind(deployment, hour_plan, webhook_channel, table=table, secret=link_secret, at=half_time)["approval"]
+    # when Check Canary runs at half-time
+    plan = remind(deployment, hour_plan, webhook_channel, table=table, secret=link_secret, at=half_time)
 
     # then the reminder is posted with both links, saying how long is left and what happens then
     (message,) = slack_http.to(SLACK_WEBHOOK)
@@ -410,10 +423,10 @@ def test_a_due_reminder_is_posted_once_and_noted(
         "event": "reminder sent",
         "minutes_left": 30,
     }
-    assert plan == {**hour_plan, "reminders": [t0 + 3000], "next_wait_seconds": 1200}
+    assert plan == replace(hour_plan, reminders=(t0 + 3000,), next_wait_seconds=1200)
 
-    # when Remind Or Expire runs again with that plan before the next reminder is due (a retried step)
-    again = remind(deployment, plan, webhook_channel, table=table, secret=link_secret, at=half_time)["approval"]
+    # when Check Canary runs again with that plan before the next reminder is due (a retried step)
+    again = remind(deployment, plan, webhook_channel, table=table, secret=link_secret, at=half_time)
 
     # then nothing more is posted or noted
     assert len(slack_http.requests) == 1
@@ -429,8 +442,10 @@ def test_a_reminder_of_an_app_request_is_posted_in_its_thread(
     plan = ask(deployment, app_channel, table=table, sfn=sfn, secret=link_secret, now=now, interactive=True)
     ten_before = now + timedelta(minutes=50)
 
-    # when Remind Or Expire runs ten minutes before the deadline (the half-time reminder was sent)
-    remind(deployment, {**plan, "reminders": [t0 + 3000]}, app_channel, table=table, secret=link_secret, at=ten_before)
+    # when Check Canary runs ten minutes before the deadline (the half-time reminder was sent)
+    remind(
+        deployment, replace(plan, reminders=(t0 + 3000,)), app_channel, table=table, secret=link_secret, at=ten_before
+    )
 
     # then the reminder is a reply in the request's thread, saying what happens at the deadline
     request, reminder = slack_http.to(POST_MESSAGE)
@@ -450,13 +465,13 @@ def test_a_reminder_slack_refuses_is_noted_and_the_wait_goes_on(
     deployment = waiting_deployment()
     half_time = now + timedelta(minutes=30)
 
-    # when Remind Or Expire runs
-    plan = remind(deployment, hour_plan, webhook_channel, table=table, secret=link_secret, at=half_time)["approval"]
+    # when Check Canary runs
+    plan = remind(deployment, hour_plan, webhook_channel, table=table, secret=link_secret, at=half_time)
 
     # then the failure is noted, the reminder counts as done, and the wait goes on
     events = [event["event"] for event in table.get("my-app", 760)["trail"]]
     assert events[-2:] == ["slack message failed", "reminder sent"]
-    assert plan["reminders"] == [t0 + 3000] and plan["expired"] is False
+    assert plan.reminders == (t0 + 3000,)
 
 
 def test_a_wait_that_ended_before_any_reminder_posts_nothing(
@@ -465,13 +480,13 @@ def test_a_wait_that_ended_before_any_reminder_posts_nothing(
     # given the first wait ended ten minutes in (no reminder is due yet)
     deployment = waiting_deployment()
 
-    # when Remind Or Expire runs
+    # when Check Canary runs
     ten_minutes_in = now + timedelta(minutes=10)
     update = remind(deployment, hour_plan, webhook_channel, table=table, secret=b"unused", at=ten_minutes_in)
 
     # then nothing is posted, and the next wait ends at half-time
     assert slack_http.requests == []
-    assert update == {"approval": {**hour_plan, "next_wait_seconds": 1200}}
+    assert update == replace(hour_plan, next_wait_seconds=1200)
 
 
 @pytest.mark.parametrize(("on_timeout", "action"), [("rollback", "rollback"), ("promote", "approve")])
@@ -480,24 +495,15 @@ def test_at_the_deadline_the_timeout_policy_decides_like_a_click(
 ):
     # given the last wait ended at the deadline with no decision
     deployment = waiting_deployment(on_timeout=on_timeout)
-    plan = approval_plan([], t0 + HOUR, on_timeout, t0 + 3000)
+    plan = approval_plan([], t0 + HOUR, on_timeout, t0 + 3000, started=t0)
     deadline = now + timedelta(hours=1)
 
-    # when Remind Or Expire runs at the deadline
+    # when Check Canary runs at the deadline
     result = remind(deployment, plan, webhook_channel, table=table, secret=b"unused", at=deadline)
 
-    # then the plan is expired, and the policy's decision is recorded first-wins and handed to the state machine
+    # then the policy's decision is recorded first-wins, and the next wait (one second) resumes with it
     timeout = {"action": action, "decided_by": TIMEOUT, "decided_at": deadline.isoformat()}
-    assert result == {
-        "approval": {
-            "deadline": t0 + HOUR,
-            "reminders": [],
-            "on_timeout": on_timeout,
-            "expired": True,
-            "next_wait_seconds": 1,
-        },
-        "decision": timeout,
-    }
+    assert result == replace(plan, next_wait_seconds=1)
     assert table.get("my-app", 760)["decision"] == timeout
     assert slack_http.requests == []
 
@@ -505,10 +511,10 @@ def test_at_the_deadline_the_timeout_policy_decides_like_a_click(
 def test_a_click_recorded_just_before_the_deadline_decision_wins_over_the_timeout(
     table, waiting_deployment, webhook_channel, slack_http, t0, now
 ):
-    # given the last wait ended, and a click was written after the wait ended but before Remind Or Expire decides:
-    # Remind Or Expire read no decision, then the timeout's conditional write meets the click's
+    # given the last wait ended, and a click was written after the wait ended but before Check Canary decides:
+    # Check Canary read no decision, then the timeout's conditional write meets the click's
     deployment = waiting_deployment(task_token=None)
-    plan = approval_plan([], t0 + HOUR, "rollback", t0 + 3000)
+    plan = approval_plan([], t0 + HOUR, "rollback", t0 + 3000, started=t0)
     clicked = Decision("approve", "alice", (now + timedelta(minutes=59, seconds=59.7)).isoformat())
     real_get = table.get
 
@@ -518,12 +524,12 @@ def test_a_click_recorded_just_before_the_deadline_decision_wins_over_the_timeou
         assert table.record_decision(repository, build_no, clicked)[0]
         return item
 
-    # when Remind Or Expire runs at the deadline, the click landing right after its read
+    # when Check Canary runs at the deadline, the click landing right after its read
     with patch.object(table, "get", side_effect=read_then_click):
         result = remind(deployment, plan, webhook_channel, table=table, secret=b"unused", at=now + timedelta(hours=1))
 
     # then the click stays the decision, and the loop goes back to a wait that resumes with it at once
-    assert result == {"approval": {**plan, "expired": False, "next_wait_seconds": 1}}
+    assert result == replace(plan, next_wait_seconds=1)
     assert table.get("my-app", 760)["decision"]["decided_by"] == "alice"
     assert [e["event"] for e in table.get("my-app", 760)["trail"]].count("decision: approve") == 1
 
@@ -623,21 +629,21 @@ def test_a_throttled_resume_in_await_decision_does_not_fail_the_wait(table, make
     result = await_decision(deployment, "token-throttled-resume", table=table, sfn_client=throttled)
 
     # then it tried to resume, does not fail (a failed task would roll back), and the task waits with its token:
-    # Remind Or Expire finds the approval when this wait ends, and the next wait resumes at once
+    # Check Canary finds the approval when this wait ends, and the next wait resumes at once
     assert result == {"resumed": False}
     assert [call["taskToken"] for call in throttled.calls] == ["token-throttled-resume"]
     assert table.get("my-app", 760)["task_token"] == "token-throttled-resume"
 
 
-def test_a_click_at_the_deadline_is_too_late_as_remind_or_expire_says(
+def test_a_click_at_the_deadline_is_too_late_as_check_canary_says(
     table, make_sfn, waiting_deployment, webhook_channel, slack_http, link_secret, now, t0
 ):
-    # given the last wait ended at the deadline, and Remind Or Expire reported it (nobody had decided)
+    # given the last wait ended at the deadline, and Check Canary reported it (nobody had decided)
     deployment = waiting_deployment(task_token="token-of-the-last-wait")
     deadline = now + timedelta(hours=1)
     plan = approval_plan([], t0 + HOUR, "rollback", t0 + 3000)
     update = remind(deployment, plan, webhook_channel, table=table, secret=link_secret, at=deadline)
-    assert update["approval"]["expired"]
+    assert update.next_wait_seconds == 1 and table.get("my-app", 760)["decision"]["decided_by"] == TIMEOUT
 
     # when the approve link is confirmed in that same second, while the execution runs its roll back
     rolling_back = make_sfn(error_code="TaskTimedOut", execution_status="RUNNING")

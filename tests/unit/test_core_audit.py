@@ -11,8 +11,8 @@ import pytest
 from canary_core import pages
 from canary_core.audit import BadCursor, audit_page_rows, audit_rows, console_url
 from canary_core.decisions import decide
+from canary_core.model import PROMOTED, ROLLED_BACK, WAITING, Decision
 from canary_core.outcome import ROLLED_BACK_ERROR
-from canary_core.trail import PROMOTED, ROLLED_BACK, WAITING, Decision
 
 EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:canary:"
 

@@ -19,9 +19,8 @@ from botocore.exceptions import ClientError
 from canary_core import aliases, claim
 from canary_core.claim import POLL_SECONDS, SUPERSEDE_WAIT_SECONDS, open_deployment
 from canary_core.errors import InvalidInput
-from canary_core.model import Defaults, Deployment, Hooks, Step
+from canary_core.model import ROLLED_BACK, SHIFTING, WAITING, Defaults, Deployment, Hooks, Step, WorkflowState
 from canary_core.outcome import describe_outcome
-from canary_core.trail import ROLLED_BACK, SHIFTING, WAITING
 
 EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:canary:"
 DEFAULTS = Defaults(alias="live", weight=0.1, pre_approve=False, approval_timeout_seconds=3600)
@@ -159,8 +158,8 @@ def older_reacts(older_waiting, sfn, lambda_client, table, locks, clock, upload)
             return
         decision = json.loads(delivered[-1]["output"])
         deployment, changed_outside = aliases.roll_back(lambda_client, older_waiting)
-        state = {"deployment": deployment.to_state(), "decision": decision, "changed_outside": changed_outside}
-        table.record_outcome(deployment, describe_outcome(deployment, state), clock.now())
+        state = WorkflowState(deployment, decision=decision, rollback={"changed_outside": changed_outside})
+        table.record_outcome(deployment, describe_outcome(state), clock.now())
         locks.release(deployment)
 
     clock.on_sleep = react

@@ -11,9 +11,8 @@ from botocore.exceptions import ClientError
 
 from canary_core import aliases, slack
 from canary_core.cleanup import clean_up
-from canary_core.model import FunctionTarget
+from canary_core.model import FAILED, PROMOTED, ROLLED_BACK, Decision, FunctionTarget
 from canary_core.outcome import FAILED_ERROR, ROLLBACK_FAILED_ERROR
-from canary_core.trail import FAILED, PROMOTED, ROLLED_BACK, Decision
 from lambda_canary.demo import alias_state
 
 EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:canary:my-app-760"

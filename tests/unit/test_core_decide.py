@@ -9,7 +9,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from canary_core.decisions import DecisionNotDelivered, decide, resume_output
-from canary_core.trail import Decision
+from canary_core.model import Decision
 
 
 @pytest.fixture

@@ -60,8 +60,9 @@ def test_a_link_url_carries_only_the_six_link_fields(link, link_secret):
     # when its query is read
     params = parse_qs(urlsplit(url).query)
 
-    # then it holds the six fields, once each (the key by its id), and nothing token-like (no task token, no secret)
-    assert set(params) == set(FIELDS)
+    # then it holds the six fields of a first step's link, once each (the key by its id), and nothing token-like
+    # (no task token, no secret)
+    assert set(params) == set(FIELDS) - {"step"}
     assert all(len(values) == 1 for values in params.values())
     assert "token" not in url.lower()
     assert link_secret.decode() not in url
@@ -117,7 +118,7 @@ def test_a_link_whose_number_is_not_a_number_is_rejected_with_400(link, link_sec
 
     # then it is refused as a bad request that says which part is wrong
     assert rejected.value.status == 400
-    assert "build number or expiry is not a number" in str(rejected.value)
+    assert "build number, expiry or step is not a number" in str(rejected.value)
 
 
 def test_a_link_with_an_unknown_action_is_rejected_with_400_naming_it(link, link_secret, now):
@@ -201,7 +202,7 @@ def test_a_link_with_digits_int_cannot_read_is_rejected_with_400(link, link_secr
 
     # then it is refused as a bad request (not a crash of the click handler)
     assert rejected.value.status == 400
-    assert "build number or expiry is not a number" in str(rejected.value)
+    assert "build number, expiry or step is not a number" in str(rejected.value)
 
 
 def test_a_link_with_a_non_ascii_signature_is_rejected_with_403(link, link_secret, now):

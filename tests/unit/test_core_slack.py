@@ -14,6 +14,7 @@ from canary_core.slack import SlackError
 
 APPROVE_URL = "https://abc123defg.execute-api.us-east-1.amazonaws.com/v1/decide?action=approve&signature=a1"
 ROLLBACK_URL = "https://abc123defg.execute-api.us-east-1.amazonaws.com/v1/decide?action=rollback&signature=b2"
+URLS = {"approve": APPROVE_URL, "rollback": ROLLBACK_URL}
 EXPIRES_AT = 1744021800  # 2025-04-07 10:30 UTC
 WEBHOOK = "https://hooks.slack.com/services/T000/B000/unit-test-webhook"
 
@@ -39,7 +40,7 @@ def test_the_request_has_a_header_the_build_link_and_the_facts(make_deployment, 
     deployment = make_deployment(functions=two_functions)
 
     # when the request for a decision is made
-    message = slack.request_message(deployment, APPROVE_URL, ROLLBACK_URL, "prod", EXPIRES_AT)
+    message = slack.request_message(deployment, URLS, "prod", EXPIRES_AT)
 
     # then it has a header, the share and the deadline, and the build number links to the CI build
     assert message["blocks"][0] == {
@@ -57,7 +58,7 @@ def test_the_request_lists_each_function_with_old_and_new_version_and_weight(mak
     deployment = make_deployment(functions=two_functions, weight=0.25)
 
     # when the request is made
-    message = slack.request_message(deployment, APPROVE_URL, ROLLBACK_URL, "prod", EXPIRES_AT)
+    message = slack.request_message(deployment, URLS, "prod", EXPIRES_AT)
 
     # then each function has a line with its versions and the weight of the new one
     assert sections(message)[1] == "`orders-api` v1 -> v2 at 25%\n`payments` v7 -> v9 at 25%"
@@ -73,7 +74,7 @@ def test_the_request_says_what_happens_to_pinned_and_unchanged_functions(make_de
     )
 
     # when the request is made
-    message = slack.request_message(deployment, APPROVE_URL, ROLLBACK_URL, "prod", EXPIRES_AT)
+    message = slack.request_message(deployment, URLS, "prod", EXPIRES_AT)
 
     # then their lines say so
     assert sections(message)[1] == (
@@ -87,7 +88,7 @@ def test_the_request_has_approve_and_roll_back_buttons_with_the_links(make_deplo
     deployment = make_deployment()
 
     # when the request is made with the two signed links
-    message = slack.request_message(deployment, APPROVE_URL, ROLLBACK_URL, "prod", EXPIRES_AT)
+    message = slack.request_message(deployment, URLS, "prod", EXPIRES_AT)
 
     # then the last block ("decision") holds the two buttons, each opening its link
     assert message["blocks"][-1] == {
@@ -118,7 +119,7 @@ def test_slack_does_not_unfurl_the_links_of_any_message(make_deployment):
     deployment = make_deployment()
 
     # when its request and its outcome messages are made
-    request = slack.request_message(deployment, APPROVE_URL, ROLLBACK_URL, "prod", EXPIRES_AT)
+    request = slack.request_message(deployment, URLS, "prod", EXPIRES_AT)
     outcome = slack.outcome_message(deployment, {"status": "PROMOTED", "summary": {}}, "prod")
 
     # then Slack is told not to preview the links (a preview would fetch the approve link)
@@ -132,7 +133,7 @@ def test_a_pre_approved_request_has_no_buttons(make_deployment):
     deployment = make_deployment(pre_approve=True)
 
     # when the request is made without URLs
-    message = slack.request_message(deployment, None, None, "dev", EXPIRES_AT)
+    message = slack.request_message(deployment, {}, "dev", EXPIRES_AT)
 
     # then there is no actions block, and the text says it is promoting
     assert actions(message) == []
@@ -154,7 +155,7 @@ def test_a_request_for_300_functions_stays_within_slack_limits(make_deployment):
     deployment = make_deployment(functions=functions)
 
     # when the request is made
-    message = slack.request_message(deployment, APPROVE_URL, ROLLBACK_URL, "prod", EXPIRES_AT)
+    message = slack.request_message(deployment, URLS, "prod", EXPIRES_AT)
 
     # then it has at most 50 blocks, each section at most 3000 characters, and still the buttons
     assert len(message["blocks"]) <= 50
@@ -173,7 +174,7 @@ def test_a_request_for_a_few_functions_lists_them_all(make_deployment, two_funct
     deployment = make_deployment(functions=two_functions)
 
     # when the request is made
-    message = slack.request_message(deployment, APPROVE_URL, ROLLBACK_URL, "prod", EXPIRES_AT)
+    message = slack.request_message(deployment, URLS, "prod", EXPIRES_AT)
 
     # then nothing is summarised
     assert "more" not in "\n".join(sections(message))
@@ -185,7 +186,7 @@ def test_mrkdwn_control_characters_are_escaped(make_deployment):
     outcome = {"status": "FAILED", "cause": "Roll back failed: <!channel> & <https://evil.example|click>"}
 
     # when its messages are made
-    request = slack.request_message(deployment, APPROVE_URL, ROLLBACK_URL, "prod", EXPIRES_AT)
+    request = slack.request_message(deployment, URLS, "prod", EXPIRES_AT)
     ended = slack.outcome_message(deployment, outcome, "prod")
 
     # then the mrkdwn sections carry them escaped: no mention, no link can be smuggled in
@@ -287,7 +288,7 @@ def test_a_build_url_cannot_smuggle_a_mention_into_the_message(make_deployment):
     deployment = make_deployment(build_url="https://ci.example.com/760|<!channel>")
 
     # when the request for a decision is made
-    message = slack.request_message(deployment, APPROVE_URL, ROLLBACK_URL, "prod", EXPIRES_AT)
+    message = slack.request_message(deployment, URLS, "prod", EXPIRES_AT)
 
     # then the mention is not live mrkdwn
     assert "<!channel>" not in sections(message)[0]
@@ -301,7 +302,7 @@ def test_app_buttons_carry_their_value_and_no_url(make_deployment):
     values = {"approve": "repository=my-app&action=approve", "rollback": "repository=my-app&action=rollback"}
 
     # when the request is made with them
-    message = slack.request_message(make_deployment(), APPROVE_URL, ROLLBACK_URL, "prod", EXPIRES_AT, values)
+    message = slack.request_message(make_deployment(), URLS, "prod", EXPIRES_AT, values)
 
     # then the buttons post their value to the app instead of opening a link; the links stay in the text
     (block,) = actions(message)
@@ -318,9 +319,7 @@ def test_app_buttons_without_links_when_only_approvers_decide(make_deployment):
     values = {"approve": "a", "rollback": "r"}
 
     # when the request is made
-    message = slack.request_message(
-        make_deployment(), APPROVE_URL, ROLLBACK_URL, "prod", EXPIRES_AT, values, show_links=False
-    )
+    message = slack.request_message(make_deployment(), URLS, "prod", EXPIRES_AT, values, show_links=False)
 
     # then the buttons are the only way: no link anywhere in the message
     assert message["text"] == (
@@ -352,7 +351,7 @@ def test_a_reminder_says_the_time_left_and_what_happens_then(make_deployment, on
     deployment = make_deployment(on_timeout=on_timeout)
 
     # when its reminder is made
-    message = slack.reminder_message(deployment, APPROVE_URL, ROLLBACK_URL, EXPIRES_AT, EXPIRES_AT - 1800)
+    message = slack.reminder_message(deployment, URLS, EXPIRES_AT, EXPIRES_AT - 1800)
 
     # then it says how long is left, until when, and what the policy does; both links are there
     text = f"Reminder: my-app build 760 still waits for a decision: 30 min left (until 10:30 UTC); then it is {policy}."
@@ -372,7 +371,7 @@ def test_a_reminder_says_the_time_left_and_what_happens_then(make_deployment, on
 def test_a_reminder_without_links_points_nowhere(make_deployment):
     # given links hidden (only the app's approvers decide, with the request's buttons)
     # when the reminder is made ten minutes before the deadline
-    message = slack.reminder_message(make_deployment(), None, None, EXPIRES_AT, EXPIRES_AT - 600)
+    message = slack.reminder_message(make_deployment(), {}, EXPIRES_AT, EXPIRES_AT - 600)
 
     # then it only says how long is left
     assert message["text"] == (

@@ -12,9 +12,8 @@ from botocore.exceptions import ClientError
 from canary_core import aliases
 from canary_core.cleanup import clean_up_execution
 from canary_core.locks import FunctionLocks, Holder
-from canary_core.model import FunctionTarget
+from canary_core.model import ROLLED_BACK, FunctionTarget
 from canary_core.sweep import GONE, SweepIncomplete, sweep
-from canary_core.trail import ROLLED_BACK
 from lambda_canary.demo import alias_state
 
 EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:canary:my-app-760"

@@ -10,17 +10,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from canary_core.errors import InvalidInput
-from canary_core.model import Deployment, FunctionTarget
-from canary_core.trail import (
-    LATE_DECISIONS,
-    PROMOTED,
-    REFUSED_PRESSES,
-    ROLLED_BACK,
-    SHIFTING,
-    WAITING,
-    Decision,
-    function_count,
-)
+from canary_core.model import PROMOTED, ROLLED_BACK, SHIFTING, WAITING, Decision, Deployment, FunctionTarget
+from canary_core.trail import LATE_DECISIONS, REFUSED_PRESSES, function_count
 
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:"
 

@@ -12,6 +12,7 @@ import hmac
 import html
 import importlib.util
 import json
+import time
 import uuid
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
@@ -25,8 +26,7 @@ from aws_lambda_powertools.utilities import parameters
 
 from canary_core.errors import AliasUpdateFailed, InvalidInput
 from canary_core.links import AuditLink, DecisionLink
-from canary_core.model import Deployment, FunctionTarget
-from canary_core.trail import PROMOTED
+from canary_core.model import PROMOTED, Analysis, Deployment, FunctionTarget
 from lambda_canary.browser import decision_links, forms_in
 
 # The secret events/approve-get.json and events/approve-post.json are signed with (see events/README.md).
@@ -117,9 +117,9 @@ def test_validate_input_opens_the_deployment_for_the_sample_ci_input(
     # when Validate Input runs
     result = handler("validate_input").lambda_handler(event, lambda_context)
 
-    # then the state names the deployment of two functions, whose names and the versions their alias runs
-    # are saved for the later steps, and it is opened
-    deployment = result["deployment"]
+    # then it returns the deployment of two functions (the state machine starts the state as {"deployment": it}),
+    # whose names and the versions their alias runs are saved for the later steps, and it is opened
+    deployment = result
     assert "functions" not in deployment and deployment["function_count"] == 2
     functions = [asdict(f) for f in functions_table.load(Deployment.from_state(deployment)).functions]
     assert [(f["name"], f["old_version"], f["new_version"]) for f in functions] == [
@@ -175,10 +175,13 @@ def test_publish_shift_and_promote_handlers_carry_the_state_through(
 ):
     # given the state after Validate Input for the two functions, whose deployment it opened
     # when Publish And Shift runs
-    state = while_running(handler("publish_and_shift"), sfn).lambda_handler(validated, lambda_context)
+    traffic = while_running(handler("publish_and_shift"), sfn).lambda_handler(validated, lambda_context)
 
-    # then the state is the one Validate Input handed on, the new versions saved beside it
-    assert state == validated
+    # then it says the aliases are at the first step, its weight set now; the new versions are saved beside
+    # the state
+    assert (traffic["step"], traffic["weight"]) == (0, 0.1)
+    assert abs(traffic["shifted_at"] - time.time()) < 60
+    state = {**validated, "traffic": traffic}
     published = functions_table.load(Deployment.from_state(state["deployment"]))
     assert [f.new_version for f in published.functions] == ["2", "2"]
     # and every alias sends 10% to version 2
@@ -189,10 +192,10 @@ def test_publish_shift_and_promote_handlers_carry_the_state_through(
     assert table.get("my-app", 760)["deployment"] == state["deployment"]
 
     # when Promote runs
-    state = while_running(handler("promote"), sfn).lambda_handler(state, lambda_context)
+    promotion = while_running(handler("promote"), sfn).lambda_handler(validated, lambda_context)
 
-    # then every alias runs version 2 alone, and the state says promoted
-    assert state["promoted"] is True
+    # then every alias runs version 2 alone, and its result says promoted
+    assert promotion == {"promoted": True}
     assert lambda_client.get_alias(FunctionName="orders-api", Name="live")["FunctionVersion"] == "2"
 
 
@@ -215,15 +218,13 @@ def test_publish_and_shift_of_an_execution_stopped_meanwhile_moves_no_alias(
 
 def test_roll_back_handler_restores_the_old_versions(handler, validated, lambda_context, lambda_client, sfn):
     # given two functions that were shifted to version 2
-    state = while_running(handler("publish_and_shift"), sfn).lambda_handler(validated, lambda_context)
+    while_running(handler("publish_and_shift"), sfn).lambda_handler(validated, lambda_context)
 
-    # when Roll Back runs after an error
-    state = handler("roll_back").lambda_handler({**state, "error": {"Error": "X", "Cause": "y"}}, lambda_context)
+    # when Roll Back runs after an error (the state machine passes it the deployment)
+    rollback = handler("roll_back").lambda_handler(validated, lambda_context)
 
-    # then every alias runs version 1 alone, and the state keeps the error, says rolled back and that no alias
-    # was changed by someone else
-    assert state["rolled_back"] is True and state["error"] == {"Error": "X", "Cause": "y"}
-    assert state["changed_outside"] == {}
+    # then every alias runs version 1 alone, and its result says no alias was changed by someone else
+    assert rollback == {"changed_outside": {}, "changed_outside_count": 0}
     for name in ("orders-api", "payments"):
         alias = lambda_client.get_alias(FunctionName=name, Name="live")
         assert alias["FunctionVersion"] == "1"
@@ -245,11 +246,12 @@ class FrozenClock:
 def test_request_approval_plans_the_wait_and_posts_links_to_the_webhook(
     handler, make_deployment, table, functions_table, now, lambda_context
 ):
-    # given an opened deployment, and the state Shift Traffic hands on
+    # given an opened deployment, and the state Publish And Shift hands on
     deployment = make_deployment()
     table.open(deployment, now)
     functions_table.save(deployment)
-    state = {"deployment": deployment.to_state(), "shifted": True}
+    t0 = int(now.timestamp())
+    state = {"deployment": deployment.to_state(), "traffic": {"step": 0, "weight": 0.1, "shifted_at": t0 - 2}}
     app = handler("request_approval")
     app.datetime = FrozenClock(now)
 
@@ -257,17 +259,18 @@ def test_request_approval_plans_the_wait_and_posts_links_to_the_webhook(
     with patch("requests.post", return_value=Mock(status_code=200, text="ok")) as post:
         result = app.lambda_handler(state, lambda_context)
 
-    # then the state goes on with the plan of the wait: until half-time, reminders at half-time and 10 min before
-    t0 = int(now.timestamp())
+    # then it returns the plan of the wait: until half-time, reminders at half-time and 10 min before (the
+    # deployment watches neither alarms nor metrics: no check)
     assert result == {
-        **state,
-        "approval": {
-            "deadline": t0 + 3600,
-            "reminders": [t0 + 1800, t0 + 3000],
-            "on_timeout": "rollback",
-            "expired": False,
-            "next_wait_seconds": 1800,
-        },
+        "step": 0,
+        "last_step": True,
+        "step_started_at": t0 - 2,
+        "deadline": t0 + 3600,
+        "reminders": [t0 + 1800, t0 + 3000],
+        "on_timeout": "rollback",
+        "next_wait_seconds": 1800,
+        "next_check_at": None,
+        "verdict": None,
     }
     item = table.get("my-app", 760)
     assert item["status"] == "WAITING" and "task_token" not in item
@@ -283,7 +286,7 @@ def test_request_approval_plans_the_wait_and_posts_links_to_the_webhook(
 def test_await_decision_stores_the_token_it_is_called_with(handler, waiting_deployment, table, sfn, lambda_context):
     # given a deployment waiting for a decision, and the payload .waitForTaskToken sends Await Decision
     deployment = waiting_deployment(task_token=None)
-    event = {"state": {"deployment": deployment.to_state(), "approval": {}}, "task_token": "token-from-step-functions"}
+    event = {"deployment": deployment.to_state(), "approval": {}, "task_token": "token-from-step-functions"}
     app = handler("await_decision")
     app.sfn_client = sfn
 
@@ -296,24 +299,26 @@ def test_await_decision_stores_the_token_it_is_called_with(handler, waiting_depl
     assert sfn.calls == []
 
 
-def test_remind_or_expire_posts_the_due_reminder_and_plans_the_next_wait(
+def test_check_canary_posts_the_due_reminder_and_plans_the_next_wait(
     handler, waiting_deployment, table, now, lambda_context
 ):
-    # given a deployment waiting since `now`, whose first wait ended at half-time
-    deployment = waiting_deployment()
+    # given a deployment that watches nothing, waiting since `now`, whose first wait ended at half-time
+    deployment = waiting_deployment(analysis=Analysis(mode="off"))
     t0 = int(now.timestamp())
     plan = {
+        "step": 0,
+        "last_step": True,
+        "step_started_at": t0,
         "deadline": t0 + 3600,
         "reminders": [t0 + 1800, t0 + 3000],
         "on_timeout": "rollback",
-        "expired": False,
         "next_wait_seconds": 1800,
     }
     state = {"deployment": deployment.to_state(), "approval": plan}
-    app = handler("remind_or_expire")
+    app = handler("check_canary")
     app.datetime = FrozenClock(now + timedelta(minutes=30))
 
-    # when Remind Or Expire runs, with Slack answering ok
+    # when Check Canary runs, with Slack answering ok
     with patch("requests.post", return_value=Mock(status_code=200, text="ok")) as post:
         result = app.lambda_handler(state, lambda_context)
 
@@ -321,7 +326,13 @@ def test_remind_or_expire_posts_the_due_reminder_and_plans_the_next_wait(
     (call,) = post.call_args_list
     assert call.args == (WEBHOOK,)
     assert call.kwargs["json"]["text"].startswith("Reminder: my-app build 760 still waits for a decision: 30 min left")
-    assert result == {**state, "approval": {**plan, "reminders": [t0 + 3000], "next_wait_seconds": 1200}}
+    assert result == {
+        **plan,
+        "reminders": [t0 + 3000],
+        "next_wait_seconds": 1200,
+        "next_check_at": None,
+        "verdict": None,
+    }
     assert table.get("my-app", 760)["trail"][-1]["event"] == "reminder sent"
 
 
@@ -332,14 +343,14 @@ def test_record_outcome_writes_the_ending_and_posts_it(
     deployment = waiting_deployment()
     assert locks.acquire(deployment, now) == {}
     decision = {"action": "approve", "decided_by": "approval link", "decided_at": "2025-04-07T09:45:00+00:00"}
-    state = {"deployment": deployment.to_state(), "decision": decision, "promoted": True}
+    state = {"deployment": deployment.to_state(), "decision": decision, "promotion": {"promoted": True}}
 
     # when Record Outcome runs, with Slack answering ok
     with patch("requests.post", return_value=Mock(status_code=200, text="ok")) as post:
         result = handler("record_outcome").lambda_handler(state, lambda_context)
 
     # then the outcome is returned and stored, the token is gone, Slack got the news, and a metric was emitted
-    assert result["outcome"]["status"] == PROMOTED
+    assert result["status"] == PROMOTED
     item = table.get("my-app", 760)
     assert item["status"] == PROMOTED and "task_token" not in item
     assert post.call_args.kwargs["json"]["text"].startswith("Promoted: my-app build 760.")
@@ -363,7 +374,7 @@ def test_record_outcome_keeps_the_locks_when_the_roll_back_failed(
         result = handler("record_outcome").lambda_handler(state, lambda_context)
 
     # then the failed roll back is recorded, and the locks stay for Clean Up or the sweeper to find
-    assert result["outcome"]["error"] == "Canary.RollbackFailed"
+    assert result["error"] == "Canary.RollbackFailed"
     assert table.get("my-app", 760)["status"] == "FAILED"
     assert [item["execution_arn"] for item in locks_dynamodb_table.scan()["Items"]] == [deployment.execution_arn]
 

@@ -216,3 +216,29 @@ def test_a_call_is_allowed_only_on_the_resources_its_statement_names(policies, f
     # when the call's resource is worked out, then the function's statements allow it or not
     action = f"{service}:{'InvokeFunction' if operation == 'Invoke' else operation}"
     assert policies[function].allows(action, iam.resource_of(service, operation, params)) is allowed
+
+
+def test_cloudwatch_calls_are_checked_under_iams_cloudwatch_prefix(checked):
+    # given a function whose policy allows reading metrics and nothing else of CloudWatch
+    statement = {"Effect": "Allow", "Action": ["cloudwatch:GetMetricData"], "Resource": "*"}
+    iam.register("stack-AnalyseFunction", iam.policy_of("AnalyseFunction", {"Policies": [{"Statement": [statement]}]}))
+    cloudwatch = client_of("stack-AnalyseFunction", "cloudwatch")
+    query = {
+        "Id": "errors",
+        "MetricStat": {
+            "Metric": {"Namespace": "AWS/Lambda", "MetricName": "Errors", "Dimensions": []},
+            "Period": 60,
+            "Stat": "Sum",
+        },
+    }
+
+    # when it reads metrics, then asks for the alarms' states
+    read = cloudwatch.get_metric_data(MetricDataQueries=[query], StartTime=1_700_000_000, EndTime=1_700_000_600)
+    with pytest.raises(ClientError) as refused:
+        cloudwatch.describe_alarms(AlarmNames=["orders-api-errors"])
+
+    # then the read reaches CloudWatch, and DescribeAlarms is refused as cloudwatch:DescribeAlarms
+    assert read["MetricDataResults"][0]["Id"] == "errors"
+    assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert "is not authorized to perform: cloudwatch:DescribeAlarms" in refused.value.response["Error"]["Message"]
+    assert iam.denied == [refused.value.response["Error"]["Message"]]

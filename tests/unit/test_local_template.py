@@ -329,5 +329,5 @@ def test_every_function_that_posts_links_is_given_the_apis_address(template, pro
     }
 
     # then each has the API's address: none posts a link without a host
-    assert posting >= {"RequestApprovalFunction", "RemindOrExpireFunction"}
+    assert posting >= {"RequestApprovalFunction", "CheckCanaryFunction"}
     assert without == set()

@@ -12,6 +12,7 @@ import io
 import json
 import time
 import zipfile
+from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
@@ -564,13 +565,148 @@ def test_moto_refuses_a_dynamodb_item_over_400_kb(moto_without_docker):
         )
 
 
+def test_invocations_publish_no_lambda_metrics(moto_without_docker, function_with_alias):
+    """Gap covered by PATCHES["lambda invoke runs the deployed handler, ..., and records its metrics"].
+
+    Lambda records Invocations, Errors and Duration in CloudWatch (AWS/Lambda) for every invocation; moto's
+    Lambda records nothing, so an analysis that reads them would see no traffic. When this test fails after a
+    moto upgrade, metrics.py may no longer be needed.
+    """
+    # given a function with alias live, on unpatched moto
+    # when the alias is invoked three times
+    for _ in range(3):
+        moto_without_docker.invoke(FunctionName=f"{function_with_alias}:live", Payload="{}")
+
+    # then CloudWatch knows no metric of the AWS/Lambda namespace
+    cloudwatch = boto3.client("cloudwatch", region_name="us-east-1")
+    assert cloudwatch.list_metrics(Namespace="AWS/Lambda")["Metrics"] == []
+
+
+def _duration_query(dimensions, stat, namespace="AWS/Lambda"):
+    return {
+        "Id": "duration",
+        "MetricStat": {
+            "Metric": {"Namespace": namespace, "MetricName": "Duration", "Dimensions": dimensions},
+            "Period": 60,
+            "Stat": stat,
+        },
+    }
+
+
+def _metric_values(cloudwatch, query, now):
+    answer = cloudwatch.get_metric_data(
+        MetricDataQueries=[query], StartTime=now - timedelta(minutes=5), EndTime=now + timedelta(minutes=1)
+    )
+    return answer["MetricDataResults"][0]["Values"]
+
+
+CANARY_DIMENSIONS = [
+    {"Name": "FunctionName", "Value": "orders-api"},
+    {"Name": "Resource", "Value": "orders-api:live"},
+    {"Name": "ExecutedVersion", "Value": "2"},
+]
+
+
+def test_get_metric_data_answers_no_percentile(unpatched_moto):
+    """Gap covered by PATCHES["GetMetricData matches namespace and dimensions as CloudWatch does and computes
+    percentiles"].
+
+    CloudWatch computes percentiles (p99) of single values; moto's GetMetricData has no value for them and the
+    call fails. When this test fails after a moto upgrade, that part of the patch may no longer be needed.
+    """
+    with mock_aws():
+        # given durations of 1 to 100 ms put as single values
+        cloudwatch = boto3.client("cloudwatch", region_name="us-east-1")
+        now = datetime.now(UTC)
+        for value in range(1, 101):
+            datum = {"MetricName": "Duration", "Value": float(value), "Dimensions": CANARY_DIMENSIONS, "Timestamp": now}
+            cloudwatch.put_metric_data(Namespace="AWS/Lambda", MetricData=[datum])
+
+        # when their p99 is asked for (and, to show the data is there, their maximum)
+        try:
+            p99 = _metric_values(cloudwatch, _duration_query(CANARY_DIMENSIONS, "p99"), now)
+        except (TypeError, ClientError) as error:
+            p99 = error
+        maximum = _metric_values(cloudwatch, _duration_query(CANARY_DIMENSIONS, "Maximum"), now)
+
+        # then the maximum is there, the 99th percentile (99 ms) is not
+        assert maximum == [100.0]
+        assert p99 != [99.0]
+
+
+def test_get_metric_data_mixes_namespaces_and_depends_on_dimension_order(unpatched_moto):
+    """Gap covered by PATCHES["GetMetricData matches namespace and dimensions as CloudWatch does and computes
+    percentiles"].
+
+    CloudWatch identifies a metric by namespace, name and its set of dimensions; moto's GetMetricData ignores
+    the namespace of a query that names dimensions, and finds the dimensions only in some orders. When this
+    test fails after a moto upgrade, that part of the patch may no longer be needed.
+    """
+    with mock_aws():
+        # given a 10 ms duration in AWS/Lambda and a 1000 ms one of the same name and dimensions elsewhere
+        cloudwatch = boto3.client("cloudwatch", region_name="us-east-1")
+        now = datetime.now(UTC)
+        for namespace, value in (("AWS/Lambda", 10.0), ("Other/Service", 1000.0)):
+            datum = {"MetricName": "Duration", "Value": value, "Dimensions": CANARY_DIMENSIONS, "Timestamp": now}
+            cloudwatch.put_metric_data(Namespace=namespace, MetricData=[datum])
+
+        # when AWS/Lambda's sum is asked for, with the dimensions in the order put, then in another order
+        as_put = _metric_values(cloudwatch, _duration_query(CANARY_DIMENSIONS, "Sum"), now)
+        reordered = [CANARY_DIMENSIONS[1], CANARY_DIMENSIONS[2], CANARY_DIMENSIONS[0]]
+        other_order = _metric_values(cloudwatch, _duration_query(reordered, "Sum"), now)
+
+        # then the first sum counts the other namespace's value, and the second finds nothing (AWS: [10.0] twice)
+        assert as_put == [1010.0]
+        assert other_order == []
+
+
+def test_an_alarm_starts_ok_and_an_update_resets_it(unpatched_moto):
+    """Gap covered by PATCHES["a new alarm is INSUFFICIENT_DATA and an updated one keeps its state"].
+
+    CloudWatch starts a new alarm in INSUFFICIENT_DATA, and PutMetricAlarm on an existing alarm leaves its
+    state as it was; moto starts it in OK and puts an updated alarm back to OK. When this test fails after a
+    moto upgrade, the patch may no longer be needed.
+    """
+    with mock_aws():
+        # given an alarm just created
+        cloudwatch = boto3.client("cloudwatch", region_name="us-east-1")
+        alarm = {
+            "AlarmName": "orders-api-errors",
+            "Namespace": "AWS/Lambda",
+            "MetricName": "Errors",
+            "Statistic": "Sum",
+            "Period": 60,
+            "EvaluationPeriods": 1,
+            "Threshold": 1.0,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+        }
+        cloudwatch.put_metric_alarm(**alarm)
+        created = cloudwatch.describe_alarms(AlarmNames=["orders-api-errors"])["MetricAlarms"][0]["StateValue"]
+
+        # when it is set to ALARM, then its threshold is updated
+        cloudwatch.set_alarm_state(AlarmName="orders-api-errors", StateValue="ALARM", StateReason="test")
+        cloudwatch.put_metric_alarm(**{**alarm, "Threshold": 5.0})
+        updated = cloudwatch.describe_alarms(AlarmNames=["orders-api-errors"])["MetricAlarms"][0]["StateValue"]
+
+        # then it started OK and the update put it back to OK (AWS: INSUFFICIENT_DATA, then ALARM kept)
+        assert (created, updated) == ("OK", "OK")
+
+
 GAP_TESTS = {
     "lambda invoke runs the deployed handler, on the version its alias routes to, in the background for Event, "
-    "retried, then sent to its on-failure destination": (
+    "retried, then sent to its on-failure destination, and records its metrics": (
         test_lambda_invoke_runs_the_deployed_handler,
         test_invoking_an_alias_never_says_which_version_ran,
         test_an_event_invocation_is_answered_only_after_the_function_ran,
         test_a_failing_event_invocation_is_run_once_and_sent_nowhere,
+        test_invocations_publish_no_lambda_metrics,
+    ),
+    "a new alarm is INSUFFICIENT_DATA and an updated one keeps its state": (
+        test_an_alarm_starts_ok_and_an_update_resets_it
+    ),
+    "GetMetricData matches namespace and dimensions as CloudWatch does and computes percentiles": (
+        test_get_metric_data_answers_no_percentile,
+        test_get_metric_data_mixes_namespaces_and_depends_on_dimension_order,
     ),
     "Invoke reads the Qualifier parameter and refuses payloads over AWS's limits": (
         test_invoke_drops_the_qualifier_parameter,

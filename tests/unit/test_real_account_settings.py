@@ -53,27 +53,52 @@ def test_every_environment_names_its_region(project_root):
         assert config[name]["global"]["parameters"]["region"], name
 
 
-def test_every_lambda_task_retries_the_transient_lambda_errors(asl):
-    # given every task state that invokes a Lambda function
-    tasks = {name: s for name, s in asl["States"].items() if s["Type"] == "Task" and "LambdaInvoke" in s["Resource"]}
-    assert len(tasks) >= 8
+def lambda_tasks(asl):
+    return {name: state for name, state in asl["States"].items() if state["Type"] == "Task"}
+
+
+def test_every_lambda_task_retries_the_transient_lambda_errors_with_one_policy(asl):
+    # given every task state (each invokes a Lambda function)
+    tasks = lambda_tasks(asl)
+    assert len(tasks) >= 9
+    # then its first retrier covers each transient Lambda error, client execution timeouts included
     for name, state in tasks.items():
-        # then its first retrier covers each transient Lambda error, client execution timeouts included
         assert set(state["Retry"][0]["ErrorEquals"]) == TRANSIENT_LAMBDA_ERRORS, name
+    # and it is one policy: the ASL has no shared retriers, so every task repeats it; only Roll Back, the step
+    # that must not give up, may try more often
+    policies = {json.dumps({**state["Retry"][0], "MaxAttempts": None}) for state in tasks.values()}
+    assert len(policies) == 1
+    assert {state["Retry"][0]["MaxAttempts"] for name, state in tasks.items() if name != "Roll Back"} == {5}
+
+
+def test_every_state_says_what_it_is_for(asl):
+    # given the state machine: then every state has a Comment (the console shows it)
+    assert [name for name, state in asl["States"].items() if not state.get("Comment")] == []
+
+
+def test_each_task_writes_its_own_part_of_the_state(asl):
+    # given the task states, Validate Input aside (it starts the state as {"deployment": ...})
+    tasks = {name: state for name, state in lambda_tasks(asl).items() if name != "Validate Input"}
+    # then each writes its result to a path of its own, and none replaces the state with its output
+    assert all(state["ResultPath"].startswith("$.") for state in tasks.values())
+    assert not any("OutputPath" in state for state in tasks.values())
+    written = {state["ResultPath"] for state in tasks.values()}
+    assert written == {"$.traffic", "$.approval", "$.decision", "$.promotion", "$.rollback", "$.outcome"}
+    assert asl["States"]["Validate Input"]["ResultSelector"] == {"deployment.$": "$"}
 
 
 def test_the_workflow_names_no_partition(asl, template):
-    # given the ASL file: it names no ARN itself, its service integrations come from the template
+    # given the ASL file: it names no ARN itself; its functions and the callback integration come from the template
     assert "arn:" not in json.dumps(asl)
     resources = {s["Resource"] for s in asl["States"].values() if s["Type"] == "Task"}
-    assert resources == {"${LambdaInvoke}", "${LambdaInvokeWaitForTaskToken}"}
-    # and the template builds them in the stack's partition (aws-us-gov, aws-cn work too)
+    assert "${LambdaInvokeWaitForTaskToken}" in resources
+    assert all(r.endswith("FunctionArn}") for r in resources - {"${LambdaInvokeWaitForTaskToken}"})
+    # and the template builds the integration in the stack's partition (aws-us-gov, aws-cn work too)
     machine = next(iter(template.resources("AWS::Serverless::StateMachine").values()))
     substitutions = machine["Properties"]["DefinitionSubstitutions"]
-    assert substitutions["LambdaInvoke"] == {"Fn::Sub": "arn:${AWS::Partition}:states:::lambda:invoke"}
-    assert template.resolve(substitutions["LambdaInvokeWaitForTaskToken"]) == (
-        "arn:aws:states:::lambda:invoke.waitForTaskToken"
-    )
+    assert substitutions["LambdaInvokeWaitForTaskToken"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:states:::lambda:invoke.waitForTaskToken"
+    }
 
 
 def test_traces_never_record_handler_responses(template):

@@ -7,7 +7,8 @@ directory, its code unzipped from the deployed package, its layers and then only
 Python runtime provides on its path, and credentials of its own, by which the emulator's IAM check knows
 it (iam.py). A worker takes one invocation at a time; concurrent invocations get more workers, up to
 `max_per_function` (beyond that an invocation waits for one, and is throttled as Lambda throttles when none
-frees within QUEUE_SECONDS). Idle workers are stopped after `idle_seconds`; all of them on
+frees within QUEUE_SECONDS). Each invocation and throttle is recorded in the emulator's CloudWatch as Lambda
+records it (metrics.py). Idle workers are stopped after `idle_seconds`; all of them on
 `shutdown`. A handler's exception, a timeout or a crash becomes Lambda's error payload.
 """
 
@@ -33,7 +34,7 @@ from typing import Any
 
 from moto.awslambda.exceptions import LambdaClientError
 
-from lambda_canary.local import iam
+from lambda_canary.local import iam, metrics
 from lambda_canary.local.layer import runtime_packages
 
 WORKER_SCRIPT = Path(__file__).with_name("lambda_worker.py")
@@ -169,8 +170,11 @@ class WorkerPool:
         with self._lock:
             self._layers[function_name] = tuple(layers)
 
-    def invoke(self, function: Any, payload: bytes | str | None, response_headers: dict[str, str]) -> bytes:
-        """Run `function` (a moto LambdaFunction) with `payload`; return the response payload as Lambda would."""
+    def invoke(
+        self, function: Any, payload: bytes | str | None, response_headers: dict[str, str], qualifier: str | None = None
+    ) -> bytes:
+        """Run `function` (a moto LambdaFunction) with `payload`; return the response payload as Lambda would.
+        qualifier: the alias or version the caller named (None: unqualified), for the metrics (metrics.py)."""
         text = payload.decode("utf-8", errors="replace") if isinstance(payload, bytes) else payload or ""
         if text:
             try:
@@ -179,7 +183,11 @@ class WorkerPool:
                 raise InvalidRequestContent(str(error)) from None
         kind = self._kind(function)
         request_id = str(uuid.uuid4())
-        worker = self._acquire(kind, time.monotonic() + QUEUE_SECONDS, function)
+        try:
+            worker = self._acquire(kind, time.monotonic() + QUEUE_SECONDS, function)
+        except TooManyRequests:
+            metrics.throttled(function, qualifier)
+            raise
         # The timeout counts from when the handler runs; a cold start's init has its own limit, as on Lambda.
         deadline = time.monotonic() + kind.timeout + (0 if worker.initialized else INIT_SECONDS)
         request = {
@@ -195,7 +203,9 @@ class WorkerPool:
                 "log_stream_name": f"local/{worker.process.pid}",
             },
         }
+        started = time.monotonic()
         answer = worker.call(request, deadline)
+        elapsed_ms = (time.monotonic() - started) * 1000
         if answer == "exited":
             with contextlib.suppress(subprocess.TimeoutExpired):
                 worker.process.wait(timeout=5)  # its exit status, for the error
@@ -205,6 +215,7 @@ class WorkerPool:
         else:
             self._discard(worker)  # a timed-out, crashed or failed-to-start environment is not reused
         if answer == "timeout":
+            elapsed_ms = kind.timeout * 1000
             failure = {
                 "errorType": "Sandbox.Timedout",
                 "errorMessage": f"RequestId: {request_id} Error: Task timed out after {kind.timeout:.2f} seconds",
@@ -217,9 +228,12 @@ class WorkerPool:
             }
         else:
             assert isinstance(answer, dict)
+            elapsed_ms = float(answer.get("duration_ms", elapsed_ms))
             if "payload" in answer:
+                metrics.invoked(function, qualifier, elapsed_ms, error=False)
                 return str(answer["payload"]).encode()
             failure = answer["error"]
+        metrics.invoked(function, qualifier, elapsed_ms, error=True)
         response_headers["x-amz-function-error"] = "Unhandled"
         return json.dumps(failure).encode()
 
@@ -407,6 +421,8 @@ pool = WorkerPool()
 atexit.register(pool.close)
 
 
-def invoke(function: Any, payload: bytes | str | None, response_headers: dict[str, str]) -> bytes:
+def invoke(
+    function: Any, payload: bytes | str | None, response_headers: dict[str, str], qualifier: str | None = None
+) -> bytes:
     """Run `function` (a moto LambdaFunction) in an execution environment of its own (see WorkerPool)."""
-    return pool.invoke(function, payload, response_headers)
+    return pool.invoke(function, payload, response_headers, qualifier)

@@ -74,10 +74,12 @@ def main(argv: list[str]) -> int:
     for line in sys.stdin:
         request = json.loads(line)
         answer: dict[str, Any]
+        started = None
         try:
             if handler is None:
                 handler = _load(handler_name)
             event = json.loads(request["payload"]) if request["payload"] else {}
+            started = time.monotonic()  # Lambda's Duration: the handler's run, not the init before it
             result = handler(event, LambdaContext(request["context"], int(request["remaining_ms"])))
             try:
                 answer = {"payload": json.dumps(result)}
@@ -87,6 +89,8 @@ def main(argv: list[str]) -> int:
             answer = {"error": _error(error.error_type, error, error.trace), "init_failed": True}
         except Exception as error:  # noqa: BLE001 - reported as Lambda reports an unhandled error
             answer = {"error": _error(type(error).__name__, error, traceback.format_tb(error.__traceback__))}
+        if started is not None:
+            answer["duration_ms"] = (time.monotonic() - started) * 1000
         sys.stdout.flush()
         sys.stderr.flush()
         answers.write(json.dumps(answer) + "\n")

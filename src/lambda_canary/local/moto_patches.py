@@ -8,6 +8,7 @@ are still needed. moto is pinned exactly (pyproject.toml) because these reach in
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import logging
 import random
@@ -15,6 +16,7 @@ import re
 import threading
 import uuid
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any, cast
 from urllib.parse import parse_qs, unquote
 
@@ -22,13 +24,16 @@ from moto.awslambda.exceptions import InvalidParameterValueException, LambdaClie
 from moto.awslambda.models import LambdaAlias, LambdaBackend, LambdaFunction
 from moto.awslambda.responses import LambdaResponse
 from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.cloudwatch.exceptions import ValidationError
+from moto.cloudwatch.metric_data_expression_parser import parse_expression
+from moto.cloudwatch.models import CloudWatchBackend, MetricDatumBase
 from moto.core.responses import BaseResponse
 from moto.dynamodb.models import DynamoDBBackend
 from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
 from moto.stepfunctions.parser.asl.eval.environment import Environment
 from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
 
-from lambda_canary.local import async_invoke, faults, function_states, iam, lambda_runner
+from lambda_canary.local import async_invoke, faults, function_states, iam, lambda_runner, metrics
 from lambda_canary.local.names import function_name_and_qualifier
 from lambda_canary.local.quota import quota
 
@@ -54,6 +59,8 @@ _ORIGINALS: dict[tuple[type, str], Callable[..., Any]] = {
     (LambdaBackend, "update_function_code"): LambdaBackend.update_function_code,
     (LambdaBackend, "update_function_configuration"): LambdaBackend.update_function_configuration,
     (BaseResponse, "_authenticate_and_authorize_normal_action"): BaseResponse._authenticate_and_authorize_normal_action,
+    (CloudWatchBackend, "get_metric_data"): CloudWatchBackend.get_metric_data,
+    (CloudWatchBackend, "put_metric_alarm"): CloudWatchBackend.put_metric_alarm,
 }
 _before_update: dict[str, LambdaFunction] = {}  # function name -> $LATEST as it was before its last update
 _alias_locks: dict[tuple[str, str], threading.Lock] = {}
@@ -86,6 +93,9 @@ def _invoke_real_handler(
 
     Gap 7: moto runs an Event (asynchronous) invocation before it answers; AWS queues it and answers 202 at
     once, so the caller does not wait for the function.
+
+    Gap 12: moto's Lambda publishes no metrics; Lambda records Invocations, Errors, Duration and Throttles
+    in CloudWatch for every invocation (lambda_runner.py records them, metrics.py says how).
     """
     name, qualifier = function_name_and_qualifier(function_name, qualifier)
     function = self.get_function(name, _routed_version(self, name, qualifier))
@@ -94,15 +104,15 @@ def _invoke_real_handler(
         function = _before_update.get(name, function)  # AWS runs the code from before an unfinished update
     response_headers["x-amz-executed-version"] = str(function.version)
     if (headers or {}).get("X-Amz-Invocation-Type") == "Event":
-        threading.Thread(target=_invoke_in_background, args=(function, body), daemon=True).start()
+        threading.Thread(target=_invoke_in_background, args=(function, body, qualifier), daemon=True).start()
         return b""
-    return lambda_runner.invoke(function, body, response_headers)
+    return lambda_runner.invoke(function, body, response_headers, qualifier)
 
 
-def _invoke_in_background(function: Any, body: Any) -> None:
+def _invoke_in_background(function: Any, body: Any, qualifier: str | None) -> None:
     """Gap 9: an Event invocation that fails is never retried by moto, nor sent to its on-failure
     destination; AWS retries it as its EventInvokeConfig says, then sends the record (async_invoke.py)."""
-    async_invoke.run(function, body, lambda_runner.invoke)
+    async_invoke.run(function, body, functools.partial(lambda_runner.invoke, qualifier=qualifier))
 
 
 def _routed_version(self: LambdaSimpleBackend, name: str, qualifier: str | None) -> str | None:
@@ -347,6 +357,101 @@ def _control_plane(api: str, original: Callable[..., Any], name_argument: int) -
     return call
 
 
+def _metric_data_as_cloudwatch_answers(
+    self: CloudWatchBackend,
+    queries: list[dict[str, Any]],
+    start_time: datetime,
+    end_time: datetime,
+    scan_by: str = "TimestampDescending",
+) -> list[dict[str, Any]]:
+    """Gap 13: moto's GetMetricData answers no percentile or other extended statistic (p99 fails the call),
+    ignores a query's namespace when it names dimensions, finds a metric's dimensions only in the order they
+    were put, and gives a query without dimensions every data point of the metric, whatever its dimensions.
+    CloudWatch matches namespace, name and the exact set of dimensions, and computes extended statistics
+    from single values; it rounds StartTime down to the minute (to the period under a minute).
+
+    Not a gap: moto scans every data point for each query and period; here they are indexed once per call,
+    as the analysis asks for thousands of series at once."""
+    stat_queries = [query for query in queries if "MetricStat" in query]
+    if not stat_queries:
+        return cast(
+            list[dict[str, Any]],
+            _ORIGINALS[(CloudWatchBackend, "get_metric_data")](self, queries, start_time, end_time, scan_by),
+        )
+    start_time, end_time = start_time.replace(microsecond=0), end_time.replace(microsecond=0)
+    if start_time >= end_time:
+        raise ValidationError("The parameter StartTime must be less than the parameter EndTime.")
+    for query in stat_queries:
+        metrics.check_statistic(str(query["MetricStat"]["Stat"]))
+    earliest = start_time.replace(second=0)
+    index: dict[tuple[str, str, frozenset[tuple[str | None, str | None]]], list[MetricDatumBase]] = {}
+    for datum in self.get_all_metrics():
+        if earliest <= datum.timestamp < end_time:
+            key = (datum.namespace, datum.name, frozenset((d.name, d.value) for d in datum.dimensions))
+            index.setdefault(key, []).append(datum)
+    results: dict[str, dict[str, Any]] = {}
+    for query in stat_queries:
+        stat = query["MetricStat"]
+        metric = stat["Metric"]
+        period = int(stat["Period"])
+        start = (
+            start_time.replace(second=0)
+            if period >= 60
+            else start_time.replace(second=start_time.second - start_time.second % period)
+        )
+        dimensions = frozenset((d["Name"], d["Value"]) for d in metric.get("Dimensions") or [])
+        periods: dict[int, list[MetricDatumBase]] = {}
+        for datum in index.get((metric["Namespace"], metric["MetricName"], dimensions), []):
+            if datum.timestamp >= start and (not stat.get("Unit") or datum.unit == stat["Unit"]):
+                periods.setdefault(int((datum.timestamp - start).total_seconds()) // period, []).append(datum)
+        series = [
+            (start + timedelta(seconds=number * period), value)
+            for number in sorted(periods, reverse=scan_by == "TimestampDescending")
+            if (value := metrics.statistic(periods[number], str(stat["Stat"]))) is not None
+        ]
+        results[query["Id"]] = {
+            "id": query["Id"],
+            "label": query.get("Label") or f"{metric['MetricName']} {stat['Stat']}",
+            "values": [value for _, value in series],
+            "timestamps": [timestamp for timestamp, _ in series],
+            "status_code": "Complete",
+        }
+    others = [query for query in queries if "MetricStat" not in query]
+    for query in others:
+        if not query["Expression"].startswith("SELECT"):
+            values, timestamps = parse_expression(query["Expression"], list(results.values()))
+            label = query.get("Label") or query["Id"]
+            results[query["Id"]] = {
+                "id": query["Id"],
+                "label": label,
+                "values": values,
+                "timestamps": timestamps,
+                "status_code": "Complete",
+            }
+    insights = [query for query in others if query["Expression"].startswith("SELECT")]
+    if insights:
+        for answer in _ORIGINALS[(CloudWatchBackend, "get_metric_data")](self, insights, start_time, end_time, scan_by):
+            results[answer["id"]] = answer
+    return [results[query["Id"]] for query in queries if query.get("ReturnData", True) and query["Id"] in results]
+
+
+def _alarm_state_as_cloudwatch_keeps_it(self: CloudWatchBackend, name: str, *args: Any, **kwargs: Any) -> Any:
+    """Gap 14: moto starts a new alarm in OK, and PutMetricAlarm on an existing alarm puts it back to OK; on
+    CloudWatch a new alarm is INSUFFICIENT_DATA until evaluated, and an update leaves its state unchanged."""
+    existing = self.alarms.get(name)
+    alarm = _ORIGINALS[(CloudWatchBackend, "put_metric_alarm")](self, name, *args, **kwargs)
+    if existing is None:
+        alarm.state_value = "INSUFFICIENT_DATA"
+    else:
+        alarm.state_value, alarm.state_reason = existing.state_value, existing.state_reason
+        alarm.state_reason_data, alarm.state_updated_timestamp = (
+            existing.state_reason_data,
+            existing.state_updated_timestamp,
+        )
+        alarm.history = existing.history
+    return alarm
+
+
 def _table_writes(api: str, original: Callable[..., Any]) -> Callable[..., Any]:
     """Not a gap: lets tests make a table refuse writes for a while, as DynamoDB can (see faults.py)."""
 
@@ -359,7 +464,7 @@ def _table_writes(api: str, original: Callable[..., Any]) -> Callable[..., Any]:
 
 PATCHES = {
     "lambda invoke runs the deployed handler, on the version its alias routes to, in the background for Event, "
-    "retried, then sent to its on-failure destination": (
+    "retried, then sent to its on-failure destination, and records its metrics": (
         LambdaSimpleBackend,
         "invoke",
         _invoke_real_handler,
@@ -421,6 +526,16 @@ PATCHES = {
         "update_item",
         _table_writes("UpdateItem", _ORIGINALS[(DynamoDBBackend, "update_item")]),
     ),
+    "GetMetricData matches namespace and dimensions as CloudWatch does and computes percentiles": (
+        CloudWatchBackend,
+        "get_metric_data",
+        _metric_data_as_cloudwatch_answers,
+    ),
+    "a new alarm is INSUFFICIENT_DATA and an updated one keeps its state": (
+        CloudWatchBackend,
+        "put_metric_alarm",
+        _alarm_state_as_cloudwatch_keeps_it,
+    ),
     "control plane: GetAlias": (
         LambdaBackend,
         "get_alias",
@@ -441,4 +556,5 @@ def remove() -> None:
     iam.clear()
     function_states.clear()
     _before_update.clear()
+    metrics.clear()
     quota.configure(rate=None, latency=0.0)
