@@ -436,9 +436,11 @@ def test_a_hook_that_does_not_exist_is_refused_before_anything_is_locked(
     assert table.get("my-app", 760) is None
 
 
-def test_alarms_are_refused_by_a_caller_that_cannot_read_them(functions, lambda_client, table, functions_table, locks):
-    # given a Validate Input without a CloudWatch client
-    # when an input asks for an alarm
+def test_alarms_are_checked_with_a_client_of_its_own_when_the_caller_gives_none(
+    functions, lambda_client, table, functions_table, locks
+):
+    # given a caller that passes no CloudWatch client, as Validate Input's handler does
+    # when an input asks for an alarm that does not exist
     with pytest.raises(InvalidInput) as invalid:
         open_deployment(
             request(760, alarms=["orders-errors"]),
@@ -451,10 +453,8 @@ def test_alarms_are_refused_by_a_caller_that_cannot_read_them(functions, lambda_
             sfn_client=StepFunctions(),
         )
 
-    # then it is refused rather than accepted unchecked
-    assert invalid.value.problems == [
-        "alarms: this stack's Validate Input cannot read CloudWatch alarms; leave alarms out"
-    ]
+    # then it is still checked, and refused
+    assert invalid.value.problems[0].startswith("alarms: 'orders-errors' is not an alarm in this account and region")
 
 
 # --- locks left behind by an execution that died -------------------------------------------------------
