@@ -85,9 +85,9 @@ def test_the_functions_that_read_metrics_alarms_and_run_hooks_may_do_so_and_no_o
     hook = PREFIX.format("lambda") + ":function:my-app-smoke"
     outside = PREFIX.format("lambda") + ":function:billing-smoke"
 
-    # then the tasks that will check the canary read metrics and alarms, Validate Input checks alarms exist, and
+    # then the task that checks the canary reads metrics and alarms, Validate Input checks alarms exist, and
     # only the tasks that run hooks invoke, inside ManagedFunctionPrefix
-    checkers = {"RemindOrExpireFunction", "PublishAndShiftFunction", "PromoteFunction"}
+    checkers = {"CheckCanaryFunction"}
     assert may("cloudwatch:GetMetricData") == checkers
     assert may("cloudwatch:DescribeAlarms") == checkers | {"ValidateInputFunction"}
     assert may("lambda:InvokeFunction", hook) == {"PublishAndShiftFunction", "PromoteFunction"}
