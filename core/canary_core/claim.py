@@ -9,11 +9,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from canary_core import aws
 from canary_core.alarms import check_alarms_exist
 from canary_core.cleanup import awaits_clean_up
 from canary_core.decisions import DecisionNotDelivered, decide
 from canary_core.errors import InvalidInput
 from canary_core.executions import execution_running
+from canary_core.hooks import check_hooks_exist
 from canary_core.locks import FunctionLocks, Holder
 from canary_core.model import WAITING, Decision, Defaults, Deployment
 from canary_core.targets import FunctionsTable
@@ -43,13 +45,12 @@ def open_deployment(
     """Validate, lock every function, supersede if asked, and open the deployment's record.
 
     Raises InvalidInput, holding nothing, for bad input, busy functions, aliases split by something else
-    and a build that was already deployed, and for alarms that do not exist (they would watch nothing).
+    and a build that was already deployed, and for alarms and hooks that do not exist.
     """
     request = parse_request(raw_input, defaults, managed_prefix)
-    if request.alarms:
-        if cloudwatch_client is None:  # a caller that cannot check them must not accept them unchecked
-            raise InvalidInput(["alarms: this stack's Validate Input cannot read CloudWatch alarms; leave alarms out"])
-        check_alarms_exist(cloudwatch_client, request.alarms)
+    if request.alarms:  # a client of its own unless given one: the alarms are never accepted unchecked
+        check_alarms_exist(cloudwatch_client or aws.cloudwatch_client(), request.alarms)
+    check_hooks_exist(lambda_client, request.hooks)
     splits: dict[str, str] = {}
     deployment = Deployment(
         repository=request.repository,

@@ -16,8 +16,8 @@ from typing import Any
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from canary_core.errors import AfterPromoteHookFailed, BeforeTrafficHookFailed
-from canary_core.model import Deployment
+from canary_core.errors import AfterPromoteHookFailed, BeforeTrafficHookFailed, InvalidInput
+from canary_core.model import Deployment, Hooks
 from canary_core.trail import DeploymentsTable
 
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024  # Lambda's limit for a synchronous invocation's request
@@ -87,6 +87,26 @@ def run_hook(lambda_client: Any, function: str, payload: dict[str, Any]) -> Hook
             return _failed(function, str(raised.get("errorType", "Unhandled")), str(raised.get("errorMessage", "")))
         return _failed(function, str(response["FunctionError"]), answer.decode(errors="replace"))
     return HookResult(function=function, ok=True)
+
+
+def check_hooks_exist(lambda_client: Any, hooks: Hooks) -> None:
+    """InvalidInput naming each hook function that does not exist: found at Validate Input, not after the
+    promotion it would then roll back."""
+    problems: list[str] = []
+    for name, function in (("before_traffic", hooks.before_traffic), ("after_promote", hooks.after_promote)):
+        if not function:
+            continue
+        try:
+            lambda_client.get_function(FunctionName=function)
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ResourceNotFoundException":
+                raise
+            problems.append(
+                f"hooks.{name}: {function!r} does not exist in this account and region; check the name (the input's "
+                "hooks, or the stack's BeforeTrafficHook / AfterPromoteHook parameter)"
+            )
+    if problems:
+        raise InvalidInput(problems)
 
 
 def _failed(function: str, error_type: str, message: str) -> HookResult:

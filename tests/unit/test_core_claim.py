@@ -389,8 +389,9 @@ def test_an_alarm_that_does_not_exist_is_refused_before_anything_is_locked(
     assert table.get("my-app", 760) is None
 
 
-def test_the_deployment_opened_carries_its_steps_analysis_alarms_and_hooks(functions, deploy, table):
-    # given an existing alarm, and an input with a schedule, an analysis, that alarm and a hook
+def test_the_deployment_opened_carries_its_steps_analysis_alarms_and_hooks(functions, deploy, make_function):
+    # given an existing alarm and hook function, and an input with a schedule, an analysis, that alarm and hook
+    make_function("smoke-test", alias=None)
     boto3.client("cloudwatch", region_name="us-east-1").put_metric_alarm(
         AlarmName="orders-errors",
         Namespace="AWS/Lambda",
@@ -416,6 +417,44 @@ def test_the_deployment_opened_carries_its_steps_analysis_alarms_and_hooks(funct
     assert deployment.steps == (Step(0.05), Step(0.25, "auto", 600))
     assert (deployment.weight, deployment.analysis.mode, deployment.alarms) == (0.05, "rollback", ("orders-errors",))
     assert Deployment.from_state(deployment.to_state()).hooks == Hooks(before_traffic="smoke-test")
+
+
+def test_a_hook_that_does_not_exist_is_refused_before_anything_is_locked(
+    functions, deploy, locks_dynamodb_table, table
+):
+    # given no function named smoke-tset
+    # when build 760 names it as its after-promote hook
+    with pytest.raises(InvalidInput) as invalid:
+        deploy(760, hooks={"after_promote": "smoke-tset"})
+
+    # then it is named (not found after the promotion it would roll back), and nothing is held or opened
+    assert invalid.value.problems == [
+        "hooks.after_promote: 'smoke-tset' does not exist in this account and region; check the name (the input's "
+        "hooks, or the stack's BeforeTrafficHook / AfterPromoteHook parameter)"
+    ]
+    assert lock_holders(locks_dynamodb_table) == {}
+    assert table.get("my-app", 760) is None
+
+
+def test_alarms_are_checked_with_a_client_of_its_own_when_the_caller_gives_none(
+    functions, lambda_client, table, functions_table, locks
+):
+    # given a caller that passes no CloudWatch client, as Validate Input's handler does
+    # when an input asks for an alarm that does not exist
+    with pytest.raises(InvalidInput) as invalid:
+        open_deployment(
+            request(760, alarms=["orders-errors"]),
+            EXECUTION + "my-app-760",
+            DEFAULTS,
+            lambda_client=lambda_client,
+            table=table,
+            functions=functions_table,
+            locks=locks,
+            sfn_client=StepFunctions(),
+        )
+
+    # then it is still checked, and refused
+    assert invalid.value.problems[0].startswith("alarms: 'orders-errors' is not an alarm in this account and region")
 
 
 # --- locks left behind by an execution that died -------------------------------------------------------

@@ -904,3 +904,10 @@ def test_problems_with_steps_analysis_alarms_and_hooks_are_reported_together(min
     raw = {**mine, "steps": [{"weight": 2}], "analysis": {"mode": "off"}, "alarms": [""], "hooks": {"x": "y"}}
     problems = problems_of(raw, watched)
     assert [p.split(":")[0] for p in problems] == ["steps[0].weight", "analysis.mode", "alarms[0]", "hooks.x"]
+
+
+@pytest.mark.parametrize(
+    ("given", "meant"), [("step", "steps"), ("alarm", "alarms"), ("hook", "hooks"), ("analyis", "analysis")]
+)
+def test_a_misspelt_new_field_gets_a_did_you_mean_hint(minimal, defaults, given, meant):
+    assert problems_of({**minimal, given: []}, defaults) == [f"{given}: unknown field; did you mean '{meant}'?"]

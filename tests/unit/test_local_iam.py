@@ -77,6 +77,23 @@ def test_only_the_functions_that_move_aliases_may_update_them(policies):
     assert movers == {"PublishAndShiftFunction", "PromoteFunction", "RollBackFunction", "CleanUpFunction"}
 
 
+def test_the_functions_that_read_metrics_alarms_and_run_hooks_may_do_so_and_no_other(policies):
+    # when each function's policy is asked about the analysis, the alarms and the hooks
+    def may(action: str, resource: str | None = None) -> set[str]:
+        return {logical_id for logical_id, policy in policies.items() if policy.allows(action, resource)}
+
+    hook = PREFIX.format("lambda") + ":function:my-app-smoke"
+    outside = PREFIX.format("lambda") + ":function:billing-smoke"
+
+    # then the task that checks the canary reads metrics and alarms, Validate Input checks alarms exist, and
+    # only the tasks that run hooks invoke, inside ManagedFunctionPrefix
+    checkers = {"CheckCanaryFunction"}
+    assert may("cloudwatch:GetMetricData") == checkers
+    assert may("cloudwatch:DescribeAlarms") == checkers | {"ValidateInputFunction"}
+    assert may("lambda:InvokeFunction", hook) == {"PublishAndShiftFunction", "PromoteFunction"}
+    assert may("lambda:InvokeFunction", outside) == set()
+
+
 def test_a_call_outside_the_callers_policies_is_refused_as_aws_refuses_it(checked, policies):
     # given Publish And Shift (Lambda calls, its tables, no secret)
     iam.register("stack-PublishAndShiftFunction", policies["PublishAndShiftFunction"])
