@@ -94,11 +94,11 @@ def test_the_stack_layer_holds_canary_core_and_what_its_requirements_name_and_no
 
 def test_a_functions_calls_are_decided_by_the_credentials_of_its_own_environment(runtime):
     # given two functions with the same code reading the deployments table: one holding Record Outcome's
-    # policies (it may), the other Promote's (it may not)
+    # policies (it may), the other Roll Back's (it may not)
     reader, publisher = _function(READS_TABLE), _function(READS_TABLE)
     functions = runtime.stack.function_names
     iam.register(reader, iam.policy(functions["RecordOutcomeFunction"]))
-    iam.register(publisher, iam.policy(functions["PromoteFunction"]))
+    iam.register(publisher, iam.policy(functions["RollBackFunction"]))
     table = runtime.outputs["DeploymentsTableName"]
 
     # when each reads the table, and so does the test with its own credentials
@@ -108,7 +108,7 @@ def test_a_functions_calls_are_decided_by_the_credentials_of_its_own_environment
     # then the emulator answered each by its caller's policies, as AWS answers by the caller's role
     refused, iam.denied[:] = list(iam.denied), []  # expected here: not a missing permission of the stack
     assert answers == {reader: "read", publisher: "AccessDeniedException"}
-    assert len(refused) == 1 and f"PromoteFunctionRole/{publisher} is not authorized" in refused[0]
+    assert len(refused) == 1 and f"RollBackFunctionRole/{publisher} is not authorized" in refused[0]
     assert own["Table"]["TableName"] == table
 
 

@@ -19,6 +19,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_lambda
 
 from lambda_canary.local import moto_patches
 
@@ -517,6 +518,29 @@ def test_a_cause_is_kept_whole_past_32768_characters(interpreter):
 
     # then moto keeps all of it (AWS: 32,768)
     assert (described["status"], len(described["cause"])) == ("FAILED", 40_000)
+
+
+def test_a_lambda_task_names_a_lambda_api_error_exception(interpreter, function_with_alias_in_interpreter, monkeypatch):
+    """Gap covered by PATCHES["a Lambda task names Lambda's API errors Lambda.<code>"].
+
+    A task whose Resource is a function's ARN reports an error of Lambda's API as "Lambda.<code>" on AWS
+    (Lambda.ServiceException, Lambda.TooManyRequestsException: what a Retry names); moto reports "Exception".
+    When this test fails after a moto upgrade, the patch may no longer be needed.
+    """
+
+    # given a task invoking a function by its ARN, and Lambda's Invoke answering 500 ServiceException
+    def lambda_fails(*args, **kwargs):
+        raise ClientError({"Error": {"Code": "ServiceException", "Message": "internal"}}, "Invoke")
+
+    monkeypatch.setattr(state_task_lambda.lambda_eval_utils, "execute_lambda_function_integration", lambda_fails)
+    arn = f"arn:aws:lambda:us-east-1:123456789012:function:{function_with_alias_in_interpreter}"
+    definition = {"StartAt": "Call", "States": {"Call": {"Type": "Task", "Resource": arn, "End": True}}}
+
+    # when it runs
+    described = _failed_execution(definition, {})
+
+    # then moto names the error "Exception" (AWS: Lambda.ServiceException)
+    assert (described["status"], described["error"]) == ("FAILED", "Exception")
 
 
 # Limits moto enforces as AWS does: no patch needed. When one of these fails after a moto upgrade, the local

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 from urllib.parse import parse_qs, unquote
 
+from botocore.exceptions import ClientError
 from moto.awslambda.exceptions import InvalidParameterValueException, LambdaClientError, PreconditionFailedException
 from moto.awslambda.models import LambdaAlias, LambdaBackend, LambdaFunction
 from moto.awslambda.responses import LambdaResponse
@@ -29,7 +30,9 @@ from moto.cloudwatch.metric_data_expression_parser import parse_expression
 from moto.cloudwatch.models import CloudWatchBackend, MetricDatumBase
 from moto.core.responses import BaseResponse
 from moto.dynamodb.models import DynamoDBBackend
+from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
 from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import StateTaskLambda
 from moto.stepfunctions.parser.asl.eval.environment import Environment
 from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
 
@@ -61,6 +64,7 @@ _ORIGINALS: dict[tuple[type, str], Callable[..., Any]] = {
     (BaseResponse, "_authenticate_and_authorize_normal_action"): BaseResponse._authenticate_and_authorize_normal_action,
     (CloudWatchBackend, "get_metric_data"): CloudWatchBackend.get_metric_data,
     (CloudWatchBackend, "put_metric_alarm"): CloudWatchBackend.put_metric_alarm,
+    (StateTaskLambda, "_from_error"): StateTaskLambda._from_error,
 }
 _before_update: dict[str, LambdaFunction] = {}  # function name -> $LATEST as it was before its last update
 _alias_locks: dict[tuple[str, str], threading.Lock] = {}
@@ -167,6 +171,20 @@ def _causes_capped(self: FailureEvent, *args: Any, **kwargs: Any) -> None:
     for details in (self.event_details or {}).values():
         if isinstance(details, dict) and isinstance(details.get("cause"), str):
             details["cause"] = details["cause"][:MAX_CAUSE_CHARACTERS]
+
+
+def _lambda_task_errors_named_as_aws_names_them(self: StateTaskLambda, env: Environment, ex: Exception) -> Any:
+    """Gap 15: a task whose Resource is a function's ARN reports a Lambda API error (a 500, a throttle) as
+    "Exception"; Step Functions reports it as "Lambda.<code>" (Lambda.ServiceException,
+    Lambda.TooManyRequestsException...), as for the lambda:invoke integration, so Retry matches it."""
+    event = _ORIGINALS[(StateTaskLambda, "_from_error")](self, env, ex)
+    if isinstance(ex, ClientError):
+        name = f"Lambda.{ex.response['Error']['Code']}"
+        event.error_name = CustomErrorName(name)
+        details = event.event_details.get("lambdaFunctionFailedEventDetails")
+        if isinstance(details, dict):
+            details["error"] = name
+    return event
 
 
 def _alias_update_renews_revision(self: LambdaAlias, *args: Any, **kwargs: Any) -> None:
@@ -481,6 +499,11 @@ PATCHES = {
         _calls_checked_against_policies,
     ),
     "alias updates renew the RevisionId": (LambdaAlias, "update", _alias_update_renews_revision),
+    "a Lambda task names Lambda's API errors Lambda.<code>": (
+        StateTaskLambda,
+        "_from_error",
+        _lambda_task_errors_named_as_aws_names_them,
+    ),
     "ListVersionsByFunction reads a function ARN": (
         LambdaBackend,
         "list_versions_by_function",
