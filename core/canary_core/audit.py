@@ -6,6 +6,7 @@ import re
 from typing import Any
 from urllib.parse import quote
 
+from canary_core.pages import step_words
 from canary_core.trail import DeploymentsTable, function_count
 
 MAX_ROWS = 200
@@ -47,6 +48,7 @@ def audit_rows(
     for item in items:
         decision = item.get("decision") or {}
         outcome = item.get("outcome") or {}
+        analysis = item.get("analysis") or {}
         rows.append(
             {
                 "repository": item["repository"],
@@ -62,6 +64,15 @@ def audit_rows(
                 "decided_at": decision.get("decided_at"),
                 "source_ip": decision.get("source_ip"),
                 "cause": outcome.get("cause"),
+                "step": step_words(item),
+                # the latest comparison of the new version with the old: its verdict and the unhealthy ones
+                "analysis": analysis.get("verdict"),
+                "analysis_summary": analysis.get("summary"),
+                "unhealthy": [
+                    {"name": f["name"], "reason": f["reason"]}
+                    for f in analysis.get("functions", [])
+                    if f.get("verdict") == "unhealthy"
+                ],
                 "execution_arn": item.get("execution_arn"),
                 "console_url": console_url(item["execution_arn"]) if item.get("execution_arn") else None,
             }

@@ -102,9 +102,31 @@ def test_a_row_says_what_was_deployed_who_decided_and_how_it_ended(history, tabl
         "decided_at": (started + timedelta(minutes=12)).isoformat(),
         "source_ip": "203.0.113.24",
         "cause": None,
+        "step": "",
+        "analysis": None,
+        "analysis_summary": None,
+        "unhealthy": [],
         "execution_arn": EXECUTION + "my-app-759",
         "console_url": console_url(EXECUTION + "my-app-759"),
     }
+
+
+def test_a_row_shows_the_latest_canary_analysis_and_its_unhealthy_functions(history, table, now):
+    # given my-app 760, waiting, whose latest analysis found one of two functions unhealthy
+    unhealthy = {"name": "orders-api", "verdict": "unhealthy", "reason": "errors 12.0% of 300 vs 0.5% of 2,700"}
+    healthy = {"name": "payments", "verdict": "healthy", "reason": "errors 0% of 300 vs 0% of 2,700"}
+    analysis = {"verdict": "unhealthy", "summary": "1 of 2 functions unhealthy", "functions": [unhealthy, healthy]}
+    table.record_analysis("my-app", 760, analysis, now, changed=True)
+
+    # when its audit row is read, and the audit page shown
+    row = next(row for row in audit_rows(table, "my-app") if row["build_no"] == 760)
+    page = pages.audit_page([row], "my-app")
+
+    # then the row and the page name the verdict, the summary, and the unhealthy function with its figures
+    assert (row["analysis"], row["analysis_summary"]) == ("unhealthy", "1 of 2 functions unhealthy")
+    assert row["unhealthy"] == [{"name": "orders-api", "reason": "errors 12.0% of 300 vs 0.5% of 2,700"}]
+    assert "1 of 2 functions unhealthy" in page and "orders-api: errors 12.0% of 300 vs 0.5% of 2,700" in page
+    assert "payments:" not in page
 
 
 def test_an_undecided_deployment_shows_no_decision_and_its_cause(history, table):
