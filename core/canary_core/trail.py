@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 from canary_core.errors import InvalidInput
 from canary_core.model import SHIFTING, WAITING, Decision, Deployment
 
+EVIDENCE = "step, analysis, deployment.steps"  # what the audit shows of a deployment's schedule and analysis
 KIND = "deployment"  # every item's `kind`: the partition of the ByStartTime index, newest first
 BY_START_TIME = "ByStartTime"
 MAX_TRAIL_EVENTS = 200  # a DynamoDB item holds 400 KB at most
@@ -87,11 +88,27 @@ class DeploymentsTable:
             ScanIndexForward=False,
             Limit=limit,
             ProjectionExpression="repository, build_no, build_url, #status, started_at, finished_at, "
-            "#functions, decision, outcome, execution_arn",
+            "#functions, decision, outcome, execution_arn" + ("" if index else f", {EVIDENCE}"),
             ExpressionAttributeNames={"#status": "status", "#functions": "functions"},
             **index,
         )["Items"]
-        return [cast(dict[str, Any], _plain(item)) for item in items]
+        rows = [cast(dict[str, Any], _plain(item)) for item in items]
+        return self._with_evidence(rows) if index else rows
+
+    def _with_evidence(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The step and the latest analysis of each row, which the ByStartTime index does not hold (an index's
+        projection cannot change in place): read by key, 100 at a time."""
+        found: dict[tuple[str, int], dict[str, Any]] = {}
+        for start in range(0, len(rows), 100):
+            keys = [_key(row["repository"], row["build_no"]) for row in rows[start : start + 100]]
+            request = {self._table.name: {"Keys": keys, "ProjectionExpression": f"repository, build_no, {EVIDENCE}"}}
+            while request:
+                answer = self._table.meta.client.batch_get_item(RequestItems=request)
+                for item in answer["Responses"].get(self._table.name, []):
+                    plain = cast(dict[str, Any], _plain(item))
+                    found[(plain["repository"], int(plain["build_no"]))] = plain
+                request = answer.get("UnprocessedKeys") or {}
+        return [{**found.get((row["repository"], int(row["build_no"])), {}), **row} for row in rows]
 
     def remember_message(self, repository: str, build_no: int, ref: dict[str, str]) -> None:
         """The first message posted about a deployment (the request): the one to update at its end."""

@@ -118,8 +118,10 @@ def test_a_row_shows_the_latest_canary_analysis_and_its_unhealthy_functions(hist
     analysis = {"verdict": "unhealthy", "summary": "1 of 2 functions unhealthy", "functions": [unhealthy, healthy]}
     table.record_analysis("my-app", 760, analysis, now, changed=True)
 
-    # when its audit row is read, and the audit page shown
+    # when its audit row is read, in the repository's rows and in every repository's (through the index), and
+    # the audit page shown
     row = next(row for row in audit_rows(table, "my-app") if row["build_no"] == 760)
+    assert next(row for row in audit_rows(table, None) if row["build_no"] == 760) == row
     page = pages.audit_page([row], "my-app")
 
     # then the row and the page name the verdict, the summary, and the unhealthy function with its figures
