@@ -33,7 +33,7 @@ from canary_core.model import Deployment, FunctionTarget
 from canary_core.slack import AppChannel, WebhookChannel
 from canary_core.targets import FunctionsTable
 from canary_core.trail import DeploymentsTable
-from lambda_canary.local import lambda_runner
+from lambda_canary.local import lambda_runner, moto_patches
 
 # XRAY_NOTE: Powertools' Tracer imports the X-Ray SDK, whose recorder creates a UDP socket (for the X-Ray
 # daemon) on first import. It is imported above, at collection, before the socket guard exists; with
@@ -66,6 +66,24 @@ def _no_leftover_execution_environments() -> Iterator[None]:
     if lambda_runner.pool.running:
         lambda_runner.pool.shutdown()
         lambda_runner.pool.configure()
+
+
+@pytest.fixture
+def patched_lambda(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Lambda (and CloudWatch) on moto with every patch of moto_patches applied, undone after the test,
+    without Docker: a function's code runs in its worker, as on the local runtime."""
+    for owner, attribute, replacement in moto_patches.PATCHES.values():
+        monkeypatch.setattr(owner, attribute, replacement)
+    with mock_aws(config={"lambda": {"use_docker": False}}):
+        boto3.client("iam", region_name=REGION).create_role(
+            RoleName="lambda-canary-local", AssumeRolePolicyDocument="{}"
+        )
+        yield boto3.client("lambda", region_name=REGION)
+
+
+@pytest.fixture
+def lam(patched_lambda: Any) -> Any:
+    return patched_lambda
 
 
 @pytest.fixture(autouse=True)

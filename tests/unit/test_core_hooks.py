@@ -6,28 +6,11 @@ import io
 import json
 import zipfile
 
-import boto3
-import pytest
-from moto import mock_aws
-
 from canary_core.hooks import MAX_ERROR_CHARS, MAX_PAYLOAD_BYTES, HookResult, hook_payload, run_hook
 from canary_core.model import Deployment, FunctionTarget
 from lambda_canary.demo import LOCAL_ROLE_ARN
-from lambda_canary.local import moto_patches
 
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:"
-
-
-@pytest.fixture
-def lam(monkeypatch):
-    """Lambda on moto with every patch of moto_patches applied (the code of a function runs), without Docker."""
-    for owner, attribute, replacement in moto_patches.PATCHES.values():
-        monkeypatch.setattr(owner, attribute, replacement)
-    with mock_aws(config={"lambda": {"use_docker": False}}):
-        boto3.client("iam", region_name="us-east-1").create_role(
-            RoleName="lambda-canary-local", AssumeRolePolicyDocument="{}"
-        )
-        yield boto3.client("lambda", region_name="us-east-1")
 
 
 def make_hook(lam, name: str, body: str, timeout: int = 30) -> str:

@@ -6,24 +6,10 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from lambda_canary.demo import create_function_with_alias, ship_code
 from lambda_canary.local import moto_patches
-
-
-@pytest.fixture
-def lam(monkeypatch):
-    """Lambda on moto with every patch of moto_patches applied (undone after the test), without Docker."""
-    for owner, attribute, replacement in moto_patches.PATCHES.values():
-        monkeypatch.setattr(owner, attribute, replacement)
-    with mock_aws(config={"lambda": {"use_docker": False}}):
-        boto3.client("iam", region_name="us-east-1").create_role(
-            RoleName="lambda-canary-local", AssumeRolePolicyDocument="{}"
-        )
-        yield boto3.client("lambda", region_name="us-east-1")
 
 
 @pytest.fixture

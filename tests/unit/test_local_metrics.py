@@ -15,26 +15,11 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from moto import mock_aws
 
 from lambda_canary.demo import create_function_with_alias, ship_code, ship_codes
 from lambda_canary.local import async_invoke, lambda_runner, moto_patches
 
 FUNCTION = "orders-api"
-
-
-@pytest.fixture
-def lam(monkeypatch):
-    """Lambda and CloudWatch on moto with every patch applied (undone after the test), without Docker."""
-    for owner, attribute, replacement in moto_patches.PATCHES.values():
-        monkeypatch.setattr(owner, attribute, replacement)
-    with mock_aws(config={"lambda": {"use_docker": False}}):
-        boto3.client("iam", region_name="us-east-1").create_role(
-            RoleName="lambda-canary-local", AssumeRolePolicyDocument="{}"
-        )
-        yield boto3.client("lambda", region_name="us-east-1")
-    lambda_runner.pool.shutdown()
-    lambda_runner.pool.configure()
 
 
 @pytest.fixture

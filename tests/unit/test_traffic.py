@@ -8,29 +8,18 @@ from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from lambda_canary.demo import create_functions_with_alias, ship_codes
-from lambda_canary.local import lambda_runner, moto_patches
 from lambda_canary.traffic import Traffic
 
 FUNCTIONS = ["orders-api", "payments"]
 
 
 @pytest.fixture
-def lam(monkeypatch):
-    """Lambda and CloudWatch on moto with every patch applied (undone after the test), without Docker."""
-    for owner, attribute, replacement in moto_patches.PATCHES.values():
-        monkeypatch.setattr(owner, attribute, replacement)
-    with mock_aws(config={"lambda": {"use_docker": False}}):
-        boto3.client("iam", region_name="us-east-1").create_role(
-            RoleName="lambda-canary-local", AssumeRolePolicyDocument="{}"
-        )
-        client = boto3.client("lambda", region_name="us-east-1")
-        create_functions_with_alias(client, FUNCTIONS)
-        yield client
-    lambda_runner.pool.shutdown()
-    lambda_runner.pool.configure()
+def lam(patched_lambda):
+    """Two functions with alias live, on the patched emulator."""
+    create_functions_with_alias(patched_lambda, FUNCTIONS)
+    return patched_lambda
 
 
 def wait_for(traffic, sent, timeout=60.0):
