@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import urlencode
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from canary_core import slack
 from canary_core.decisions import decide, resume_output
 from canary_core.evidence import Evidence, Gather
@@ -209,8 +211,17 @@ def check_canary(
     verdict, next_check_at = plan.verdict, plan.next_check_at
     if next_check_at is not None and at >= next_check_at:
         started = datetime.fromtimestamp(plan.step_started_at, UTC)
-        evidence = gather(deployment, started, now)
         next_check_at = at + deployment.analysis.interval_seconds
+        try:
+            evidence = gather(deployment, started, now)
+        except (ClientError, BotoCoreError) as error:
+            # CloudWatch did not answer (throttled, a timeout): no evidence this time, the next check reads
+            # again. A deleted alarm (AlarmMissing) is not caught: the deployment would watch nothing.
+            logger.warning("canary check failed: %s", error)
+            table.note_unless_full(
+                deployment.repository, deployment.build_no, now, "canary check failed", reason=str(error)[:500]
+            )
+            evidence = Evidence()
         if evidence.analysis is not None:
             verdict = evidence.analysis["verdict"]
             _report_analysis(deployment, plan, evidence.analysis, verdict != plan.verdict, messenger, table, item, now)

@@ -11,6 +11,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
+from botocore.exceptions import ClientError
 from slack_fake import SLACK_API, SLACK_WEBHOOK
 
 from canary_core.approval import Messenger, check_canary, plan_wait, request_decision
@@ -265,3 +266,29 @@ def opened_for_app(table, make_deployment, now):
     deployment = make_deployment(analysis=replace(ROLLBACK_MODE, mode="advise"))
     table.open(deployment, now)
     return deployment
+
+
+def test_cloudwatch_not_answering_is_noted_and_the_next_check_reads_again(
+    table, waiting_deployment, webhook_channel, slack_http, now, t0
+):
+    # given a deployment analysed in rollback mode, and CloudWatch throttling its reads at the check
+    deployment = waiting_deployment(analysis=ROLLBACK_MODE)
+
+    def throttled(deployment, since, now):
+        raise ClientError({"Error": {"Code": "Throttling", "Message": "Rate exceeded"}}, "GetMetricData")
+
+    # when Check Canary runs at the check
+    plan = check_canary(
+        deployment,
+        first_plan(deployment, t0),
+        messenger(webhook_channel),
+        table=table,
+        gather=throttled,
+        now=now + timedelta(seconds=60),
+    )
+
+    # then nothing is decided on no evidence: the trail says so, and the next check is an interval later
+    item = table.get("my-app", 760)
+    assert "decision" not in item
+    assert item["trail"][-1]["event"] == "canary check failed" and "Rate exceeded" in item["trail"][-1]["reason"]
+    assert (plan.next_check_at, plan.next_wait_seconds) == (t0 + 120, 60)
