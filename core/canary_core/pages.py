@@ -56,9 +56,12 @@ def confirm_page(
     item: dict[str, Any], action: str, form: dict[str, str], now: datetime, audit_href: str | None = None
 ) -> str:
     """`audit_href`: the signed link to the audit page, shown under the deployment."""
+    steps = (item.get("deployment") or {}).get("steps") or []
+    step = int(item.get("step", 0))
     return _env.get_template("confirm.html").render(
         item=item,
         action=action,
+        next_weight=steps[step + 1]["weight"] if step + 1 < len(steps) else None,
         action_word=ACTION_WORDS[action],
         form=form,
         time_left=_time_left(item, now),

@@ -12,7 +12,7 @@ import pytest
 
 from canary_core import clicks
 from canary_core.links import FIELDS, AuditLink, DecisionLink, verify_audit
-from canary_core.model import ROLLED_BACK, FunctionTarget
+from canary_core.model import ROLLED_BACK, Decision, FunctionTarget, Step
 from lambda_canary.browser import forms_in
 
 VISITOR = clicks.Visitor(source_ip="203.0.113.24", user_agent="Mozilla/5.0 (unit test)")
@@ -282,3 +282,39 @@ def test_a_rejected_link_gives_no_audit_link(table, sfn, waiting_deployment, lin
     # then it shows why it cannot be used, and no way to the audit page
     assert status == 410
     assert "deployments?" not in page
+
+
+def test_a_schedules_links_say_what_approving_and_promoting_now_do(table, sfn, waiting_deployment, link_secret, now):
+    # given the first step of a two-step schedule waiting for a decision (its state saved as Publish And Shift does)
+    deployment = waiting_deployment(steps=(Step(0.1), Step(0.5)))
+    table.save_state(deployment)
+    expires = int(now.timestamp()) + 3600
+
+    # when its approve and promote-now links are opened
+    _, approve = clicks.show(
+        DecisionLink("my-app", 760, "approve", expires).params(link_secret), table, link_secret, now
+    )
+    _, promote = clicks.show(
+        DecisionLink("my-app", 760, "promote", expires).params(link_secret), table, link_secret, now
+    )
+
+    # then approving moves to the next step's weight, promoting now sends all traffic; the page says the step
+    assert "Approving moves to the next step of the schedule: 50%" in approve
+    assert "Promoting now skips the rest of the schedule" in promote and "Promote now my-app build 760?" in promote
+    assert "<dt>Step</dt><dd>1 of 2</dd>" in approve
+
+
+def test_a_link_of_an_earlier_step_decides_nothing(table, sfn, waiting_deployment, link_secret, now):
+    # given a schedule whose second step waits (the first was approved)
+    deployment = waiting_deployment(steps=(Step(0.1), Step(0.5)))
+    table.record_decision("my-app", 760, Decision("approve", "approval link", now.isoformat()))
+    assert table.open_step(deployment, 1, now)
+    first_rollback = DecisionLink("my-app", 760, "rollback", int(now.timestamp()) + 3600).params(link_secret)
+
+    # when the first step's roll-back link is confirmed
+    status, _ = clicks.submit(first_rollback, table, sfn, link_secret, VISITOR, now)
+
+    # then it is told the step was decided: nothing recorded, nothing resumed
+    assert status == 409
+    assert "decision" not in table.get("my-app", 760) and sfn.calls == []
+    assert table.get("my-app", 760)["late_decisions"] == 1
