@@ -73,6 +73,7 @@ def audit_rows(
                     for f in analysis.get("functions", [])
                     if f.get("verdict") == "unhealthy"
                 ],
+                "comparisons": analysis.get("functions", []),  # per function: verdict, old and new figures
                 "execution_arn": item.get("execution_arn"),
                 "console_url": console_url(item["execution_arn"]) if item.get("execution_arn") else None,
             }

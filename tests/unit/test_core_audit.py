@@ -106,6 +106,7 @@ def test_a_row_says_what_was_deployed_who_decided_and_how_it_ended(history, tabl
         "analysis": None,
         "analysis_summary": None,
         "unhealthy": [],
+        "comparisons": [],
         "execution_arn": EXECUTION + "my-app-759",
         "console_url": console_url(EXECUTION + "my-app-759"),
     }
@@ -113,8 +114,22 @@ def test_a_row_says_what_was_deployed_who_decided_and_how_it_ended(history, tabl
 
 def test_a_row_shows_the_latest_canary_analysis_and_its_unhealthy_functions(history, table, now):
     # given my-app 760, waiting, whose latest analysis found one of two functions unhealthy
-    unhealthy = {"name": "orders-api", "verdict": "unhealthy", "reason": "errors 12.0% of 300 vs 0.5% of 2,700"}
-    healthy = {"name": "payments", "verdict": "healthy", "reason": "errors 0% of 300 vs 0% of 2,700"}
+    figures = {"version": "1", "requests": 2700, "errors": 14, "throttles": 0, "error_rate": 0.005, "p99_ms": 80.0}
+    new = {"version": "2", "requests": 300, "errors": 36, "throttles": 0, "error_rate": 0.12, "p99_ms": 85.0}
+    unhealthy = {
+        "name": "orders-api",
+        "verdict": "unhealthy",
+        "reason": "errors 12.0% of 300 vs 0.5% of 2,700",
+        "old": figures,
+        "new": new,
+    }
+    healthy = {
+        "name": "payments",
+        "verdict": "healthy",
+        "reason": "errors 0% of 300 vs 0% of 2,700",
+        "old": figures,
+        "new": {**new, "errors": 0, "error_rate": 0},
+    }
     analysis = {"verdict": "unhealthy", "summary": "1 of 2 functions unhealthy", "functions": [unhealthy, healthy]}
     table.record_analysis("my-app", 760, analysis, now, changed=True)
 
@@ -129,6 +144,9 @@ def test_a_row_shows_the_latest_canary_analysis_and_its_unhealthy_functions(hist
     assert row["unhealthy"] == [{"name": "orders-api", "reason": "errors 12.0% of 300 vs 0.5% of 2,700"}]
     assert "1 of 2 functions unhealthy" in page and "orders-api: errors 12.0% of 300 vs 0.5% of 2,700" in page
     assert "payments:" not in page
+    # and every function's figures, old and new
+    assert "orders-api unhealthy: v1 2700 requests, 0.5% failed, p99 80 ms; v2 300 requests, 12.0% failed" in page
+    assert "payments healthy: v1 2700 requests" in page
 
 
 def test_an_undecided_deployment_shows_no_decision_and_its_cause(history, table):
