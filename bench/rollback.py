@@ -92,7 +92,8 @@ def decide(runtime: LocalRuntime, lam: Any, sfn: Any, names: list[str], build: i
         "throttled": throttled,
         "retried": updates - len(names),  # calls beyond one per function: throttled calls sent again
         "transitions": sum(1 for e in history if e["type"].endswith("StateEntered")),
-        "invocations": sum(1 for e in history if e["type"] == "TaskScheduled"),
+        # a task invoking its function by ARN is LambdaFunctionScheduled; the callback integration TaskScheduled
+        "invocations": sum(1 for e in history if e["type"] in ("TaskScheduled", "LambdaFunctionScheduled")),
     }
 
 
