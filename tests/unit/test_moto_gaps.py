@@ -717,6 +717,7 @@ def test_an_alarm_starts_ok_and_an_update_resets_it(unpatched_moto):
 
 
 GAP_TESTS = {
+    "a Lambda task names Lambda's API errors Lambda.<code>": (test_a_lambda_task_names_a_lambda_api_error_exception,),
     "lambda invoke runs the deployed handler, on the version its alias routes to, in the background for Event, "
     "retried, then sent to its on-failure destination, and records its metrics": (
         test_lambda_invoke_runs_the_deployed_handler,
