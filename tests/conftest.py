@@ -41,6 +41,8 @@ TEST_STACK_POLICY = {
     # the laxest analysis: each test asks for the analysis it needs (an input may only be stricter)
     "AnalysisMode": "off",
     "AnalysisMinInvocations": "20",
+    # durations of a few milliseconds on a loaded machine say nothing of a build: the tests judge errors
+    "AnalysisMaxP99Ratio": "100",
 }
 SWEEP_SECONDS = 2.0  # the template's sweep schedule, run this often by the tests' runtime
 
