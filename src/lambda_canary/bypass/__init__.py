@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from botocore.exceptions import BotoCoreError
+
 from lambda_canary.bypass.account import find_in_account, functions_of_stack
 from lambda_canary.bypass.report import DEFAULT_ALIAS, OUTPUTS, Finding, render
 from lambda_canary.bypass.template import find_in_template
@@ -63,6 +65,9 @@ def cli_audit(
             findings += find_in_account(clients, names, alias)
     except ValueError as error:  # a file that does not parse, a stack that does not exist
         print(f"canary audit: {error}", file=err)
+        return 2
+    except BotoCoreError as error:  # no credentials, no region, an endpoint that does not answer
+        print(f"canary audit: {error}; check --region / --profile / --endpoint-url (AWS_ENDPOINT_URL)", file=err)
         return 2
     print(render(findings, output), file=out)
     return 1 if findings else 0
