@@ -257,3 +257,27 @@ def test_bad_arguments_exit_2_naming_the_option_and_the_fix(tmp_path: Path) -> N
         assert result.returncode == 2, arguments
         assert message in result.stderr, (arguments, result.stderr)
         assert result.stdout == ""
+
+
+def test_a_name_is_a_reference_only_as_a_whole_property(tmp_path: Path) -> None:
+    # given a function named orders under canary, a mapping whose FunctionName is "orders", and an OpenAPI body
+    # that merely mentions the word orders
+    template = tmp_path / "template.yaml"
+    template.write_text(
+        "Resources:\n"
+        "  Orders:\n"
+        "    Type: AWS::Serverless::Function\n"
+        "    Properties: {FunctionName: orders, AutoPublishAlias: live, Runtime: python3.12, Handler: a.b}\n"
+        "  Mapping:\n"
+        "    Type: AWS::Lambda::EventSourceMapping\n"
+        "    Properties: {EventSourceArn: arn:aws:sqs:us-east-1:123456789012:q, FunctionName: orders}\n"
+        "  Api:\n"
+        "    Type: AWS::Serverless::Api\n"
+        "    Properties:\n"
+        "      StageName: v1\n"
+        "      DefinitionBody: {paths: {/orders: {get: {operationId: orders, tags: [orders]}}}}\n"
+    )
+    # when it is audited
+    findings = find_in_template(template)
+    # then the mapping is a finding and the body's words are not
+    assert [(f.resource, f.location) for f in findings] == [("Mapping", "template.yaml:7")]

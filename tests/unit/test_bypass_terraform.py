@@ -144,3 +144,22 @@ def test_a_file_that_is_not_hcl_is_refused_naming_it(tmp_path: Path) -> None:
     # then the error names the file
     with pytest.raises(ValueError, match=r"broken\.tf: not valid HCL"):
         find_in_terraform(tmp_path)
+
+
+def test_a_name_is_a_reference_only_as_a_whole_attribute(tmp_path: Path) -> None:
+    # given billing under canary (its alias names it by its literal name), a mapping whose function_name is
+    # "billing", and a state machine whose definition merely mentions the word billing
+    (tmp_path / "functions.tf").write_text((TERRAFORM / "functions.tf").read_text())
+    (tmp_path / "callers.tf").write_text(
+        'resource "aws_lambda_event_source_mapping" "m" {\n'
+        '  event_source_arn = "arn:aws:sqs:us-east-1:123456789012:q"\n'
+        '  function_name    = "billing"\n'
+        "}\n"
+        'resource "aws_sfn_state_machine" "s" {\n'
+        '  definition = jsonencode({ Comment = "billing", StartAt = "A", States = {} })\n'
+        "}\n"
+    )
+    # when the directory is audited
+    findings = find_in_terraform(tmp_path)
+    # then the mapping is a finding and the definition's words are not
+    assert [(f.resource, f.location) for f in findings] == [("aws_lambda_event_source_mapping.m", "callers.tf:3")]

@@ -143,10 +143,12 @@ class _Audit:
 
     # --- references ---------------------------------------------------------------------------------------
 
-    def hits(self, value: Any, line: int) -> Iterator[_Hit]:
+    def hits(self, value: Any, line: int, whole: bool = True) -> Iterator[_Hit]:
         """Every reference in `value` to a function under canary that names neither an alias nor a version.
 
-        line: the line of the key that holds `value` (nested keys and list items carry their own)."""
+        line: the line of the key that holds `value` (nested keys and list items carry their own). whole: `value`
+        is the whole property, so a plain string equal to a function's name names it (deeper, it may be any text).
+        """
         if isinstance(value, dict):
             if set(value) == {"Ref"} and value["Ref"] in self.aliases:
                 yield _Hit(value["Ref"], line, latest=False, substituted=False)
@@ -160,17 +162,16 @@ class _Audit:
                 yield from self._join_hits(value["Fn::Join"], line)
             else:
                 for key, item in value.items():
-                    yield from self.hits(item, _line(key, line))
+                    yield from self.hits(item, _line(key, line), whole=False)
         elif isinstance(value, list):
             for item in value:
-                yield from self.hits(item, _line(item, line))
+                yield from self.hits(item, _line(item, line), whole=False)
         elif isinstance(value, str):
+            if whole and value in self.names:
+                yield _Hit(self.names[value], line, latest=False, substituted=False)
             yield from self._literal_hits(value, line)
 
     def _literal_hits(self, text: str, line: int) -> Iterator[_Hit]:
-        if text in self.names:
-            yield _Hit(self.names[text], line, latest=False, substituted=False)
-            return
         for match in _ARN.finditer(text):
             name, qualifier = match.group(1), match.group(2)
             if name in self.names and qualifier in (None, _LATEST):

@@ -237,10 +237,11 @@ class _Audit:
             under_canary = chain[0] == _FUNCTION and chain[1] in self.aliases and chain[2] in _UNQUALIFIED
             if under_canary and id(node) not in qualified:
                 yield _Reference(chain[1], node.meta.line, id(node) in latest)
+        whole = _literal(tree)  # the attribute's value is just a function's name: it names that function
+        if whole is not None and whole in self.names:
+            yield _Reference(self.names[whole], tree.meta.line, latest=False)
         for string in tree.find_data("string"):
             text = _label(string)
-            if text in self.names:
-                yield _Reference(self.names[text], string.meta.line, latest=False)
             for match in _ARN.finditer(text):
                 if match.group(1) in self.names and match.group(2) in (None, _LATEST):
                     yield _Reference(self.names[match.group(1)], string.meta.line, match.group(2) == _LATEST)
