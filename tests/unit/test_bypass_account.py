@@ -218,3 +218,11 @@ def test_a_stack_that_is_not_a_canary_stack_is_a_bad_argument(
     # then it exits 2 naming the option and why
     assert code == 2
     assert "--stack other: not a lambda-canary stack" in capsys.readouterr().err
+
+
+def test_a_qualified_name_audits_the_function(account: dict[str, str]) -> None:
+    # given the account with its bypasses
+    # when a function is named with its alias (orders:live)
+    findings = find_in_account(boto3.Session(region_name=REGION), ["orders:live"], "live")
+    # then the function itself is audited
+    assert {finding.function for finding in findings} == {ORDERS}

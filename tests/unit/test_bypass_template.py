@@ -281,3 +281,14 @@ def test_a_name_is_a_reference_only_as_a_whole_property(tmp_path: Path) -> None:
     findings = find_in_template(template)
     # then the mapping is a finding and the body's words are not
     assert [(f.resource, f.location) for f in findings] == [("Mapping", "template.yaml:7")]
+
+
+def test_the_table_prints_no_control_character() -> None:
+    # given a finding whose resource name (read from an account) carries a terminal escape sequence
+    finding = Finding("arn:aws:s3:::b notification \x1b]0;owned\x07", "S3 notification", "f", "arn:aws:s3:::b", "fix")
+    # when it is rendered as a table
+    table = render([finding], "table")
+    # then the escape characters are replaced, and JSON escapes them
+    assert "\x1b" not in table and "\x07" not in table
+    assert "notification ?]0;owned?" in table
+    assert "\\u001b" in render([finding], "json")

@@ -72,8 +72,8 @@ class _Audit:
                 if error.response["Error"]["Code"] in _NOT_FOUND:
                     raise ValueError(f"--functions {function}: no such function in this account and region") from None
                 raise
-            name = arn.split(":")[6]
-            self.targets[arn] = _Target(name, arn)
+            arn = ":".join(arn.split(":")[:7])  # a qualified name or ARN names the function all the same
+            self.targets[arn] = _Target(arn.split(":")[6], arn)
         self.findings: list[Finding] = []
 
     def bypassed(self, text: str) -> Iterator[tuple[_Target, bool]]:
@@ -178,8 +178,8 @@ class _Audit:
 
     def http_apis(self) -> None:
         client = self.clients("apigatewayv2")
-        for api in client.get_apis().get("Items", []):
-            for integration in client.get_integrations(ApiId=api["ApiId"]).get("Items", []):
+        for api in _pages(client, "get_apis", "Items"):
+            for integration in _pages(client, "get_integrations", "Items", ApiId=api["ApiId"]):
                 for target, _ in self.bypassed(integration.get("IntegrationUri", "")):
                     where = f"HTTP API {api['ApiId']} integration {integration['IntegrationId']}"
                     fix = f"IntegrationUri {self.alias_arn(target)}"
@@ -207,7 +207,7 @@ class _Audit:
 
     def bucket_notifications(self) -> None:
         client = self.clients("s3")
-        for bucket in client.list_buckets().get("Buckets", []):
+        for bucket in _pages(client, "list_buckets", "Buckets"):
             configuration = client.get_bucket_notification_configuration(Bucket=bucket["Name"])
             for notification in configuration.get("LambdaFunctionConfigurations", []):
                 for target, _ in self.bypassed(notification.get("LambdaFunctionArn", "")):

@@ -33,13 +33,19 @@ def render(findings: Sequence[Finding], output: str) -> str:
     if not findings:
         return "No caller bypasses the alias."
     rows = [tuple(column.upper() for column in _COLUMNS)]
-    rows += [tuple(getattr(finding, column) for column in _COLUMNS) for finding in findings]
+    rows += [tuple(_printable(getattr(finding, column)) for column in _COLUMNS) for finding in findings]
     widths = [max(len(row[index]) for row in rows) for index in range(len(_COLUMNS) - 1)]
     lines = [
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[-1] for row in rows
     ]
     lines.append(f"\n{len(findings)} caller(s) bypass the alias: a canary does not see their traffic.")
     return "\n".join(line.rstrip() if line.strip() else line for line in lines)
+
+
+def _printable(text: str) -> str:
+    """Names read from an account can hold anything (an S3 notification's Id): no control character reaches the
+    terminal (JSON output escapes them)."""
+    return "".join(character if character.isprintable() else "?" for character in text)
 
 
 def by_location(finding: Finding) -> tuple[str, int, str]:
