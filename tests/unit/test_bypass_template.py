@@ -243,7 +243,10 @@ def test_the_command_exits_1_with_findings_and_0_without(project_root: Path) -> 
 
 def test_bad_arguments_exit_2_naming_the_option_and_the_fix(tmp_path: Path) -> None:
     # given arguments that cannot be audited
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("Resources:\n  A: [\n")
     cases = {
+        ("--template", str(broken)): "broken.yaml: not valid YAML",
         (): "give --template FILE",
         ("--template", str(tmp_path / "missing.yaml")): "--template",
         ("--terraform", str(tmp_path / "missing")): "--terraform",

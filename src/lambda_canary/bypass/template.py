@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
 from cfnlint.decode import cfn_json, cfn_yaml
 
 from lambda_canary.bypass.report import DEFAULT_ALIAS, Finding, by_location
@@ -89,7 +90,11 @@ class _Audit:
     def __init__(self, path: Path, alias: str | None) -> None:
         self.path = path
         self.yaml = path.suffix.lower() != ".json"
-        loaded = cfn_yaml.load(str(path)) if self.yaml else cfn_json.load(str(path))
+        try:
+            loaded = cfn_yaml.load(str(path)) if self.yaml else cfn_json.load(str(path))
+        except (yaml.YAMLError, ValueError) as error:  # cfn-lint's decode errors name the line
+            detail = " ".join(str(error).split())
+            raise ValueError(f"{path}: not valid {'YAML' if self.yaml else 'JSON'} ({detail})") from None
         if not isinstance(loaded, dict) or not isinstance(loaded.get("Resources"), dict):
             raise ValueError(f"{path}: not a CloudFormation or SAM template (no Resources section)")
         self.body: dict[str, Any] = loaded
@@ -108,6 +113,8 @@ class _Audit:
     def _aliases(self) -> dict[str, _Alias]:
         found: dict[str, list[_Alias]] = {}
         for logical_id, resource in self.resources.items():
+            if not isinstance(resource, dict):
+                continue
             kind, properties = resource.get("Type"), resource.get("Properties") or {}
             if kind == "AWS::Serverless::Function" and "AutoPublishAlias" in properties:
                 name = self._parameter_value(properties["AutoPublishAlias"])
@@ -187,10 +194,10 @@ class _Audit:
 
     def _sub_hits(self, argument: Any, line: int) -> Iterator[_Hit]:
         text, variables = (argument[0], argument[1]) if isinstance(argument, list) else (argument, {})
-        if not isinstance(text, str):
+        if not isinstance(text, str) or not isinstance(variables, dict):
             return
         mapped: dict[str, str] = {}
-        for name, value in (variables or {}).items():
+        for name, value in variables.items():
             target = self._function_of(value)
             if target in self.aliases:
                 mapped[str(name)] = target
@@ -245,6 +252,8 @@ class _Audit:
             if not isinstance(resource, dict):
                 continue
             properties = resource.get("Properties") or {}
+            if not isinstance(properties, dict):
+                continue
             line = _line(resource, 1)
             handler = _HANDLERS.get(str(resource.get("Type")))
             if handler is not None:
