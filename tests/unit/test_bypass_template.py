@@ -8,6 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cfnlint.api
+import pytest
+
 from lambda_canary.bypass import Finding, find_in_template, render
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "bypass"
@@ -124,46 +127,46 @@ CLOUDFORMATION_FINDINGS = [
         "MethodBypass",
         "API Gateway integration",
         "OrdersFunction",
-        "cloudformation.json:175",
+        "cloudformation.json:181",
         "${OrdersFunction.Arn}:live in the Fn::Sub string",
     ),
     (
         "HttpApi",
         "API Gateway integration",
         "OrdersFunction",
-        "cloudformation.json:216",
+        "cloudformation.json:222",
         'Target: {"Ref": "OrdersLive"}',
     ),
     (
         "IntegrationBypass",
         "API Gateway integration",
         "OrdersFunction",
-        "cloudformation.json:241",
+        "cloudformation.json:247",
         "${OrdersFunction.Arn}:live in the Fn::Sub string",
     ),
-    ("Rule", "EventBridge rule", "OrdersFunction", "cloudformation.json:276", 'Arn: {"Ref": "OrdersLive"}'),
+    ("Rule", "EventBridge rule", "OrdersFunction", "cloudformation.json:282", 'Arn: {"Ref": "OrdersLive"}'),
     (
         "ScheduleBypass",
         "EventBridge Scheduler schedule",
         "OrdersFunction",
-        "cloudformation.json:300",
+        "cloudformation.json:306",
         'Arn: {"Ref": "OrdersLive"}',
     ),
-    ("Bucket", "S3 notification", "OrdersFunction", "cloudformation.json:332", 'Function: {"Ref": "OrdersLive"}'),
+    ("Bucket", "S3 notification", "OrdersFunction", "cloudformation.json:338", 'Function: {"Ref": "OrdersLive"}'),
     (
         "PermissionBypass",
         "Lambda permission",
         "OrdersFunction",
-        "cloudformation.json:354",
+        "cloudformation.json:360",
         'FunctionName: {"Ref": "OrdersLive"}',
     ),
-    ("UrlBypass", "function URL", "OrdersFunction", "cloudformation.json:381", "Qualifier: live"),
-    ("InvokeConfigBypass", "EventInvokeConfig", "OrdersFunction", "cloudformation.json:402", "Qualifier: live"),
+    ("UrlBypass", "function URL", "OrdersFunction", "cloudformation.json:387", "Qualifier: live"),
+    ("InvokeConfigBypass", "EventInvokeConfig", "OrdersFunction", "cloudformation.json:408", "Qualifier: live"),
     (
         "MachineBypass",
         "Step Functions definition",
         "OrdersFunction",
-        "cloudformation.json:436",
+        "cloudformation.json:442",
         'OrdersArn: {"Ref": "OrdersLive"} (or ${OrdersArn}:live in the definition)',
     ),
 ]
@@ -295,3 +298,12 @@ def test_the_table_prints_no_control_character() -> None:
     assert "\x1b" not in table and "\x07" not in table
     assert "notification ?]0;owned?" in table
     assert "\\u001b" in render([finding], "json")
+
+
+@pytest.mark.parametrize("name", ["sam.yaml", "cloudformation.json"])
+def test_the_fixtures_are_templates_cloudformation_accepts(name: str) -> None:
+    # given a fixture template
+    # when cfn-lint (what `sam validate --lint` runs) checks it
+    matches = cfnlint.api.lint_file(FIXTURES / name, cfnlint.api.ManualArgs(regions=["us-east-1"]))
+    # then it has no error or warning: the audit is tested on templates that deploy
+    assert [str(match) for match in matches] == []
