@@ -255,6 +255,7 @@ def test_bad_arguments_exit_2_naming_the_option_and_the_fix(tmp_path: Path) -> N
         ("--terraform", str(tmp_path / "missing")): "--terraform",
         ("--template", str(FIXTURES / "sam.yaml"), "--output", "xml"): "--output table or --output json",
         ("--template", str(FIXTURES / "sam.yaml"), "--alias", "12"): "--alias",
+        ("--functions", "orders", "--profile", "no-such-profile-here"): "--profile no-such-profile-here: no such",
     }
     for arguments, message in cases.items():
         # when the command runs with them

@@ -8,11 +8,13 @@ account itself (account.py); each module's docstring says exactly what counts as
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+import boto3
 from botocore.exceptions import BotoCoreError
 
 from lambda_canary.bypass.account import find_in_account, functions_of_stack
@@ -56,8 +58,6 @@ def cli_audit(
             findings += find_in_terraform(terraform, alias)
         if functions or stack:
             if clients is None:
-                import boto3
-
                 clients = boto3.Session()
             names = list(functions or [])
             if stack:
@@ -81,8 +81,6 @@ def _problem(
     alias: str,
     output: str,
 ) -> str | None:
-    import re
-
     if template is None and terraform is None and not functions and not stack:
         return "nothing to audit: give --template FILE, --terraform DIR, --functions NAME ... or --stack NAME"
     if template is not None and not Path(template).is_file():
