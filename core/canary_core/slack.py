@@ -58,8 +58,11 @@ def request_message(
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": f"Canary: {deployment.title}"[:150]}},
         _section(f"{escape(headline)}\n{_facts(deployment, environment)}"),
-        *_function_sections(deployment.functions, current.weight),
     ]
+    if deployment.irreversible:
+        fallback = f"{fallback} {IRREVERSIBLE_WARNING}"
+        blocks.append(_section(f":warning: *{escape(IRREVERSIBLE_WARNING)}*"))
+    blocks.extend(_function_sections(deployment.functions, current.weight))
     if analysis:
         blocks.extend(analysis_message(deployment, analysis, step)["blocks"])
     if urls:
@@ -76,6 +79,12 @@ def request_message(
     blocks.extend(audit_blocks(audit_url))
     return {"text": escape(fallback), "blocks": blocks, "unfurl_links": False, "unfurl_media": False}
 
+
+# What every message and page about an irreversible deployment says (canary_core.pages shows it too)
+IRREVERSIBLE_WARNING = (
+    "Irreversible: this deployment changes data or schema. Rolling back or reverting puts the old code back "
+    "but will not undo data changes. No traffic reaches the new version before a person approves."
+)
 
 ACTION_LABELS = {"approve": "Approve", "rollback": "Roll back", "promote": "Promote now"}
 ACTION_STYLES = {"approve": "primary", "rollback": "danger", "promote": "primary"}
@@ -147,6 +156,29 @@ def outcome_message(
         *audit_blocks(audit_url),
     ]
     return {"text": text, "blocks": blocks, "unfurl_links": False, "unfurl_media": False}
+
+
+MESSAGE_LISTED = 10  # functions a revert message names; the rest are counted
+
+
+def revert_message(
+    deployment: Deployment, decided_by: str, moved: dict[str, str], refused: dict[str, str], environment: str
+) -> dict[str, Any]:
+    """One short message about a revert of a promoted deployment: who, what moved back, what was refused."""
+    head = (
+        f"Reverted: {deployment.title} in {environment} by {decided_by}"
+        if moved
+        else (f"Revert refused: {deployment.title} in {environment} (asked by {decided_by})")
+    )
+    lines = [f"{len(moved)} function(s) back on the version they ran before it."] if moved else []
+    if refused:
+        listed = [f"{name} ({why})" for name, why in sorted(refused.items())[:MESSAGE_LISTED]]
+        more = f" and {len(refused) - MESSAGE_LISTED} more" if len(refused) > MESSAGE_LISTED else ""
+        lines.append(f"Refused: {'; '.join(listed)}{more}.")
+    if deployment.irreversible:
+        lines.append(IRREVERSIBLE_WARNING.split(". No traffic")[0] + ".")
+    text = escape(f"{head}. {' '.join(lines)}")
+    return {"text": text, "blocks": [_section(text[:SECTION_LIMIT])], "unfurl_links": False, "unfurl_media": False}
 
 
 def reminder_message(
