@@ -181,7 +181,8 @@ def parse_request(raw: Any, defaults: Defaults, managed_prefix: str = "*") -> De
         problems.append(f"irreversible: {irreversible!r} is not true or false")
     elif irreversible:
         problems.extend(_irreversible_problems(raw))
-        # no safe split: the old version keeps all traffic until a person approves, then the new one takes it
+        # no safe split: the old version keeps all traffic until a person approves, then the new one takes it;
+        # pre-approval, the input's or the stack's, does not apply
         steps, weight, pre_approve, on_timeout = (Step(0.0),), 0.0, False, "rollback"
 
     if not problems:
@@ -210,15 +211,14 @@ def parse_request(raw: Any, defaults: Defaults, managed_prefix: str = "*") -> De
 
 def _irreversible_problems(raw: dict[str, Any]) -> list[str]:
     """What an irreversible deployment (it changes data or schema: a roll back cannot undo that) may not ask
-    for: traffic split between the versions, or a promotion without a person's approval."""
+    for: traffic split between the versions, or a promotion by the deadline. Pre-approval does not apply to
+    it (a pipeline that pre-approves every build still gets a person's approval for this one): ignored."""
     why = "irreversible: true (a change to data or schema)"
     problems = []
     if "steps" in raw:
         problems.append(f"steps: {why} sends no traffic to the new version before approval; leave steps out")
     if raw.get("weight", 0) != 0:
         problems.append(f"weight: {why} sends no traffic to the new version before approval; leave weight out")
-    if raw.get("pre_approve") is True:
-        problems.append(f"pre_approve: {why} needs a person's approval in every environment; leave pre_approve out")
     if raw.get("on_timeout") == "promote":
         problems.append(f'on_timeout: {why} is never promoted by a deadline; leave on_timeout out or pass "rollback"')
     return problems

@@ -928,25 +928,25 @@ def test_an_irreversible_deployment_gets_one_manual_step_at_no_weight_and_no_pre
     )
 
 
-def test_an_irreversible_deployment_that_asks_for_traffic_or_skipping_a_person_is_refused_naming_each(
+def test_an_irreversible_deployment_that_asks_for_steps_or_promotion_at_the_deadline_is_refused_naming_each(
     minimal, defaults
 ):
-    # given an irreversible input that also asks for steps, a weight, pre-approval and promotion at the deadline
-    raw = {
-        **minimal,
-        "irreversible": True,
-        "steps": [{"weight": 0.1}],
-        "pre_approve": True,
-        "on_timeout": "promote",
-    }
+    # given an irreversible input that also asks for steps and promotion at the deadline
+    raw = {**minimal, "irreversible": True, "steps": [{"weight": 0.1}], "on_timeout": "promote"}
 
     # when it is parsed, then each is refused with the fix
-    problems = problems_of(raw, defaults)
-    assert [problem.split(":")[0] for problem in problems] == ["steps", "pre_approve", "on_timeout"]
-    assert problems[1] == (
-        "pre_approve: irreversible: true (a change to data or schema) needs a person's approval in every "
-        "environment; leave pre_approve out"
-    )
+    assert problems_of(raw, defaults) == [
+        "steps: irreversible: true (a change to data or schema) sends no traffic to the new version before "
+        "approval; leave steps out",
+        "on_timeout: irreversible: true (a change to data or schema) is never promoted by a deadline; leave "
+        'on_timeout out or pass "rollback"',
+    ]
+
+
+def test_an_irreversible_deployment_asking_for_pre_approval_still_waits_for_a_person(minimal, defaults):
+    # given a pipeline that pre-approves every build, and this build changes the schema
+    # when its input is parsed, then pre-approval does not apply
+    assert parse_request({**minimal, "irreversible": True, "pre_approve": True}, defaults).pre_approve is False
 
 
 def test_an_irreversible_deployment_with_a_weight_is_refused_and_a_zero_weight_accepted(minimal, defaults):
