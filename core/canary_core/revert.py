@@ -121,9 +121,11 @@ def revert_deployment(
         )
     result = RevertResult(repository, build_no, dry_run=dry_run)
     status = item.get("status")
-    if status not in (PROMOTED, REVERTED) or "deployment" not in item:
+    if status not in (PROMOTED, REVERTED):
         why = f"its status is {status}: only a promoted deployment can be reverted"
         return replace(result, refused_deployment=why)
+    if "deployment" not in item:  # recorded before its versions were kept: put its aliases back by hand
+        return replace(result, refused_deployment="the trail holds no versions of its functions to go back to")
     deployment = functions_table.load(Deployment.from_state(item["deployment"]))
     if deployment.irreversible and not force:
         why = (

@@ -81,10 +81,11 @@ def request_message(
 
 
 # What every message and page about an irreversible deployment says (canary_core.pages shows it too)
-IRREVERSIBLE_WARNING = (
+IRREVERSIBLE_DATA = (
     "Irreversible: this deployment changes data or schema. Rolling back or reverting puts the old code back "
-    "but will not undo data changes. No traffic reaches the new version before a person approves."
+    "but will not undo data changes."
 )
+IRREVERSIBLE_WARNING = f"{IRREVERSIBLE_DATA} No traffic reaches the new version before a person approves."
 
 ACTION_LABELS = {"approve": "Approve", "rollback": "Roll back", "promote": "Promote now"}
 ACTION_STYLES = {"approve": "primary", "rollback": "danger", "promote": "primary"}
@@ -148,6 +149,8 @@ def outcome_message(
         detail = f"Approved by {summary.get('decided_by')} at {summary.get('decided_at')}."
     else:
         detail = outcome.get("cause", "")
+    if deployment.irreversible and status != "PROMOTED":
+        detail = f"{detail} {IRREVERSIBLE_DATA}".strip()
     text = escape(f"{word}: {deployment.title}. {detail}")
     blocks = [
         {"type": "header", "text": {"type": "plain_text", "text": f"{word}: {deployment.title}"[:150]}},
@@ -176,7 +179,7 @@ def revert_message(
         more = f" and {len(refused) - MESSAGE_LISTED} more" if len(refused) > MESSAGE_LISTED else ""
         lines.append(f"Refused: {'; '.join(listed)}{more}.")
     if deployment.irreversible:
-        lines.append(IRREVERSIBLE_WARNING.split(". No traffic")[0] + ".")
+        lines.append(IRREVERSIBLE_DATA)
     text = escape(f"{head}. {' '.join(lines)}")
     return {"text": text, "blocks": [_section(text[:SECTION_LIMIT])], "unfurl_links": False, "unfurl_media": False}
 

@@ -11,6 +11,7 @@ import pytest
 from slack_fake import SLACK_WEBHOOK
 
 from canary_core import aliases, slack
+from canary_core.cleanup import awaits_clean_up
 from canary_core.locks import revert_holder_id
 from canary_core.model import PROMOTED, REVERTED, ROLLED_BACK, Deployment, FunctionTarget
 from canary_core.revert import DeploymentNotFound, revert_deployment, revert_since
@@ -321,3 +322,11 @@ def test_the_revert_message_is_short_and_counts_what_it_does_not_list(make_deplo
     # then it names ten and counts the rest
     assert message["text"].startswith("Revert refused: my-app build 760 in prod (asked by alice). Refused: fn-00")
     assert message["text"].endswith("fn-09 (locked) and 2 more.")
+
+
+def test_a_reverted_deployment_is_an_ending_clean_up_leaves_alone():
+    # given a deployment item that was promoted then reverted, its execution long ended
+    item = {"execution_arn": "arn:x", "deployment": {}, "status": REVERTED}
+
+    # then nothing waits for Clean Up: its aliases are where the revert left them
+    assert awaits_clean_up(item, "arn:x") is False
