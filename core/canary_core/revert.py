@@ -107,11 +107,14 @@ def revert_deployment(
     *,
     channel: Channel | None = None,
     environment: str = "",
+    assumed: dict[str, AliasState] | None = None,
 ) -> RevertResult:
     """Put every alias of a promoted deployment back on the version it ran before it (see the module).
 
     Raises DeploymentNotFound for a deployment the trail does not hold. A dry run reads, moves nothing and
-    writes nothing: its `moved` is what would move.
+    writes nothing: its `moved` is what would move. `assumed` ({function ARN: alias state}): what a dry run
+    of the incident button takes the aliases to be after the newer deployments it would revert first; a dry
+    run adds to it what it would move.
     """
     item = table.get(repository, build_no)
     if item is None:
@@ -138,11 +141,13 @@ def revert_deployment(
         return result
     result = replace(result, forced=deployment.irreversible)
 
-    movable, refused, already = _plan(lambda_client, deployment)
+    movable, refused, already = _plan(lambda_client, deployment, assumed or {})
     holding = replace(deployment, execution_arn=revert_holder_id(repository, build_no, now)).with_functions(movable)
     if dry_run:
         for name, holder in locks.holders(holding).items():
             refused[name] = _locked(holder, now)
+        if assumed is not None:
+            assumed.update({f.function_arn: aliases.before(f) for f in movable if f.name not in refused})
         return replace(
             result,
             moved={f.name: _change(f) for f in movable if f.name not in refused},
@@ -197,6 +202,7 @@ def revert_since(
     found = table.promoted_since(start.isoformat(), (start - LONGEST_WAIT).isoformat())
     wanted = set(repositories or ())
     results = []
+    assumed: dict[str, AliasState] = {}  # a dry run: where the newer reverts would have left the aliases
     for entry in found:
         if wanted and entry["repository"] not in wanted:
             continue
@@ -215,6 +221,7 @@ def revert_since(
                 dry_run=dry_run,
                 channel=channel,
                 environment=environment,
+                assumed=assumed if dry_run else None,
             )
         except Exception as error:  # noqa: BLE001 - one deployment's failure must not stop the incident button
             logger.warning("revert of %s build %s failed: %s", repository, build_no, error)
@@ -224,11 +231,15 @@ def revert_since(
     return RevertSummary(start.isoformat(), tuple(results))
 
 
-def _plan(lambda_client: Any, deployment: Deployment) -> tuple[list[FunctionTarget], dict[str, str], list[str]]:
+def _plan(
+    lambda_client: Any, deployment: Deployment, assumed: dict[str, AliasState]
+) -> tuple[list[FunctionTarget], dict[str, str], list[str]]:
     """(the functions whose alias runs the new version alone, {function: why refused}, functions already back)."""
     changed = [f for f in deployment.functions if f.new_version is not None and not f.unchanged]
 
     def read(target: FunctionTarget) -> AliasState:
+        if target.function_arn in assumed:
+            return assumed[target.function_arn]
         return AliasState.of(lambda_client.get_alias(FunctionName=target.function_arn, Name=deployment.alias))
 
     movable: list[FunctionTarget] = []
