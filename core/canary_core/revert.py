@@ -21,6 +21,7 @@ from canary_core import aliases, slack
 from canary_core.aliases import AliasState
 from canary_core.approval import Channel, reply
 from canary_core.fanout import fan_out
+from canary_core.limits import first
 from canary_core.locks import FunctionLocks, Holder, revert_hold_expired, revert_holder_id
 from canary_core.model import PROMOTED, REVERTED, Deployment, FunctionTarget
 from canary_core.targets import FunctionsTable
@@ -297,10 +298,13 @@ def _record(
 ) -> None:
     """Into the trail (who, what moved, what was refused) and to Slack, in the request's thread if any."""
     refused = dict(result.refused)
+    # the first LISTED of each, and how many: a revert of 1,000 functions, repeated, stays within the item's 400 KB
     revert: dict[str, Any] = {
         "decided_by": decided_by,
-        "moved": dict(sorted(result.moved.items())),
-        "refused": dict(sorted(refused.items())),
+        "moved": first(result.moved),
+        "moved_count": len(result.moved),
+        "refused": first(refused),
+        "refused_count": len(refused),
         "reason": result.refused_deployment,
         "forced": result.forced or None,
     }

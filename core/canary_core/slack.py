@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from canary_core.limits import listing
 from canary_core.model import TIMEOUT, Deployment, FunctionTarget
 
 # Where Slack's interaction response_urls point (https://hooks.slack.com/actions/..., GovSlack: slack-gov.com)
@@ -161,9 +162,6 @@ def outcome_message(
     return {"text": text, "blocks": blocks, "unfurl_links": False, "unfurl_media": False}
 
 
-MESSAGE_LISTED = 10  # functions a revert message names; the rest are counted
-
-
 def revert_message(
     deployment: Deployment, decided_by: str, moved: dict[str, str], refused: dict[str, str], environment: str
 ) -> dict[str, Any]:
@@ -175,9 +173,7 @@ def revert_message(
     )
     lines = [f"{len(moved)} function(s) back on the version they ran before it."] if moved else []
     if refused:
-        listed = [f"{name} ({why})" for name, why in sorted(refused.items())[:MESSAGE_LISTED]]
-        more = f" and {len(refused) - MESSAGE_LISTED} more" if len(refused) > MESSAGE_LISTED else ""
-        lines.append(f"Refused: {'; '.join(listed)}{more}.")
+        lines.append(f"Refused: {listing((f'{name} ({why})' for name, why in sorted(refused.items())), most=10)}.")
     if deployment.irreversible:
         lines.append(IRREVERSIBLE_DATA)
     text = escape(f"{head}. {' '.join(lines)}")

@@ -12,6 +12,7 @@ from slack_fake import SLACK_WEBHOOK
 
 from canary_core import aliases, slack
 from canary_core.cleanup import awaits_clean_up
+from canary_core.limits import LISTED
 from canary_core.locks import revert_holder_id
 from canary_core.model import PROMOTED, REVERTED, ROLLED_BACK, Deployment, FunctionTarget
 from canary_core.revert import DeploymentNotFound, revert_deployment, revert_since
@@ -138,10 +139,10 @@ def test_a_function_a_later_deployment_promoted_is_refused_and_named(promote, re
     }
     assert not result.complete
 
-    # and the trail keeps the refusal beside what moved
+    # and the trail keeps the refusal beside what moved, with their counts
     event = table.get("my-app", 760)["trail"][-1]
     assert event["event"] == "reverted in part"
-    assert list(event["refused"]) == ["payments"]
+    assert (list(event["refused"]), event["refused_count"], event["moved_count"]) == (["payments"], 1, 2)
 
 
 def test_a_locked_function_is_never_touched_and_its_lock_is_left_to_its_holder(
@@ -322,7 +323,7 @@ def test_the_revert_message_is_short_and_counts_what_it_does_not_list(make_deplo
 
     # then it names ten and counts the rest
     assert message["text"].startswith("Revert refused: my-app build 760 in prod (asked by alice). Refused: fn-00")
-    assert message["text"].endswith("fn-09 (locked) and 2 more.")
+    assert message["text"].endswith("fn-09 (locked); and 2 more.")
 
 
 def test_a_reverted_deployment_is_an_ending_clean_up_leaves_alone():
@@ -331,3 +332,29 @@ def test_a_reverted_deployment_is_an_ending_clean_up_leaves_alone():
 
     # then nothing waits for Clean Up: its aliases are where the revert left them
     assert awaits_clean_up(item, "arn:x") is False
+
+
+def test_a_revert_of_many_functions_names_the_first_few_in_the_trail_and_counts_them_all(
+    make_function, upload, make_deployment, table, functions_table, lambda_client, revert, now
+):
+    # given build 760 promoted 25 functions
+    names = [f"fn-{i:02d}" for i in range(25)]
+    targets = []
+    for name in names:
+        targets.append(FunctionTarget(name, make_function(name), "1"))
+        upload(name, 760)
+    deployment = aliases.publish_versions(lambda_client, make_deployment(functions=targets))
+    table.open(deployment, now)
+    functions_table.save(deployment)
+    table.save_state(deployment)
+    aliases.shift_traffic(lambda_client, deployment)
+    aliases.promote(lambda_client, deployment)
+    table.record_outcome(deployment, {"status": PROMOTED}, now)
+
+    # when it is reverted
+    result = revert(760)
+
+    # then all 25 move back, and the trail names the first 20 and counts 25 (the item stays small)
+    assert len(result.moved) == 25
+    event = table.get("my-app", 760)["trail"][-1]
+    assert (sorted(event["moved"]), event["moved_count"]) == (names[:LISTED], 25)
