@@ -15,6 +15,8 @@ import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TextIO
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from canary_core import aws
 from canary_core.approval import Channel
 from canary_core.config import Settings
@@ -89,17 +91,26 @@ def cli_revert(
     channel, environment = (None, "") if dry_run else stack_channel(clients, outputs, err)
     moment = now or datetime.now(UTC)
     common: dict[str, Any] = {"dry_run": dry_run, "force": force, "channel": channel, "environment": environment}
-    if window is not None:
-        summary = revert_since(lambda_client, table, functions, locks, caller, moment, window, repositories, **common)
-    else:
-        try:
+    try:
+        if window is not None:
+            summary = revert_since(
+                lambda_client, table, functions, locks, caller, moment, window, repositories, **common
+            )
+        else:
             result = revert_deployment(
                 lambda_client, table, functions, locks, str(repository), int(str(build)), caller, moment, **common
             )
-        except DeploymentNotFound as error:
-            print(f"canary revert: {error}", file=err)
-            return EXIT_BAD_ARGS
-        summary = RevertSummary(moment.isoformat(), (result,))
+            summary = RevertSummary(moment.isoformat(), (result,))
+    except DeploymentNotFound as error:
+        print(f"canary revert: {error}", file=err)
+        return EXIT_BAD_ARGS
+    except (ClientError, BotoCoreError, RuntimeError) as error:  # AWS refused or failed: said plainly
+        print(
+            f"canary revert: {error}; some aliases may have moved: the deployment's trail (canary status) "
+            "shows what was recorded",
+            file=err,
+        )
+        return EXIT_REFUSED
     if output == "json":
         print(json.dumps(summary.as_dict() if window is not None else summary.results[0].as_dict(), indent=2), file=out)
     else:
