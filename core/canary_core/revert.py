@@ -249,6 +249,11 @@ def _plan(
     for target, state in zip(changed, fan_out(read, changed, label="Revert"), strict=True):
         if isinstance(state, BaseException):
             refused[target.name] = f"its alias could not be read: {type(state).__name__}: {state}"
+        elif target.pinned_from_latest:  # $LATEST now holds whatever was uploaded last, not the code from before
+            refused[target.name] = (
+                "its alias ran $LATEST before this deployment (its first): there is no earlier published version "
+                "to go back to; left as it is"
+            )
         elif state == aliases.before(target):
             already.append(target.name)
         elif state == aliases.promoted(target):

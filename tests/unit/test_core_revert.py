@@ -358,3 +358,25 @@ def test_a_revert_of_many_functions_names_the_first_few_in_the_trail_and_counts_
     assert len(result.moved) == 25
     event = table.get("my-app", 760)["trail"][-1]
     assert (sorted(event["moved"]), event["moved_count"]) == (names[:LISTED], 25)
+
+
+def test_a_function_whose_alias_ran_latest_before_is_refused(
+    make_function, upload, make_deployment, table, functions_table, lambda_client, revert, now
+):
+    # given build 760 was the first deployment of orders-api, whose alias ran $LATEST, and was promoted
+    arn = make_function("orders-api", alias_version="$LATEST")
+    upload("orders-api", 760)
+    deployment = make_deployment(functions=[FunctionTarget("orders-api", arn, "$LATEST")])
+    deployment = aliases.publish_versions(lambda_client, deployment)
+    table.open(deployment, now)
+    functions_table.save(deployment)
+    table.save_state(deployment)
+    aliases.shift_traffic(lambda_client, deployment)
+    aliases.promote(lambda_client, deployment)
+    table.record_outcome(deployment, {"status": PROMOTED}, now)
+    upload("orders-api", 761)  # CI's next upload: $LATEST is no longer the code from before
+
+    # when it is reverted, then the alias stays on the version it runs: $LATEST would run other code
+    result = revert(760)
+    assert result.refused["orders-api"].startswith("its alias ran $LATEST before this deployment (its first)")
+    assert alias_state(lambda_client, "orders-api")[0] == "1"
