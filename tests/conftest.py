@@ -159,7 +159,12 @@ class Fleet:
         assert {name: weights for name, (_, weights) in self.aliases().items() if weights} == {}
 
 
-ENDINGS = {"PROMOTED": {"SUCCEEDED"}, "ROLLED_BACK": {"FAILED", "ABORTED", "TIMED_OUT"}, "FAILED": {"FAILED"}}
+ENDINGS = {
+    "PROMOTED": {"SUCCEEDED"},
+    "REVERTED": {"SUCCEEDED"},
+    "ROLLED_BACK": {"FAILED", "ABORTED", "TIMED_OUT"},
+    "FAILED": {"FAILED"},
+}
 
 
 @pytest.fixture

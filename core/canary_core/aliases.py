@@ -126,7 +126,11 @@ def before(target: FunctionTarget) -> AliasState:
 
 
 def canary(target: FunctionTarget, weight: float) -> AliasState:
+    """The alias during a step at `weight`. At 0 (an irreversible deployment) it stays as it was: no split,
+    and no pin of an alias on $LATEST to the new version before approval."""
     assert target.new_version is not None
+    if weight == 0:
+        return before(target)
     if target.pinned_from_latest:
         return AliasState(target.new_version)
     return AliasState(target.old_version, ((target.new_version, weight),))
@@ -313,6 +317,27 @@ def roll_back(lambda_client: Any, deployment: Deployment) -> tuple[Deployment, d
 
     _run("Roll Back", to_old, deployment)
     return deployment, changed_outside
+
+
+def revert(lambda_client: Any, deployment: Deployment) -> dict[str, str]:
+    """Every alias of a promoted deployment back from its new version to the version it ran before.
+
+    Only an alias that still runs the new version alone is moved (compare-and-set); one already back is
+    left as it is; any other (promoted again since, or changed by hand) is refused. Returns {function: why
+    it was not moved}, for those refused or failed: one function's failure never stops the others.
+    """
+    refused: dict[str, str] = {}
+
+    def to_old(target: FunctionTarget) -> FunctionTarget:
+        if not target.unchanged and target.new_version is not None:
+            try:
+                _move(lambda_client, deployment, target, before(target), [promoted(target)])
+            except Exception as error:  # noqa: BLE001 - reported per function
+                refused[target.name] = _reason(error)
+        return target
+
+    fan_out(to_old, deployment.functions, label="Revert")
+    return refused
 
 
 def all_promoted(lambda_client: Any, deployment: Deployment) -> bool:

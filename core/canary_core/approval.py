@@ -131,13 +131,15 @@ def request_decision(
     step_started_at: int | None = None,
 ) -> ApprovalPlan:
     """Post the request for a decision on step `step` and return the plan of its wait; Await Decision then
-    waits. Pre-approval approves a manual gate at once (an auto gate waits for its evidence all the same)."""
+    waits. Pre-approval approves a manual gate at once (an auto gate waits for its evidence all the same),
+    unless the deployment is irreversible: a person approves it in every environment."""
     requested_at = int(now.timestamp())
     expires_at = requested_at + deployment.approval_timeout_seconds
     table.await_decision(deployment, expires_at, now)
     started = requested_at if step_started_at is None else step_started_at
     plan = plan_wait(deployment, step, started, expires_at, reminder_times(requested_at, expires_at), requested_at)
-    if deployment.pre_approve and deployment.steps[step].gate == "manual":
+    # an irreversible deployment is never pre-approved, whatever its state says (validation.py clears it)
+    if deployment.pre_approve and not deployment.irreversible and deployment.steps[step].gate == "manual":
         audit_url = messenger.audit_url(now)
         message = slack.request_message(
             deployment, {}, messenger.environment, expires_at, audit_url=audit_url, step=step

@@ -6,7 +6,9 @@ the local runtime.
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -99,11 +101,21 @@ def slack_app_secrets(settings: Settings) -> dict[str, str]:
     return {str(k): str(v) for k, v in dict(value).items()}
 
 
-def slack_channel(settings: Settings) -> WebhookChannel | AppChannel | UnavailableChannel:
+def slack_channel(
+    settings: Settings, read_secret: Callable[[str], str] | None = None
+) -> WebhookChannel | AppChannel | UnavailableChannel:
+    """The stack's Slack channel. `read_secret(arn)`: how its secret is read (the CLI's own client); by
+    default Powertools' cached read."""
     try:
         if settings.slack_mode == "app":
-            return AppChannel(slack_app_secrets(settings)["bot_token"], settings.slack_channel, settings.slack_api_url)
-        return WebhookChannel(slack_webhook_url(settings))
+            if read_secret:
+                bot_token = str(json.loads(read_secret(settings.slack_app_secret_arn))["bot_token"])
+            else:
+                bot_token = slack_app_secrets(settings)["bot_token"]
+            return AppChannel(bot_token, settings.slack_channel, settings.slack_api_url)
+        return WebhookChannel(
+            read_secret(settings.slack_webhook_secret_arn) if read_secret else slack_webhook_url(settings)
+        )
     except Exception as error:  # noqa: BLE001 - a Slack problem must not fail a deployment
         return UnavailableChannel(f"Slack settings unreadable: {type(error).__name__}: {error}")
 

@@ -65,6 +65,7 @@ def open_deployment(
         analysis=request.analysis,
         alarms=request.alarms,
         hooks=request.hooks,
+        irreversible=request.irreversible,
         execution_arn=execution_arn,
         functions=tuple(resolve_functions(lambda_client, request, splits=splits)),
     )

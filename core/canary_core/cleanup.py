@@ -21,12 +21,12 @@ from canary_core import aliases
 from canary_core.errors import AliasUpdateFailed
 from canary_core.limits import listing
 from canary_core.locks import FunctionLocks, Holder
-from canary_core.model import FAILED, PROMOTED, ROLLED_BACK, Deployment
+from canary_core.model import FAILED, PROMOTED, REVERTED, ROLLED_BACK, Deployment
 from canary_core.outcome import FAILED_ERROR, ROLLBACK_FAILED_ERROR, aliases_may_be_split
 from canary_core.targets import FunctionsTable
 from canary_core.trail import DeploymentsTable, function_count
 
-FINAL = (PROMOTED, ROLLED_BACK, FAILED)
+FINAL = (PROMOTED, ROLLED_BACK, FAILED, REVERTED)  # REVERTED: promoted, then reverted (canary_core.revert)
 
 
 def clean_up(

@@ -16,6 +16,24 @@ from botocore.exceptions import ClientError
 from canary_core.fanout import fan_out
 from canary_core.model import Deployment
 
+# A revert (canary_core.revert) holds its functions' locks while it moves their aliases, under an id that is
+# no execution: "revert:<seconds since the epoch it may hold them until>:<repository>:<build>"
+REVERT_HOLDER_PREFIX = "revert:"
+REVERT_HOLD_SECONDS = 900
+
+
+def revert_holder_id(repository: str, build_no: int, now: datetime) -> str:
+    return f"{REVERT_HOLDER_PREFIX}{int(now.timestamp()) + REVERT_HOLD_SECONDS}:{repository}:{build_no}"
+
+
+def revert_hold_expired(holder_id: str, now: datetime) -> bool | None:
+    """For a revert's locks: whether the time it may hold them is over (a revert that died half-way: its
+    locks are dropped); None for an execution's."""
+    if not holder_id.startswith(REVERT_HOLDER_PREFIX):
+        return None
+    until = holder_id[len(REVERT_HOLDER_PREFIX) :].split(":", 1)[0]
+    return not until.isdigit() or int(until) < now.timestamp()
+
 
 @dataclass(frozen=True)
 class Holder:
@@ -126,3 +144,20 @@ class FunctionLocks:
             for f in deployment.functions
             if self._table.get_item(Key={"function_arn": f.function_arn}, ConsistentRead=True).get("Item")
         ]
+
+    def holders(self, deployment: Deployment) -> dict[str, Holder]:
+        """{function name: holder} of the functions of `deployment` whose lock someone holds."""
+
+        def holder(function_arn: str) -> Holder | None:
+            item = self._table.get_item(Key={"function_arn": function_arn}, ConsistentRead=True).get("Item")
+            return Holder(item["repository"], int(item["build_no"]), item["execution_arn"]) if item else None
+
+        results = fan_out(holder, [f.function_arn for f in deployment.functions], rate=0)
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            raise errors[0]
+        return {
+            target.name: result
+            for target, result in zip(deployment.functions, results, strict=True)
+            if isinstance(result, Holder)
+        }

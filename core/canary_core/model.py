@@ -17,6 +17,7 @@ from typing import Any
 LATEST = "$LATEST"
 # A deployment's status in the deployments table
 SHIFTING, WAITING, PROMOTED, ROLLED_BACK, FAILED = "SHIFTING", "WAITING", "PROMOTED", "ROLLED_BACK", "FAILED"
+REVERTED = "REVERTED"  # promoted, then aliases put back on their earlier versions (canary_core.revert)
 # Who decided, when no person did
 PRE_APPROVAL, TIMEOUT, ANALYSIS = "pre-approval", "timeout", "canary analysis"
 ALARM_PREFIX = "alarm "  # decided_by of a roll back an alarm caused: "alarm <name>"
@@ -110,6 +111,8 @@ class Deployment:
     analysis: Analysis = Analysis()
     alarms: tuple[str, ...] = ()
     hooks: Hooks = Hooks()
+    # changes data or schema: no partial traffic, a person approves, a revert needs force (validation.py)
+    irreversible: bool = False
 
     def __post_init__(self) -> None:
         if self.function_count < 0:

@@ -7,6 +7,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from canary_core.slack import IRREVERSIBLE_WARNING
 from canary_core.trail import function_count
 
 _env = Environment(
@@ -19,6 +20,7 @@ _env.filters["when"] = lambda value: format_time(value)
 _env.filters["status"] = lambda item: status_words(item)
 _env.filters["function_count"] = function_count
 _env.filters["step"] = lambda item: step_words(item)
+_env.globals["irreversible_warning"] = IRREVERSIBLE_WARNING
 
 ACTION_WORDS = {"approve": "Approve", "rollback": "Roll back", "promote": "Promote now"}
 STATUS_WORDS = {
@@ -27,6 +29,7 @@ STATUS_WORDS = {
     "PROMOTED": "Promoted",
     "ROLLED_BACK": "Rolled back",
     "FAILED": "Failed",
+    "REVERTED": "Reverted",
 }
 
 

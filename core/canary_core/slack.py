@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from canary_core.limits import listing
 from canary_core.model import TIMEOUT, Deployment, FunctionTarget
 
 # Where Slack's interaction response_urls point (https://hooks.slack.com/actions/..., GovSlack: slack-gov.com)
@@ -58,8 +59,11 @@ def request_message(
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": f"Canary: {deployment.title}"[:150]}},
         _section(f"{escape(headline)}\n{_facts(deployment, environment)}"),
-        *_function_sections(deployment.functions, current.weight),
     ]
+    if deployment.irreversible:
+        fallback = f"{fallback} {IRREVERSIBLE_WARNING}"
+        blocks.append(_section(f":warning: *{escape(IRREVERSIBLE_WARNING)}*"))
+    blocks.extend(_function_sections(deployment.functions, current.weight))
     if analysis:
         blocks.extend(analysis_message(deployment, analysis, step)["blocks"])
     if urls:
@@ -76,6 +80,13 @@ def request_message(
     blocks.extend(audit_blocks(audit_url))
     return {"text": escape(fallback), "blocks": blocks, "unfurl_links": False, "unfurl_media": False}
 
+
+# What every message and page about an irreversible deployment says (canary_core.pages shows it too)
+IRREVERSIBLE_DATA = (
+    "Irreversible: this deployment changes data or schema. Rolling back or reverting puts the old code back "
+    "but will not undo data changes."
+)
+IRREVERSIBLE_WARNING = f"{IRREVERSIBLE_DATA} No traffic reaches the new version before a person approves."
 
 ACTION_LABELS = {"approve": "Approve", "rollback": "Roll back", "promote": "Promote now"}
 ACTION_STYLES = {"approve": "primary", "rollback": "danger", "promote": "primary"}
@@ -139,6 +150,8 @@ def outcome_message(
         detail = f"Approved by {summary.get('decided_by')} at {summary.get('decided_at')}."
     else:
         detail = outcome.get("cause", "")
+    if deployment.irreversible and status != "PROMOTED":
+        detail = f"{detail} {IRREVERSIBLE_DATA}".strip()
     text = escape(f"{word}: {deployment.title}. {detail}")
     blocks = [
         {"type": "header", "text": {"type": "plain_text", "text": f"{word}: {deployment.title}"[:150]}},
@@ -147,6 +160,24 @@ def outcome_message(
         *audit_blocks(audit_url),
     ]
     return {"text": text, "blocks": blocks, "unfurl_links": False, "unfurl_media": False}
+
+
+def revert_message(
+    deployment: Deployment, decided_by: str, moved: dict[str, str], refused: dict[str, str], environment: str
+) -> dict[str, Any]:
+    """One short message about a revert of a promoted deployment: who, what moved back, what was refused."""
+    head = (
+        f"Reverted: {deployment.title} in {environment} by {decided_by}"
+        if moved
+        else (f"Revert refused: {deployment.title} in {environment} (asked by {decided_by})")
+    )
+    lines = [f"{len(moved)} function(s) back on the version they ran before it."] if moved else []
+    if refused:
+        lines.append(f"Refused: {listing((f'{name} ({why})' for name, why in sorted(refused.items())), most=10)}.")
+    if deployment.irreversible:
+        lines.append(IRREVERSIBLE_DATA)
+    text = escape(f"{head}. {' '.join(lines)}")
+    return {"text": text, "blocks": [_section(text[:SECTION_LIMIT])], "unfurl_links": False, "unfurl_media": False}
 
 
 def reminder_message(

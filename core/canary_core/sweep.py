@@ -20,7 +20,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from canary_core.locks import FunctionLocks, Holder
+from canary_core.locks import FunctionLocks, Holder, revert_hold_expired
 
 GONE = "GONE"  # the execution is no longer known to Step Functions (closed executions are kept 90 days)
 
@@ -54,6 +54,15 @@ def sweep(
     summary: dict[str, Any] = {"executions": len(held), "running": 0, "left_to_event": 0, "cleaned": []}
     failed: dict[str, str] = {}
     for execution_arn, function_arns in sorted(held.items()):
+        expired = revert_hold_expired(execution_arn, now)
+        if expired is not None:  # a revert's, not an execution's: dropped once its time is over
+            if expired:
+                for function_arn in function_arns:
+                    locks.take_over(function_arn, execution_arn)
+                summary["cleaned"].append(execution_arn)
+            else:
+                summary["running"] += 1
+            continue
         try:
             status, age = _ending(sfn_client, execution_arn, now)
         except Exception as error:  # noqa: BLE001 - one execution's status must not stop the sweep

@@ -10,11 +10,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from boto3.dynamodb.conditions import Key
+from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
 from canary_core.errors import InvalidInput
-from canary_core.model import SHIFTING, WAITING, Decision, Deployment
+from canary_core.model import PROMOTED, REVERTED, SHIFTING, WAITING, Decision, Deployment
 
 EVIDENCE = "step, analysis, deployment.steps"  # what the audit shows of a deployment's schedule and analysis
 KIND = "deployment"  # every item's `kind`: the partition of the ByStartTime index, newest first
@@ -50,6 +50,8 @@ class DeploymentsTable:
         }
         if deployment.build_url:
             item["build_url"] = deployment.build_url
+        if deployment.irreversible:
+            item["irreversible"] = True  # the pages say a roll back will not undo its data changes
         try:
             # The same execution may open again (a retried step); another execution may not.
             self._table.put_item(
@@ -94,6 +96,46 @@ class DeploymentsTable:
         )["Items"]
         rows = [cast(dict[str, Any], _plain(item)) for item in items]
         return self._with_evidence(rows) if index else rows
+
+    def promoted_since(self, promoted_after: str, started_after: str) -> list[dict[str, Any]]:
+        """Every repository's deployments promoted (finished_at) after `promoted_after` that started after
+        `started_after` (the ByStartTime index), newest promotion first: repository, build_no, finished_at."""
+        arguments: dict[str, Any] = {
+            "IndexName": BY_START_TIME,
+            "KeyConditionExpression": Key("kind").eq(KIND) & Key("started_at").gte(started_after),
+            "FilterExpression": Attr("status").eq(PROMOTED) & Attr("finished_at").gte(promoted_after),
+            "ProjectionExpression": "repository, build_no, finished_at",
+        }
+        found: list[dict[str, Any]] = []
+        while True:
+            page = self._table.query(**arguments)
+            found.extend(cast(dict[str, Any], _plain(item)) for item in page["Items"])
+            if "LastEvaluatedKey" not in page:
+                break
+            arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return sorted(found, key=lambda item: str(item["finished_at"]), reverse=True)
+
+    def record_revert(self, repository: str, build_no: int, now: datetime, revert: dict[str, Any]) -> None:
+        """A revert of a promoted deployment: its outcome (who, what moved, what was refused) kept on the item
+        and in the trail; the status becomes REVERTED once any alias moved back."""
+        moved = bool(revert.get("moved"))
+        event = "reverted" if moved and not revert.get("refused") else "reverted in part" if moved else "revert refused"
+        update = "SET revert = :revert, trail = list_append(trail, :event)"
+        values: dict[str, Any] = {
+            ":revert": _dynamo(revert),
+            ":event": [_event(now, event, **revert)],
+            ":promoted": PROMOTED,
+            ":reverted": REVERTED,
+        }
+        if moved:
+            update += ", #status = :reverted"
+        self._table.update_item(
+            Key=_key(repository, build_no),
+            UpdateExpression=update,
+            ConditionExpression="#status IN (:promoted, :reverted)",  # a revert never rewrites another ending
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues=values,
+        )
 
     def _with_evidence(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The step and the latest analysis of each row, which the ByStartTime index does not hold (an index's

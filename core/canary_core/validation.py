@@ -37,6 +37,7 @@ KNOWN_FIELDS = (
     "analysis",
     "alarms",
     "hooks",
+    "irreversible",
 )
 ON_TIMEOUT_POLICIES = ("rollback", "promote")
 FUNCTION_FIELDS = ("name", "code_sha256")
@@ -92,6 +93,7 @@ class DeploymentRequest:
     analysis: Analysis = field(default_factory=Analysis)  # the stack's, made stricter by the input
     alarms: tuple[str, ...] = ()  # the stack's, then the input's
     hooks: Hooks = field(default_factory=Hooks)  # the stack's, or the input's where the stack has none
+    irreversible: bool = False  # changes data or schema: one manual step at weight 0, a person approves
 
 
 def parse_request(raw: Any, defaults: Defaults, managed_prefix: str = "*") -> DeploymentRequest:
@@ -174,6 +176,15 @@ def parse_request(raw: Any, defaults: Defaults, managed_prefix: str = "*") -> De
     alarms = _parse_alarms(raw.get("alarms"), defaults.alarms, problems)
     hooks = _parse_hooks(raw.get("hooks"), defaults.hooks, functions, managed_prefix, problems)
 
+    irreversible = raw.get("irreversible", False)
+    if not isinstance(irreversible, bool):
+        problems.append(f"irreversible: {irreversible!r} is not true or false")
+    elif irreversible:
+        problems.extend(_irreversible_problems(raw))
+        # no safe split: the old version keeps all traffic until a person approves, then the new one takes it;
+        # pre-approval, the input's or the stack's, does not apply
+        steps, weight, pre_approve, on_timeout = (Step(0.0),), 0.0, False, "rollback"
+
     if not problems:
         problems.extend(_policy_problems(raw, defaults, float(weight), pre_approve, timeout, on_timeout))
     if problems:
@@ -194,7 +205,23 @@ def parse_request(raw: Any, defaults: Defaults, managed_prefix: str = "*") -> De
         analysis=cast(Analysis, analysis),
         alarms=alarms,
         hooks=hooks,
+        irreversible=irreversible is True,
     )
+
+
+def _irreversible_problems(raw: dict[str, Any]) -> list[str]:
+    """What an irreversible deployment (it changes data or schema: a roll back cannot undo that) may not ask
+    for: traffic split between the versions, or a promotion by the deadline. Pre-approval does not apply to
+    it (a pipeline that pre-approves every build still gets a person's approval for this one): ignored."""
+    why = "irreversible: true (a change to data or schema)"
+    problems = []
+    if "steps" in raw:
+        problems.append(f"steps: {why} sends no traffic to the new version before approval; leave steps out")
+    if raw.get("weight", 0) != 0:
+        problems.append(f"weight: {why} sends no traffic to the new version before approval; leave weight out")
+    if raw.get("on_timeout") == "promote":
+        problems.append(f'on_timeout: {why} is never promoted by a deadline; leave on_timeout out or pass "rollback"')
+    return problems
 
 
 def _parse_steps(raw: dict[str, Any], defaults: Defaults, problems: list[str]) -> tuple[Step, ...]:

@@ -580,3 +580,13 @@ def test_publish_and_shift_shifts_every_function_it_could_publish_and_names_the_
     assert failed.value.failures == {"pipe-broken": "CodeStorageExceededException: full"}
     assert alias_state("pipe-broken") == ("1", {})
     assert alias_state("pipe-fine") == ("1", {"2": 0.1})
+
+
+@pytest.mark.parametrize("old_version", ["1", LATEST])
+def test_a_step_at_no_weight_leaves_the_alias_as_it_was(old_version):
+    # given a function whose alias runs version 1 (or $LATEST) and a new version 2
+    target = FunctionTarget("orders-api", "arn:aws:lambda:us-east-1:123456789012:function:orders-api", old_version, "2")
+
+    # when the canary's state at weight 0 (an irreversible deployment) is asked
+    # then it is the state before the deployment: no split, and no pin of $LATEST to the new version
+    assert aliases.canary(target, 0.0) == aliases.before(target)

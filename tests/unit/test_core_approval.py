@@ -655,3 +655,26 @@ def test_a_click_at_the_deadline_is_too_late_as_check_canary_says(
     assert "Approved: my-app build 760" not in page
     assert table.get("my-app", 760)["decision"]["decided_by"] == TIMEOUT
     assert rolling_back.calls == []
+
+
+def test_an_irreversible_deployment_is_never_pre_approved_and_its_request_warns_about_data(
+    table, sfn, opened, webhook_channel, slack_http, link_secret, now
+):
+    # given an irreversible deployment whose state says pre-approve (a stack that pre-approves everything)
+    deployment = opened(pre_approve=True, irreversible=True, weight=0.0)
+
+    # when a decision is requested
+    dev = Messenger(webhook_channel, lambda: link_secret, API_URL, "dev")
+    request_decision(deployment, dev, table=table, sfn_client=sfn, now=now)
+
+    # then nothing is decided: the request waits for a person, with its links
+    item = table.get("my-app", 760)
+    assert "decision" not in item
+    assert sfn.described == []
+    (message,) = slack_http.to(SLACK_WEBHOOK)
+    assert set(decision_links(message)) == {"approve", "rollback"}
+
+    # and the message says, in its text and its blocks, that a roll back will not undo data changes
+    assert message["text"].endswith(slack.IRREVERSIBLE_WARNING)
+    assert any(slack.IRREVERSIBLE_WARNING in json.dumps(block) for block in message["blocks"])
+    assert "will not undo data changes" in slack.IRREVERSIBLE_WARNING

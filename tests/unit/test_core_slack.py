@@ -548,3 +548,16 @@ def test_respond_posts_to_the_response_url_and_raises_when_slack_refuses():
     # then the first went as JSON with a timeout, and the second raised with Slack's answer
     post.assert_called_once_with(response_url, json=reply, timeout=5.0)
     assert str(error.value) == "Slack answered 404: expired_url"
+
+
+def test_a_rolled_back_irreversible_deployment_says_its_data_changes_were_not_undone(make_deployment):
+    # given an irreversible deployment rolled back, and the same deployment promoted
+    deployment = make_deployment(irreversible=True)
+    rolled_back = slack.outcome_message(deployment, {"status": "ROLLED_BACK", "cause": "Rolled back by bob."}, "prod")
+    promoted = slack.outcome_message(
+        deployment, {"status": "PROMOTED", "summary": {"decided_by": "bob", "decided_at": "now"}}, "prod"
+    )
+
+    # then the roll back's message says data changes are not undone; the promotion's does not need to
+    assert rolled_back["text"] == f"Rolled back: my-app build 760. Rolled back by bob. {slack.IRREVERSIBLE_DATA}"
+    assert slack.IRREVERSIBLE_DATA not in promoted["text"]

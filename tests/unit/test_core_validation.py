@@ -228,7 +228,7 @@ def test_an_unknown_field_unlike_any_known_one_lists_the_known_fields(minimal, d
     # then the known fields are listed
     assert problems == [
         "zzz: unknown field; known fields: repository, build_no, functions, alias, weight, pre_approve, "
-        "build_url, approval_timeout_seconds, supersede, on_timeout, steps, analysis, alarms, hooks"
+        "build_url, approval_timeout_seconds, supersede, on_timeout, steps, analysis, alarms, hooks, irreversible"
     ]
 
 
@@ -911,3 +911,54 @@ def test_problems_with_steps_analysis_alarms_and_hooks_are_reported_together(min
 )
 def test_a_misspelt_new_field_gets_a_did_you_mean_hint(minimal, defaults, given, meant):
     assert problems_of({**minimal, given: []}, defaults) == [f"{given}: unknown field; did you mean '{meant}'?"]
+
+
+def test_an_irreversible_deployment_gets_one_manual_step_at_no_weight_and_no_pre_approval(minimal, defaults):
+    # given a stack that pre-approves (a dev stack's), and an input for a schema change
+    # when it is parsed
+    request = parse_request({**minimal, "irreversible": True}, defaults)
+
+    # then nothing is split before approval, a person approves, and the deadline rolls back (nothing moved)
+    assert request.irreversible
+    assert (request.steps, request.weight, request.pre_approve, request.on_timeout) == (
+        (Step(0.0),),
+        0.0,
+        False,
+        "rollback",
+    )
+
+
+def test_an_irreversible_deployment_that_asks_for_steps_or_promotion_at_the_deadline_is_refused_naming_each(
+    minimal, defaults
+):
+    # given an irreversible input that also asks for steps and promotion at the deadline
+    raw = {**minimal, "irreversible": True, "steps": [{"weight": 0.1}], "on_timeout": "promote"}
+
+    # when it is parsed, then each is refused with the fix
+    assert problems_of(raw, defaults) == [
+        "steps: irreversible: true (a change to data or schema) sends no traffic to the new version before "
+        "approval; leave steps out",
+        "on_timeout: irreversible: true (a change to data or schema) is never promoted by a deadline; leave "
+        'on_timeout out or pass "rollback"',
+    ]
+
+
+def test_an_irreversible_deployment_asking_for_pre_approval_still_waits_for_a_person(minimal, defaults):
+    # given a pipeline that pre-approves every build, and this build changes the schema
+    # when its input is parsed, then pre-approval does not apply
+    assert parse_request({**minimal, "irreversible": True, "pre_approve": True}, defaults).pre_approve is False
+
+
+def test_an_irreversible_deployment_with_a_weight_is_refused_and_a_zero_weight_accepted(minimal, defaults):
+    assert problems_of({**minimal, "irreversible": True, "weight": 0.1}, defaults) == [
+        "weight: irreversible: true (a change to data or schema) sends no traffic to the new version before "
+        "approval; leave weight out"
+    ]
+    assert parse_request({**minimal, "irreversible": True, "weight": 0}, defaults).weight == 0.0
+
+
+@pytest.mark.parametrize("value", ["true", 1, None])
+def test_irreversible_must_be_true_or_false(minimal, defaults, value):
+    assert problems_of({**minimal, "irreversible": value}, defaults) == [
+        f"irreversible: {value!r} is not true or false"
+    ]
