@@ -16,6 +16,7 @@ from rich.console import Console
 from canary_core.audit import audit_rows, console_url
 from canary_core.decisions import DecisionNotDelivered, decide, decided_before
 from canary_core.model import FAILED, PROMOTED, ROLLED_BACK, TIMEOUT, Decision
+from canary_core.outcome import ROLLED_BACK_ERROR
 from canary_core.pages import format_time, step_words
 from lambda_canary.cli import ci
 from lambda_canary.cli.context import (
@@ -53,6 +54,11 @@ HISTORY_COLUMNS = ("repository", "build_no", "status", "step", "functions", "dec
     help='a schedule as JSON, e.g. \'[{"weight": 0.05}, {"weight": 0.5, "gate": "auto", "bake_seconds": 600}]\'',
 )
 @click.option("--alias", help="the alias (default: the stack's AliasName)")
+@click.option(
+    "--approval-timeout",
+    type=click.IntRange(1),
+    help="seconds to wait for a decision before on_timeout applies (default: the stack's ApprovalTimeoutSeconds)",
+)
 @click.option("--build-url", help="the build's page (default: the CI's)")
 @click.option("--pre-approve/--no-pre-approve", default=None, help="promote without asking (if the stack allows)")
 @click.option("--supersede", is_flag=True, help="roll back a deployment still holding these functions first")
@@ -72,6 +78,7 @@ def start(
     weight: float | None,
     steps: str | None,
     alias: str | None,
+    approval_timeout: int | None,
     build_url: str | None,
     pre_approve: bool | None,
     supersede: bool,
@@ -94,6 +101,7 @@ def start(
             weight=weight,
             steps=steps,
             alias=alias,
+            approval_timeout=approval_timeout,
             build_url=build_url,
             pre_approve=pre_approve,
             supersede=supersede,
@@ -193,9 +201,9 @@ def _ending(item: dict[str, Any], err: Console) -> int:
     err.print(f"{status}{who}. {outcome.get('cause', '')}".strip(), highlight=False, markup=False)
     if status == PROMOTED:
         return OK
-    if status == ROLLED_BACK and not outcome.get("error"):
+    if status == ROLLED_BACK and outcome.get("error", ROLLED_BACK_ERROR) == ROLLED_BACK_ERROR:  # a decision
         return TIMED_OUT if decided_by == TIMEOUT else EXIT_ROLLED_BACK
-    return EXIT_FAILED
+    return EXIT_FAILED  # an error (every alias put back, or not), or a stopped execution
 
 
 def _event_line(event: dict[str, Any]) -> str:
