@@ -179,7 +179,8 @@ def test_status_history_and_outputs_show_the_trail_as_json_and_as_a_table(runtim
     assert status.returncode == history.returncode == table.returncode == outputs.returncode == 0
     shown = json.loads(status.stdout)
     assert shown["status"] == "PROMOTED" and shown["decision"]["decided_by"] == "pre-approval"
-    assert [event["event"] for event in shown["trail"]][0] == "started"
+    assert shown["trail"][0]["event"] == "started"
+    assert "outcome: PROMOTED" in [event["event"] for event in shown["trail"]]
     (row,) = json.loads(history.stdout)
     assert (row["repository"], row["build_no"], row["status"]) == (fleet.repository, 2, "PROMOTED")
     assert fleet.repository in table.stdout and "PROMOTED" in table.stdout
