@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import stat
 import subprocess
 from pathlib import Path
@@ -54,7 +55,8 @@ def run_start(tmp_path: Path, **inputs: str) -> tuple[list[str], dict[str, str],
     for variable, expression in START["env"].items():
         name = re.fullmatch(r"\$\{\{ inputs\.([a-z-]+) \}\}", expression).group(1)  # type: ignore[union-attr]
         env[variable] = values[name]
-    completed = subprocess.run(["bash", "-e", "-c", START["run"]], env=env, cwd=tmp_path, timeout=30)
+    bash = shutil.which("bash") or "/bin/bash"
+    completed = subprocess.run([bash, "-e", "-c", START["run"]], env=env, cwd=tmp_path, timeout=30)
     outputs = dict(line.split("=", 1) for line in output.read_text().splitlines())
     return json.loads((tmp_path / "argv.json").read_text()), outputs, completed.returncode
 
