@@ -109,7 +109,9 @@ def start(
     except ci.InputProblem as problem:
         raise CliError("the input cannot be built:\n  " + "\n  ".join(problem.problems), USAGE) from problem
     state_machine = aws.state_machine()
-    _wait_for_updates(aws, request["functions"])
+    err = Console(stderr=True)
+    with err.status(f"Waiting for {len(request['functions'])} function(s) to finish updating ..."):
+        _wait_for_updates(aws, request["functions"])
     name = ci.execution_name(request["repository"], request["build_no"])
     try:
         execution_arn = aws.client("stepfunctions").start_execution(
@@ -124,7 +126,6 @@ def start(
                 EXIT_FAILED,
             ) from error
         raise
-    err = Console(stderr=True)
     err.print(f"Started {request['repository']} build {request['build_no']}: {len(request['functions'])} function(s)")
     click.echo(execution_arn)
     if not aws.endpoint_url and not os.environ.get("AWS_ENDPOINT_URL"):
