@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import json
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -54,19 +56,28 @@ def logs(aws: Aws, repository: str | None, build_no: str | None) -> int:
             f"stack {aws.stack} has no log groups in CloudWatch Logs: on `canary local` the functions' log lines "
             "are printed by `canary local` itself, in its terminal"
         )
-    lines: list[dict[str, Any]] = []
-    pattern = f'?"{name}" ?"{repository} build {number}"'
+    found: dict[str, dict[str, Any]] = {}  # by eventId: a line that names both terms is found twice
     for group in groups:
-        paginator = cloudwatch.get_paginator("filter_log_events")
-        for page in paginator.paginate(
-            logGroupName=group,
-            filterPattern=pattern,
-            startTime=int((started - LOG_MARGIN).timestamp() * 1000),
-            endTime=int((finished + LOG_MARGIN).timestamp() * 1000),
-        ):
-            lines.extend(
-                {"group": group, "at": e["timestamp"], "message": e["message"].rstrip()} for e in page["events"]
-            )
+        for term in (name, f"{repository} build {number}"):  # one quoted term a call: the execution, the title
+            paginator = cloudwatch.get_paginator("filter_log_events")
+            for page in paginator.paginate(
+                logGroupName=group,
+                filterPattern=json.dumps(term),
+                startTime=int((started - LOG_MARGIN).timestamp() * 1000),
+                endTime=int((finished + LOG_MARGIN).timestamp() * 1000),
+            ):
+                # a term is matched as a substring: build 760's must not bring build 7601's lines
+                whole = re.compile(re.escape(term) + r"(?![0-9])")
+                for event in page["events"]:
+                    if whole.search(event["message"]):
+                        found[event["eventId"]] = {
+                            "group": group,
+                            "at": event["timestamp"],
+                            "message": event["message"],
+                        }
+    lines = list(found.values())
+    for line in lines:
+        line["message"] = line["message"].rstrip()
     lines.sort(key=lambda line: line["at"])
     for line in lines:
         line["at"] = format_time(datetime.fromtimestamp(line["at"] / 1000, UTC).isoformat())
