@@ -20,7 +20,7 @@ from canary_core.locks import FunctionLocks, Holder
 from canary_core.model import WAITING, Decision, Defaults, Deployment
 from canary_core.targets import FunctionsTable
 from canary_core.trail import DeploymentsTable
-from canary_core.validation import parse_request, resolve_functions
+from canary_core.validation import lookup_problems, parse_request, resolve_functions
 
 SUPERSEDE_WAIT_SECONDS = 120
 POLL_SECONDS = 1.0
@@ -47,7 +47,12 @@ def open_deployment(
     Raises InvalidInput, holding nothing, for bad input, busy functions, aliases split by something else
     and a build that was already deployed, and for alarms and hooks that do not exist.
     """
-    request = parse_request(raw_input, defaults, managed_prefix)
+    try:
+        request = parse_request(raw_input, defaults, managed_prefix)
+    except InvalidInput as error:  # every problem at once: the functions' too
+        raise InvalidInput(
+            [*error.problems, *lookup_problems(lambda_client, raw_input, defaults, managed_prefix)]
+        ) from None
     if request.alarms:  # a client of its own unless given one: the alarms are never accepted unchecked
         check_alarms_exist(cloudwatch_client or aws.cloudwatch_client(), request.alarms)
     check_hooks_exist(lambda_client, request.hooks)

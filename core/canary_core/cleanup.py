@@ -41,15 +41,23 @@ def clean_up(
     settle_seconds: float = 0.0,
     sleep: Callable[[float], None] = time.sleep,
     prune: Callable[[Deployment], object] | None = None,
+    rejected: Callable[[str, str], None] | None = None,
 ) -> dict[str, Any]:
-    """`detail`: the detail of a "Step Functions Execution Status Change" event."""
+    """`detail`: the detail of a "Step Functions Execution Status Change" event. `rejected(title, execution_arn)`
+    is told of an execution that failed without opening a deployment (its input refused, or Validate Input
+    failed): nobody else is, once the CI job that started it has left."""
     execution_arn, status = detail["executionArn"], detail["status"]
+    tell = rejected if status == "FAILED" and rejected is not None else None
     try:
         request = json.loads(detail.get("input") or "{}")
         repository, build_no = str(request["repository"]), int(request["build_no"])
     except (ValueError, KeyError, TypeError):
-        return {"cleaned": False, "reason": "the execution's input names no deployment"}
-    return clean_up_execution(
+        unnamed: dict[str, Any] = {"cleaned": False, "reason": "the execution's input names no deployment"}
+        if tell is not None:
+            tell(f"execution {str(detail.get('name') or execution_arn.rsplit(':', 1)[-1])[:80]}", execution_arn)
+            unnamed["told"] = True
+        return unnamed
+    result = clean_up_execution(
         execution_arn,
         status,
         repository,
@@ -64,6 +72,10 @@ def clean_up(
         sleep=sleep,
         prune=prune,
     )
+    if not result["cleaned"] and tell is not None:
+        tell(f"{repository[:200]} build {build_no}", execution_arn)
+        result["told"] = True
+    return result
 
 
 def clean_up_execution(

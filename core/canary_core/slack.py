@@ -14,6 +14,7 @@ from canary_core.model import TIMEOUT, Deployment, FunctionTarget
 
 # Where Slack's interaction response_urls point (https://hooks.slack.com/actions/..., GovSlack: slack-gov.com)
 RESPONSE_URL_PREFIXES = ("https://hooks.slack.com/", "https://hooks.slack-gov.com/")
+INVALID_INPUT_ERROR = "Canary.InvalidInput"  # the state machine's Reject Input
 SECTION_LIMIT = 2900  # Slack allows 3000 characters per section text
 MAX_FUNCTION_SECTIONS = 10  # and 50 blocks per message: past this, the rest is summarised in one line
 
@@ -178,6 +179,20 @@ def revert_message(
         lines.append(IRREVERSIBLE_DATA)
     text = escape(f"{head}. {' '.join(lines)}")
     return {"text": text, "blocks": [_section(text[:SECTION_LIMIT])], "unfurl_links": False, "unfurl_media": False}
+
+
+def rejected_message(title: str, error: str | None, cause: str | None, environment: str) -> dict[str, Any]:
+    """The one message about an execution that ended before its deployment existed (its input refused, or
+    Validate Input failed): the CI job that started it may have exited already. Nothing was changed."""
+    word = "Rejected" if error == INVALID_INPUT_ERROR else "Failed before any traffic moved"
+    detail = (cause or error or "The execution failed without a cause.")[:2000]
+    text = escape(f"{word}: {title}. {detail}")
+    footer = f"Environment: {environment}. No alias was changed; fix the input and start a new execution."
+    blocks = [
+        {"type": "header", "text": {"type": "plain_text", "text": f"{word}: {title}"[:150]}},
+        _section(f"{escape(detail)}\n{escape(footer)}"),
+    ]
+    return {"text": text, "blocks": blocks, "unfurl_links": False, "unfurl_media": False}
 
 
 def reminder_message(

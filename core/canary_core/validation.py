@@ -586,6 +586,42 @@ def resolve_functions(
     return targets
 
 
+def lookup_problems(lambda_client: Any, raw: Any, defaults: Defaults, managed_prefix: str = "*") -> list[str]:
+    """The problems of looking up the functions of an input whose fields were refused, so that one rejection
+    names them all: a weight out of range does not hide a function that does not exist. Only the entries that
+    parse as names or ARNs inside the managed prefix are looked up, with the input's alias when it is a valid
+    one (else the stack's), and only when their number is within MAX_FUNCTIONS."""
+    if not isinstance(raw, dict):
+        return []
+    functions, _ = _parse_functions(raw.get("functions"), [])
+    alias = raw.get("alias", defaults.alias)
+    if not isinstance(alias, str) or not _ALIAS.fullmatch(alias):
+        alias = defaults.alias
+    entries: dict[str, str] = {}  # {name: entry}: each function once
+    for entry in functions:
+        name = function_name(entry)
+        if name is not None and name not in entries and not outside_prefix((entry,), managed_prefix):
+            entries[name] = entry
+    if not entries or len(functions) > MAX_FUNCTIONS:
+        return []
+    request = DeploymentRequest(
+        repository="-",
+        build_no=1,
+        functions=tuple(entries.values()),
+        code_sha256={},  # the code is compared once the input is valid
+        alias=alias,
+        weight=defaults.weight,
+        pre_approve=False,
+        build_url=None,
+        approval_timeout_seconds=defaults.approval_timeout_seconds,
+    )
+    try:
+        resolve_functions(lambda_client, request, splits={})
+    except InvalidInput as error:
+        return error.problems
+    return []
+
+
 def weighted_alias_mismatch(latest: dict[str, Any], current: dict[str, Any]) -> str | None:
     """What keeps Lambda from weighting an alias between `current` and a version published from `latest`: they
     must share the execution role and the dead-letter configuration (or both have none)."""

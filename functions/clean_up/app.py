@@ -9,7 +9,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from canary_core import aws
+from canary_core import aws, slack
 from canary_core.approval import announce_outcome
 from canary_core.cleanup import clean_up, clean_up_execution
 from canary_core.config import Settings
@@ -78,6 +78,16 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         )
         logger.info("swept", extra=summary)
         return summary
-    result = clean_up(event["detail"], settle_seconds=SETTLE_SECONDS, **collaborators)
+
+    def rejected(title: str, execution_arn: str) -> None:
+        """One Slack message naming the build and the cause; a failure to post is logged, not retried."""
+        execution = sfn_client.describe_execution(executionArn=execution_arn)
+        message = slack.rejected_message(title, execution.get("error"), execution.get("cause"), settings.environment)
+        try:
+            aws.messenger(settings).channel.post(message)
+        except slack.SlackError as error:
+            logger.warning("Slack message about a rejected execution not posted: %s", error)
+
+    result = clean_up(event["detail"], settle_seconds=SETTLE_SECONDS, rejected=rejected, **collaborators)
     logger.info("execution ended", extra=result)
     return result

@@ -5,13 +5,14 @@ from __future__ import annotations
 import pytest
 
 from lambda_canary import cli
+from lambda_canary.cli import local as cli_local
 
 
 @pytest.fixture
 def started(monkeypatch):
     """The LocalRuntime `canary local` would run, captured instead of started."""
     runtimes = []
-    monkeypatch.setattr(cli, "run_local", lambda runtime: runtimes.append(runtime) or 0)
+    monkeypatch.setattr(cli_local, "run_local", lambda runtime: runtimes.append(runtime) or 0)
     return runtimes
 
 
@@ -40,5 +41,5 @@ def test_a_bad_function_update_seconds_is_refused_naming_the_range(started, caps
 
     # then it exits with a usage error that names the option and the range, and starts nothing
     assert exited.value.code == 2
-    assert f"--function-update-seconds: {value} is not a number of seconds from 0 to 600" in capsys.readouterr().err
+    assert f"'--function-update-seconds': {value} is not a number of seconds from 0 to 600" in capsys.readouterr().err
     assert started == []

@@ -536,3 +536,33 @@ def test_locks_of_an_execution_that_cannot_be_looked_up_are_respected(
     with pytest.raises(InvalidInput, match="is being deployed by my-app build 759"):
         deploy(760)
     assert set(lock_holders(locks_dynamodb_table).values()) == {EXECUTION + "my-app-759"}
+
+
+def test_a_bad_field_and_a_function_that_does_not_exist_are_reported_together(
+    functions, deploy, locks_dynamodb_table, table
+):
+    # given an input whose weight is out of range and that names a function that does not exist
+    # when build 760 is started with it
+    with pytest.raises(InvalidInput) as invalid:
+        deploy(760, weight=1.5, functions=["orders-api", "no-such-function"])
+
+    # then one rejection names both problems, and nothing is held or opened
+    assert invalid.value.problems == [
+        "weight: 1.5 is outside 0..1; pass a fraction such as 0.1 for 10% of traffic",
+        "functions: 'no-such-function' does not exist in this account and region; check the name",
+    ]
+    assert lock_holders(locks_dynamodb_table) == {}
+    assert table.get("my-app", 760) is None
+
+
+def test_functions_that_do_not_parse_are_not_looked_up_when_the_fields_are_refused(functions, deploy):
+    # given an input with a qualified ARN and a bad alias name
+    qualified = "arn:aws:lambda:us-east-1:123456789012:function:orders-api:7"
+
+    # when build 760 is started with it
+    with pytest.raises(InvalidInput) as invalid:
+        deploy(760, alias="bad alias!", functions=[qualified, "payments"])
+
+    # then the field problems are named, and the function that parses is looked up with the stack's alias
+    # (it exists: no lookup problem is added)
+    assert [problem.split(":")[0] for problem in invalid.value.problems] == ["functions[0]", "alias"]

@@ -579,3 +579,96 @@ def test_a_version_recorded_and_shifted_while_clean_up_settles_is_put_back(
     assert alias_state(lambda_client, "payments") == ("1", {})
     assert "someone else" not in table.get("my-app", 760)["outcome"]["cause"]
     assert locks_left(locks_dynamodb_table) == []
+
+
+class Told:
+    """The `rejected` callback: records each (title, execution) it is told of."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    def __call__(self, title: str, execution_arn: str) -> None:
+        self.calls.append((title, execution_arn))
+
+
+def test_a_failed_execution_whose_build_was_never_opened_is_told_naming_the_build(table, notified, aws, clean):
+    # given no deployment of my-app build 760 was opened: its input was rejected
+    told = Told()
+
+    # when Clean Up gets the execution's FAILED event
+    result = clean(ended("FAILED"), lambda_client=NoLambda(), rejected=told)
+
+    # then the build is named to the rejected callback, and nothing else is done
+    assert told.calls == [("my-app build 760", EXECUTION)]
+    assert result == {"cleaned": False, "reason": "this execution opened no deployment (rejected input)", "told": True}
+    assert notified.calls == []
+
+
+def test_a_rejected_second_execution_of_a_running_build_is_told_and_the_running_one_left(waiting, table, clean):
+    # given build 760 waits under its execution; a second execution for the same build was rejected
+    before, told = table.get("my-app", 760), Told()
+
+    # when Clean Up gets the second execution's FAILED event
+    clean(ended("FAILED", execution_arn=EXECUTION + "-again"), lambda_client=NoLambda(), rejected=told)
+
+    # then the rejection is told, and the running deployment is untouched
+    assert told.calls == [("my-app build 760", EXECUTION + "-again")]
+    assert table.get("my-app", 760) == before
+
+
+@pytest.mark.parametrize("status", ["ABORTED", "TIMED_OUT", "SUCCEEDED"])
+def test_an_ending_other_than_failed_without_a_deployment_is_not_told(status, aws, clean):
+    # given an execution that opened no deployment and ended otherwise than FAILED (stopped by a person, say)
+    told = Told()
+
+    # when Clean Up gets its event
+    clean(ended(status), lambda_client=NoLambda(), rejected=told)
+
+    # then nobody is told
+    assert told.calls == []
+
+
+def test_a_failed_execution_whose_input_names_no_build_is_told_by_its_name(aws, clean):
+    # given an execution whose input is not JSON at all
+    told = Told()
+
+    # when Clean Up gets its FAILED event
+    result = clean(ended("FAILED", raw_input="not json"), lambda_client=NoLambda(), rejected=told)
+
+    # then it is told by the execution's name
+    assert told.calls == [("execution my-app-760", EXECUTION)]
+    assert result["told"] is True
+
+
+def test_an_opened_deployment_is_not_told_as_rejected(opened, clean, locks_dynamodb_table):
+    # given build 760 was opened by its execution (its functions locked), which then failed
+    told = Told()
+
+    # when Clean Up gets the FAILED event
+    clean(ended("FAILED"), rejected=told)
+
+    # then it is cleaned up as an ending, not told as a rejection
+    assert told.calls == []
+    assert locks_left(locks_dynamodb_table) == []
+
+
+def test_the_rejection_message_names_the_build_and_the_cause_and_escapes_them():
+    # given an InvalidInput cause that carries Slack control characters
+    cause = "functions: '<!channel>' does not exist in this account and region; check the name"
+
+    # when the message is built
+    message = slack.rejected_message("my-app build 760", "Canary.InvalidInput", cause, "prod")
+
+    # then it says rejected, names the build and the cause, escaped, and that nothing changed
+    assert message["text"].startswith("Rejected: my-app build 760. functions: '&lt;!channel&gt;' does not exist")
+    assert message["blocks"][0]["text"]["text"] == "Rejected: my-app build 760"
+    assert "No alias was changed" in message["blocks"][1]["text"]["text"]
+    assert "<!channel>" not in json.dumps(message)
+
+
+def test_a_failure_before_traffic_is_worded_as_a_failure():
+    # when the message for a Validate Input that failed (not a refused input) is built
+    message = slack.rejected_message("my-app build 760", "Canary.DeploymentFailed", None, "dev")
+
+    # then it says it failed before any traffic moved, with the error as the cause
+    assert message["text"] == "Failed before any traffic moved: my-app build 760. Canary.DeploymentFailed"

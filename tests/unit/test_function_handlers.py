@@ -148,9 +148,16 @@ def test_validate_input_raises_invalid_input_the_state_machine_catches(handler, 
     with pytest.raises(InvalidInput) as invalid:
         handler("validate_input").lambda_handler({"input": raw, "execution_arn": "arn:x"}, lambda_context)
 
-    # then the error type is InvalidInput (the name the state machine's Catch matches) and says what is wrong
+    # then the error type is InvalidInput (the name the state machine's Catch matches) and says what is wrong:
+    # the misspelt field, and each function that does not exist, at once
     assert type(invalid.value).__name__ == "InvalidInput"
-    assert invalid.value.problems == ["wieght: unknown field; did you mean 'weight'?"]
+    assert invalid.value.problems == [
+        "wieght: unknown field; did you mean 'weight'?",
+        *(
+            f"functions: {name!r} does not exist in this account and region; check the name"
+            for name in raw["functions"]
+        ),
+    ]
 
 
 def while_running(task: Any, sfn: Any) -> Any:

@@ -12,6 +12,7 @@ import io
 import json
 import secrets
 import string
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -246,3 +247,18 @@ def zip_directory(directory: Path) -> bytes:
             if path.is_file() and "__pycache__" not in path.parts:
                 archive.write(path, path.relative_to(directory).as_posix())
     return buffer.getvalue()
+
+
+def register(stack_name: str, outputs: dict[str, str]) -> None:
+    """Answer CloudFormation's DescribeStacks for the local stack with its outputs, as AWS does for a deployed
+    one, so that `canary --stack lambda-canary-local` and `aws cloudformation describe-stacks` find them. The
+    stack is built by `deploy`, not by the emulator's CloudFormation: what it holds is only a placeholder
+    resource and the outputs, as literal values."""
+    body = {
+        "Description": "lambda-canary's local stack: its resources are created by the local runtime",
+        "Resources": {"LocalRuntime": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
+        "Outputs": {key: {"Value": value} for key, value in outputs.items()},
+    }
+    # the emulator warns, whenever it reads the stack, that it creates nothing for the placeholder
+    warnings.filterwarnings("ignore", message="Tried to parse AWS::CloudFormation::WaitConditionHandle")
+    boto3.client("cloudformation").create_stack(StackName=stack_name, TemplateBody=json.dumps(body))

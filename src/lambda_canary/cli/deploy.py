@@ -1,0 +1,403 @@
+"""`canary start`, `status`, `history`, `approve` and `rollback`: a deployment from CI or a terminal."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import click
+from botocore.exceptions import ClientError, WaiterError
+from rich.console import Console
+
+from canary_core.audit import audit_rows, console_url
+from canary_core.decisions import DecisionNotDelivered, decide, decided_before
+from canary_core.model import FAILED, PROMOTED, ROLLED_BACK, TIMEOUT, Decision
+from canary_core.outcome import ROLLED_BACK_ERROR
+from canary_core.pages import format_time, step_words
+from lambda_canary.cli import ci
+from lambda_canary.cli.context import (
+    FAILED as EXIT_FAILED,
+)
+from lambda_canary.cli.context import (
+    OK,
+    TIMED_OUT,
+    USAGE,
+    Aws,
+    CliError,
+    aws_options,
+)
+from lambda_canary.cli.context import (
+    ROLLED_BACK as EXIT_ROLLED_BACK,
+)
+
+FINAL = (PROMOTED, ROLLED_BACK, FAILED)
+POLL_SECONDS = 2.0
+SETTLE_SECONDS = 60.0  # after the execution ends, how long its ending may take to be recorded (Clean Up)
+HISTORY_COLUMNS = ("repository", "build_no", "status", "step", "functions", "decided_by", "started_at", "cause")
+
+
+@click.command(
+    epilog="Example (GitHub Actions fills in --repository and --build):\n\n"
+    "  canary start --stack lambda-canary --functions my-app-orders my-app-api --weight 0.1 --wait"
+)
+@aws_options
+@click.option("--repository", help="the repository (default: the CI's, e.g. GITHUB_REPOSITORY)")
+@click.option("--build", "build_no", help="the build number (default: the CI's, e.g. GITHUB_RUN_NUMBER)")
+@click.option("--functions", multiple=True, help="the functions to deploy, by name or ARN: --functions A B C")
+@click.option("--weight", type=float, help="the new version's share of traffic while it waits, e.g. 0.1")
+@click.option(
+    "--steps",
+    help='a schedule as JSON, e.g. \'[{"weight": 0.05}, {"weight": 0.5, "gate": "auto", "bake_seconds": 600}]\'',
+)
+@click.option("--alias", help="the alias (default: the stack's AliasName)")
+@click.option(
+    "--approval-timeout",
+    type=click.IntRange(1),
+    help="seconds to wait for a decision before on_timeout applies (default: the stack's ApprovalTimeoutSeconds)",
+)
+@click.option("--build-url", help="the build's page (default: the CI's)")
+@click.option("--pre-approve/--no-pre-approve", default=None, help="promote without asking (if the stack allows)")
+@click.option("--supersede", is_flag=True, help="roll back a deployment still holding these functions first")
+@click.option("--wait", is_flag=True, help="follow the deployment to its end; the exit code tells how it ended")
+@click.option(
+    "--wait-timeout",
+    type=click.IntRange(1, 7 * 24 * 3600),
+    default=6 * 3600,
+    show_default=True,
+    help="seconds --wait follows before it exits 4 (the deployment goes on)",
+)
+def start(
+    aws: Aws,
+    repository: str | None,
+    build_no: str | None,
+    functions: tuple[str, ...],
+    weight: float | None,
+    steps: str | None,
+    alias: str | None,
+    approval_timeout: int | None,
+    build_url: str | None,
+    pre_approve: bool | None,
+    supersede: bool,
+    wait: bool,
+    wait_timeout: int,
+) -> int:
+    """Start a canary deployment of the functions' uploaded code.
+
+    Waits for each function's code update to finish (as `aws lambda wait function-updated` does), then
+    starts the execution named repository-build and prints it with its console link. With --wait it follows
+    the deployment (steps, weights, the decision) and exits with how it ended.
+    """
+    build = ci.detect(os.environ)
+    try:
+        request = ci.build_input(
+            build,
+            repository=repository,
+            build_no=build_no,
+            functions=functions,
+            weight=weight,
+            steps=steps,
+            alias=alias,
+            approval_timeout=approval_timeout,
+            build_url=build_url,
+            pre_approve=pre_approve,
+            supersede=supersede,
+        )
+    except ci.InputProblem as problem:
+        raise CliError("the input cannot be built:\n  " + "\n  ".join(problem.problems), USAGE) from problem
+    state_machine = aws.state_machine()
+    err = Console(stderr=True)
+    with err.status(f"Waiting for {len(request['functions'])} function(s) to finish updating ..."):
+        _wait_for_updates(aws, request["functions"])
+    name = ci.execution_name(request["repository"], request["build_no"])
+    try:
+        execution_arn = aws.client("stepfunctions").start_execution(
+            stateMachineArn=state_machine, name=name, input=json.dumps(request)
+        )["executionArn"]
+    except ClientError as error:
+        if error.response["Error"]["Code"] == "ExecutionAlreadyExists":
+            raise CliError(
+                f"an execution named {name} exists already: {request['repository']} build {request['build_no']} "
+                f"was started before; see `canary status {request['repository']} {request['build_no']}`, or "
+                "deploy a new build number",
+                EXIT_FAILED,
+            ) from error
+        raise
+    err.print(f"Started {request['repository']} build {request['build_no']}: {len(request['functions'])} function(s)")
+    click.echo(execution_arn)
+    if not aws.endpoint_url and not os.environ.get("AWS_ENDPOINT_URL"):
+        err.print(f"Console: {console_url(execution_arn)}", soft_wrap=True)
+    if not wait:
+        return OK
+    return follow(aws, request["repository"], int(request["build_no"]), execution_arn, wait_timeout, err)
+
+
+def _wait_for_updates(aws: Aws, functions: list[str]) -> None:
+    """Each function's last update finished (function_updated_v2); one that cannot be read is left to the
+    workflow, whose validation names it (and tells Slack)."""
+    waiter = aws.client("lambda").get_waiter("function_updated_v2")
+    for function in functions:
+        try:
+            waiter.wait(FunctionName=function, WaiterConfig={"Delay": 1, "MaxAttempts": 300})
+        except WaiterError as error:
+            reason = str(error.last_response.get("Error", {}).get("Code") or error)
+            if "ResourceNotFound" in reason or "AccessDenied" in reason or "Failed" in str(error):
+                continue  # the workflow's validation names it, with the others
+            raise CliError(f"{function}: its code update did not finish: {error}") from error
+
+
+def follow(aws: Aws, repository: str, build_no: int, execution_arn: str, timeout: float, err: Console) -> int:
+    """Print the deployment's trail as it grows until it ends; the exit code tells how it ended."""
+    table, sfn = aws.deployments(), aws.client("stepfunctions")
+    deadline = time.monotonic() + timeout
+    shown = 0
+    ended_at: float | None = None
+    with err.status(f"Following {repository} build {build_no} ...") as status:
+        while True:
+            item = table.get(repository, build_no)
+            if item and item.get("execution_arn") != execution_arn:
+                item = None  # another execution's deployment of the same build: this one was refused
+            trail = (item or {}).get("trail", [])
+            for event in trail[shown:]:
+                err.print(_event_line(event), highlight=False, markup=False)
+            shown = len(trail)
+            if item:
+                status.update(f"{repository} build {build_no}: {_state_words(item)}")
+            if item and item.get("status") in FINAL:
+                return _ending(item, err)
+            execution = sfn.describe_execution(executionArn=execution_arn)
+            if execution["status"] != "RUNNING":
+                ended_at = ended_at or time.monotonic()
+                if item is None:  # ended before opening a deployment: the input was refused
+                    err.print(
+                        f"Not deployed ({execution.get('error', execution['status'])}): {execution.get('cause', '')}",
+                        highlight=False,
+                        markup=False,
+                    )
+                    return EXIT_FAILED
+                if time.monotonic() - ended_at > SETTLE_SECONDS:
+                    err.print(
+                        f"The execution ended {execution['status']} and its ending was not recorded in "
+                        f"{SETTLE_SECONDS:.0f} s: see `canary status {repository} {build_no}`",
+                        markup=False,
+                    )
+                    return EXIT_FAILED
+            if time.monotonic() > deadline:
+                err.print(
+                    f"Still running after {timeout:.0f} s (--wait-timeout); it goes on: "
+                    f"`canary status {repository} {build_no}`",
+                    markup=False,
+                )
+                return TIMED_OUT
+            time.sleep(POLL_SECONDS)
+
+
+def _ending(item: dict[str, Any], err: Console) -> int:
+    outcome, decision = item.get("outcome") or {}, item.get("decision") or {}
+    status, decided_by = item.get("status"), decision.get("decided_by")
+    who = f" by {decided_by}" if decided_by else ""
+    err.print(f"{status}{who}. {outcome.get('cause', '')}".strip(), highlight=False, markup=False)
+    if status == PROMOTED:
+        return OK
+    if status == ROLLED_BACK and outcome.get("error", ROLLED_BACK_ERROR) == ROLLED_BACK_ERROR:  # a decision
+        return TIMED_OUT if decided_by == TIMEOUT else EXIT_ROLLED_BACK
+    return EXIT_FAILED  # an error (every alias put back, or not), or a stopped execution
+
+
+def _event_line(event: dict[str, Any]) -> str:
+    details = {k: v for k, v in event.items() if k not in ("at", "event") and v not in (None, "")}
+    shown = ", ".join(f"{k}={v}" for k, v in details.items() if k in ("decided_by", "reason", "cause", "expires_at"))
+    return f"{format_time(event.get('at'))}  {event.get('event')}" + (f"  ({shown})" if shown else "")
+
+
+def _state_words(item: dict[str, Any]) -> str:
+    step = step_words(item)
+    return f"{item.get('status', '').lower()}" + (f", step {step}" if step else "")
+
+
+def _deployment_arguments(repository: str | None, build_no: str | None) -> tuple[str, int]:
+    """REPOSITORY BUILD from the arguments, or from the CI's variables when both are left out."""
+    if repository is None and build_no is None:
+        build = ci.detect(os.environ)
+        repository, build_no = build.repository, build.build_no
+    if not repository or not build_no:
+        raise CliError("which deployment? pass REPOSITORY BUILD, e.g. `my-app 760`", USAGE)
+    if not re.fullmatch(r"[0-9]{1,18}", build_no):
+        raise CliError(f"BUILD {build_no!r} is not a build number; pass a whole number, e.g. 760", USAGE)
+    return repository, int(build_no)
+
+
+@click.command(epilog="Example:\n\n  canary status my-app 760 --stack lambda-canary --output json")
+@aws_options
+@click.argument("repository", required=False)
+@click.argument("build_no", metavar="BUILD", required=False)
+def status(aws: Aws, repository: str | None, build_no: str | None) -> int:
+    """Show one deployment: its status, step, decision, outcome and trail.
+
+    REPOSITORY BUILD default to the CI's own (as `canary start` reads them). A build whose input was refused
+    has no deployment: its execution's error and cause are shown instead.
+    """
+    repository, number = _deployment_arguments(repository, build_no)
+    item = aws.deployments().get(repository, number)
+    if item is None:
+        return _execution_only(aws, repository, number)
+    data = {
+        key: item.get(key)
+        for key in (
+            "repository",
+            "build_no",
+            "status",
+            "functions",
+            "started_at",
+            "finished_at",
+            "build_url",
+            "execution_arn",
+            "decision",
+            "outcome",
+        )
+    }
+    data["step"] = step_words(item)
+    data["trail"] = item.get("trail", [])
+    if aws.output == "json":
+        aws.emit(data)
+        return OK
+    summary = {k: v for k, v in data.items() if k not in ("trail", "decision", "outcome") and v not in (None, "")}
+    decision, outcome = item.get("decision") or {}, item.get("outcome") or {}
+    summary.update(
+        decision=decision.get("action"),
+        decided_by=decision.get("decided_by"),
+        decided_at=format_time(decision.get("decided_at")),
+        cause=outcome.get("cause"),
+    )
+    summary["started_at"], summary["finished_at"] = (
+        format_time(item.get("started_at")),
+        format_time(item.get("finished_at")),
+    )
+    aws.emit({k: v for k, v in summary.items() if v not in (None, "")})
+    trail = [{"at": format_time(e.get("at")), "event": e.get("event")} for e in item.get("trail", [])]
+    aws.emit(trail, rows=trail, columns=("at", "event"))
+    return OK
+
+
+def _execution_only(aws: Aws, repository: str, build_no: int) -> int:
+    machine = aws.state_machine()
+    arn = machine.replace(":stateMachine:", ":execution:", 1) + ":" + ci.execution_name(repository, build_no)
+    try:
+        execution = aws.client("stepfunctions").describe_execution(executionArn=arn)
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "ExecutionDoesNotExist":
+            raise
+        raise CliError(
+            f"no deployment of {repository} build {build_no} in this stack; list them with `canary history`"
+        ) from error
+    aws.emit(
+        {
+            "repository": repository,
+            "build_no": build_no,
+            "execution": execution["status"],
+            "error": execution.get("error"),
+            "cause": execution.get("cause"),
+            "execution_arn": arn,
+        }
+    )
+    return OK
+
+
+def parse_since(value: str) -> timedelta:
+    """7d, 12h, 30m, 90s: a window back from now."""
+    match = re.fullmatch(r"([0-9]{1,6})([smhdw])", value.strip())
+    if not match:
+        raise click.BadParameter(f"{value!r} is not a duration; pass e.g. 30m, 12h, 7d or 2w")
+    unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[match.group(2)]
+    return timedelta(**{unit: int(match.group(1))})
+
+
+@click.command(epilog="Example:\n\n  canary history --stack lambda-canary --repository my-app --since 7d")
+@aws_options
+@click.option("--repository", help="one repository's deployments (default: every repository's)")
+@click.option("--since", default="7d", show_default=True, help="how far back: 30m, 12h, 7d, 2w")
+@click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True)
+def history(aws: Aws, repository: str | None, since: str, limit: int) -> int:
+    """List deployments newest first: status, step, who decided, and the cause of each ending."""
+    cutoff = (datetime.now(UTC) - parse_since(since)).isoformat()
+    table = aws.deployments()
+    rows: list[dict[str, Any]] = []
+    before: str | int | None = None
+    while len(rows) < limit:  # newest first: stop at the first deployment older than the window
+        size = min(limit - len(rows), 100)
+        page = audit_rows(table, repository, size, before)
+        recent = [row for row in page if (row.get("started_at") or "") >= cutoff]
+        rows.extend(recent)
+        if len(page) < size or len(recent) < len(page):
+            break
+        before = page[-1]["build_no"] if repository else page[-1]["started_at"]
+    if aws.output == "json":
+        aws.emit(rows)
+        return OK
+    shown = [{**row, "started_at": format_time(row.get("started_at"))} for row in rows]
+    aws.emit(rows, rows=shown, columns=HISTORY_COLUMNS)
+    return OK
+
+
+def _decide(aws: Aws, action: str, repository: str | None, build_no: str | None) -> int:
+    repository, number = _deployment_arguments(repository, build_no)
+    table = aws.deployments()
+    item = table.get(repository, number)
+    if item is None:
+        raise CliError(f"no deployment of {repository} build {number}; list them with `canary history`")
+    step = int(item.get("step", 0))
+    if decided_before(item, step):
+        decided = (item.get("decision") or {}).get("decided_by")
+        raise CliError(
+            f"{repository} build {number} is not waiting for a decision (status {item.get('status')}"
+            + (f", decided by {decided}" if decided else "")
+            + "); nothing was changed"
+        )
+    now = datetime.now(UTC)
+    decision = Decision(action, aws.caller(), now.isoformat(), user_agent="canary CLI", step=step)
+    try:
+        result = decide(table, aws.client("stepfunctions"), repository, number, decision, now)
+    except DecisionNotDelivered as error:
+        raise CliError(str(error)) from error
+    if not result.won:
+        other = (result.item.get("decision") or {}).get("decided_by")
+        raise CliError(f"{repository} build {number} was decided first by {other}; nothing was changed")
+    if not result.delivered:
+        raise CliError(f"recorded, but {result.problem}; see `canary status {repository} {number}`")
+    aws.emit(
+        {
+            "repository": repository,
+            "build_no": number,
+            "action": action,
+            "decided_by": decision.decided_by,
+            "step": step_words(item),
+        }
+    )
+    return OK
+
+
+@click.command(epilog="Example:\n\n  canary approve my-app 760 --stack lambda-canary")
+@aws_options
+@click.argument("repository", required=False)
+@click.argument("build_no", metavar="BUILD", required=False)
+def approve(aws: Aws, repository: str | None, build_no: str | None) -> int:
+    """Approve the deployment's current step, as the approve link does.
+
+    The first decision wins; the approver recorded is your AWS identity (STS GetCallerIdentity).
+    """
+    return _decide(aws, "approve", repository, build_no)
+
+
+@click.command(epilog="Example:\n\n  canary rollback my-app 760 --stack lambda-canary")
+@aws_options
+@click.argument("repository", required=False)
+@click.argument("build_no", metavar="BUILD", required=False)
+def rollback(aws: Aws, repository: str | None, build_no: str | None) -> int:
+    """Roll the deployment back: every alias to the version it ran before, as the roll-back link does.
+
+    The first decision wins; the decision records your AWS identity (STS GetCallerIdentity).
+    """
+    return _decide(aws, "rollback", repository, build_no)

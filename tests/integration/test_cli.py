@@ -1,0 +1,251 @@
+"""`canary` as a user runs it against the local runtime: a process of its own, reaching the emulator through
+--stack lambda-canary-local and --endpoint-url only; alias state read back with boto3."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from typing import Any
+
+import pytest
+
+from conftest import CANARY, environment_without_aws
+from lambda_canary.local.runtime import STACK_NAME
+
+pytestmark = pytest.mark.integration
+DEADLINE = 90  # seconds any one command may take
+
+
+def canary(runtime: Any, *args: str, timeout: float = DEADLINE) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(CANARY), *args, "--stack", STACK_NAME, "--endpoint-url", runtime.endpoint_url],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def started(runtime: Any, *args: str) -> subprocess.Popen[str]:
+    """`canary start ... --wait` left running, its output read when it exits."""
+    return subprocess.Popen(
+        [str(CANARY), "start", *args, "--wait", "--stack", STACK_NAME, "--endpoint-url", runtime.endpoint_url],
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _env() -> dict[str, str]:
+    return {
+        **environment_without_aws(),
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "COLUMNS": "200",
+    }
+
+
+def wait_for_status(fleet: Any, status: str, timeout: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        item = fleet.item()
+        if item and item["status"] == status:
+            return item
+        time.sleep(0.2)
+    raise TimeoutError(f"{fleet.repository} build {fleet.build_no} not {status} after {timeout} s")
+
+
+def ended(process: subprocess.Popen[str]) -> tuple[int, str]:
+    _, err = process.communicate(timeout=DEADLINE)
+    return process.returncode, err
+
+
+def test_start_wait_follows_a_pre_approved_deployment_and_exits_0_when_promoted(runtime, make_fleet):
+    # given two functions with build 2's code uploaded
+    fleet = make_fleet(2)
+
+    # when CI runs `canary start --wait` with pre-approval
+    result = canary(
+        runtime, "start", "--repository", fleet.repository, "--build", "2", "--functions", *fleet.names,
+        "--pre-approve", "--wait", "--wait-timeout", "60",
+    )  # fmt: skip
+
+    # then it prints the execution named repository-build, follows the trail, and exits 0 with every alias promoted
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith(f":{fleet.repository}-2")
+    assert "decision: approve" in result.stderr and "PROMOTED" in result.stderr
+    assert fleet.aliases() == {name: ("2", {}) for name in fleet.names}
+
+
+def test_a_rollback_from_the_terminal_ends_start_wait_with_exit_3_naming_the_caller(runtime, make_fleet):
+    # given `canary start --wait` following a deployment that waits for a decision at 10%
+    fleet = make_fleet(2)
+    follower = started(runtime, "--repository", fleet.repository, "--build", "2", "--functions", *fleet.names)
+    wait_for_status(fleet, "WAITING")
+    assert fleet.aliases() == {name: ("1", {"2": 0.1}) for name in fleet.names}
+
+    # when someone runs `canary rollback REPOSITORY BUILD`
+    decided = canary(runtime, "rollback", fleet.repository, "2", "--output", "json")
+
+    # then the decision is recorded with the caller's AWS identity, and the follower exits 3, every alias back
+    assert decided.returncode == 0, decided.stderr
+    caller = json.loads(decided.stdout)["decided_by"]
+    assert caller.startswith("arn:aws:")
+    code, err = ended(follower)
+    assert code == 3, err
+    assert f"ROLLED_BACK by {caller}" in err
+    assert fleet.item()["decision"]["decided_by"] == caller
+    assert fleet.aliases() == {name: ("1", {}) for name in fleet.names}
+
+
+def test_approve_from_the_terminal_promotes_and_a_second_decision_changes_nothing(runtime, make_fleet):
+    # given a deployment started without --wait, waiting for a decision
+    fleet = make_fleet(2)
+    start = canary(runtime, "start", "--repository", fleet.repository, "--build", "2", "--functions", *fleet.names)
+    assert start.returncode == 0, start.stderr
+    wait_for_status(fleet, "WAITING")
+
+    # when it is approved from a terminal, then rolled back
+    approved = canary(runtime, "approve", fleet.repository, "2")
+    fleet.wait(start.stdout.strip())
+    late = canary(runtime, "rollback", fleet.repository, "2")
+
+    # then the approval promotes every alias, and the late roll back exits 1 saying nothing was changed
+    assert approved.returncode == 0, approved.stderr
+    assert fleet.item()["status"] == "PROMOTED"
+    assert fleet.aliases() == {name: ("2", {}) for name in fleet.names}
+    assert late.returncode == 1
+    assert "is not waiting for a decision (status PROMOTED" in late.stderr and "nothing was changed" in late.stderr
+
+
+def test_start_wait_exits_4_when_its_wait_timeout_passes_and_the_deployment_goes_on(runtime, make_fleet):
+    # given a deployment nobody decides
+    fleet = make_fleet(1)
+
+    # when `canary start --wait --wait-timeout 3` follows it
+    result = canary(
+        runtime, "start", "--repository", fleet.repository, "--build", "2", "--functions", *fleet.names,
+        "--wait", "--wait-timeout", "3",
+    )  # fmt: skip
+
+    # then it exits 4, saying the deployment goes on; the deployment still waits
+    assert result.returncode == 4, result.stderr
+    assert "Still running after 3 s (--wait-timeout); it goes on" in result.stderr
+    assert wait_for_status(fleet, "WAITING")["status"] == "WAITING"
+    assert canary(runtime, "rollback", fleet.repository, "2").returncode == 0  # leave no canary behind
+    fleet.wait(fleet.item()["execution_arn"])
+
+
+def test_an_invalid_input_exits_5_naming_every_problem_and_is_posted_to_slack(runtime, make_fleet):
+    # given one function that exists, one that does not, and a weight out of range
+    fleet = make_fleet(1)
+
+    # when `canary start --wait` starts it
+    result = canary(
+        runtime, "start", "--repository", fleet.repository, "--build", "2", "--functions", fleet.names[0],
+        "no-such-function-here", "--weight", "1.5", "--wait",
+    )  # fmt: skip
+
+    # then it exits 5 printing both problems, Slack is told naming the build, and no alias moved
+    assert result.returncode == 5, result.stderr
+    assert "Canary.InvalidInput" in result.stderr
+    assert "weight: 1.5 is outside 0..1" in result.stderr
+    assert "'no-such-function-here' does not exist" in result.stderr
+    told = fleet.wait_for_text("Rejected:")
+    assert told["text"].startswith(f"Rejected: {fleet.repository} build 2. ")
+    assert "no-such-function-here" in told["text"] and "weight: 1.5" in told["text"]
+    assert fleet.aliases() == {fleet.names[0]: ("1", {})}
+
+
+def test_status_history_and_outputs_show_the_trail_as_json_and_as_a_table(runtime, make_fleet):
+    # given a promoted deployment
+    fleet = make_fleet(1)
+    start = canary(
+        runtime, "start", "--repository", fleet.repository, "--build", "2", "--functions", *fleet.names,
+        "--pre-approve", "--wait",
+    )  # fmt: skip
+    assert start.returncode == 0, start.stderr
+
+    # when its status, the repository's history and the stack's outputs are read
+    status = canary(runtime, "status", fleet.repository, "2", "--output", "json")
+    history = canary(runtime, "history", "--repository", fleet.repository, "--since", "1h", "--output", "json")
+    table = canary(runtime, "history", "--repository", fleet.repository)
+    outputs = canary(runtime, "outputs", "--output", "json")
+
+    # then each shows what the table and the stack hold
+    assert status.returncode == history.returncode == table.returncode == outputs.returncode == 0
+    shown = json.loads(status.stdout)
+    assert shown["status"] == "PROMOTED" and shown["decision"]["decided_by"] == "pre-approval"
+    assert shown["trail"][0]["event"] == "started"
+    assert "outcome: PROMOTED" in [event["event"] for event in shown["trail"]]
+    (row,) = json.loads(history.stdout)
+    assert (row["repository"], row["build_no"], row["status"]) == (fleet.repository, 2, "PROMOTED")
+    assert fleet.repository in table.stdout and "PROMOTED" in table.stdout
+    assert json.loads(outputs.stdout)["StateMachineArn"] == runtime.outputs["StateMachineArn"]
+
+
+def test_status_of_a_rejected_build_shows_its_execution_and_cause(runtime, make_fleet):
+    # given a build whose input was refused (a function that does not exist)
+    fleet = make_fleet(1)
+    start = canary(runtime, "start", "--repository", fleet.repository, "--build", "2", "--functions", "absent-fn")
+    fleet.wait(start.stdout.strip())
+
+    # when its status is read
+    status = canary(runtime, "status", fleet.repository, "2", "--output", "json")
+
+    # then the execution's error and cause stand in for the deployment that never existed
+    assert status.returncode == 0, status.stderr
+    shown = json.loads(status.stdout)
+    assert (shown["execution"], shown["error"]) == ("FAILED", "Canary.InvalidInput")
+    assert "'absent-fn' does not exist" in shown["cause"]
+
+
+def test_an_unknown_deployment_or_stack_exits_1_naming_the_fix(runtime):
+    # when the status of a build nobody deployed, and of a stack that does not exist, are read
+    unknown = canary(runtime, "status", "nobody-deployed-this", "1")
+    no_stack = subprocess.run(
+        [str(CANARY), "outputs", "--stack", "no-such-stack", "--endpoint-url", runtime.endpoint_url],
+        env=_env(), capture_output=True, text=True, timeout=DEADLINE,
+    )  # fmt: skip
+
+    # then each exits 1 and says what to do
+    assert unknown.returncode == 1
+    assert (
+        "no deployment of nobody-deployed-this build 1 in this stack; list them with `canary history`" in unknown.stderr
+    )
+    assert no_stack.returncode == 1
+    assert "stack 'no-such-stack' does not exist in us-east-1" in no_stack.stderr
+
+
+def test_logs_on_the_local_runtime_say_where_the_lines_are(runtime, make_fleet):
+    # given a deployment on the local runtime, whose functions' logs are not in CloudWatch Logs
+    fleet = make_fleet(1)
+    start = canary(runtime, "start", "--repository", fleet.repository, "--build", "2", "--functions", *fleet.names,
+                   "--pre-approve", "--wait")  # fmt: skip
+    assert start.returncode == 0, start.stderr
+
+    # when its logs are asked for
+    logs = canary(runtime, "logs", fleet.repository, "2")
+
+    # then the command says the local runtime prints them in its own terminal
+    assert logs.returncode == 1
+    assert "printed by `canary local` itself, in its terminal" in logs.stderr
+
+
+def test_start_wait_exits_4_when_nobody_decides_by_the_approval_deadline(runtime, make_fleet):
+    # given a deployment whose approval deadline is 2 seconds away (the stack's policy: roll back then)
+    fleet = make_fleet(1)
+
+    # when `canary start --wait` follows it and nobody decides
+    result = canary(
+        runtime, "start", "--repository", fleet.repository, "--build", "2", "--functions", *fleet.names,
+        "--approval-timeout", "2", "--wait",
+    )  # fmt: skip
+
+    # then it exits 4 once the deadline rolled it back, naming the timeout; every alias is back
+    assert result.returncode == 4, result.stderr
+    assert "ROLLED_BACK by timeout" in result.stderr
+    assert fleet.aliases() == {fleet.names[0]: ("1", {})}
