@@ -249,3 +249,43 @@ def test_start_wait_exits_4_when_nobody_decides_by_the_approval_deadline(runtime
     assert result.returncode == 4, result.stderr
     assert "ROLLED_BACK by timeout" in result.stderr
     assert fleet.aliases() == {fleet.names[0]: ("1", {})}
+
+
+def test_revert_puts_a_promoted_deployment_back_from_the_terminal(runtime, make_fleet):
+    # given a deployment of two functions, promoted (pre-approved)
+    fleet = make_fleet(2)
+    assert fleet.wait(fleet.start(pre_approve=True))["status"] == "SUCCEEDED"
+    assert fleet.aliases() == {name: ("2", {}) for name in fleet.names}
+
+    # when `canary revert` is asked what it would do, then does it
+    dry = canary(runtime, "revert", fleet.repository, str(fleet.build_no), "--dry-run", "--output", "json")
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert fleet.aliases() == {name: ("2", {}) for name in fleet.names}
+    done = canary(runtime, "revert", fleet.repository, str(fleet.build_no))
+
+    # then every alias runs the version it ran before, and the trail says who reverted
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert fleet.aliases() == {name: ("1", {}) for name in fleet.names}
+    assert fleet.item()["status"] == "REVERTED"
+
+
+def test_audit_finds_what_bypasses_the_aliases_of_the_local_stacks_functions(runtime, make_fleet):
+    # given a function of the stack's scope whose asynchronous invocations are configured on $LATEST
+    fleet = make_fleet(1)
+    fleet.lam.put_function_event_invoke_config(FunctionName=fleet.names[0], Qualifier="$LATEST", MaximumRetryAttempts=0)
+
+    # when the local stack's functions are audited, as in an account
+    audited = canary(runtime, "audit", "--output", "json")
+
+    # then that caller is found, naming the function and the fix, and the exit code says something bypasses
+    assert audited.returncode == 1, audited.stdout + audited.stderr
+    found = [f for f in json.loads(audited.stdout) if f["function"].endswith(f":function:{fleet.names[0]}")]
+    assert [f["kind"] for f in found] == ["EventInvokeConfig"] and "live" in found[0]["fix"]
+
+
+def test_audit_of_the_projects_own_template_finds_no_bypass():
+    # when the project's template is audited; then nothing bypasses an alias, and the exit code says so
+    audited = subprocess.run(
+        [str(CANARY), "audit", "--template", "template.yaml"], env=_env(), capture_output=True, text=True, timeout=60
+    )
+    assert (audited.returncode, audited.stdout.strip()) == (0, "No caller bypasses the alias."), audited.stderr

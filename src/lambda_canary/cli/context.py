@@ -71,6 +71,12 @@ class Aws:
         except NoRegionError as error:
             raise CliError("no AWS region; pass --region us-east-1, or set AWS_REGION") from error
 
+    def resource(self, service: str) -> Any:
+        try:
+            return self.session.resource(service, endpoint_url=self.endpoint_url, config=CONFIG)
+        except NoRegionError as error:
+            raise CliError("no AWS region; pass --region us-east-1, or set AWS_REGION") from error
+
     def outputs(self) -> dict[str, str]:
         """The stack's outputs (CloudFormation DescribeStacks), or what --state-machine-arn and --table give."""
         if self._outputs is None:

@@ -1,21 +1,22 @@
-"""`canary outputs`, `logs`, and the commands built on other parts of the project: `revert`, `audit`."""
+"""`canary outputs`, `logs`, `revert` (lambda_canary.revert) and `audit` (lambda_canary.bypass)."""
 
 from __future__ import annotations
 
-import importlib
 import json
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import click
 
 from canary_core.pages import format_time
+from lambda_canary import bypass
 from lambda_canary.cli import ci
 from lambda_canary.cli.context import OK, USAGE, Aws, CliError, aws_options
 from lambda_canary.cli.deploy import _deployment_arguments, parse_since
+from lambda_canary.revert import cli_revert
 
-NOT_AVAILABLE = 2
 LOG_MARGIN = timedelta(minutes=5)  # a handler's lines may come a little before the item's times
 
 
@@ -94,14 +95,6 @@ def _moment(value: str | None) -> datetime | None:
         return None
 
 
-def _library(module: str, function: str) -> Any:
-    """A function of another part of the project, or None while that part is not installed."""
-    try:
-        return getattr(importlib.import_module(module), function)
-    except (ImportError, AttributeError):
-        return None
-
-
 @click.command(
     epilog="Examples:\n\n  canary revert my-app 760 --stack lambda-canary\n\n"
     "  canary revert --since 1h --repository my-app --dry-run --stack lambda-canary"
@@ -127,22 +120,21 @@ def revert(
     A function a later deployment has promoted since is refused (named); a function under a running canary
     is never touched. With --since, every deployment promoted in the window, newest first.
     """
-    run = _library("lambda_canary.revert", "cli_revert")
-    if run is None:
-        raise CliError("revert is not available in this installation (lambda_canary.revert is missing)", NOT_AVAILABLE)
     if since is not None:
         parse_since(since)  # refused here, with the others, before anything is read
     elif repository is None or build_no is None:
         raise CliError("which deployment? pass REPOSITORY BUILD, or --since 1h for every one in a window", USAGE)
     return int(
-        run(
-            aws=aws,
+        cli_revert(
+            aws,
+            aws.outputs(),
             repository=repository,
-            build_no=build_no,
+            build=build_no,
             since=since,
-            repositories=repositories,
+            repositories=list(repositories) or None,
             dry_run=dry_run,
             force=force,
+            output=aws.output,
         )
     )
 
@@ -175,9 +167,7 @@ def audit(
 
     Exits non-zero when anything bypasses the alias; each finding names the resource, where it is and the fix.
     """
-    run = _library("lambda_canary.bypass", "cli_audit")
-    if run is None:
-        raise CliError("audit is not available in this installation (lambda_canary.bypass is missing)", NOT_AVAILABLE)
     aws = Aws(stack=stack, region=region, profile=profile, endpoint_url=endpoint_url, output=output)
     names = [name for entry in functions for name in entry.replace(",", " ").split()]
-    return int(run(template, terraform, names, stack, alias, output, aws.client))
+    paths = (Path(template) if template else None, Path(terraform) if terraform else None)
+    return int(bypass.cli_audit(*paths, names, stack, alias, output, aws.client))

@@ -249,16 +249,22 @@ def zip_directory(directory: Path) -> bytes:
     return buffer.getvalue()
 
 
-def register(stack_name: str, outputs: dict[str, str]) -> None:
-    """Answer CloudFormation's DescribeStacks for the local stack with its outputs, as AWS does for a deployed
-    one, so that `canary --stack lambda-canary-local` and `aws cloudformation describe-stacks` find them. The
-    stack is built by `deploy`, not by the emulator's CloudFormation: what it holds is only a placeholder
-    resource and the outputs, as literal values."""
+def register(stack_name: str, outputs: dict[str, str], parameters: dict[str, str] | None = None) -> None:
+    """Answer CloudFormation's DescribeStacks for the local stack with its parameters and outputs, as AWS does
+    for a deployed one, so that `canary --stack lambda-canary-local` and `aws cloudformation describe-stacks`
+    find them. The stack is built by `deploy`, not by the emulator's CloudFormation: what it holds is only a
+    placeholder resource, and the parameters and outputs as literal values."""
+    parameters = parameters or {}
     body = {
         "Description": "lambda-canary's local stack: its resources are created by the local runtime",
+        "Parameters": {key: {"Type": "String"} for key in parameters},
         "Resources": {"LocalRuntime": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
         "Outputs": {key: {"Value": value} for key, value in outputs.items()},
     }
     # the emulator warns, whenever it reads the stack, that it creates nothing for the placeholder
     warnings.filterwarnings("ignore", message="Tried to parse AWS::CloudFormation::WaitConditionHandle")
-    boto3.client("cloudformation").create_stack(StackName=stack_name, TemplateBody=json.dumps(body))
+    boto3.client("cloudformation").create_stack(
+        StackName=stack_name,
+        TemplateBody=json.dumps(body),
+        Parameters=[{"ParameterKey": key, "ParameterValue": value} for key, value in parameters.items()],
+    )
