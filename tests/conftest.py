@@ -8,16 +8,12 @@ The unit tests (tests/unit) use none of it: they run on moto's in-process mock w
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -26,6 +22,7 @@ import requests
 from boto3.dynamodb.conditions import Key
 
 from canary_core.trail import DeploymentsTable
+from canary_testing import AWS_CLI, CANARY, environment_without_aws, free_port
 from lambda_canary.browser import decision_links
 from lambda_canary.demo import alias_state, create_functions_with_alias, ship_codes, wait_for_execution
 from lambda_canary.local import faults, iam
@@ -53,12 +50,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
     # The slowest tests start first: with -n, the other workers run everything else while they run
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
@@ -225,15 +216,6 @@ def no_access_denied(request: pytest.FixtureRequest) -> Iterator[None]:
     if "runtime" in request.fixturenames:
         refused, iam.denied[:] = list(iam.denied), []
         assert refused == [], "calls template.yaml does not allow:\n" + "\n".join(refused)
-
-
-CANARY = Path(sys.executable).with_name("canary")
-AWS_CLI = Path(sys.executable).with_name("aws")
-
-
-def environment_without_aws() -> dict[str, str]:
-    """This process's environment minus what points AWS clients at the shared runtime: a child starts its own."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "MOTO_PORT"}
 
 
 class LocalProcess:

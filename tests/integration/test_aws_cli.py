@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl
 import pytest
 import requests
 
-from conftest import CANARY
+from canary_testing import CANARY
 from lambda_canary.browser import FORM_HEADERS, decision_links, forms_in
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from conftest import CANARY, environment_without_aws
+from canary_testing import CANARY, environment_without_aws
 from lambda_canary.local.runtime import STACK_NAME
 
 pytestmark = pytest.mark.integration

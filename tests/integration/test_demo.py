@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from conftest import CANARY, environment_without_aws, free_port
+from canary_testing import CANARY, environment_without_aws, free_port
 
 FUNCTIONS = ("orders-api", "payments", "notifications")
 

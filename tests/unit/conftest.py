@@ -12,7 +12,7 @@ import os
 import uuid
 import zipfile
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from unittest.mock import patch
@@ -33,6 +33,7 @@ from canary_core.model import Deployment, FunctionTarget
 from canary_core.slack import AppChannel, WebhookChannel
 from canary_core.targets import FunctionsTable
 from canary_core.trail import DeploymentsTable
+from canary_testing import ACCOUNT_ID, FIXED_NOW, REGION
 from lambda_canary.local import lambda_runner, moto_patches
 
 # XRAY_NOTE: Powertools' Tracer imports the X-Ray SDK, whose recorder creates a UDP socket (for the X-Ray
@@ -42,11 +43,6 @@ from lambda_canary.local import lambda_runner, moto_patches
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 EVENTS = PROJECT_ROOT / "events"
 TEMPLATE = PROJECT_ROOT / "template.yaml"
-REGION = "us-east-1"
-ACCOUNT_ID = "123456789012"  # moto's default account
-
-# The fixed clock every test passes into the core: 2025-04-07 09:30:00 UTC.
-FIXED_NOW = datetime(2025, 4, 7, 9, 30, tzinfo=UTC)
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -34,7 +34,7 @@ from canary_core.analysis import (
 )
 from canary_core.limits import LISTED, MAX_CAUSE_CHARACTERS
 from canary_core.model import Analysis, FunctionTarget
-from conftest import ACCOUNT_ID, FIXED_NOW, REGION
+from canary_testing import ACCOUNT_ID, FIXED_NOW, REGION
 
 ANALYSIS = Analysis(mode="rollback", min_invocations=100, confidence=0.99, max_p99_ratio=1.5)
 START = FIXED_NOW - timedelta(minutes=10)  # traffic moved ten minutes before the fixed clock
