@@ -13,7 +13,8 @@ from canary_core.errors import LinkRejected
 from canary_core.links import FIELDS as LINK_FIELDS
 from canary_core.links import AuditLink, DecisionLink, verify
 from canary_core.model import Decision
-from canary_core.pages import confirm_page, error_page, format_time, result_page, status_words, steps_left
+from canary_core.pages import confirm_page, error_page, result_page, status_words, steps_left
+from canary_core.times import human_time
 from canary_core.trail import LATE_DECISIONS, DeploymentsTable
 
 DECIDED_BY_LINK = "approval link"
@@ -151,7 +152,7 @@ def _already_decided(item: dict[str, Any], now: datetime, audit: str) -> str:
         word = DECIDED_WORDS[decision["action"]]
         message = (
             f"This deployment was already decided: {word} by {decision['decided_by']} "
-            f"at {format_time(decision['decided_at'])}."
+            f"at {human_time(decision['decided_at'], now)}."
         )
     else:
         outcome = item.get("outcome") or {}

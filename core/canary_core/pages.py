@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment, PackageLoader, pass_context, select_autoescape
+from jinja2.runtime import Context
 
 from canary_core.slack import IRREVERSIBLE_WARNING
+from canary_core.times import human_time
 from canary_core.trail import function_count
 
 _env = Environment(
@@ -16,7 +18,15 @@ _env = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-_env.filters["when"] = lambda value: format_time(value)
+
+
+@pass_context
+def _when(context: Context, value: str | float | None) -> str:
+    """A time on a page: "12:04 UTC, 3 min ago", against the `now` the page was rendered with."""
+    return human_time(value, context.get("now"))
+
+
+_env.filters["when"] = _when
 _env.filters["status"] = lambda item: status_words(item)
 _env.filters["function_count"] = function_count
 _env.filters["step"] = lambda item: step_words(item)
@@ -34,14 +44,8 @@ STATUS_WORDS = {
 
 
 def format_time(value: str | None) -> str:
-    """An ISO timestamp as people read it: 2026-11-26 12:48:39 UTC."""
-    if not value:
-        return ""
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return value
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    """An ISO timestamp with its date, where no `now` is at hand: 2026-11-26 12:48 UTC (see times.human_time)."""
+    return human_time(value)
 
 
 def status_words(item: dict[str, Any]) -> str:
@@ -69,6 +73,7 @@ def confirm_page(
         form=form,
         time_left=_time_left(item, now),
         audit_href=audit_href,
+        now=now,
     )
 
 
@@ -82,7 +87,13 @@ def result_page(
 ) -> str:
     """tone: good (green), bad (red) or notice (blue): the colour of the message's edge."""
     return _env.get_template("result.html").render(
-        item=item, heading=heading, message=message, tone=tone, time_left=_time_left(item, now), audit_href=audit_href
+        item=item,
+        heading=heading,
+        message=message,
+        tone=tone,
+        time_left=_time_left(item, now),
+        audit_href=audit_href,
+        now=now,
     )
 
 
@@ -91,11 +102,12 @@ def audit_page(
     repository: str | None,
     older: str | None = None,
     access: dict[str, str] | None = None,
+    now: datetime | None = None,
 ) -> str:
     """`older`: the `before` value of the next page, when there may be one; `access`: the signed audit link's
-    fields, carried on by every link and the filter of the page."""
+    fields, carried on by every link and the filter of the page; `now`: the clock times are shown against."""
     return _env.get_template("audit.html").render(
-        rows=rows, repository=repository or "", older=older, access=access or {}
+        rows=rows, repository=repository or "", older=older, access=access or {}, now=now or datetime.now(UTC)
     )
 
 

@@ -10,11 +10,12 @@ import time
 import zipfile
 from collections import Counter
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
 
-from canary_core.pages import format_time
+from canary_core.times import human_time
 from canary_core.trail import DeploymentsTable
 from lambda_canary.browser import audit_link, decision_links, open_and_submit
 from lambda_canary.local.runtime import LocalRuntime
@@ -234,7 +235,9 @@ def run(port: int, approval_port: int) -> int:
             extra = ", ".join(
                 f"{k}={event[k]}" for k in ("decided_by", "source_ip", "user_agent", "reason") if k in event
             )
-            print(f"  {format_time(event['at'])}  {event['event']}" + (f"  ({extra})" if extra else ""))
+            print(
+                f"  {human_time(event['at'], datetime.now(UTC))}  {event['event']}" + (f"  ({extra})" if extra else "")
+            )
         print(f"\nDone in {time.monotonic() - started:.1f} s.")
         expected = {"approve": "SUCCEEDED", "rollback": "FAILED"}.get(auto)
         if scenario == "faulty":
