@@ -98,8 +98,11 @@ def result_page(
     now: datetime,
     tone: str = "good",
     audit_href: str | None = None,
+    weight_after: float | None = None,
+    deployment_href: str | None = None,
 ) -> str:
-    """tone: good (green), bad (red) or notice (blue): the colour of the message's edge."""
+    """tone: good (green), bad (red) or notice (blue): the colour of the message's edge. `weight_after`: the
+    new version's share once the decision is carried out; `deployment_href`: the link to its page."""
     return _env.get_template("result.html").render(
         item=item,
         heading=heading,
@@ -108,6 +111,8 @@ def result_page(
         time_left=_time_left(item, now),
         audit_href=audit_href,
         now=now,
+        weight_after=weight_after,
+        deployment_href=deployment_href,
     )
 
 

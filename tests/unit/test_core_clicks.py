@@ -79,9 +79,13 @@ def test_confirming_approve_approves(table, sfn, waiting_deployment, link_params
     # when the approve form is submitted
     status, page = clicks.submit(link_params("approve"), table, sfn, link_secret, VISITOR, now)
 
-    # then the page says approved, the execution was resumed, and the decision names the link and the visitor
+    # then the page says approved and what the traffic will be, links to the deployment's page (signed as
+    # the audit page), the execution was resumed, and the decision names the link and the visitor
     assert status == 200
     assert "Approved: my-app build 760" in page
+    assert "<strong>100%</strong> once this decision is carried out" in page
+    (href,) = re.findall(r'href="(deployments/my-app/760\?[^"]+)"', page)
+    assert verify_audit(dict(parse_qsl(urlsplit(html.unescape(href)).query)), link_secret, now)
     assert [call["taskToken"] for call in sfn.calls] == ["token-click-approve"]
     assert json.loads(sfn.calls[0]["output"])["action"] == "approve"
     decision = table.get("my-app", 760)["decision"]
@@ -101,9 +105,10 @@ def test_confirming_roll_back_rolls_back(table, sfn, waiting_deployment, link_pa
     # when the roll-back form is submitted
     status, page = clicks.submit(link_params("rollback"), table, sfn, link_secret, VISITOR, now)
 
-    # then the page says rolled back and the execution was resumed with rollback
+    # then the page says rolled back, with no traffic on the new version, and the execution was resumed
     assert status == 200
     assert "Rolled back: my-app build 760" in page
+    assert "<strong>0%</strong> once this decision is carried out" in page
     assert json.loads(sfn.calls[0]["output"])["action"] == "rollback"
 
 
