@@ -242,7 +242,27 @@ def run(port: int, approval_port: int) -> int:
         expected = {"approve": "SUCCEEDED", "rollback": "FAILED"}.get(auto)
         if scenario == "faulty":
             expected = "FAILED"  # the analysis rolls back, whatever DEMO_AUTO says
-        return 0 if expected is None or execution["status"] == expected else 1
+        code = 0 if expected is None or execution["status"] == expected else 1
+        if not auto and sys.stdin.isatty():
+            _serve_pages(audit_link(request_message))
+        return code
+
+
+def deployment_page_link(audit_url: str, repository: str, build_no: int) -> str:
+    """A deployment's page, from the audit page's signed link (the same signed fields)."""
+    page, _, query = audit_url.partition("?")
+    return f"{page}/{repository}/{build_no}?{query}"
+
+
+def _serve_pages(audit_url: str) -> None:
+    """Keep the runtime, and so its pages, until Ctrl-C: the pages can be looked at after the decision."""
+    print(f"\nThe pages stay up until Ctrl-C:\n  Every deployment: {audit_url}")
+    print(f"  This one:         {deployment_page_link(audit_url, 'demo-shop', 2)}")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        print("\nStopping the local runtime.")
 
 
 def _decide(
