@@ -33,6 +33,7 @@ _env.filters["status"] = lambda item: status_words(item)
 _env.filters["function_count"] = function_count
 _env.filters["step"] = lambda item: step_words(item)
 _env.globals["irreversible_warning"] = IRREVERSIBLE_WARNING
+_env.filters["share"] = lambda item: current_share(item)
 _env.globals["deployment_href"] = lambda *args, **kwargs: deployment_href(*args, **kwargs)
 
 ACTION_WORDS = {"approve": "Approve", "rollback": "Roll back", "promote": "Promote now"}
@@ -186,7 +187,13 @@ def deployment_href(repository: str, build_no: int | str, access: dict[str, str]
 
 _STEP_EVENT = re.compile(r"step \d+ of \d+: new version at (\d+)%")
 _ENDING_SHARE = {"outcome: PROMOTED": 100.0, "outcome: ROLLED_BACK": 0.0, "reverted": 0.0}
-CHART_WIDTH, CHART_HEIGHT, CHART_LEFT, CHART_BOTTOM = 600, 160, 44, 24
+CHART_WIDTH, CHART_HEIGHT, CHART_LEFT, CHART_BOTTOM = 400, 150, 44, 24
+
+
+def current_share(item: dict[str, Any]) -> float:
+    """The new version's share of traffic now: all once promoted, none once rolled back or reverted."""
+    ended = {"PROMOTED": 1.0, "ROLLED_BACK": 0.0, "REVERTED": 0.0}
+    return ended.get(str(item.get("status")), float(item.get("weight") or 0))
 
 
 def traffic_points(item: dict[str, Any]) -> list[tuple[datetime, float]]:

@@ -69,7 +69,7 @@ def test_the_deployment_page_draws_its_traffic_as_an_svg_and_its_trail_as_a_time
     assert '<ol class="trail">' in local and "09:10 UTC, 20 min ago" in local
     assert 'href="https://ci.example/760"' in local
     assert "console" not in local.lower() and 'href="https://console.example/x"' in on_aws
-    assert '<span class="status good">Promoted</span>' in local
+    assert '<span class="status is-good">Promoted</span>' in local
 
 
 def test_the_audit_page_shows_statuses_as_labels_and_links_each_row_to_its_deployment(now):
@@ -84,8 +84,8 @@ def test_the_audit_page_shows_statuses_as_labels_and_links_each_row_to_its_deplo
     page = pages.audit_page(rows, None, access=access, now=now)
 
     # then statuses read as words with their colour, times as people say them, and each row links to its page
-    assert '<span class="status good">Promoted</span>' in page
-    assert '<span class="status bad">Rolled back</span>' in page
+    assert '<span class="status is-good">Promoted</span>' in page
+    assert '<span class="status is-bad">Rolled back</span>' in page
     assert "09:00 UTC, 30 min ago" in page and "2025-04-06 08:00 UTC, 25 h ago" in page
     assert 'href="deployments/my-app/760?expires=1&amp;key=k&amp;signature=s"' in page
     assert 'href="deployments/org/shop/12?expires=1&amp;key=k&amp;signature=s"' in page
