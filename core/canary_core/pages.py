@@ -187,7 +187,7 @@ def deployment_href(repository: str, build_no: int | str, access: dict[str, str]
 
 _STEP_EVENT = re.compile(r"step \d+ of \d+: new version at (\d+)%")
 _ENDING_SHARE = {"outcome: PROMOTED": 100.0, "outcome: ROLLED_BACK": 0.0, "reverted": 0.0}
-CHART_WIDTH, CHART_HEIGHT, CHART_LEFT, CHART_BOTTOM = 400, 150, 44, 24
+CHART_WIDTH, CHART_HEIGHT, CHART_LEFT, CHART_BOTTOM = 480, 160, 48, 24
 
 
 def current_share(item: dict[str, Any]) -> float:
