@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 
 
-def moment(value: str | float | datetime | None) -> datetime | None:
+def moment(value: str | float | Decimal | datetime | None) -> datetime | None:
     """An ISO timestamp, epoch seconds or a datetime as an aware UTC datetime (None when it is none of these)."""
     if value is None or value == "" or isinstance(value, bool):
         return None
     if isinstance(value, datetime):
         parsed = value
-    elif isinstance(value, int | float):
-        parsed = datetime.fromtimestamp(value, UTC)
+    elif isinstance(value, int | float | Decimal):  # epoch seconds; DynamoDB gives numbers as Decimal
+        parsed = datetime.fromtimestamp(float(value), UTC)
     else:
         try:
             parsed = datetime.fromisoformat(str(value))
@@ -21,7 +22,9 @@ def moment(value: str | float | datetime | None) -> datetime | None:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
-def human_time(value: str | float | datetime | None, now: datetime | None = None, relative: bool = True) -> str:
+def human_time(
+    value: str | float | Decimal | datetime | None, now: datetime | None = None, relative: bool = True
+) -> str:
     """ "12:04 UTC, 3 min ago"; the date comes first when it is not `now`'s day (always without `now`).
 
     `relative` off: the clock time alone, for text that stays on screen (a Slack message). A value that is no

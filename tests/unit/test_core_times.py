@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 
@@ -21,7 +22,8 @@ NOW = datetime(2026, 12, 2, 12, 7, 30, tzinfo=UTC)
         ("2026-11-28T12:00:00+00:00", "2026-11-28 12:00 UTC, 4 days ago"),
         ("2026-12-02T13:04:00+01:00", "12:04 UTC, 3 min ago"),  # another zone: shown in UTC
         ("2026-12-02T12:30:00", "12:30 UTC, in 22 min"),  # naive: taken as UTC; in the future
-        (NOW.timestamp() - 600, "11:57 UTC, 10 min ago"),  # epoch seconds, as expires_at is stored
+        (NOW.timestamp() - 600, "11:57 UTC, 10 min ago"),  # epoch seconds
+        (Decimal(int(NOW.timestamp()) + 3600), "13:07 UTC, in 1 h"),  # as DynamoDB gives expires_at back
     ],
 )
 def test_a_time_reads_as_clock_time_and_how_long_ago(value, shown):
