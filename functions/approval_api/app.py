@@ -186,10 +186,10 @@ def list_deployments() -> Response[str]:
         if as_json:
             return _json(400, {"error": str(error)})
         return _page(400, pages.error_page(400, "Bad page link", str(error)))
-    if not CONSOLE_LINKS:
-        rows = [{**row, "console_url": None} for row in rows]
     if as_json:
         return _json(200, {"deployments": rows, "older": older})
+    if not CONSOLE_LINKS:  # the page's links are for people: none to a console that shows nothing here
+        rows = [{**row, "console_url": None} for row in rows]
     return _page(200, pages.audit_page(rows, repository, older, access))
 
 
