@@ -309,6 +309,20 @@ def test_a_schedules_links_say_what_approving_and_promoting_now_do(table, sfn, w
     assert "<dt>Step</dt><dd>1 of 2</dd>" in approve
 
 
+def test_approving_a_step_shows_the_next_steps_share_after_it(table, sfn, waiting_deployment, link_secret, now):
+    # given the first step (10%) of a two-step schedule waiting for a decision
+    deployment = waiting_deployment(steps=(Step(0.1), Step(0.5)))
+    table.save_state(deployment)
+    link = DecisionLink("my-app", 760, "approve", int(now.timestamp()) + 3600).params(link_secret)
+
+    # when its approval is confirmed
+    status, page = clicks.submit(link, table, sfn, link_secret, VISITOR, now)
+
+    # then the page shows the next step's share once carried out, beside the share it had
+    assert status == 200 and "The next step of its schedule starts now." in page
+    assert "<strong>50%</strong> once this decision is carried out, in moments <small>(was 10%)</small>" in page
+
+
 def test_a_link_of_an_earlier_step_decides_nothing(table, sfn, waiting_deployment, link_secret, now):
     # given a schedule whose second step waits (the first was approved)
     deployment = waiting_deployment(steps=(Step(0.1), Step(0.5)))
