@@ -189,7 +189,7 @@ def test_a_replayed_press_is_told_it_was_already_decided(
     assert answer == (200, "")
     assert len(sfn.calls) == 1
     assert slack_http.to(RESPONSE_URL)[-1] == ephemeral(
-        f"my-app build 760 was already decided: approve by alice at {now.isoformat()}. Nothing was changed."
+        "my-app build 760 was already decided: approve by alice at 2025-04-07 09:30 UTC. Nothing was changed."
     )
     assert table.get("my-app", 760)["late_decisions"] == 1
 
