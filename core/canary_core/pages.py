@@ -156,7 +156,7 @@ def _time_left(item: dict[str, Any], now: datetime) -> str | None:
         return "expired"
     hours, rest = divmod(seconds, 3600)
     minutes = rest // 60
-    until = datetime.fromtimestamp(expires, UTC).strftime("%H:%M UTC")
+    until = human_time(expires, now, relative=False)
     return f"{hours} h {minutes} min (until {until})" if hours else f"{minutes} min {rest % 60} s (until {until})"
 
 
