@@ -210,7 +210,7 @@ def show_deployment() -> Response[str]:
             pages.error_page(
                 404,
                 "No such deployment",
-                f"{wanted!r} names no deployment of this stack: open it from the audit page "
+                f"{wanted[:200]!r} names no deployment of this stack: open it from the audit page "
                 "(deployments/<repository>/<build number>).",
             ),
         )
