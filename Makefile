@@ -18,6 +18,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
 	  echo "make setup needs Python 3.11 or newer with venv ('$(PYTHON)' is not): on Debian or Ubuntu" \
 	       "'sudo apt-get install python3-venv', or name another one: make PYTHON=python3.12 ..." >&2; exit 1; }
+	@echo "Setting up (once): a Python virtual environment in $(VENV) and the project's packages, a minute or two ..."
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	touch $@
@@ -29,6 +30,7 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 demo: setup
+	@echo "Running canary demo: the local runtime (an AWS emulator in this process), sample functions, a canary."
 	$(BIN)/canary demo
 
 local: setup

@@ -343,7 +343,7 @@ def reply(
 def announce_outcome(
     deployment: Deployment, outcome: dict[str, Any], messenger: Messenger, *, table: DeploymentsTable, now: datetime
 ) -> None:
-    message = slack.outcome_message(deployment, outcome, messenger.environment, messenger.audit_url(now))
+    message = slack.outcome_message(deployment, outcome, messenger.environment, messenger.audit_url(now), now)
     item = table.get(deployment.repository, deployment.build_no) or {}
     ref = item.get("slack_message")
     if ref:

@@ -13,7 +13,8 @@ from canary_core.errors import LinkRejected
 from canary_core.links import FIELDS as LINK_FIELDS
 from canary_core.links import AuditLink, DecisionLink, verify
 from canary_core.model import Decision
-from canary_core.pages import confirm_page, error_page, format_time, result_page, status_words, steps_left
+from canary_core.pages import confirm_page, deployment_href, error_page, result_page, status_words, steps_left
+from canary_core.times import human_time
 from canary_core.trail import LATE_DECISIONS, DeploymentsTable
 
 DECIDED_BY_LINK = "approval link"
@@ -108,18 +109,32 @@ def submit(
             tone="bad",
             audit_href=audit,
         )
+    steps = (current.get("deployment") or {}).get("steps") or []
     if link.action == "approve" and steps_left(current):
         heading, message = f"Approved: {title}", "The next step of its schedule starts now."
+        after = float(steps[int(current.get("step", 0)) + 1]["weight"])
     elif link.action in ("approve", "promote"):
         heading, message = f"Approved: {title}", "Every alias is being promoted to its new version now."
+        after = 1.0
     else:
         heading, message = (
             f"Rolled back: {title}",
             "Every alias is being put back on its previous version now.",
         )
+        after = 0.0
     tone = "notice" if link.action == "rollback" else "good"
     message += " The outcome will be posted to Slack."
-    return 200, result_page(current, heading, message, now, tone=tone, audit_href=audit)
+    page = result_page(
+        current,
+        heading,
+        message,
+        now,
+        tone=tone,
+        audit_href=audit,
+        weight_after=after,
+        deployment_href=deployment_link(current, secret, now),
+    )
+    return 200, page
 
 
 def _rejected(error: LinkRejected, table: DeploymentsTable, now: datetime) -> tuple[int, str]:
@@ -144,6 +159,12 @@ def audit_href(secrets: bytes | Sequence[bytes], now: datetime) -> str:
     return AuditLink.from_now(now).relative_url(current)
 
 
+def deployment_link(item: dict[str, Any], secrets: bytes | Sequence[bytes], now: datetime) -> str:
+    """The deployment's page, relative to …/decide, signed as the audit page's link."""
+    current = secrets if isinstance(secrets, bytes) else secrets[0]
+    return deployment_href(item["repository"], item["build_no"], AuditLink.from_now(now).params(current))
+
+
 def _already_decided(item: dict[str, Any], now: datetime, audit: str) -> str:
     title = f"{item['repository']} build {item['build_no']}"
     decision = item.get("decision")
@@ -151,7 +172,7 @@ def _already_decided(item: dict[str, Any], now: datetime, audit: str) -> str:
         word = DECIDED_WORDS[decision["action"]]
         message = (
             f"This deployment was already decided: {word} by {decision['decided_by']} "
-            f"at {format_time(decision['decided_at'])}."
+            f"at {human_time(decision['decided_at'], now)}."
         )
     else:
         outcome = item.get("outcome") or {}

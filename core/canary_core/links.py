@@ -16,11 +16,12 @@ import hmac
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from urllib.parse import urlencode
 
 from canary_core.errors import LinkRejected
 from canary_core.model import DECISION_ACTIONS
+from canary_core.times import human_time
 
 ACTIONS = DECISION_ACTIONS
 DECIDE_PATH = "/decide"
@@ -109,7 +110,7 @@ def verify(params: Mapping[str, str], secrets: bytes | Sequence[bytes], now: dat
             status=403,
         )
     if now.timestamp() >= link.expires:  # the deadline itself belongs to the timeout policy
-        when = datetime.fromtimestamp(link.expires, UTC).strftime("%Y-%m-%d %H:%M UTC")
+        when = human_time(link.expires)
         raise LinkRejected(f"This link expired at {when}; the deployment no longer waits for a decision.", 410, link)
     return link
 
@@ -165,7 +166,7 @@ def verify_audit(params: Mapping[str, str], secrets: bytes | Sequence[bytes], no
             status=403,
         )
     if now.timestamp() >= link.expires:
-        when = datetime.fromtimestamp(link.expires, UTC).strftime("%Y-%m-%d %H:%M UTC")
+        when = human_time(link.expires)
         raise LinkRejected(
             f"This link expired at {when}; open the deployments page from a newer Slack message or approval page.",
             status=410,

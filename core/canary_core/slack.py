@@ -11,6 +11,7 @@ import requests
 
 from canary_core.limits import listing
 from canary_core.model import TIMEOUT, Deployment, FunctionTarget
+from canary_core.times import human_time, moment
 
 # Where Slack's interaction response_urls point (https://hooks.slack.com/actions/..., GovSlack: slack-gov.com)
 RESPONSE_URL_PREFIXES = ("https://hooks.slack.com/", "https://hooks.slack-gov.com/")
@@ -43,7 +44,7 @@ def request_message(
     `show_links` is off (only the app's approvers may decide: the buttons are the only way). `audit_url`: the
     signed link to the audit page, at the foot of the message.
     """
-    deadline = datetime.fromtimestamp(expires_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    deadline = human_time(expires_at)
     current = deployment.steps[step]
     share = f"{current.weight:.0%}"
     stage = step_words(deployment, step)
@@ -138,17 +139,22 @@ def _figures(figures: dict[str, Any]) -> str:
 
 
 def outcome_message(
-    deployment: Deployment, outcome: dict[str, Any], environment: str, audit_url: str | None = None
+    deployment: Deployment,
+    outcome: dict[str, Any],
+    environment: str,
+    audit_url: str | None = None,
+    now: datetime | None = None,
 ) -> dict[str, Any]:
     """The message that says how the deployment ended (in app mode it replaces the request: the audit link
-    stays at its foot)."""
+    stays at its foot). `now`: the time of the message (the decision's date is shown when it is another day)."""
     status = outcome["status"]
     word = {"PROMOTED": "Promoted", "ROLLED_BACK": "Rolled back"}.get(status, "Failed")
     summary = outcome.get("summary", {})
+    decided_at = human_time(summary.get("decided_at"), now, relative=False)
     if status == "PROMOTED" and summary.get("decided_by") == TIMEOUT:
-        detail = f"Nobody decided by the deadline: promoted, as on_timeout says ({summary.get('decided_at')})."
+        detail = f"Nobody decided by the deadline: promoted, as on_timeout says ({decided_at})."
     elif status == "PROMOTED":
-        detail = f"Approved by {summary.get('decided_by')} at {summary.get('decided_at')}."
+        detail = f"Approved by {summary.get('decided_by')} at {decided_at}."
     else:
         detail = outcome.get("cause", "")
     if deployment.irreversible and status != "PROMOTED":
@@ -203,7 +209,7 @@ def reminder_message(
     audit_url: str | None = None,
 ) -> dict[str, Any]:
     minutes = max(0, (deadline - now) // 60)
-    until = datetime.fromtimestamp(deadline, UTC).strftime("%H:%M UTC")
+    until = human_time(deadline, datetime.fromtimestamp(now, UTC), relative=False)
     policy = "promoted" if deployment.on_timeout == "promote" else "rolled back"
     text = (
         f"Reminder: {deployment.title} still waits for a decision: {minutes} min left (until {until}); "
@@ -247,7 +253,8 @@ def decided_message(
         doing = "putting every alias back"
     else:
         doing = "moving to the next step" if next_step and action == "approve" else "promoting every alias"
-    text = f"{word} by {decided_by} at {decided_at}: {doing} now."
+    # said as it happens: the clock time alone
+    text = f"{word} by {decided_by} at {human_time(decided_at, moment(decided_at), relative=False)}: {doing} now."
     return {
         "text": escape(f"{title}: {text}"),
         "blocks": [

@@ -23,6 +23,7 @@ from canary_core.links import verify as verify_link
 from canary_core.model import Decision
 from canary_core.pages import steps_left
 from canary_core.slack_requests import SlackAction, parse_action, verify
+from canary_core.times import human_time
 from canary_core.trail import LATE_DECISIONS, REFUSED_PRESSES, DeploymentsTable
 
 logger = logging.getLogger(__name__)
@@ -114,7 +115,7 @@ def handle_press(
 def _already_decided(respond: Respond, action: SlackAction, title: str, item: dict[str, Any]) -> None:
     first = item.get("decision") or {}
     said = (
-        f"{first.get('action')} by {first.get('decided_by')} at {first.get('decided_at')}"
+        f"{first.get('action')} by {first.get('decided_by')} at {human_time(first.get('decided_at'))}"
         if first
         else f"it already ended ({item.get('status')})"
     )

@@ -2,17 +2,20 @@
 
 GET /decide shows a confirmation page and changes nothing; POST /decide (the page's own form only) records the
 decision (first one wins) and resumes the waiting execution. GET /deployments is the audit page (?repository=,
-?format=json), opened only through its signed link.
+?format=json), opened only through its signed link;
+GET /deployments/{repository}/{build} is one deployment's page (the same signed link's fields).
 POST /slack/interactivity takes the Slack app's button presses: it answers Slack at once and hands each press
 to this same function, invoked again without waiting (an event {"slack_press": ...}), which decides.
 """
 
 import binascii
 import json
+import os
+import re
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -47,6 +50,10 @@ PAGE_HEADERS = {
     ),
     "X-Frame-Options": "DENY",
 }
+# The local runtime has no AWS console to link to: it sets this to false
+CONSOLE_LINKS = os.environ.get("CONSOLE_LINKS", "true").lower() != "false"
+# What API Gateway hands on as the greedy path parameter: <repository, perhaps with slashes>/<build number>
+DEPLOYMENT_PATH = re.compile(r"(?P<repository>[A-Za-z0-9._/-]{1,200})/(?P<build>[0-9]{1,18})/?")
 
 
 def _page(status: int, html: str) -> Response[str]:
@@ -181,7 +188,37 @@ def list_deployments() -> Response[str]:
         return _page(400, pages.error_page(400, "Bad page link", str(error)))
     if as_json:
         return _json(200, {"deployments": rows, "older": older})
+    if not CONSOLE_LINKS:  # the page's links are for people: none to a console that shows nothing here
+        rows = [{**row, "console_url": None} for row in rows]
     return _page(200, pages.audit_page(rows, repository, older, access))
+
+
+@app.get("/deployments/.+")
+def show_deployment() -> Response[str]:
+    params = app.current_event.query_string_parameters or {}
+    now = datetime.now(UTC)
+    try:  # the same signed link as the audit page: a deployment's page names approvers and their addresses
+        links.verify_audit(params, aws.link_secrets(settings, params.get("key")), now)
+    except LinkRejected as error:
+        return _page(error.status, pages.error_page(error.status, "This page needs its signed link", str(error)))
+    wanted = (app.current_event.path_parameters or {}).get("deployment") or ""
+    found = DEPLOYMENT_PATH.fullmatch(wanted)
+    item = table.get(found["repository"], int(found["build"])) if found else None
+    if item is None:
+        return _page(
+            404,
+            pages.error_page(
+                404,
+                "No such deployment",
+                f"{wanted[:200]!r} names no deployment of this stack: open it from the audit page "
+                "(deployments/<repository>/<build number>).",
+            ),
+        )
+    access = {name: params[name] for name in links.AUDIT_FIELDS if params.get(name)}
+    console = audit.console_url(item["execution_arn"]) if CONSOLE_LINKS and item.get("execution_arn") else None
+    # relative, as the API's other links: from …/deployments/<repository>/<build> up to the stage
+    back = f"{'../' * (2 + item['repository'].count('/'))}deployments?{urlencode(access)}"
+    return _page(200, pages.deployment_page(item, now, console_url=console, audit_href=back))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)

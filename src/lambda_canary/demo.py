@@ -10,11 +10,12 @@ import time
 import zipfile
 from collections import Counter
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
 
-from canary_core.pages import format_time
+from canary_core.times import human_time
 from canary_core.trail import DeploymentsTable
 from lambda_canary.browser import audit_link, decision_links, open_and_submit
 from lambda_canary.local.runtime import LocalRuntime
@@ -234,12 +235,34 @@ def run(port: int, approval_port: int) -> int:
             extra = ", ".join(
                 f"{k}={event[k]}" for k in ("decided_by", "source_ip", "user_agent", "reason") if k in event
             )
-            print(f"  {format_time(event['at'])}  {event['event']}" + (f"  ({extra})" if extra else ""))
+            print(
+                f"  {human_time(event['at'], datetime.now(UTC))}  {event['event']}" + (f"  ({extra})" if extra else "")
+            )
         print(f"\nDone in {time.monotonic() - started:.1f} s.")
         expected = {"approve": "SUCCEEDED", "rollback": "FAILED"}.get(auto)
         if scenario == "faulty":
             expected = "FAILED"  # the analysis rolls back, whatever DEMO_AUTO says
-        return 0 if expected is None or execution["status"] == expected else 1
+        code = 0 if expected is None or execution["status"] == expected else 1
+        if not auto and sys.stdin.isatty():
+            _serve_pages(audit_link(request_message))
+        return code
+
+
+def deployment_page_link(audit_url: str, repository: str, build_no: int) -> str:
+    """A deployment's page, from the audit page's signed link (the same signed fields)."""
+    page, _, query = audit_url.partition("?")
+    return f"{page}/{repository}/{build_no}?{query}"
+
+
+def _serve_pages(audit_url: str) -> None:
+    """Keep the runtime, and so its pages, until Ctrl-C: the pages can be looked at after the decision."""
+    print(f"\nThe pages stay up until Ctrl-C:\n  Every deployment: {audit_url}")
+    print(f"  This one:         {deployment_page_link(audit_url, 'demo-shop', 2)}")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        print("\nStopping the local runtime.")
 
 
 def _decide(

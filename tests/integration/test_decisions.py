@@ -208,7 +208,9 @@ def test_audit_page_lists_decisions_newest_first_with_links(make_fleet, runtime)
     assert deployments[1]["decided_by"] == "pre-approval"
     assert deployments[0]["console_url"].startswith("https://us-east-1.console.aws.amazon.com/states/")
     assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
-    assert f"https://ci.example.com/{fleet.repository}/3" in page.text and "console" in page.text
+    assert f"https://ci.example.com/{fleet.repository}/3" in page.text
+    assert f'href="deployments/{fleet.repository}/3?' in page.text  # each row leads to its deployment's page
+    assert "console.aws.amazon.com" not in page.text  # the local runtime has no console to link to
     assert page.text.index("build 3") < page.text.index("build 2")
     assert rows["older"] is None  # one page holds both
     bad = requests.get(audit, params={**access, "repository": fleet.repository, "before": "yesterday"}, timeout=10)

@@ -551,7 +551,7 @@ def test_an_app_outcome_updates_the_request_message_in_place(
     # then the request message is updated (no new message), without buttons
     (update,) = slack_http.to(UPDATE)
     assert (update["channel"], update["ts"]) == (SLACK_CHANNEL, "1795690000.000100")
-    assert update["text"] == f"Promoted: my-app build 760. Approved by alice at {now.isoformat()}."
+    assert update["text"] == "Promoted: my-app build 760. Approved by alice at 09:30 UTC."
     assert [block["type"] for block in update["blocks"]].count("actions") == 0
     assert len(slack_http.to(POST_MESSAGE)) == 1
     # and the signed link to the audit page the request carried is still at its foot

@@ -79,9 +79,13 @@ def test_confirming_approve_approves(table, sfn, waiting_deployment, link_params
     # when the approve form is submitted
     status, page = clicks.submit(link_params("approve"), table, sfn, link_secret, VISITOR, now)
 
-    # then the page says approved, the execution was resumed, and the decision names the link and the visitor
+    # then the page says approved and what the traffic will be, links to the deployment's page (signed as
+    # the audit page), the execution was resumed, and the decision names the link and the visitor
     assert status == 200
     assert "Approved: my-app build 760" in page
+    assert "<strong>100%</strong> once this decision is carried out" in page
+    (href,) = re.findall(r'href="(deployments/my-app/760\?[^"]+)"', page)
+    assert verify_audit(dict(parse_qsl(urlsplit(html.unescape(href)).query)), link_secret, now)
     assert [call["taskToken"] for call in sfn.calls] == ["token-click-approve"]
     assert json.loads(sfn.calls[0]["output"])["action"] == "approve"
     decision = table.get("my-app", 760)["decision"]
@@ -101,9 +105,10 @@ def test_confirming_roll_back_rolls_back(table, sfn, waiting_deployment, link_pa
     # when the roll-back form is submitted
     status, page = clicks.submit(link_params("rollback"), table, sfn, link_secret, VISITOR, now)
 
-    # then the page says rolled back and the execution was resumed with rollback
+    # then the page says rolled back, with no traffic on the new version, and the execution was resumed
     assert status == 200
     assert "Rolled back: my-app build 760" in page
+    assert "<strong>0%</strong> once this decision is carried out" in page
     assert json.loads(sfn.calls[0]["output"])["action"] == "rollback"
 
 
@@ -122,7 +127,7 @@ def test_a_second_confirmation_is_told_what_was_already_decided(
     # then it is refused (409) with the first decision named, and nothing is resumed
     assert status == 409
     assert "Already decided: my-app build 760" in page
-    assert "already decided: approved by approval link at 2025-04-07 09:30:00 UTC." in html.unescape(page)
+    assert "already decided: approved by approval link at 09:30 UTC, 1 min ago." in html.unescape(page)
     assert sfn.calls == []
     item = table.get("my-app", 760)
     assert (item["trail"][-1]["event"], item["late_decisions"]) == ("decision: approve", 1)
@@ -302,6 +307,20 @@ def test_a_schedules_links_say_what_approving_and_promoting_now_do(table, sfn, w
     assert "Approving moves to the next step of the schedule: 50%" in approve
     assert "Promoting now skips the rest of the schedule" in promote and "Promote now my-app build 760?" in promote
     assert "<dt>Step</dt><dd>1 of 2</dd>" in approve
+
+
+def test_approving_a_step_shows_the_next_steps_share_after_it(table, sfn, waiting_deployment, link_secret, now):
+    # given the first step (10%) of a two-step schedule waiting for a decision
+    deployment = waiting_deployment(steps=(Step(0.1), Step(0.5)))
+    table.save_state(deployment)
+    link = DecisionLink("my-app", 760, "approve", int(now.timestamp()) + 3600).params(link_secret)
+
+    # when its approval is confirmed
+    status, page = clicks.submit(link, table, sfn, link_secret, VISITOR, now)
+
+    # then the page shows the next step's share once carried out, beside the share it had
+    assert status == 200 and "The next step of its schedule starts now." in page
+    assert "<strong>50%</strong> once this decision is carried out, in moments <small>(was 10%)</small>" in page
 
 
 def test_a_link_of_an_earlier_step_decides_nothing(table, sfn, waiting_deployment, link_secret, now):

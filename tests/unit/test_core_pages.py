@@ -22,3 +22,70 @@ def test_the_page_of_an_irreversible_deployment_says_a_roll_back_will_not_undo_d
 
 def test_a_reverted_deployment_reads_reverted():
     assert pages.status_words(item(status="REVERTED")) == "Reverted"
+
+
+def trail_item(status, *events, **fields):
+    trail = [{"at": f"2025-04-07T{at}:00+00:00", "event": event} for at, event in events]
+    return item(status=status, trail=trail, deployment={"steps": [{"weight": 0.1}, {"weight": 0.5}]}, **fields)
+
+
+def test_the_traffic_over_time_follows_the_trail_from_the_first_step_to_the_ending():
+    # given a deployment that started at 10%, moved to 50% and was promoted, and one rolled back at its first step
+    promoted = trail_item(
+        "PROMOTED",
+        ("09:00", "started"),
+        ("09:05", "waiting for a decision"),
+        ("09:10", "step 2 of 2: new version at 50%"),
+        ("09:20", "outcome: PROMOTED"),
+    )
+    rolled_back = trail_item("ROLLED_BACK", ("09:00", "started"), ("09:03", "outcome: ROLLED_BACK"))
+
+    # when their traffic is read from the trail
+    # then each change is a point: the new version's share in percent when it changed
+    assert [share for _, share in pages.traffic_points(promoted)] == [10.0, 50.0, 100.0]
+    assert [at.strftime("%H:%M") for at, _ in pages.traffic_points(promoted)] == ["09:00", "09:10", "09:20"]
+    assert [share for _, share in pages.traffic_points(rolled_back)] == [10.0, 0.0]
+
+
+def test_the_deployment_page_draws_its_traffic_as_an_svg_and_its_trail_as_a_timeline(now):
+    # given a promoted deployment with its trail
+    promoted = trail_item(
+        "PROMOTED",
+        ("09:00", "started"),
+        ("09:10", "step 2 of 2: new version at 50%"),
+        ("09:20", "outcome: PROMOTED"),
+        build_url="https://ci.example/760",
+        started_at="2025-04-07T09:00:00+00:00",
+    )
+
+    # when its page is rendered, without a console (the local runtime) and with one
+    local = pages.deployment_page(promoted, now, console_url=None)
+    on_aws = pages.deployment_page(promoted, now, console_url="https://console.example/x")
+
+    # then the page draws the chart (no script), names the shares in words, lists the trail with human times,
+    # links to the build, and to the console only where there is one
+    assert "<svg" in local and "<polyline" in local and "<script" not in local
+    assert "New version&#39;s share of traffic: 10% at 09:00 UTC, 50% at 09:10 UTC, 100% at 09:20 UTC." in local
+    assert '<ol class="trail">' in local and "09:10 UTC, 20 min ago" in local
+    assert 'href="https://ci.example/760"' in local
+    assert "console" not in local.lower() and 'href="https://console.example/x"' in on_aws
+    assert '<span class="status is-good">Promoted</span>' in local
+
+
+def test_the_audit_page_shows_statuses_as_labels_and_links_each_row_to_its_deployment(now):
+    # given two rows: one promoted, one of a repository with a slash in its name that was rolled back
+    rows = [
+        {"repository": "my-app", "build_no": 760, "status": "PROMOTED", "started_at": "2025-04-07T09:00:00+00:00"},
+        {"repository": "org/shop", "build_no": 12, "status": "ROLLED_BACK", "started_at": "2025-04-06T08:00:00+00:00"},
+    ]
+    access = {"expires": "1", "key": "k", "signature": "s"}
+
+    # when the audit page is rendered
+    page = pages.audit_page(rows, None, access=access, now=now)
+
+    # then statuses read as words with their colour, times as people say them, and each row links to its page
+    assert '<span class="status is-good">Promoted</span>' in page
+    assert '<span class="status is-bad">Rolled back</span>' in page
+    assert "09:00 UTC, 30 min ago" in page and "2025-04-06 08:00 UTC, 25 h ago" in page
+    assert 'href="deployments/my-app/760?expires=1&amp;key=k&amp;signature=s"' in page
+    assert 'href="deployments/org/shop/12?expires=1&amp;key=k&amp;signature=s"' in page

@@ -211,7 +211,7 @@ def test_the_outcome_of_a_promoted_deployment_says_who_approved(make_deployment,
 
     # then it says promoted, who approved and when, and lists the versions now running
     assert message["blocks"][0]["text"]["text"] == "Promoted: my-app build 760"
-    assert message["text"] == ("Promoted: my-app build 760. Approved by approval link at 2025-04-07T09:45:00+00:00.")
+    assert message["text"] == ("Promoted: my-app build 760. Approved by approval link at 2025-04-07 09:45 UTC.")
     assert sections(message)[1] == "`orders-api` v1 -> v2\n`payments` v7 -> v9"
     assert actions(message) == []
 
@@ -387,14 +387,14 @@ def test_the_decided_message_says_who_and_what_happens_now():
 
     # then it has no buttons, and says who decided, when, and what the workflow does now
     assert message == {
-        "text": "my-app build 760: Rolled back by alice at 2025-04-07T09:45:00+00:00: putting every alias back now.",
+        "text": "my-app build 760: Rolled back by alice at 09:45 UTC: putting every alias back now.",
         "blocks": [
             {"type": "header", "text": {"type": "plain_text", "text": "Rolled back: my-app build 760"}},
             {
                 "type": "section",
                 "text": {
                     "type": "mrkdwn",
-                    "text": "Rolled back by alice at 2025-04-07T09:45:00+00:00: putting every alias back now.",
+                    "text": "Rolled back by alice at 09:45 UTC: putting every alias back now.",
                 },
             },
         ],

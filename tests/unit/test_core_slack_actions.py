@@ -114,14 +114,14 @@ def test_an_approval_is_taken_as_the_slack_user_and_replaces_the_message(
     (reply,) = slack_http.to(RESPONSE_URL)
     assert reply == {
         "replace_original": True,
-        "text": f"my-app build 760: Approved by alice at {now.isoformat()}: promoting every alias now.",
+        "text": "my-app build 760: Approved by alice at 09:30 UTC: promoting every alias now.",
         "blocks": [
             {"type": "header", "text": {"type": "plain_text", "text": "Approved: my-app build 760"}},
             {
                 "type": "section",
                 "text": {
                     "type": "mrkdwn",
-                    "text": f"Approved by alice at {now.isoformat()}: promoting every alias now.",
+                    "text": "Approved by alice at 09:30 UTC: promoting every alias now.",
                 },
             },
         ],
@@ -140,7 +140,7 @@ def test_an_approver_on_the_list_rolls_back(table, sfn, waiting_deployment, pres
     assert table.get("my-app", 760)["decision"]["action"] == "rollback"
     assert json.loads(sfn.calls[0]["output"])["action"] == "rollback"
     assert slack_http.to(RESPONSE_URL)[0]["text"] == (
-        f"my-app build 760: Rolled back by alice at {now.isoformat()}: putting every alias back now."
+        "my-app build 760: Rolled back by alice at 09:30 UTC: putting every alias back now."
     )
 
 
@@ -189,7 +189,7 @@ def test_a_replayed_press_is_told_it_was_already_decided(
     assert answer == (200, "")
     assert len(sfn.calls) == 1
     assert slack_http.to(RESPONSE_URL)[-1] == ephemeral(
-        f"my-app build 760 was already decided: approve by alice at {now.isoformat()}. Nothing was changed."
+        "my-app build 760 was already decided: approve by alice at 2025-04-07 09:30 UTC. Nothing was changed."
     )
     assert table.get("my-app", 760)["late_decisions"] == 1
 

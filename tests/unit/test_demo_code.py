@@ -8,6 +8,7 @@ import zipfile
 
 import pytest
 
+from lambda_canary import demo
 from lambda_canary.demo import faulty_code, sample_code
 
 
@@ -61,3 +62,14 @@ def test_a_share_outside_0_to_1_is_refused_naming_it(share):
     # when a faulty package is asked for with a share that is not one, then the error names the field
     with pytest.raises(ValueError, match="failure_share must be between 0 and 1"):
         faulty_code(2, share)
+
+
+def test_the_demo_names_its_deployment_page_with_the_audit_links_signed_fields():
+    # given the audit page's signed link from a Slack message of the local runtime
+    audit = "http://127.0.0.1:8766/local/deployments?expires=1795690000&key=k1&signature=abc"
+
+    # when the demo names the page of its deployment
+    page = demo.deployment_page_link(audit, "demo-shop", 2)
+
+    # then it is the deployment's page beside the audit page, carrying the same signed fields
+    assert page == "http://127.0.0.1:8766/local/deployments/demo-shop/2?expires=1795690000&key=k1&signature=abc"

@@ -851,3 +851,41 @@ def test_approval_api_shows_the_audit_page_through_its_signed_link(
     assert f"format=json&{urlencode(access)}" in body
     for name, value in access.items():
         assert f'<input type="hidden" name="{name}" value="{value}">' in body
+
+
+def _deployment_event(load_event, path: str, query: dict[str, str]) -> dict[str, Any]:
+    """GET /deployments/{deployment+} as API Gateway sends it: the greedy parameter is what follows."""
+    event = _audit_event(load_event, query)
+    resource = "/deployments/{deployment+}"
+    return {
+        **event,
+        "resource": resource,
+        "path": f"/deployments/{path}",
+        "pathParameters": {"deployment": path},
+        "requestContext": {**event["requestContext"], "resourcePath": resource},
+    }
+
+
+def test_approval_api_shows_a_deployment_page_through_the_audit_link_only(
+    handler, waiting_deployment, load_event, lambda_context
+):
+    # given a deployment, and the audit link a Slack message carries
+    waiting_deployment()
+    access = AuditLink(int(datetime.now(UTC).timestamp()) + 3600).params(EVENTS_LINK_SECRET.encode())
+    app = handler("approval_api")
+
+    # when its page is asked for with the link, without it, and for a build that does not exist
+    page = app.lambda_handler(_deployment_event(load_event, "my-app/760", access), lambda_context)
+    unsigned = app.lambda_handler(_deployment_event(load_event, "my-app/760", {}), lambda_context)
+    missing = app.lambda_handler(_deployment_event(load_event, "my-app/761", access), lambda_context)
+    nonsense = app.lambda_handler(_deployment_event(load_event, "my-app/latest", access), lambda_context)
+
+    # then only the signed one shows the deployment, with a link back to the audit page carrying the link's
+    # fields; the others are refused (403) or not found (404), naming the path's form
+    assert page["statusCode"] == 200
+    body = html.unescape(page["body"])
+    assert "my-app build 760" in body and "Waiting for a decision" in body
+    assert f'href="../../deployments?{urlencode(access)}"' in body
+    assert unsigned["statusCode"] == 403 and "760" not in unsigned["body"]
+    assert missing["statusCode"] == 404 and nonsense["statusCode"] == 404
+    assert "deployments/&lt;repository&gt;/&lt;build number&gt;" in nonsense["body"]

@@ -13,6 +13,7 @@ from lambda_canary.local.gateway import (
     SLACK_WEBHOOK_PATH,
     ApprovalGateway,
     SlackSink,
+    path_parameters,
 )
 
 OFFICE = "203.0.113.24"
@@ -185,3 +186,22 @@ def test_a_fault_applies_only_to_its_api_and_function_named_or_by_arn(armed):
 
     # then only payments' PublishVersion fails, once, with the armed error
     assert (other_api, other_function, by_arn) == (["ok"], ["ok"], ["TooManyRequestsException", "ok"])
+
+
+@pytest.mark.parametrize(
+    ("template", "path", "parameters"),
+    [
+        ("/deployments", "/deployments", {}),
+        ("/deployments/{deployment+}", "/deployments/my-app/760", {"deployment": "my-app/760"}),
+        ("/deployments/{deployment+}", "/deployments/org/shop/12", {"deployment": "org/shop/12"}),
+        ("/deployments/{deployment+}", "/deployments", None),
+        ("/deployments/{deployment+}", "/deployments/", None),
+        ("/deployments", "/deployments/my-app/760", None),
+        ("/items/{id}", "/items/7", {"id": "7"}),
+        ("/items/{id}", "/items/7/more", None),
+    ],
+)
+def test_the_gateway_matches_routes_with_path_parameters_as_api_gateway_does(template, path, parameters):
+    # given a route of the template, when a request's path is matched against it,
+    # then it gives the path parameters ({name+}: the rest of the path), or None when the route does not take it
+    assert path_parameters(template, path) == parameters

@@ -141,11 +141,20 @@ class ApprovalGateway:
             resource = f"arn:aws:execute-api:us-east-1:********:local/{self.stage}/{request.method}{resource_path}"
             message = f"User: anonymous is not authorized to perform: execute-api:Invoke on resource: {resource}"
             return _json({"Message": message}, 403)
-        route = next((r for r in self.routes if r.path == resource_path and r.method == request.method), None)
-        if route is None:
+        found = next(
+            (
+                (route, parameters)
+                for route in self.routes
+                if route.method == request.method
+                and (parameters := path_parameters(route.path, resource_path)) is not None
+            ),
+            None,
+        )
+        if found is None:
             # API Gateway's answer for a method or path the API does not define
             return _json({"message": "Missing Authentication Token"}, 403)
-        return self._invoke(route, request, resource_path)
+        route, parameters = found
+        return self._invoke(route, request, resource_path, parameters)
 
     def _allowed(self, address: str | None) -> bool:
         try:
@@ -154,8 +163,8 @@ class ApprovalGateway:
             return False
         return any(source in network for network in self.allowed_networks if network.version == source.version)
 
-    def _invoke(self, route: ApiRoute, request: Request, resource_path: str) -> Response:
-        event = api_gateway_event(request, route, self.stage, resource_path)
+    def _invoke(self, route: ApiRoute, request: Request, resource_path: str, parameters: dict[str, str]) -> Response:
+        event = api_gateway_event(request, route, self.stage, resource_path, parameters)
         result = self._lambda.invoke(FunctionName=route.function_name, Payload=json.dumps(event).encode())
         payload = json.loads(result["Payload"].read() or b"null")
         if result.get("FunctionError") or not isinstance(payload, dict) or "statusCode" not in payload:
@@ -170,7 +179,30 @@ class ApprovalGateway:
         return response
 
 
-def api_gateway_event(request: Request, route: ApiRoute, stage: str, resource_path: str) -> dict[str, Any]:
+def path_parameters(template: str, path: str) -> dict[str, str] | None:
+    """The path parameters of `path` if the route `template` takes it, as API Gateway matches a resource:
+    {name} is one segment, a last {name+} (greedy) the rest of the path; None when the route does not match."""
+    wanted, given = template.strip("/").split("/"), path.strip("/").split("/")
+    parameters: dict[str, str] = {}
+    for index, part in enumerate(wanted):
+        if part.startswith("{") and part.endswith("+}") and index == len(wanted) - 1:
+            rest = "/".join(given[index:])
+            if not rest:
+                return None
+            parameters[part[1:-2]] = rest
+            return parameters
+        if index >= len(given) or not given[index]:
+            return None
+        if part.startswith("{") and part.endswith("}"):
+            parameters[part[1:-1]] = given[index]
+        elif part != given[index]:
+            return None
+    return parameters if len(given) == len(wanted) else None
+
+
+def api_gateway_event(
+    request: Request, route: ApiRoute, stage: str, resource_path: str, parameters: dict[str, str] | None = None
+) -> dict[str, Any]:
     """The proxy event a REST API sends to a Lambda integration (payload format 1.0)."""
     body = request.get_data()
     text_body: str | None
@@ -188,7 +220,7 @@ def api_gateway_event(request: Request, route: ApiRoute, stage: str, resource_pa
         "multiValueHeaders": {k: request.headers.getlist(k) for k in request.headers.keys()},  # noqa: SIM118
         "queryStringParameters": {k: query[k] for k in query} or None,
         "multiValueQueryStringParameters": {k: query.getlist(k) for k in query} or None,
-        "pathParameters": None,
+        "pathParameters": parameters or None,
         "stageVariables": None,
         "body": text_body,
         "isBase64Encoded": is_base64,

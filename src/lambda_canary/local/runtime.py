@@ -81,6 +81,7 @@ class LocalRuntime:
                 "POWERTOOLS_TRACE_DISABLED": "true",
                 "POWERTOOLS_METRICS_DISABLED": "true",
                 "SLACK_EXTRA_RESPONSE_URL_PREFIXES": self.approval_url + SLACK_RESPONSE_PATH + "/",
+                "CONSOLE_LINKS": "false",  # no AWS console shows this runtime's executions
             },
             # New values for variables the template gives (a function without the variable does not get it)
             replacements={
