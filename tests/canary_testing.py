@@ -8,6 +8,7 @@ import socket
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 CANARY = Path(sys.executable).with_name("canary")  # the project's CLI, as installed in this environment
 AWS_CLI = Path(sys.executable).with_name("aws")
@@ -25,3 +26,17 @@ def free_port() -> int:
 def environment_without_aws() -> dict[str, str]:
     """This process's environment minus what points AWS clients at the shared runtime: a child starts its own."""
     return {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "MOTO_PORT"}
+
+
+def put_errors_alarm(cloudwatch: Any, name: str) -> None:
+    """A CloudWatch alarm on Lambda's Errors (its state is set by the test with set_alarm_state)."""
+    cloudwatch.put_metric_alarm(
+        AlarmName=name,
+        Namespace="AWS/Lambda",
+        MetricName="Errors",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+    )

@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl
 import boto3
 import requests
 
+from canary_testing import put_errors_alarm
 from lambda_canary.browser import FORM_HEADERS, decision_links
 from lambda_canary.demo import LOCAL_ROLE_ARN, WAITER_CONFIG, _package, ship_codes
 from lambda_canary.traffic import Traffic
@@ -127,16 +128,7 @@ def test_an_alarm_in_alarm_rolls_back(make_fleet):
     # given an alarm the deployment watches, and a canary waiting for a decision
     cloudwatch = boto3.client("cloudwatch")
     alarm = f"errors-{uuid.uuid4().hex[:8]}"
-    cloudwatch.put_metric_alarm(
-        AlarmName=alarm,
-        Namespace="AWS/Lambda",
-        MetricName="Errors",
-        Statistic="Sum",
-        Period=60,
-        EvaluationPeriods=1,
-        Threshold=1,
-        ComparisonOperator="GreaterThanOrEqualToThreshold",
-    )
+    put_errors_alarm(cloudwatch, alarm)
     fleet = make_fleet(2)
     execution = fleet.start(alarms=[alarm], analysis={"mode": "off", "interval_seconds": 1})
     fleet.links()

@@ -9,6 +9,7 @@ import pytest
 
 from canary_core.alarms import BATCH, alarms_in_alarm, check_alarms_exist, missing_alarms
 from canary_core.errors import AlarmMissing, InvalidInput
+from canary_testing import put_errors_alarm
 
 
 class Counting:
@@ -29,16 +30,7 @@ def cloudwatch(aws):
 
 def make_alarms(cloudwatch, *names: str, alarm: tuple[str, ...] = ()) -> None:
     for name in names:
-        cloudwatch.client.put_metric_alarm(
-            AlarmName=name,
-            Namespace="AWS/Lambda",
-            MetricName="Errors",
-            Statistic="Sum",
-            Period=60,
-            EvaluationPeriods=1,
-            Threshold=1,
-            ComparisonOperator="GreaterThanThreshold",
-        )
+        put_errors_alarm(cloudwatch.client, name)
     for name in alarm:
         cloudwatch.client.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="test")
 

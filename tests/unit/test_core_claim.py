@@ -21,6 +21,7 @@ from canary_core.claim import POLL_SECONDS, SUPERSEDE_WAIT_SECONDS, open_deploym
 from canary_core.errors import InvalidInput
 from canary_core.model import ROLLED_BACK, SHIFTING, WAITING, Defaults, Deployment, Hooks, Step, WorkflowState
 from canary_core.outcome import describe_outcome
+from canary_testing import put_errors_alarm
 
 EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:canary:"
 DEFAULTS = Defaults(alias="live", weight=0.1, pre_approve=False, approval_timeout_seconds=3600)
@@ -366,16 +367,7 @@ def test_an_alarm_that_does_not_exist_is_refused_before_anything_is_locked(
     functions, deploy, locks_dynamodb_table, table
 ):
     # given one CloudWatch alarm
-    boto3.client("cloudwatch", region_name="us-east-1").put_metric_alarm(
-        AlarmName="orders-errors",
-        Namespace="AWS/Lambda",
-        MetricName="Errors",
-        Statistic="Sum",
-        Period=60,
-        EvaluationPeriods=1,
-        Threshold=1,
-        ComparisonOperator="GreaterThanThreshold",
-    )
+    put_errors_alarm(boto3.client("cloudwatch", region_name="us-east-1"), "orders-errors")
 
     # when build 760 asks to watch it and a misspelling of it
     with pytest.raises(InvalidInput) as invalid:
@@ -392,16 +384,7 @@ def test_an_alarm_that_does_not_exist_is_refused_before_anything_is_locked(
 def test_the_deployment_opened_carries_its_steps_analysis_alarms_and_hooks(functions, deploy, make_function):
     # given an existing alarm and hook function, and an input with a schedule, an analysis, that alarm and hook
     make_function("smoke-test", alias=None)
-    boto3.client("cloudwatch", region_name="us-east-1").put_metric_alarm(
-        AlarmName="orders-errors",
-        Namespace="AWS/Lambda",
-        MetricName="Errors",
-        Statistic="Sum",
-        Period=60,
-        EvaluationPeriods=1,
-        Threshold=1,
-        ComparisonOperator="GreaterThanThreshold",
-    )
+    put_errors_alarm(boto3.client("cloudwatch", region_name="us-east-1"), "orders-errors")
     steps = [{"weight": 0.05}, {"weight": 0.25, "gate": "auto", "bake_seconds": 600}]
 
     # when build 760 is opened
