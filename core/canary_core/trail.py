@@ -6,6 +6,7 @@ conditional update so that exactly one decision wins.
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
@@ -17,6 +18,7 @@ from canary_core.errors import InvalidInput
 from canary_core.model import PROMOTED, REVERTED, SHIFTING, WAITING, Decision, Deployment
 
 EVIDENCE = "step, analysis, deployment.steps"  # what the audit shows of a deployment's schedule and analysis
+MAX_BATCH_ATTEMPTS = 6  # a row whose keys stay unprocessed after these shows no step or analysis
 KIND = "deployment"  # every item's `kind`: the partition of the ByStartTime index, newest first
 BY_START_TIME = "ByStartTime"
 MAX_TRAIL_EVENTS = 200  # a DynamoDB item holds 400 KB at most
@@ -144,7 +146,11 @@ class DeploymentsTable:
         for start in range(0, len(rows), 100):
             keys = [_key(row["repository"], row["build_no"]) for row in rows[start : start + 100]]
             request = {self._table.name: {"Keys": keys, "ProjectionExpression": f"repository, build_no, {EVIDENCE}"}}
-            while request:
+            for attempt in range(MAX_BATCH_ATTEMPTS):
+                if not request:
+                    break
+                if attempt:  # keys DynamoDB left unprocessed (throttled): asked again after a backoff, as AWS advises
+                    time.sleep(0.05 * 2**attempt)
                 answer = self._table.meta.client.batch_get_item(RequestItems=request)
                 for item in answer["Responses"].get(self._table.name, []):
                     plain = cast(dict[str, Any], _plain(item))
