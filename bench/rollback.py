@@ -16,17 +16,22 @@ from __future__ import annotations
 import argparse
 import json
 import socket
+import sys
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import boto3
 import requests
 
-from lambda_canary.browser import FORM_HEADERS, decision_links, forms_in
 from lambda_canary.demo import create_functions_with_alias, ship_codes, wait_for_execution
+from lambda_canary.local.gateway import decision_links
 from lambda_canary.local.quota import quota
 from lambda_canary.local.runtime import LocalRuntime
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the tests' support package
+from canary_testing.browser import FORM_HEADERS, forms_in
 
 RATE = 15.0
 STATE_MACHINE_PRICE_PER_TRANSITION = 0.025 / 1000  # USD, Standard workflows, us-east-1

@@ -23,9 +23,9 @@ from boto3.dynamodb.conditions import Key
 
 from canary_core.trail import DeploymentsTable
 from canary_testing import AWS_CLI, CANARY, environment_without_aws, free_port
-from lambda_canary.browser import decision_links
 from lambda_canary.demo import alias_state, create_functions_with_alias, ship_codes, wait_for_execution
 from lambda_canary.local import faults, iam
+from lambda_canary.local.gateway import decision_links
 from lambda_canary.local.runtime import LocalRuntime
 
 EXECUTION_TIMEOUT = 60.0

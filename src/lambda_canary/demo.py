@@ -12,12 +12,14 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import boto3
+import requests
 
 from canary_core.times import human_time
 from canary_core.trail import DeploymentsTable
-from lambda_canary.browser import audit_link, decision_links, open_and_submit
+from lambda_canary.local.gateway import audit_link, decision_links
 from lambda_canary.local.runtime import LocalRuntime
 from lambda_canary.traffic import Traffic
 
@@ -31,7 +33,7 @@ WAITER_CONFIG = {"Delay": 0.1, "MaxAttempts": 600}
 
 def sample_code(version: int) -> bytes:
     """A deployment package whose handler says which build it is."""
-    return _package(f"def handler(event, context):\n    return {{'build': {version}}}\n")
+    return package(f"def handler(event, context):\n    return {{'build': {version}}}\n")
 
 
 def faulty_code(version: int, failure_share: float) -> bytes:
@@ -40,7 +42,7 @@ def faulty_code(version: int, failure_share: float) -> bytes:
     for a canary analysis to catch, the same share every time it runs."""
     if not 0.0 <= failure_share <= 1.0:
         raise ValueError(f"failure_share must be between 0 and 1 (a share of invocations), not {failure_share!r}")
-    return _package(
+    return package(
         f"FAILURE_SHARE = {failure_share!r}\n"
         "calls = 0\n\n\n"
         "def handler(event, context):\n"
@@ -52,7 +54,7 @@ def faulty_code(version: int, failure_share: float) -> bytes:
     )
 
 
-def _package(source: str) -> bytes:
+def package(source: str) -> bytes:
     """A zip holding app.py with `source` (handler app.handler)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
@@ -60,14 +62,9 @@ def _package(source: str) -> bytes:
     return buffer.getvalue()
 
 
-def create_function_with_alias(lambda_client: Any, name: str, alias: str = ALIAS) -> None:
-    """Version 1 of a function, its alias pinned to it: the state a service is in after its first release."""
-    create_functions_with_alias(lambda_client, [name], alias)
-
-
 def create_functions_with_alias(lambda_client: Any, names: Sequence[str], alias: str = ALIAS) -> None:
-    """`create_function_with_alias` for several functions: all created, then each published once it is Active
-    (Lambda refuses to publish a function that is still Pending)."""
+    """Version 1 of each function, its alias pinned to it: the state a service is in after its first release.
+    All are created, then each published once it is Active (Lambda refuses to publish a Pending function)."""
     for name in names:
         lambda_client.create_function(
             FunctionName=name,
@@ -82,13 +79,9 @@ def create_functions_with_alias(lambda_client: Any, names: Sequence[str], alias:
         lambda_client.create_alias(FunctionName=name, Name=alias, FunctionVersion=version)
 
 
-def ship_code(lambda_client: Any, name: str, build: int) -> None:
-    """What CI does before it starts an execution: upload the new code to $LATEST, wait for the update."""
-    ship_codes(lambda_client, [name], build)
-
-
 def ship_codes(lambda_client: Any, names: Sequence[str], build: int, failure_share: float = 0.0) -> None:
-    """`ship_code` for several functions: every upload, then `aws lambda wait function-updated` for each.
+    """What CI does before it starts an execution: upload the new code of every function to $LATEST, then
+    `aws lambda wait function-updated` for each.
     failure_share: above 0, a faulty build that fails that share of its invocations (faulty_code)."""
     code = faulty_code(build, failure_share) if failure_share else sample_code(build)
     for name in names:
@@ -248,6 +241,22 @@ def run(port: int, approval_port: int) -> int:
         return code
 
 
+# What a browser sends with the confirmation page's form (the page is same-origin; its no-referrer policy makes
+# Chromium say Origin "null"): the click handler refuses a POST that does not come from its own page.
+BROWSER_FORM_HEADERS = {"Origin": "null", "Sec-Fetch-Site": "same-origin"}
+
+
+def press(link: str, timeout: float = 30.0) -> requests.Response:
+    """What a person does with a link from the message: open the confirmation page (a GET changes nothing),
+    then press its button, whose form posts the link's signed fields back to the page's own address."""
+    page = requests.get(link, timeout=timeout)
+    if page.status_code != 200:
+        return page  # an expired or already decided link: the page says why, there is no button to press
+    return requests.post(
+        link, data=dict(parse_qsl(urlsplit(link).query)), headers=BROWSER_FORM_HEADERS, timeout=timeout
+    )
+
+
 def deployment_page_link(audit_url: str, repository: str, build_no: int) -> str:
     """A deployment's page, from the audit page's signed link (the same signed fields)."""
     page, _, query = audit_url.partition("?")
@@ -273,7 +282,7 @@ def _decide(
     print(f"Every deployment and decision (signed link, a week): {audit_link(message)}\n")
     if auto:
         print(f"DEMO_AUTO={auto}: opening the {auto} link and pressing its button ...")
-        response = open_and_submit(links[auto])
+        response = press(links[auto])
         print(f"  -> HTTP {response.status_code}")
         timeout = 120.0
     else:
@@ -293,7 +302,7 @@ def _walk_steps(
     if auto:
         print(f"DEMO_AUTO={auto}: opening the {auto} link of step 1 and pressing its button ...")
         watcher.until(lambda item: (item.get("analysis") or {}).get("verdict") == "healthy", timeout=60)
-        print(f"  -> HTTP {open_and_submit(links[auto]).status_code}")
+        print(f"  -> HTTP {press(links[auto]).status_code}")
     else:
         print(f"\nApprove:   {links['approve']}\nRoll back: {links['rollback']}")
         print(f"Every deployment and decision (signed link, a week): {audit_link(message)}\n")

@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from playwright.sync_api import Page, expect
 
-from lambda_canary.browser import open_and_submit
+from canary_testing.browser import open_and_submit
 
 WAITING = ("1", {"2": 0.1})  # build 2 has 10% of every alias's traffic, version 1 the rest
 

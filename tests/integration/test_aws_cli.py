@@ -13,7 +13,8 @@ import pytest
 import requests
 
 from canary_testing import CANARY
-from lambda_canary.browser import FORM_HEADERS, decision_links, forms_in
+from canary_testing.browser import FORM_HEADERS, forms_in
+from lambda_canary.local.gateway import decision_links
 
 ROOT = Path(__file__).resolve().parents[2]
 CI_INPUT = json.loads((ROOT / "events" / "start-execution.json").read_text())

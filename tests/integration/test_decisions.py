@@ -7,8 +7,9 @@ from urllib.parse import parse_qsl
 
 import requests
 
-from lambda_canary.browser import FORM_HEADERS, audit_link, forms_in, open_and_submit
-from lambda_canary.demo import ship_code
+from canary_testing.browser import FORM_HEADERS, forms_in, open_and_submit
+from canary_testing.fleet import ship_code
+from lambda_canary.local.gateway import audit_link
 
 
 def test_approve_link_promotes_every_alias(make_fleet):

@@ -16,8 +16,9 @@ import boto3
 import requests
 
 from canary_testing import put_errors_alarm
-from lambda_canary.browser import FORM_HEADERS, decision_links
-from lambda_canary.demo import LOCAL_ROLE_ARN, WAITER_CONFIG, _package, ship_codes
+from canary_testing.browser import FORM_HEADERS
+from lambda_canary.demo import LOCAL_ROLE_ARN, WAITER_CONFIG, package, ship_codes
+from lambda_canary.local.gateway import decision_links
 from lambda_canary.traffic import Traffic
 
 # Checks every second; 30 new-version requests are enough to judge (the stack's default asks 100)
@@ -198,7 +199,7 @@ def hook_function(lam: Any, fails: bool) -> str:
     """A hook: a function in the stack's prefix that records what it was given, and fails when asked."""
     name = f"fn-hook-{uuid.uuid4().hex[:8]}"
     body = "raise RuntimeError('smoke test failed: /health answered 500')" if fails else "return {'ok': True}"
-    code = _package(f"def handler(event, context):\n    print(event)\n    {body}\n")
+    code = package(f"def handler(event, context):\n    print(event)\n    {body}\n")
     lam.create_function(
         FunctionName=name,
         Runtime="python3.12",

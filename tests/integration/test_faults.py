@@ -8,7 +8,7 @@ from urllib.parse import parse_qsl
 
 import requests
 
-from lambda_canary.browser import FORM_HEADERS, open_and_submit
+from canary_testing.browser import FORM_HEADERS, open_and_submit
 from lambda_canary.local import faults
 from lambda_canary.local.quota import quota
 

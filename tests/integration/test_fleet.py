@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from lambda_canary.browser import open_and_submit
+from canary_testing.browser import open_and_submit
 
 FLEET_SIZE = 70
 

@@ -9,7 +9,7 @@ import boto3
 import pytest
 from botocore.exceptions import WaiterError
 
-from lambda_canary.browser import open_and_submit
+from canary_testing.browser import open_and_submit
 from lambda_canary.demo import WAITER_CONFIG, sample_code
 from lambda_canary.local import function_states
 

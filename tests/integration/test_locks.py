@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 
-from lambda_canary.browser import open_and_submit
+from canary_testing.browser import open_and_submit
 from lambda_canary.local import faults
 from lambda_canary.local.events import status_change_event
 
@@ -39,7 +39,7 @@ def test_supersede_rolls_the_older_deployment_back_first(make_fleet):
     # when build 3 starts with "supersede": true
     fleet.build_no = 3
     for name in fleet.names:
-        from lambda_canary.demo import ship_code
+        from canary_testing.fleet import ship_code
 
         ship_code(fleet.lam, name, 3)
     second = fleet.start(supersede=True, pre_approve=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from lambda_canary.demo import ship_code
+from canary_testing.fleet import ship_code
 
 KEEP_VERSIONS = 10  # the template's default
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from lambda_canary.browser import open_and_submit
-from lambda_canary.demo import ship_code
+from canary_testing.browser import open_and_submit
+from canary_testing.fleet import ship_code
 
 
 def _hotfix_by_hand(fleet, name):

@@ -9,7 +9,7 @@ import json
 
 import boto3
 
-from lambda_canary.browser import open_and_submit
+from canary_testing.browser import open_and_submit
 from lambda_canary.demo import ship_codes
 from lambda_canary.revert import EXIT_BAD_ARGS, EXIT_DONE, EXIT_REFUSED, cli_revert
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import boto3
 
-from lambda_canary.browser import open_and_submit
+from canary_testing.browser import open_and_submit
 from lambda_canary.local import faults
 
 SWEEP_GRACE_SECONDS = 3.0  # the local runtime's SWEEP_GRACE_SECONDS

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from lambda_canary.browser import open_and_submit
+from canary_testing.browser import open_and_submit
 from lambda_canary.local import faults
 
 FLEET_SIZE = 1_000

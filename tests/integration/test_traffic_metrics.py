@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import boto3
 
-from lambda_canary.browser import open_and_submit
+from canary_testing.browser import open_and_submit
 from lambda_canary.traffic import Traffic
 
 

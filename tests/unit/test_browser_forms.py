@@ -1,4 +1,4 @@
-"""lambda_canary.browser: reading the confirmation page's form and the Slack message's buttons."""
+"""The tests' browser driver (canary_testing.browser) and the Slack message readers (lambda_canary.local.gateway)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import pytest
 from canary_core import slack
 from canary_core.links import DecisionLink
 from canary_core.pages import confirm_page, result_page
-from lambda_canary.browser import Form, decision_links, forms_in, open_and_submit
+from canary_testing.browser import Form, forms_in, open_and_submit
+from lambda_canary.local.gateway import decision_links
 
 API_URL = "https://abc123defg.execute-api.us-east-1.amazonaws.com/v1"
 

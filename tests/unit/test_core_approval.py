@@ -29,7 +29,7 @@ from canary_core.approval import (
 from canary_core.decisions import resume_output
 from canary_core.links import AUDIT_LINK_SECONDS, AuditLink, DecisionLink, verify, verify_audit
 from canary_core.model import PRE_APPROVAL, TIMEOUT, WAITING, ApprovalPlan, Decision, Deployment
-from lambda_canary.browser import audit_link, decision_links
+from lambda_canary.local.gateway import audit_link, decision_links
 
 API_URL = "https://abc123defg.execute-api.us-east-1.amazonaws.com/v1"
 POST_MESSAGE = f"{SLACK_API}/chat.postMessage"

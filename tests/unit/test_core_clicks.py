@@ -13,7 +13,7 @@ import pytest
 from canary_core import clicks
 from canary_core.links import FIELDS, AuditLink, DecisionLink, verify_audit
 from canary_core.model import ROLLED_BACK, Decision, FunctionTarget, Step
-from lambda_canary.browser import forms_in
+from canary_testing.browser import forms_in
 
 VISITOR = clicks.Visitor(source_ip="203.0.113.24", user_agent="Mozilla/5.0 (unit test)")
 

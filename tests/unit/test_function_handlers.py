@@ -27,7 +27,8 @@ from aws_lambda_powertools.utilities import parameters
 from canary_core.errors import AliasUpdateFailed, InvalidInput
 from canary_core.links import AuditLink, DecisionLink
 from canary_core.model import PROMOTED, Analysis, Deployment, FunctionTarget
-from lambda_canary.browser import decision_links, forms_in
+from canary_testing.browser import forms_in
+from lambda_canary.local.gateway import decision_links
 
 # The secret events/approve-get.json and events/approve-post.json are signed with (see events/README.md).
 EVENTS_LINK_SECRET = "sample-events-link-secret"

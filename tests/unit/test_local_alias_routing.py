@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from lambda_canary.demo import create_function_with_alias, ship_code
+from canary_testing.fleet import create_function_with_alias, ship_code
 from lambda_canary.local import moto_patches
 
 

@@ -11,7 +11,8 @@ import pytest
 from botocore.exceptions import ClientError, WaiterError
 from moto import mock_aws
 
-from lambda_canary.demo import LOCAL_ROLE_ARN, WAITER_CONFIG, create_function_with_alias, sample_code
+from canary_testing.fleet import create_function_with_alias
+from lambda_canary.demo import LOCAL_ROLE_ARN, WAITER_CONFIG, sample_code
 from lambda_canary.local import function_states, moto_patches
 
 SECONDS = 0.3

@@ -16,7 +16,8 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from lambda_canary.demo import create_function_with_alias, ship_code, ship_codes
+from canary_testing.fleet import create_function_with_alias, ship_code
+from lambda_canary.demo import ship_codes
 from lambda_canary.local import async_invoke, lambda_runner, moto_patches
 
 FUNCTION = "orders-api"

@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 from test_moto_gaps import FAIL_WITH_CAUSE, _failed_execution
 
-from lambda_canary.demo import create_function_with_alias
+from canary_testing.fleet import create_function_with_alias
 from lambda_canary.local import moto_patches
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import ipaddress
 import json
+import re
 import threading
 import time
 import uuid
@@ -97,6 +98,27 @@ class SlackSink:
     def log(self) -> list[dict[str, Any]]:
         with self._lock:
             return list(self._log)
+
+
+def decision_links(slack_message: dict[str, Any]) -> dict[str, str]:
+    """{action_id: url} of the link buttons in a Slack message: what a person reads off a message."""
+    return {
+        element["action_id"]: element["url"]
+        for block in slack_message.get("blocks", [])
+        if block.get("type") == "actions"
+        for element in block.get("elements", [])
+        if "url" in element
+    }
+
+
+def audit_link(slack_message: dict[str, Any]) -> str:
+    """The signed link to the audit page at the foot of a Slack message."""
+    for block in slack_message.get("blocks", []):
+        if block.get("block_id") == "audit":
+            match = re.search(r"<([^|>]+)\|", block["elements"][0]["text"])
+            if match:
+                return match.group(1)
+    raise ValueError("no audit link in this Slack message")
 
 
 class ApprovalGateway:

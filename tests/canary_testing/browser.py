@@ -1,11 +1,10 @@
-"""Acting on the approval pages as a person's browser would: follow a link, submit the page's form."""
+"""The tests' browser without a browser: follow a link, read the page's forms, submit one as the button does.
+(tests/browser drive a real Chromium; this is for the suites that only need the HTTP a browser sends.)"""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from typing import Any
 from urllib.parse import urljoin
 
 import requests
@@ -37,30 +36,9 @@ def forms_in(page: str) -> list[Form]:
     return parser.forms
 
 
-def decision_links(slack_message: dict[str, Any]) -> dict[str, str]:
-    """{action_id: url} of the buttons in a Slack message."""
-    return {
-        element["action_id"]: element["url"]
-        for block in slack_message.get("blocks", [])
-        if block.get("type") == "actions"
-        for element in block.get("elements", [])
-        if "url" in element
-    }
-
-
 # What a browser sends with the confirmation page's form: the page is same-origin, and its Referrer-Policy
 # (no-referrer) makes Chromium say Origin "null". The click handler refuses a POST from another site.
 FORM_HEADERS = {"Origin": "null", "Sec-Fetch-Site": "same-origin"}
-
-
-def audit_link(slack_message: dict[str, Any]) -> str:
-    """The signed link to the audit page at the foot of a Slack message."""
-    for block in slack_message.get("blocks", []):
-        if block.get("block_id") == "audit":
-            match = re.search(r"<([^|>]+)\|", block["elements"][0]["text"])
-            if match:
-                return match.group(1)
-    raise ValueError("no audit link in this Slack message")
 
 
 def open_and_submit(url: str, timeout: float = 30.0) -> requests.Response:
