@@ -159,6 +159,14 @@ def run(port: int, approval_port: int) -> int:
     if scenario not in SCENARIOS:
         print(f"DEMO_SCENARIO={scenario!r} is not understood; use one of {', '.join(SCENARIOS)}", file=sys.stderr)
         return 2
+    try:
+        return _story(port, approval_port, auto, scenario)
+    except KeyboardInterrupt:  # anywhere before the end: the runtime and its functions stop on the way out
+        print("\nStopped before the deployment ended (Ctrl-C).")
+        return 130
+
+
+def _story(port: int, approval_port: int, auto: str, scenario: str) -> int:
     started = time.monotonic()
     print(f"Starting the local runtime (AWS emulator on :{port}, approval API on :{approval_port}) ...")
     stack = SCENARIO_STACKS[scenario]
@@ -211,9 +219,6 @@ def run(port: int, approval_port: int) -> int:
                     print("Nobody clicks: the canary analysis decides.")
                     execution = watcher.until_ended(sfn, execution_arn, timeout=180)
             print(f"  (sent {traffic.sent} requests, {traffic.failed} failed)")
-        if execution is None:
-            print("\nStopped before a decision.")
-            return 130
         print(f"\nExecution {execution['status']}" + (f": {execution.get('error')}" if execution.get("error") else ""))
         if execution.get("cause"):
             print(f"  cause: {execution['cause']}")
@@ -265,18 +270,16 @@ def deployment_page_link(audit_url: str, repository: str, build_no: int) -> str:
 
 def _serve_pages(audit_url: str) -> None:
     """Keep the runtime, and so its pages, until Ctrl-C: the pages can be looked at after the decision."""
-    print(f"\nThe pages stay up until Ctrl-C:\n  Every deployment: {audit_url}")
-    print(f"  This one:         {deployment_page_link(audit_url, 'demo-shop', 2)}")
     try:
+        print(f"\nThe pages stay up until Ctrl-C:\n  Every deployment: {audit_url}")
+        print(f"  This one:         {deployment_page_link(audit_url, 'demo-shop', 2)}")
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
         print("\nStopping the local runtime.")
 
 
-def _decide(
-    sfn: Any, execution_arn: str, links: dict[str, str], message: dict[str, Any], auto: str
-) -> dict[str, Any] | None:
+def _decide(sfn: Any, execution_arn: str, links: dict[str, str], message: dict[str, Any], auto: str) -> dict[str, Any]:
     """Print the links and wait for a click, or open one and press its button (DEMO_AUTO)."""
     print(f"\nApprove:   {links['approve']}\nRoll back: {links['rollback']}")
     print(f"Every deployment and decision (signed link, a week): {audit_link(message)}\n")
@@ -288,15 +291,12 @@ def _decide(
     else:
         print("Open one of the links in a browser on this machine and press the button (Ctrl-C to stop).")
         timeout = 3600 + 60  # the stack's default approval timeout, plus the roll back
-    try:
-        return wait_for_execution(sfn, execution_arn, timeout=timeout)
-    except KeyboardInterrupt:
-        return None
+    return wait_for_execution(sfn, execution_arn, timeout=timeout)
 
 
 def _walk_steps(
     sfn: Any, execution_arn: str, links: dict[str, str], message: dict[str, Any], auto: str, watcher: _Watcher
-) -> dict[str, Any] | None:
+) -> dict[str, Any]:
     """The schedule: its first gate is manual (a click, or DEMO_AUTO), the next two move on by themselves."""
     print("Step 1 of 3 is a manual gate at 10%; steps 2 and 3 (25%, 50%) are auto gates the analysis moves on.")
     if auto:
@@ -307,10 +307,7 @@ def _walk_steps(
         print(f"\nApprove:   {links['approve']}\nRoll back: {links['rollback']}")
         print(f"Every deployment and decision (signed link, a week): {audit_link(message)}\n")
         print("Open a link in a browser on this machine and press the button (Ctrl-C to stop).")
-    try:
-        return watcher.until_ended(sfn, execution_arn, timeout=300 if auto else 3600 + 300)
-    except KeyboardInterrupt:
-        return None
+    return watcher.until_ended(sfn, execution_arn, timeout=300 if auto else 3600 + 300)
 
 
 class _Watcher:

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+import pty
 import re
+import select
 import subprocess
+import termios
+import time
 
 import pytest
+import requests
 
 from canary_testing import CANARY, environment_without_aws, free_port
+from canary_testing.browser import open_and_submit
 
 FUNCTIONS = ("orders-api", "payments", "notifications")
 
@@ -81,3 +89,98 @@ def test_an_unknown_scenario_is_refused_naming_the_choices():
     demo = run_demo("", "chaos")
     assert demo.returncode == 2
     assert "DEMO_SCENARIO='chaos' is not understood; use one of classic, faulty, steps" in demo.stderr
+
+
+def _take_terminal() -> None:
+    """In the demo's process, before it runs: make the pseudo-terminal on stdin its controlling terminal."""
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+class Terminal:
+    """`canary demo` in a terminal of its own (a pseudo-terminal), as a person runs it: no DEMO_AUTO."""
+
+    def __init__(self) -> None:
+        self.master, follower = pty.openpty()
+        self.process = subprocess.Popen(
+            [str(CANARY), "demo", "--port", str(free_port()), "--approval-port", str(free_port())],
+            stdin=follower,
+            stdout=follower,
+            stderr=follower,
+            env={**environment_without_aws(), "DEMO_AUTO": "", "DEMO_SCENARIO": ""},
+            start_new_session=True,
+            preexec_fn=_take_terminal,  # the terminal is the demo's own, as in a shell
+        )
+        os.close(follower)
+        self.output = ""
+
+    def wait_for(self, pattern: str, timeout: float) -> re.Match[str]:
+        """Read the terminal until `pattern` appears in what the demo printed."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            match = re.search(pattern, self.output)
+            if match:
+                return match
+            ready, _, _ = select.select([self.master], [], [], 0.2)
+            if ready:
+                try:
+                    self.output += os.read(self.master, 65536).decode(errors="replace").replace("\r\n", "\n")
+                except OSError:  # the demo exited and closed its end
+                    break
+        raise AssertionError(f"{pattern!r} not printed after {timeout} s:\n{self.output[-3000:]}")
+
+    def ctrl_c(self) -> int:
+        """Type Ctrl-C: the terminal sends SIGINT to every process of the demo's group, as a shell's would."""
+        os.write(self.master, b"\x03")
+        return self.process.wait(timeout=30)
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=30)
+        os.close(self.master)
+
+
+@pytest.fixture
+def terminal():
+    demo = Terminal()
+    yield demo
+    demo.close()
+
+
+def test_in_a_terminal_the_demo_waits_for_a_click_then_keeps_its_pages_up_until_ctrl_c(terminal):
+    # given the demo in a terminal, waiting for a person
+    approve = terminal.wait_for(r"Approve: +(\S+)", timeout=120).group(1)
+    terminal.wait_for(r"press the button \(Ctrl-C to stop\)", timeout=5)
+
+    # when the person opens the approve link and presses its button
+    assert open_and_submit(approve).status_code == 200
+
+    # then the demo reports the promotion and keeps serving the audit page and the deployment's page
+    terminal.wait_for(r"Execution SUCCEEDED", timeout=60)
+    audit = terminal.wait_for(r"Every deployment: (\S+)", timeout=30).group(1)
+    page = terminal.wait_for(r"This one: +(\S+)", timeout=5).group(1)
+    assert "/deployments/demo-shop/2?" in page
+    audit_page, deployment_page = requests.get(audit, timeout=10), requests.get(page, timeout=10)
+    assert audit_page.status_code == 200 and "demo-shop" in audit_page.text
+    assert deployment_page.status_code == 200 and "orders-api" in deployment_page.text
+    assert terminal.process.poll() is None  # still up after answering
+
+    # and Ctrl-C stops it cleanly, with the demo's result (0: it ended as the person decided)
+    assert terminal.ctrl_c() == 0
+    terminal.wait_for(r"Stopping the local runtime\.", timeout=5)
+    assert "Traceback" not in terminal.output  # its worker processes got the same Ctrl-C, and said nothing
+    with pytest.raises(requests.ConnectionError):
+        requests.get(audit, timeout=5)
+
+
+def test_ctrl_c_before_anyone_decides_stops_the_demo_and_says_so(terminal):
+    # given the demo in a terminal, waiting for a person
+    terminal.wait_for(r"press the button \(Ctrl-C to stop\)", timeout=120)
+
+    # when the person presses Ctrl-C instead of a link
+    code = terminal.ctrl_c()
+
+    # then the demo says it stopped before the end and exits 130, as a shell reports an interrupt
+    terminal.wait_for(r"Stopped before the deployment ended \(Ctrl-C\)\.", timeout=5)
+    assert code == 130
+    assert "Traceback" not in terminal.output

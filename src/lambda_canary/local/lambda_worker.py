@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import signal
 import sys
 import time
 import traceback
@@ -66,6 +67,9 @@ class _InitError(Exception):
 
 
 def main(argv: list[str]) -> int:
+    # Ctrl-C in a terminal reaches every process of its group, this one too: it is for the runtime, which ends
+    # its execution environments itself (closing stdin ends the loop below), not for a handler mid-request.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     response_fd, code_dir, handler_name, *paths = argv
     sys.path[:0] = [code_dir, *paths]
     os.chdir(code_dir)
