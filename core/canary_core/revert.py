@@ -26,13 +26,14 @@ from canary_core.locks import FunctionLocks, Holder, revert_hold_expired, revert
 from canary_core.model import PROMOTED, REVERTED, Deployment, FunctionTarget
 from canary_core.targets import FunctionsTable
 from canary_core.trail import DeploymentsTable
-from canary_core.validation import MAX_APPROVAL_TIMEOUT_SECONDS
+from canary_core.validation import MAX_APPROVAL_TIMEOUT_SECONDS, MAX_STEPS
 
 logger = logging.getLogger(__name__)
 
-# How long before its promotion a deployment may have started: the longest a decision may be waited for.
-# The incident button looks this far back in start times for promotions inside its window.
-LONGEST_WAIT = timedelta(seconds=MAX_APPROVAL_TIMEOUT_SECONDS)
+# How long before its promotion a deployment may have started: each step of the longest schedule waited its
+# whole approval timeout (a deadline per step), plus a day for the work between the waits. The incident
+# button looks this far back in start times (the table's index) for promotions inside its window.
+LONGEST_DEPLOYMENT = MAX_STEPS * timedelta(seconds=MAX_APPROVAL_TIMEOUT_SECONDS) + timedelta(days=1)
 
 
 class DeploymentNotFound(LookupError):
@@ -200,7 +201,7 @@ def revert_since(
     if since <= timedelta(0):
         raise ValueError(f"since: {since} is not a window; pass a positive duration such as 1h")
     start = now - since
-    found = table.promoted_since(start.isoformat(), (start - LONGEST_WAIT).isoformat())
+    found = table.promoted_since(start.isoformat(), (start - LONGEST_DEPLOYMENT).isoformat())
     wanted = set(repositories or ())
     results = []
     assumed: dict[str, AliasState] = {}  # a dry run: where the newer reverts would have left the aliases

@@ -14,9 +14,10 @@ from canary_core import aliases, slack
 from canary_core.cleanup import awaits_clean_up
 from canary_core.limits import LISTED
 from canary_core.locks import revert_holder_id
-from canary_core.model import PROMOTED, REVERTED, ROLLED_BACK, Deployment, FunctionTarget
+from canary_core.model import PROMOTED, REVERTED, ROLLED_BACK, Deployment, FunctionTarget, Step
 from canary_core.revert import DeploymentNotFound, revert_deployment, revert_since
 from canary_core.sweep import sweep
+from canary_core.validation import MAX_STEPS
 from lambda_canary.demo import alias_state
 
 NAMES = ("orders-api", "payments", "users")
@@ -30,10 +31,13 @@ def fleet(make_function, upload):
 
 @pytest.fixture
 def promote(fleet, upload, make_deployment, table, functions_table, lambda_client, now):
-    """promote(build_no, names, at=now, repository="my-app", status=PROMOTED, **deployment fields): CI uploads
-    the build, the workflow publishes it and promotes it (or ends it with `status`), as Record Outcome keeps it."""
+    """promote(build_no, names, at=now, repository="my-app", status=PROMOTED, started=at, **deployment fields):
+    CI uploads the build, the workflow publishes it and promotes it (or ends it with `status`) at `at`, as Record
+    Outcome keeps it."""
 
-    def run(build_no: int, names=NAMES, at=None, repository="my-app", status=PROMOTED, **fields: Any) -> Deployment:
+    def run(
+        build_no: int, names=NAMES, at=None, repository="my-app", status=PROMOTED, started=None, **fields: Any
+    ) -> Deployment:
         at = at or now
         targets = []
         for name in names:
@@ -44,7 +48,7 @@ def promote(fleet, upload, make_deployment, table, functions_table, lambda_clien
         deployment = make_deployment(
             repository=repository, build_no=build_no, functions=targets, execution_arn=execution, **fields
         )
-        table.open(deployment, at)
+        table.open(deployment, started or at)
         deployment = aliases.publish_versions(lambda_client, deployment)
         functions_table.save(deployment)
         table.save_state(deployment)
@@ -288,6 +292,22 @@ def test_the_incident_button_takes_only_the_repositories_named(
     # then only billing's deployment is reverted
     assert [r.title for r in summary.results] == ["billing build 5"]
     assert versions(lambda_client)["payments"] == ("2", {})
+
+
+def test_the_incident_button_finds_a_schedule_that_took_weeks_to_reach_its_promotion(
+    promote, lambda_client, table, functions_table, locks, now
+):
+    # given a ten-step schedule, each step waited up to its week-long deadline: started 70 days ago, promoted
+    # 20 minutes ago
+    steps = tuple(Step(weight=(i + 1) / 20) for i in range(MAX_STEPS))
+    promote(760, names=("payments",), at=now - timedelta(minutes=20), started=now - timedelta(days=70), steps=steps)
+
+    # when the incident button is pressed for the last hour
+    summary = revert_since(lambda_client, table, functions_table, locks, "bob", now, timedelta(hours=1))
+
+    # then the deployment is found by when it was promoted, however long ago it started, and reverted
+    assert [r.title for r in summary.results] == ["my-app build 760"]
+    assert versions(lambda_client)["payments"] == ("1", {})
 
 
 def test_a_window_that_is_not_positive_is_refused(lambda_client, table, functions_table, locks, now):
