@@ -187,7 +187,7 @@ def deployment_href(repository: str, build_no: int | str, access: dict[str, str]
 
 _STEP_EVENT = re.compile(r"step \d+ of \d+: new version at (\d+)%")
 _ENDING_SHARE = {"outcome: PROMOTED": 100.0, "outcome: ROLLED_BACK": 0.0, "reverted": 0.0}
-CHART_WIDTH, CHART_HEIGHT, CHART_LEFT, CHART_BOTTOM = 480, 160, 48, 24
+CHART_WIDTH, CHART_HEIGHT, CHART_LEFT, CHART_BOTTOM = 480, 160, 60, 30  # room for labels a phone can read
 
 
 def current_share(item: dict[str, Any]) -> float:
@@ -253,7 +253,7 @@ def traffic_chart(item: dict[str, Any], now: datetime) -> dict[str, Any] | None:
         "grid": [{"y": y(share), "label": f"{share}%"} for share in (0, 50, 100)],
         "left": CHART_LEFT,
         "right": CHART_WIDTH - 8,
-        "bottom": CHART_HEIGHT - CHART_BOTTOM + 16,
+        "bottom": CHART_HEIGHT - 6,
         "start": human_time(start, now, relative=False),
         "end": "now" if running else human_time(end, now, relative=False),
         "summary": f"New version's share of traffic: {changes}.",

@@ -76,6 +76,10 @@ def test_the_audit_and_deployment_pages_read_whole_on_a_phone_and_a_laptop(
     assert chart.evaluate("svg => svg.tagName") == "svg"
     assert chart.evaluate("svg => svg.getBoundingClientRect().width") <= SCREENS[screen]["width"]
     expect(viewer.locator("svg.chart title")).to_contain_text("100% at")
+    shown = viewer.locator("svg.chart text").evaluate_all(
+        "texts => texts.map(t => parseFloat(getComputedStyle(t).fontSize) * t.getScreenCTM().a)"
+    )
+    assert len(shown) == 5 and min(shown) >= 12, f"chart labels of {shown} px are too small to read"
     expect(viewer.locator("ol.trail li").first).to_contain_text("started")
     expect(viewer.get_by_role("link", name="Execution in the AWS console")).to_have_count(0)
     laid_out_whole(viewer)
