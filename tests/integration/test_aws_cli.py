@@ -144,6 +144,22 @@ def test_a_client_with_only_the_aws_cli_deploys_approves_rolls_back_and_is_refus
     )["Items"]  # fmt: skip
     assert [(i["build_no"]["N"], i["status"]["S"]) for i in items] == [("760", "PROMOTED"), ("761", "ROLLED_BACK")]
 
+    # the functions' log lines are in CloudWatch Logs, as on AWS: Lambda's own lines in an app function's
+    # group, and `canary logs` reads the stack's log groups for the lines about one deployment
+    orders = local.aws("logs", "filter-log-events", "--log-group-name", "/aws/lambda/my-app-orders")["events"]
+    assert any(e["message"].startswith("REPORT RequestId: ") for e in orders)
+    logs = subprocess.run(
+        [str(CANARY), "logs", "my-app", "760", "--output", "json",
+         "--stack", "lambda-canary-local", "--endpoint-url", local.outputs["AwsEndpointUrl"]],
+        env=local.cli_env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert logs.returncode == 0, logs.stderr
+    lines = json.loads(logs.stdout)
+    messages = [json.loads(line["message"])["message"] for line in lines]  # Powertools logs JSON lines
+    assert messages[0] == "deployment opened" and "deployment ended" in messages
+    assert all("my-app build 760" in line["message"] or "my-app-760" in line["message"] for line in lines)
+    assert {line["group"] for line in lines} >= {"lambda-canary-local-ValidateInputLogs"}
+
     # Ctrl-C stops it cleanly
     assert local.stop() == 0
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from lambda_canary.local.runtime import STACK_NAME
 
 pytestmark = pytest.mark.integration
 DEADLINE = 90  # seconds any one command may take
+TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 
 
 def canary(runtime: Any, *args: str, timeout: float = DEADLINE) -> subprocess.CompletedProcess[str]:
@@ -220,8 +222,8 @@ def test_an_unknown_deployment_or_stack_exits_1_naming_the_fix(runtime):
     assert "stack 'no-such-stack' does not exist in us-east-1" in no_stack.stderr
 
 
-def test_logs_on_the_local_runtime_say_where_the_lines_are(runtime, make_fleet):
-    # given a deployment on the local runtime, whose functions' logs are not in CloudWatch Logs
+def test_logs_say_so_when_no_line_names_the_deployment(runtime, make_fleet):
+    # given a deployment on a runtime whose functions log warnings only: nothing about a healthy deployment
     fleet = make_fleet(1)
     start = canary(runtime, "start", "--repository", fleet.repository, "--build", "2", "--functions", *fleet.names,
                    "--pre-approve", "--wait")  # fmt: skip
@@ -230,9 +232,10 @@ def test_logs_on_the_local_runtime_say_where_the_lines_are(runtime, make_fleet):
     # when its logs are asked for
     logs = canary(runtime, "logs", fleet.repository, "2")
 
-    # then the command says the local runtime prints them in its own terminal
-    assert logs.returncode == 1
-    assert "printed by `canary local` itself, in its terminal" in logs.stderr
+    # then the command says it searched every log group of the stack and found none
+    assert logs.returncode == 0, logs.stderr
+    groups = TEMPLATE.read_text().count("Type: AWS::Logs::LogGroup")  # one per function of the stack
+    assert f"no log lines name {fleet.repository} build 2 in {groups} log group(s)" in logs.stderr
 
 
 def test_start_wait_exits_4_when_nobody_decides_by_the_approval_deadline(runtime, make_fleet):

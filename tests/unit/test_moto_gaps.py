@@ -606,6 +606,43 @@ def test_invocations_publish_no_lambda_metrics(moto_without_docker, function_wit
     assert cloudwatch.list_metrics(Namespace="AWS/Lambda")["Metrics"] == []
 
 
+def test_invocations_write_nothing_to_cloudwatch_logs(moto_without_docker, function_with_alias):
+    """Gap covered by PATCHES["lambda invoke runs the deployed handler, ..., and records its metrics and logs"].
+
+    Lambda delivers every invocation's START, END and REPORT lines, and what the function printed, to its log
+    group; moto's Lambda runs nothing and writes nothing there. When this test fails after a moto upgrade,
+    logs.py may no longer be needed.
+    """
+    # given a function with alias live, on unpatched moto
+    # when the alias is invoked
+    moto_without_docker.invoke(FunctionName=f"{function_with_alias}:live", Payload="{}")
+
+    # then CloudWatch Logs has no log group for the function, nor any other
+    logs = boto3.client("logs", region_name="us-east-1")
+    assert logs.describe_log_groups()["logGroups"] == []
+
+
+def test_a_functions_logging_config_is_dropped(moto_without_docker, function_with_alias):
+    """Gap covered by PATCHES["a create takes time and keeps LoggingConfig"] and PATCHES["GetFunction reports
+    ..., and the function's LoggingConfig"].
+
+    Lambda keeps a function's LoggingConfig (where its logs go, given at create or update) and reports it,
+    by default {"LogFormat": "Text", "LogGroup": "/aws/lambda/<name>"}; moto drops it. When this test fails
+    after a moto upgrade, the LoggingConfig part of the patches may no longer be needed.
+    """
+    # given a function created with its logs sent to a log group of the stack's
+    role = boto3.client("iam").create_role(RoleName="moto-gaps-logging", AssumeRolePolicyDocument="{}")["Role"]
+    moto_without_docker.create_function(
+        FunctionName="moto-gap-logging", Runtime="python3.12", Role=role["Arn"], Handler="app.handler",
+        Code={"ZipFile": _zip("def handler(event, context):\n    return {}\n")},
+        LoggingConfig={"LogFormat": "Text", "LogGroup": "my-stack-ValidateInputLogs"},
+    )  # fmt: skip
+
+    # when its configuration is read, then nothing says where its logs go (nor does the default function's)
+    assert "LoggingConfig" not in moto_without_docker.get_function_configuration(FunctionName="moto-gap-logging")
+    assert "LoggingConfig" not in moto_without_docker.get_function_configuration(FunctionName=function_with_alias)
+
+
 def _duration_query(dimensions, stat, namespace="AWS/Lambda"):
     return {
         "Id": "duration",
@@ -719,12 +756,13 @@ def test_an_alarm_starts_ok_and_an_update_resets_it(unpatched_moto):
 GAP_TESTS = {
     "a Lambda task names Lambda's API errors Lambda.<code>": (test_a_lambda_task_names_a_lambda_api_error_exception,),
     "lambda invoke runs the deployed handler, on the version its alias routes to, in the background for Event, "
-    "retried, then sent to its on-failure destination, and records its metrics": (
+    "retried, then sent to its on-failure destination, and records its metrics and logs": (
         test_lambda_invoke_runs_the_deployed_handler,
         test_invoking_an_alias_never_says_which_version_ran,
         test_an_event_invocation_is_answered_only_after_the_function_ran,
         test_a_failing_event_invocation_is_run_once_and_sent_nowhere,
         test_invocations_publish_no_lambda_metrics,
+        test_invocations_write_nothing_to_cloudwatch_logs,
     ),
     "a new alarm is INSUFFICIENT_DATA and an updated one keeps its state": (
         test_an_alarm_starts_ok_and_an_update_resets_it
@@ -749,11 +787,16 @@ GAP_TESTS = {
         test_a_new_function_is_active_at_once,
         test_an_update_is_finished_at_once,
     ),
-    "GetFunction reports a create Pending and an update InProgress, then Active and Successful or Failed": (
+    "GetFunction reports a create Pending and an update InProgress, then Active and Successful or Failed, "
+    "and the function's LoggingConfig": (
         test_a_new_function_is_active_at_once,
         test_an_update_is_finished_at_once,
+        test_a_functions_logging_config_is_dropped,
     ),
-    "a create takes time": test_a_new_function_is_active_at_once,
+    "a create takes time and keeps LoggingConfig": (
+        test_a_new_function_is_active_at_once,
+        test_a_functions_logging_config_is_dropped,
+    ),
     "UpdateAlias weights only versions with the same execution role and dead-letter queue (and the control plane)": (
         test_an_alias_is_weighted_between_versions_with_different_roles_and_dead_letter_queues
     ),

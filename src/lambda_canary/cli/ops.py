@@ -35,8 +35,7 @@ def outputs(aws: Aws) -> int:
 def logs(aws: Aws, repository: str | None, build_no: str | None) -> int:
     """Print the handlers' log lines about one deployment, from the stack's CloudWatch Logs log groups.
 
-    Lines that name the execution or the deployment ("my-app build 760") between its start and end. On
-    `canary local` the functions' logs are not in CloudWatch Logs: `canary local` prints them in its terminal.
+    Lines that name the execution or the deployment ("my-app build 760") between its start and end.
     """
     repository, number = _deployment_arguments(repository, build_no)
     if not aws.stack:
@@ -53,10 +52,7 @@ def logs(aws: Aws, repository: str | None, build_no: str | None) -> int:
         if resource["ResourceType"] == "AWS::Logs::LogGroup"
     ]
     if not groups:
-        raise CliError(
-            f"stack {aws.stack} has no log groups in CloudWatch Logs: on `canary local` the functions' log lines "
-            "are printed by `canary local` itself, in its terminal"
-        )
+        raise CliError(f"stack {aws.stack} has no log groups (AWS::Logs::LogGroup): is it lambda-canary's stack?")
     found: dict[str, dict[str, Any]] = {}  # by eventId: a line that names both terms is found twice
     for group in groups:
         for term in (name, f"{repository} build {number}"):  # one quoted term a call: the execution, the title

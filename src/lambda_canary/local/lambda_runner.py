@@ -34,7 +34,8 @@ from typing import Any
 
 from moto.awslambda.exceptions import LambdaClientError
 
-from lambda_canary.local import iam, metrics
+from lambda_canary.local import iam, logs, metrics
+from lambda_canary.local.lambda_worker import PLATFORM_MARK
 from lambda_canary.local.layer import runtime_packages
 
 WORKER_SCRIPT = Path(__file__).with_name("lambda_worker.py")
@@ -79,6 +80,7 @@ class _Kind:
     region: str
     variables: tuple[tuple[str, str], ...]
     layers: tuple[str, ...]
+    log_group: str
 
 
 @dataclass(eq=False)  # each worker is itself: kept in sets by identity
@@ -87,6 +89,8 @@ class _Worker:
     process: subprocess.Popen[bytes]
     answers: int  # the read end of the worker's response pipe
     tmp: Path
+    log: logs.LogStream  # its execution environment's stream in the function's log group
+    output: threading.Thread  # passes what it writes to the log stream (and the runtime's terminal)
     last_used: float = field(default_factory=time.monotonic)
     initialized: bool = False  # the handler's module is imported (Lambda's init ran)
     stopped: bool = False
@@ -131,7 +135,34 @@ class _Worker:
                 if self.process.stdin is not None:
                     self.process.stdin.close()
             os.close(self.answers)
+            self.output.join(timeout=5)  # its last lines delivered, before any the runner adds
             shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def _account_of(function_arn: str) -> str:
+    return function_arn.split(":")[4]
+
+
+def _pass_output(process: subprocess.Popen[bytes], log: logs.LogStream) -> None:
+    """Every line a worker writes goes to its log stream, as Lambda sends it to CloudWatch Logs; the handler's
+    own lines also show in the runtime's terminal (fd 1), as they did when the worker wrote there itself."""
+    assert process.stdout is not None
+    with process.stdout:
+        for raw in iter(process.stdout.readline, b""):
+            text = raw.decode("utf-8", errors="replace").rstrip("\n")
+            if text.startswith(PLATFORM_MARK):
+                _log_platform(log, text.removeprefix(PLATFORM_MARK))
+                continue
+            with contextlib.suppress(OSError):
+                os.write(1, raw)
+            _log_platform(log, text)
+
+
+def _log_platform(log: logs.LogStream, line: str) -> None:
+    try:
+        log.write(line)
+    except Exception as error:  # noqa: BLE001 - the emulator's logs must never break an invocation
+        print(f"lambda-canary: a log line of {log.group} was lost ({type(error).__name__}: {error})", file=sys.stderr)
 
 
 class WorkerPool:
@@ -216,6 +247,9 @@ class WorkerPool:
             self._discard(worker)  # a timed-out, crashed or failed-to-start environment is not reused
         if answer == "timeout":
             elapsed_ms = kind.timeout * 1000
+            _log_platform(worker.log, f"{request_id} Task timed out after {kind.timeout:.2f} seconds")
+            _log_platform(worker.log, f"END RequestId: {request_id}")
+            _log_platform(worker.log, f"REPORT RequestId: {request_id}\tDuration: {elapsed_ms:.2f} ms\tStatus: timeout")
             failure = {
                 "errorType": "Sandbox.Timedout",
                 "errorMessage": f"RequestId: {request_id} Error: Task timed out after {kind.timeout:.2f} seconds",
@@ -275,6 +309,8 @@ class WorkerPool:
             region=function.region,
             variables=tuple(sorted(variables.items())),
             layers=tuple(str(layer / "python") for layer in layers),
+            log_group=(getattr(function, "logging_config", None) or {}).get("LogGroup")
+            or logs.default_group(function.function_name),
         )
 
     def _acquire(self, kind: _Kind, deadline: float, function: Any) -> _Worker:
@@ -361,6 +397,8 @@ class WorkerPool:
                     str(runtime_dir),
                 ],
                 stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
                 env=variables,
                 pass_fds=(write_end,),
                 cwd=code_dir,
@@ -370,8 +408,11 @@ class WorkerPool:
             raise
         finally:
             os.close(write_end)
+        log = logs.LogStream(_account_of(kind.function_arn), kind.region, kind.log_group, kind.version)
+        output = threading.Thread(target=_pass_output, args=(process, log), name=f"logs-{process.pid}", daemon=True)
+        output.start()
         self._start_reaper()
-        return _Worker(kind, process, read_end, tmp)
+        return _Worker(kind, process, read_end, tmp, log, output)
 
     def _code_dir(self, kind: _Kind, function: Any) -> Path:
         """The function's deployed package, unzipped once per code hash (Lambda's /var/task)."""

@@ -4,19 +4,29 @@ Run as `python -I -S lambda_worker.py <response fd> <code dir> <handler> <path>.
 no project on the path, only what a Lambda function has (its code, its layers, then the runtime's packages),
 so this file uses the standard library alone. The handler's module is imported at the first invocation
 (Lambda's init); each request is one JSON line on stdin, each answer one JSON line on the response pipe.
-The handler's own output (its logs) goes to stdout and stderr, as it goes to CloudWatch on AWS.
+The handler's own output (its logs) goes to stdout and stderr, as it goes to CloudWatch on AWS; so do the
+lines Lambda itself writes around each invocation (START, END, REPORT, an unhandled error), marked with
+PLATFORM_MARK so that the runner delivers them to the log stream without echoing them to its terminal.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
+import math
 import os
+import resource
 import signal
 import sys
 import time
 import traceback
 from typing import Any
+
+PLATFORM_MARK = "\x1flambda-platform\x1f"
+
+
+def _platform(line: str) -> None:
+    sys.stdout.write(f"{PLATFORM_MARK}{line}\n")
 
 
 class LambdaContext:
@@ -66,10 +76,23 @@ class _InitError(Exception):
         self.error_type, self.trace = error_type, trace
 
 
+def _report(request_id: str, context: dict[str, Any], duration_ms: float, init_ms: float | None) -> None:
+    """Lambda's END and REPORT lines of one invocation."""
+    used_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024  # kilobytes on Linux
+    _platform(f"END RequestId: {request_id}")
+    report = (
+        f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\tBilled Duration: {math.ceil(duration_ms)} ms"
+        f"\tMemory Size: {context['memory_limit_in_mb']} MB\tMax Memory Used: {used_mb} MB"
+    )
+    _platform(report + (f"\tInit Duration: {init_ms:.2f} ms" if init_ms is not None else ""))
+
+
 def main(argv: list[str]) -> int:
     # Ctrl-C in a terminal reaches every process of its group, this one too: it is for the runtime, which ends
     # its execution environments itself (closing stdin ends the loop below), not for a handler mid-request.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Lambda delivers each line as it is written: what a handler prints and Lambda's own lines keep their order
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     response_fd, code_dir, handler_name, *paths = argv
     sys.path[:0] = [code_dir, *paths]
     os.chdir(code_dir)
@@ -77,11 +100,15 @@ def main(argv: list[str]) -> int:
     handler: Any = None
     for line in sys.stdin:
         request = json.loads(line)
+        request_id, context = request["context"]["aws_request_id"], request["context"]
+        _platform(f"START RequestId: {request_id} Version: {context['function_version']}")
         answer: dict[str, Any]
-        started = None
+        started = init_ms = None
         try:
             if handler is None:
+                loading = time.monotonic()
                 handler = _load(handler_name)
+                init_ms = (time.monotonic() - loading) * 1000
             event = json.loads(request["payload"]) if request["payload"] else {}
             started = time.monotonic()  # Lambda's Duration: the handler's run, not the init before it
             result = handler(event, LambdaContext(request["context"], int(request["remaining_ms"])))
@@ -93,8 +120,11 @@ def main(argv: list[str]) -> int:
             answer = {"error": _error(error.error_type, error, error.trace), "init_failed": True}
         except Exception as error:  # noqa: BLE001 - reported as Lambda reports an unhandled error
             answer = {"error": _error(type(error).__name__, error, traceback.format_tb(error.__traceback__))}
+        if "error" in answer:  # the runtime logs what it answers with
+            _platform(f"[ERROR] {answer['error']['errorType']}: {answer['error']['errorMessage']}")
         if started is not None:
             answer["duration_ms"] = (time.monotonic() - started) * 1000
+        _report(request_id, context, answer.get("duration_ms", 0.0), init_ms)
         sys.stdout.flush()
         sys.stderr.flush()
         answers.write(json.dumps(answer) + "\n")

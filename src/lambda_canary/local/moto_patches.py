@@ -36,7 +36,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_la
 from moto.stepfunctions.parser.asl.eval.environment import Environment
 from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
 
-from lambda_canary.local import async_invoke, faults, function_states, iam, lambda_runner, metrics
+from lambda_canary.local import async_invoke, faults, function_states, iam, lambda_runner, logs, metrics
 from lambda_canary.local.names import function_name_and_qualifier
 from lambda_canary.local.quota import quota
 
@@ -100,6 +100,9 @@ def _invoke_real_handler(
 
     Gap 12: moto's Lambda publishes no metrics; Lambda records Invocations, Errors, Duration and Throttles
     in CloudWatch for every invocation (lambda_runner.py records them, metrics.py says how).
+
+    And nothing reaches CloudWatch Logs: Lambda delivers what each execution environment writes, with its
+    START, END and REPORT lines, to the function's log group (lambda_runner.py reads it, logs.py says how).
     """
     name, qualifier = function_name_and_qualifier(function_name, qualifier)
     function = self.get_function(name, _routed_version(self, name, qualifier))
@@ -275,6 +278,7 @@ def _configuration_with_state(self: LambdaFunction, on_create: bool = False) -> 
     configuration.update(function_states.status(self.function_name, str(self.version)).fields())
     if _dead_letter_target(self):
         configuration["DeadLetterConfig"] = {"TargetArn": _dead_letter_target(self)}
+    configuration["LoggingConfig"] = _logging_config(self)
     if on_create:  # CreateFunction's answer has no LastUpdateStatus yet
         for key in ("LastUpdateStatus", "LastUpdateStatusReason", "LastUpdateStatusReasonCode"):
             configuration.pop(key, None)
@@ -286,6 +290,7 @@ def _create_takes_time(self: LambdaBackend, spec: dict[str, Any]) -> Any:
     function = _ORIGINALS[(LambdaBackend, "create_function")](self, spec)
     function_states.created(function.function_name)
     _keep_dead_letter_config(self.get_function(function.function_name, None), spec)
+    _keep_logging_config(self.get_function(function.function_name, None), spec)
     return function
 
 
@@ -304,6 +309,7 @@ def _update_takes_time(api: tuple[type, str]) -> Callable[..., Any]:
         _before_update[function.function_name] = copy.copy(function)
         answer = _ORIGINALS[api](self, function_name, qualifier, body)
         _keep_dead_letter_config(function, body)
+        _keep_logging_config(function, body)
         return answer
 
     return update
@@ -313,6 +319,18 @@ def _keep_dead_letter_config(function: LambdaFunction, request: dict[str, Any]) 
     """Gap 10: moto drops DeadLetterConfig; Lambda keeps it, and a version published carries it."""
     if "DeadLetterConfig" in request:
         function.dead_letter_target = (request["DeadLetterConfig"] or {}).get("TargetArn") or None  # type: ignore[attr-defined]
+
+
+def _keep_logging_config(function: LambdaFunction, request: dict[str, Any]) -> None:
+    """moto drops LoggingConfig; Lambda keeps it (where the function's logs go) and reports it, by
+    default Text lines to /aws/lambda/<name>."""
+    if "LoggingConfig" in request:
+        function.logging_config = {**_logging_config(function), **(request["LoggingConfig"] or {})}  # type: ignore[attr-defined]
+
+
+def _logging_config(function: LambdaFunction) -> dict[str, Any]:
+    kept = getattr(function, "logging_config", None)
+    return dict(kept) if kept else {"LogFormat": "Text", "LogGroup": logs.default_group(function.function_name)}
 
 
 def _dead_letter_target(function: LambdaFunction) -> str | None:
@@ -482,7 +500,7 @@ def _table_writes(api: str, original: Callable[..., Any]) -> Callable[..., Any]:
 
 PATCHES = {
     "lambda invoke runs the deployed handler, on the version its alias routes to, in the background for Event, "
-    "retried, then sent to its on-failure destination, and records its metrics": (
+    "retried, then sent to its on-failure destination, and records its metrics and logs": (
         LambdaSimpleBackend,
         "invoke",
         _invoke_real_handler,
@@ -523,12 +541,13 @@ PATCHES = {
         "publish_version",
         _control_plane("PublishVersion", _publish_when_ready, 0),
     ),
-    "GetFunction reports a create Pending and an update InProgress, then Active and Successful or Failed": (
+    "GetFunction reports a create Pending and an update InProgress, then Active and Successful or Failed, "
+    "and the function's LoggingConfig": (
         LambdaFunction,
         "get_configuration",
         _configuration_with_state,
     ),
-    "a create takes time": (LambdaBackend, "create_function", _create_takes_time),
+    "a create takes time and keeps LoggingConfig": (LambdaBackend, "create_function", _create_takes_time),
     "UpdateFunctionCode takes time and is refused during another update": (
         LambdaBackend,
         "update_function_code",

@@ -113,7 +113,8 @@ class LocalRuntime:
         template = Template.load(self.template_path, overrides, STACK_NAME)
         self.stack = deploy(template, self.approval_url)
         wait_until_active(list(self.stack.function_names.values()))  # as CloudFormation does before it reports done
-        register(STACK_NAME, self.outputs, template.parameters)  # DescribeStacks answers, as for a deployed stack
+        # DescribeStacks and ListStackResources answer, as for a deployed stack
+        register(STACK_NAME, self.outputs, template.parameters, self.stack.log_groups)
         gateway = ApprovalGateway(
             self.stack.routes, self.stack.api_stage, lambda: self.outputs, self.slack, self.stack.allowed_cidrs
         )

@@ -33,7 +33,7 @@ SUPPORTED_TYPES = {
     "AWS::Serverless::StateMachine",
     "AWS::SQS::Queue",
     "AWS::Serverless::LayerVersion",
-    "AWS::Logs::LogGroup",  # nothing to create: the functions' logs go to the runtime's output
+    "AWS::Logs::LogGroup",  # created with the stack's registration (register), where the functions log
 }
 
 
@@ -55,6 +55,8 @@ class LocalStack:
     schedules: list[Schedule] = field(default_factory=list)  # scheduled rules whose target is a function
     state_machine_arns: list[str] = field(default_factory=list)
     layers: dict[str, Path] = field(default_factory=dict)  # layer version ARN -> its built directory
+    # logical id -> the resource as register() declares it: the functions' log groups, named as the stack names
+    log_groups: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def deploy(template: Template, approval_base_url: str) -> LocalStack:
@@ -89,6 +91,8 @@ def deploy(template: Template, approval_base_url: str) -> LocalStack:
         arn = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:layer:{template.stack_name}-{logical_id}:1"
         layers[arn] = build_layer(template.root / spec["Properties"]["ContentUri"])
         template.attributes[logical_id] = {"Ref": arn}
+    for logical_id, spec in template.resources("AWS::Logs::LogGroup").items():
+        stack.log_groups[logical_id] = _log_group(template, logical_id, spec.get("Properties", {}))
     patterns: list[tuple[Any, str]] = []
     for logical_id, spec in template.resources("AWS::Serverless::Function").items():
         name = _function(template, logical_id, spec["Properties"], role_arn)
@@ -153,6 +157,19 @@ def _secret(template: Template, logical_id: str, properties: dict[str, Any]) -> 
     template.attributes[logical_id] = {"Ref": arn, "Id": arn}
 
 
+def _log_group(template: Template, logical_id: str, properties: dict[str, Any]) -> dict[str, Any]:
+    """A log group named as CloudFormation names one without LogGroupName (stack-LogicalId), created when the
+    stack is registered (register), as CloudFormation creates it before the functions that log there."""
+    name = str(template.resolve(properties["LogGroupName"])) if "LogGroupName" in properties else None
+    name = name or f"{template.stack_name}-{logical_id}"
+    arn = f"arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:{name}"
+    template.attributes[logical_id] = {"Ref": name, "Arn": f"{arn}:*"}
+    declared: dict[str, Any] = {"LogGroupName": name}
+    if "RetentionInDays" in properties:
+        declared["RetentionInDays"] = int(template.resolve(properties["RetentionInDays"]))
+    return {"Type": "AWS::Logs::LogGroup", "Properties": declared}
+
+
 def _function(template: Template, logical_id: str, properties: dict[str, Any], role_arn: str) -> str:
     settings = {**template.function_globals(), **properties}
     variables = {
@@ -170,11 +187,19 @@ def _function(template: Template, logical_id: str, properties: dict[str, Any], r
         Timeout=int(settings.get("Timeout", 3)),
         MemorySize=int(settings.get("MemorySize", 128)),
         Environment={"Variables": {k: str(template.resolve(v)) for k, v in variables.items()}},
+        **_logging_config(template, settings),
     )
     template.attributes[logical_id] = {"Ref": name, "Arn": function["FunctionArn"]}
     if "EventInvokeConfig" in settings:
         _event_invoke_config(template, name, settings["EventInvokeConfig"])
     return name
+
+
+def _logging_config(template: Template, settings: dict[str, Any]) -> dict[str, Any]:
+    """CreateFunction's LoggingConfig argument: where the function's logs go (its stack's log group)."""
+    if "LoggingConfig" not in settings:
+        return {}
+    return {"LoggingConfig": {key: str(template.resolve(value)) for key, value in settings["LoggingConfig"].items()}}
 
 
 def _event_invoke_config(template: Template, function_name: str, config: dict[str, Any]) -> None:
@@ -249,16 +274,22 @@ def zip_directory(directory: Path) -> bytes:
     return buffer.getvalue()
 
 
-def register(stack_name: str, outputs: dict[str, str], parameters: dict[str, str] | None = None) -> None:
+def register(
+    stack_name: str,
+    outputs: dict[str, str],
+    parameters: dict[str, str] | None = None,
+    log_groups: dict[str, dict[str, Any]] | None = None,
+) -> None:
     """Answer CloudFormation's DescribeStacks for the local stack with its parameters and outputs, as AWS does
     for a deployed one, so that `canary --stack lambda-canary-local` and `aws cloudformation describe-stacks`
-    find them. The stack is built by `deploy`, not by the emulator's CloudFormation: what it holds is only a
-    placeholder resource, and the parameters and outputs as literal values."""
+    find them. The stack is built by `deploy`, not by the emulator's CloudFormation: what it holds is a
+    placeholder resource, the parameters and outputs as literal values, and the functions' log groups (which
+    the emulator creates, so that ListStackResources names them as it does on AWS: `canary logs` reads them)."""
     parameters = parameters or {}
     body = {
         "Description": "lambda-canary's local stack: its resources are created by the local runtime",
         "Parameters": {key: {"Type": "String"} for key in parameters},
-        "Resources": {"LocalRuntime": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
+        "Resources": {"LocalRuntime": {"Type": "AWS::CloudFormation::WaitConditionHandle"}, **(log_groups or {})},
         "Outputs": {key: {"Value": value} for key, value in outputs.items()},
     }
     # the emulator warns, whenever it reads the stack, that it creates nothing for the placeholder

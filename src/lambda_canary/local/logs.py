@@ -1,0 +1,53 @@
+"""Functions' log lines on the local runtime, delivered to the emulator's CloudWatch Logs as Lambda delivers them.
+
+Lambda sends what a function writes to stdout and stderr, line by line, to its log group (the function's
+LoggingConfig.LogGroup, by default `/aws/lambda/<name>`, which Lambda creates when it is missing), one log
+stream per execution environment named `YYYY/MM/DD/[<version>]<32 hex digits>`, and frames each invocation
+with its own START, END and REPORT lines. moto runs no code, so nothing of this reaches its CloudWatch Logs:
+lambda_runner reads each worker's output and hands it here.
+
+Lines go straight into moto's Logs backend of the function's account and region, stamped now: no request.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+
+from moto.logs.models import logs_backends
+
+MAX_EVENT_BYTES = 256 * 1024 - 26  # CloudWatch Logs' limit for one event (its message and 26 bytes overhead)
+_lock = threading.Lock()  # moto numbers events with a class counter that is not thread-safe
+
+
+def default_group(function_name: str) -> str:
+    return f"/aws/lambda/{function_name}"
+
+
+def stream_name(version: str, now: datetime | None = None) -> str:
+    """A new execution environment's log stream, named as Lambda names it."""
+    day = (now or datetime.now(UTC)).strftime("%Y/%m/%d")
+    return f"{day}/[{version}]{uuid.uuid4().hex}"
+
+
+class LogStream:
+    """One execution environment's log stream in its function's log group (created when missing)."""
+
+    def __init__(self, account_id: str, region: str, group: str, version: str) -> None:
+        self.group, self.name = group, stream_name(version)
+        self._backend = logs_backends[account_id][region]
+        with _lock:
+            if group not in self._backend.groups:  # Lambda creates its function's group when it is missing
+                self._backend.create_log_group(group, tags={})
+            self._backend.create_log_stream(group, self.name)
+
+    def write(self, message: str) -> None:
+        """One line, as one event: CloudWatch Logs cuts a longer one at its event limit, as Lambda does."""
+        data = message.encode("utf-8", errors="replace")
+        if len(data) > MAX_EVENT_BYTES:
+            message = data[:MAX_EVENT_BYTES].decode("utf-8", errors="ignore")
+        event = {"timestamp": int(time.time() * 1000), "message": message}
+        with _lock:
+            self._backend.put_log_events(self.group, self.name, [event])

@@ -1,0 +1,144 @@
+"""The local runtime delivers each function's log lines to the emulator's CloudWatch Logs as Lambda does: its
+log group (LoggingConfig), a stream per execution environment, START / END / REPORT around each invocation
+(logs.py; moto_patches' invoke and LoggingConfig patches)."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import boto3
+import pytest
+
+from lambda_canary.demo import LOCAL_ROLE_ARN, WAITER_CONFIG, package
+
+FUNCTION = "orders-api"
+HANDLER = """
+import sys
+import time
+
+
+def handler(event, context):
+    print(f"order {event['order']} taken")
+    print("a warning on stderr", file=sys.stderr)
+    if event.get("fail"):
+        raise RuntimeError(f"order {event['order']} refused")
+    time.sleep(event.get("sleep", 0))
+    return {"ok": True}
+"""
+
+
+@pytest.fixture
+def logs_client(lam):
+    return boto3.client("logs", region_name="us-east-1")
+
+
+def create(lam, timeout=3, **settings):
+    lam.create_function(
+        FunctionName=FUNCTION, Runtime="python3.12", Role=LOCAL_ROLE_ARN, Handler="app.handler",
+        Code={"ZipFile": package(HANDLER)}, Timeout=timeout, **settings,
+    )  # fmt: skip
+    lam.get_waiter("function_active_v2").wait(FunctionName=FUNCTION, WaiterConfig=WAITER_CONFIG)
+    return lam.publish_version(FunctionName=FUNCTION)["Version"]
+
+
+def invoke(lam, payload, qualifier="1"):
+    return lam.invoke(FunctionName=FUNCTION, Qualifier=qualifier, Payload=json.dumps(payload))
+
+
+def lines_in(logs_client, group, count, timeout=10.0):
+    """Every message of `group`, oldest first, once there are at least `count` (the runtime delivers them
+    as the worker writes them, a moment after the invocation answers)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        events = logs_client.filter_log_events(logGroupName=group)["events"] if _exists(logs_client, group) else []
+        if len(events) >= count or time.monotonic() > deadline:
+            return [e["message"] for e in sorted(events, key=lambda e: (e["timestamp"], int(e["eventId"])))]
+        time.sleep(0.05)
+
+
+def _exists(logs_client, group):
+    return any(
+        g["logGroupName"] == group for g in logs_client.describe_log_groups(logGroupNamePrefix=group)["logGroups"]
+    )
+
+
+def test_an_invocation_writes_start_its_lines_end_and_report_to_the_functions_log_group(lam, logs_client):
+    # given a function with no LoggingConfig, published as version 1
+    create(lam)
+
+    # when version 1 is invoked twice in the same execution environment
+    invoke(lam, {"order": 7})
+    invoke(lam, {"order": 8})
+
+    # then /aws/lambda/orders-api holds, per invocation, START, what the handler wrote, END and REPORT
+    messages = lines_in(logs_client, f"/aws/lambda/{FUNCTION}", 10)
+    assert len(messages) == 10, messages
+    first, second = messages[:5], messages[5:]
+    start = re.fullmatch(r"START RequestId: (\S+) Version: 1", first[0])
+    assert start, messages
+    request_id = start.group(1)
+    assert sorted(first[1:3]) == ["a warning on stderr", "order 7 taken"]
+    assert first[3] == f"END RequestId: {request_id}"
+    assert re.fullmatch(
+        rf"REPORT RequestId: {request_id}\tDuration: \d+\.\d\d ms\tBilled Duration: \d+ ms\tMemory Size: 128 MB"
+        r"\tMax Memory Used: \d+ MB\tInit Duration: \d+\.\d\d ms",
+        first[4],
+    )
+    assert "order 8 taken" in second and "Init Duration" not in second[4]  # a warm start has no init
+
+    # and in one stream, named as Lambda names an execution environment's
+    streams = logs_client.describe_log_streams(logGroupName=f"/aws/lambda/{FUNCTION}")["logStreams"]
+    assert len(streams) == 1
+    assert re.fullmatch(r"\d{4}/\d\d/\d\d/\[1\][0-9a-f]{32}", streams[0]["logStreamName"])
+
+
+def test_the_log_group_of_logging_config_is_used_and_reported(lam, logs_client):
+    # given a function whose LoggingConfig names a log group of its stack
+    logs_client.create_log_group(logGroupName="my-stack-OrdersLogs")
+    create(lam, LoggingConfig={"LogGroup": "my-stack-OrdersLogs"})
+
+    # when it is invoked
+    invoke(lam, {"order": 9})
+
+    # then its lines land in that group, not in /aws/lambda/orders-api, and its configuration says so
+    assert "order 9 taken" in lines_in(logs_client, "my-stack-OrdersLogs", 5)
+    assert not _exists(logs_client, f"/aws/lambda/{FUNCTION}")
+    configuration = lam.get_function_configuration(FunctionName=FUNCTION)
+    assert configuration["LoggingConfig"] == {"LogFormat": "Text", "LogGroup": "my-stack-OrdersLogs"}
+
+
+def test_a_function_without_logging_config_reports_lambdas_default(lam):
+    create(lam)
+    assert lam.get_function_configuration(FunctionName=FUNCTION)["LoggingConfig"] == {
+        "LogFormat": "Text",
+        "LogGroup": f"/aws/lambda/{FUNCTION}",
+    }
+
+
+def test_an_unhandled_error_and_a_timeout_are_logged_as_lambda_logs_them(lam, logs_client):
+    # given a function with a one-second timeout
+    create(lam, timeout=1)
+
+    # when one invocation raises and another runs past its timeout
+    invoke(lam, {"order": 1, "fail": True})
+    invoke(lam, {"order": 2, "sleep": 3})
+
+    # then the error is logged with its type and message, and the timeout with Lambda's words and status
+    messages = lines_in(logs_client, f"/aws/lambda/{FUNCTION}", 12)
+    assert "[ERROR] RuntimeError: order 1 refused" in messages
+    assert any(re.fullmatch(r"\S+ Task timed out after 1\.00 seconds", m) for m in messages), messages
+    assert any(m.startswith("REPORT") and m.endswith("\tStatus: timeout") for m in messages)
+
+
+def test_only_the_functions_own_lines_show_in_the_runtimes_terminal(lam, logs_client, capfd):
+    # given a function, when it is invoked
+    create(lam)
+    invoke(lam, {"order": 5})
+    lines_in(logs_client, f"/aws/lambda/{FUNCTION}", 5)
+
+    # then what it wrote shows on the runtime's output, Lambda's own START / END / REPORT do not
+    shown = capfd.readouterr().out
+    assert "order 5 taken" in shown and "a warning on stderr" in shown
+    assert "START RequestId" not in shown and "REPORT RequestId" not in shown
