@@ -3,11 +3,26 @@ reach Slack: an incoming webhook (post only) or a Slack app (chat.postMessage, t
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
+from http.client import HTTPException
 from typing import Any
+from urllib.error import URLError
 from urllib.parse import urlsplit
 
-import requests
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry import (
+    ConnectionErrorRetryHandler,
+    FixedValueRetryIntervalCalculator,
+    HttpRequest,
+    HttpResponse,
+    RetryHandler,
+    RetryState,
+)
+from slack_sdk.web import SlackResponse
+from slack_sdk.webhook import WebhookClient
 
 from canary_core.limits import listing
 from canary_core.model import TIMEOUT, Deployment, FunctionTarget
@@ -269,14 +284,60 @@ def ephemeral(text: str) -> dict[str, Any]:
     return {"response_type": "ephemeral", "replace_original": False, "text": escape(text)}
 
 
+class RetryUnsent(ConnectionErrorRetryHandler):
+    """slack-sdk's retries, chosen for a Lambda function with seconds to spare: once more, after a quarter of a
+    second, when the request never reached Slack (urllib raises URLError while connecting or sending: a refused
+    connection, a name that did not resolve, a reset before the request was out). Not after a timeout (its
+    time is spent already), not when the connection dropped after the request went out (Slack may have posted
+    the message: two requests for a decision are worse than one failure in the trail), and not on 429
+    (RateLimitErrorRetryHandler sleeps for Slack's Retry-After, which can be a minute)."""
+
+    def __init__(self) -> None:
+        super().__init__(max_retry_count=1, interval_calculator=FixedValueRetryIntervalCalculator(0.25))
+
+    def _can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        return isinstance(error, URLError) and response is None and not isinstance(error.reason, TimeoutError)
+
+
+RETRIES: list[RetryHandler] = [RetryUnsent()]
+# slack-sdk's clients log each request at DEBUG, webhook and response_url included (both are secrets: whoever
+# has one can post): their logger stops at WARNING, whatever level the function's root logger is given
+SDK_LOGGER = logging.getLogger("canary_core.slack.sdk")
+SDK_LOGGER.setLevel(logging.WARNING)
+# What a request to Slack may raise besides Slack's own refusal: urllib's errors (URLError and timeouts are
+# OSErrors), http.client's (a dropped connection), slack-sdk's own (SlackRequestError: a URL that is not
+# http(s)), and a reply that is not the JSON it claims to be (ValueError)
+UNREACHABLE = (OSError, HTTPException, SlackClientError, ValueError)
+
+
 def post(webhook_url: str, message: dict[str, Any], timeout: float = 5.0) -> None:
     """POST a message to a webhook or a response_url; Slack answers 200 when it took it."""
+    client = WebhookClient(
+        webhook_url,
+        timeout=timeout,  # type: ignore[arg-type]
+        retry_handlers=RETRIES,
+        logger=SDK_LOGGER,
+    )
     try:
-        response = requests.post(webhook_url, json=message, timeout=timeout)
-    except requests.RequestException as error:
-        raise SlackError(f"Slack unreachable: {type(error).__name__}") from error
+        response = client.send_dict(message)
+    except UNREACHABLE as error:
+        raise SlackError(f"Slack unreachable: {_why(error)}") from error
     if response.status_code != 200:
-        raise SlackError(f"Slack answered {response.status_code}: {response.text[:200]}")
+        raise SlackError(f"Slack answered {response.status_code}: {(response.body or '')[:200]}")
+
+
+def _why(error: Exception) -> str:
+    """The kind of failure, never its text (it may hold a URL, a secret itself)."""
+    if isinstance(error, URLError) and isinstance(error.reason, Exception):
+        return type(error.reason).__name__
+    return type(error).__name__
 
 
 class WebhookChannel:
@@ -300,38 +361,51 @@ class AppChannel:
     """A Slack app's bot in one channel: chat.postMessage gives a reference that chat.update can use."""
 
     def __init__(self, bot_token: str, channel: str, api_url: str, timeout: float = 5.0) -> None:
-        self.bot_token, self.channel, self.api_url, self.timeout = bot_token, channel, api_url.rstrip("/"), timeout
+        self.channel = channel
+        self.client = WebClient(
+            token=bot_token,
+            base_url=api_url.rstrip("/") + "/",
+            timeout=timeout,  # type: ignore[arg-type]
+            retry_handlers=RETRIES,
+            logger=SDK_LOGGER,
+        )
 
     def post(self, message: dict[str, Any]) -> dict[str, str] | None:
-        answer = self._call("chat.postMessage", {"channel": self.channel, **message})
+        answer = self._call("chat.postMessage", lambda: self.client.chat_postMessage(channel=self.channel, **message))
         return {"channel": str(answer["channel"]), "ts": str(answer["ts"])}
 
     def update(self, ref: dict[str, str], message: dict[str, Any]) -> None:
-        self._call("chat.update", {"channel": ref["channel"], "ts": ref["ts"], **message})
+        self._call("chat.update", lambda: self.client.chat_update(channel=ref["channel"], ts=ref["ts"], **message))
 
     def reply(self, ref: dict[str, str], message: dict[str, Any]) -> None:
-        self._call("chat.postMessage", {"channel": ref["channel"], "thread_ts": ref["ts"], **message})
+        self._call(
+            "chat.postMessage",
+            lambda: self.client.chat_postMessage(channel=ref["channel"], thread_ts=ref["ts"], **message),
+        )
 
     def group_members(self, usergroup: str) -> set[str]:
         """The user ids of a Slack user group (scope usergroups:read)."""
-        answer = self._call("usergroups.users.list", {"usergroup": usergroup}, read=True)
+        answer = self._call("usergroups.users.list", lambda: self.client.usergroups_users_list(usergroup=usergroup))
         return {str(user) for user in answer["users"]}
 
-    def _call(self, method: str, payload: dict[str, Any], read: bool = False) -> dict[str, Any]:
-        """Slack's Web API: write methods take JSON; read methods take their arguments in the query."""
-        headers = {"Authorization": f"Bearer {self.bot_token}"}
-        url = f"{self.api_url}/{method}"
+    @staticmethod
+    def _call(method: str, call: Callable[[], SlackResponse]) -> SlackResponse:
+        """One Web API call; Slack's refusal (ok false, or an HTTP error) and an unreachable Slack become
+        SlackError naming the method and Slack's error code (never the token)."""
         try:
-            if read:
-                response = requests.get(url, params=payload, headers=headers, timeout=self.timeout)
-            else:
-                response = requests.post(url, json=payload, headers=headers, timeout=self.timeout)
-        except requests.RequestException as error:
-            raise SlackError(f"Slack unreachable ({method}): {type(error).__name__}") from error
-        answer = response.json() if response.headers.get("Content-Type", "").startswith("application/json") else {}
-        if response.status_code != 200 or not answer.get("ok"):
-            raise SlackError(f"Slack {method} failed: {answer.get('error') or response.status_code}")
-        return dict(answer)
+            return call()
+        except SlackApiError as error:
+            raise SlackError(f"Slack {method} failed: {_error_code(error.response)}") from error
+        except UNREACHABLE as error:
+            raise SlackError(f"Slack unreachable ({method}): {_why(error)}") from error
+
+
+def _error_code(response: SlackResponse) -> str:
+    """Slack's error code when it answered JSON; else the HTTP status (an HTML page from a proxy, say)."""
+    content_type = next((v for k, v in response.headers.items() if k.lower() == "content-type"), "")
+    data = response.data if str(content_type).startswith("application/json") else None
+    code = data.get("error") if isinstance(data, dict) else None
+    return str(code)[:200] if code else str(response.status_code)
 
 
 class UnavailableChannel:

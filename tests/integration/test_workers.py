@@ -74,7 +74,8 @@ def test_the_stack_layer_holds_canary_core_and_what_its_requirements_name_and_no
     (layer,) = runtime.stack.layers.values()
     with_layer, without_layer = _function(IMPORTS), _function(IMPORTS)
     lambda_runner.pool.attach_layers(with_layer, [layer])
-    modules = ["canary_core.model", "jinja2", "aws_lambda_powertools", "botocore", "pytest", "moto"]
+    modules = ["canary_core.model", "jinja2", "slack_sdk", "aws_lambda_powertools", "botocore", "pytest", "moto"]
+    modules.append("requests")  # the CLI's and the tests', not the layer's: slack-sdk reaches Slack with urllib
 
     # when each imports the core, its dependencies, the runtime's botocore and two packages only the tests have
     found = _invoke(with_layer, {"modules": modules})
@@ -82,10 +83,11 @@ def test_the_stack_layer_holds_canary_core_and_what_its_requirements_name_and_no
 
     # then the layer provides the core and its pinned packages (botocore too: the layer's shadows the
     # runtime's); what core/requirements.txt does not name is missing, though this process has it
-    for name in ("canary_core.model", "jinja2", "aws_lambda_powertools", "botocore"):
+    for name in ("canary_core.model", "jinja2", "slack_sdk", "aws_lambda_powertools", "botocore"):
         assert Path(found[name]).is_relative_to(layer / "python"), (name, found[name])
     assert found["pytest"] == "missing: No module named 'pytest'"
     assert found["moto"] == "missing: No module named 'moto'"
+    assert found["requests"] == "missing: No module named 'requests'"
     # and without the layer only the runtime's own packages are there
     assert bare["canary_core.model"] == "missing: No module named 'canary_core'"
     assert bare["jinja2"] == "missing: No module named 'jinja2'"

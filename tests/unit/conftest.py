@@ -400,14 +400,20 @@ def timed_out_sfn() -> FakeStepFunctions:
     return FakeStepFunctions(error_code="TaskTimedOut", execution_status="FAILED")
 
 
-# --- Slack, answering requests.post (slack_fake.SlackHttp) -------------------------------------------
+# --- Slack, answering the connections slack-sdk opens (slack_fake.SlackHttp) ----------------------------
 
 
 @pytest.fixture
-def slack_http() -> Iterator[SlackHttp]:
-    """Slack, answering every requests.post of the test (a webhook, the Web API, a response_url)."""
+def slack_http(monkeypatch: pytest.MonkeyPatch) -> Iterator[SlackHttp]:
+    """Slack, answering every request of the test (a webhook, the Web API, a response_url) at the network:
+    http.client's connection classes, which urllib (under slack-sdk) opens for each request."""
+    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)  # slack-sdk would send through the proxy
     fake = SlackHttp()
-    with patch("requests.post", new=fake):
+    with (
+        patch("http.client.HTTPSConnection", new=fake.connection("https")),
+        patch("http.client.HTTPConnection", new=fake.connection("http")),
+    ):
         yield fake
 
 

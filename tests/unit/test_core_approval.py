@@ -1,7 +1,7 @@
 """canary_core.approval: the request for a decision, the wait loop (Await Decision, Check Canary) and the
 outcome in Slack.
 
-Slack is faked at requests.post (conftest's SlackHttp: Slack's own answers); Step Functions by FakeStepFunctions.
+Slack is faked at the network (conftest's SlackHttp: Slack's own answers); Step Functions by FakeStepFunctions.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from unittest.mock import patch
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import pytest
-import requests
 from slack_fake import SLACK_API, SLACK_BOT_TOKEN, SLACK_CHANNEL, SLACK_WEBHOOK, http_response
 
 from canary_core import clicks, slack
@@ -207,7 +206,7 @@ def test_an_app_request_posts_buttons_carrying_the_signed_link_and_remembers_the
     # then chat.postMessage was called once, with the bot token, in the stack's channel
     (request,) = slack_http.requests
     assert request["url"] == POST_MESSAGE
-    assert request["headers"] == {"Authorization": f"Bearer {SLACK_BOT_TOKEN}"}
+    assert request["headers"]["Authorization"] == f"Bearer {SLACK_BOT_TOKEN}"
     assert request["json"]["channel"] == SLACK_CHANNEL
 
     # and its buttons post to the app (a value, no url); each value is its own action's signed link
@@ -461,7 +460,7 @@ def test_a_reminder_slack_refuses_is_noted_and_the_wait_goes_on(
     table, waiting_deployment, webhook_channel, slack_http, hour_plan, link_secret, now, t0
 ):
     # given the webhook cannot be reached at half-time
-    slack_http.answers[SLACK_WEBHOOK] = requests.ConnectionError("connection refused")
+    slack_http.answers[SLACK_WEBHOOK] = ConnectionRefusedError(111, "Connection refused")
     deployment = waiting_deployment()
     half_time = now + timedelta(minutes=30)
 

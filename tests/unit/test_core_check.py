@@ -2,7 +2,7 @@
 auto gates moving on, and what Slack and the table are told. The evidence is what canary_core.evidence
 gathers from CloudWatch (its reading is tested in test_analysis and the integration tests); here it is given.
 
-Slack is faked at requests.post (conftest's SlackHttp: Slack's own answers).
+Slack is faked at the network (conftest's SlackHttp: Slack's own answers).
 """
 
 from __future__ import annotations

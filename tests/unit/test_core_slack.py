@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from unittest.mock import Mock, patch
+import logging
+from http.client import RemoteDisconnected
 
 import pytest
-import requests
-from slack_fake import http_response
+from slack_fake import Dropped, http_response
 
 from canary_core import slack
 from canary_core.model import FunctionTarget
@@ -245,42 +245,67 @@ def test_the_outcome_of_a_failed_roll_back_says_failed(make_deployment):
     assert message["blocks"][0]["text"]["text"] == "Failed: my-app build 760"
 
 
-def test_post_sends_the_message_as_json_with_a_timeout(make_deployment):
-    # given Slack's webhook answers 200 ok
+def test_post_sends_the_message_as_json_with_a_timeout(make_deployment, slack_http):
+    # given Slack's webhook answers 200 ok (its default)
     message = slack.outcome_message(make_deployment(), {"status": "PROMOTED", "summary": {}}, "prod")
-    answer = Mock(status_code=200, text="ok")
 
     # when the message is posted
-    with patch("requests.post", return_value=answer) as post:
-        slack.post(WEBHOOK, message)
+    slack.post(WEBHOOK, message)
 
     # then it went to the webhook once, as JSON, with a timeout
-    post.assert_called_once_with(WEBHOOK, json=message, timeout=5.0)
+    (request,) = slack_http.requests
+    assert (request["url"], request["method"], request["timeout"]) == (WEBHOOK, "POST", 5.0)
+    assert request["headers"]["Content-Type"] == "application/json;charset=utf-8"
+    assert request["json"] == message
 
 
-def test_post_to_an_unreachable_webhook_raises_slack_error_without_the_url():
-    # given the webhook cannot be reached
-    refused = requests.ConnectionError("connection refused to hooks.slack.com")
+def test_post_to_an_unreachable_webhook_raises_slack_error_without_the_url(slack_http):
+    # given the webhook's connection is refused, each time
+    slack_http.answers[WEBHOOK] = ConnectionRefusedError(111, f"Connection refused: {WEBHOOK}")
 
     # when a message is posted
-    with patch("requests.post", side_effect=refused), pytest.raises(SlackError) as error:
+    with pytest.raises(SlackError) as error:
         slack.post(WEBHOOK, {"text": "hello"})
 
-    # then the error says unreachable and does not leak the webhook URL (a secret)
-    assert str(error.value) == "Slack unreachable: ConnectionError"
+    # then the error says unreachable and why, and does not leak the webhook URL (a secret)
+    assert str(error.value) == "Slack unreachable: ConnectionRefusedError"
     assert WEBHOOK not in str(error.value)
+    # and it was tried twice: the request never left, so a second try cannot post twice
+    assert [request["delivered"] for request in slack_http.requests] == [False, False]
 
 
-def test_post_answered_with_500_raises_slack_error_with_the_status():
-    # given the webhook answers 500
-    answer = Mock(status_code=500, text="internal_error")
+def test_a_webhooks_url_and_messages_stay_out_of_the_logs_at_debug(slack_http, caplog):
+    # given the function's logging at DEBUG (AWS_LAMBDA_LOG_LEVEL, say)
+    caplog.set_level(logging.DEBUG)
+
+    # when a message is posted to the webhook (a secret: whoever has it can post)
+    slack.post(WEBHOOK, {"text": "hello from the canary"})
+
+    # then neither the URL nor the message was logged
+    assert len(slack_http.requests) == 1
+    assert WEBHOOK not in caplog.text and "hello from the canary" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        (http_response(500, "internal_error"), "Slack answered 500: internal_error"),
+        (http_response(404, "no_service"), "Slack answered 404: no_service"),
+        (http_response(400, "invalid_payload"), "Slack answered 400: invalid_payload"),
+        (http_response(403, "x" * 300), f"Slack answered 403: {'x' * 200}"),
+    ],
+)
+def test_post_answered_with_an_error_raises_slack_error_with_the_status(slack_http, answer, expected):
+    # given the webhook refuses the message (its text says why; a long answer is cut at 200 characters)
+    slack_http.answers[WEBHOOK] = answer
 
     # when a message is posted
-    with patch("requests.post", return_value=answer), pytest.raises(SlackError) as error:
+    with pytest.raises(SlackError) as error:
         slack.post(WEBHOOK, {"text": "hello"})
 
-    # then the error gives the status and Slack's answer
-    assert str(error.value) == "Slack answered 500: internal_error"
+    # then the error gives the status and Slack's answer, and the message went once (no retry on an answer)
+    assert str(error.value) == expected
+    assert len(slack_http.requests) == 1
 
 
 def test_a_build_url_cannot_smuggle_a_mention_into_the_message(make_deployment):
@@ -424,62 +449,81 @@ def app():
     return slack.AppChannel(BOT_TOKEN, "C0123456789", API + "/")
 
 
-def test_an_app_posts_with_chat_post_message_and_returns_the_message_ref(app):
+def test_an_app_posts_with_chat_post_message_and_returns_the_message_ref(app, slack_http):
     # given Slack answers chat.postMessage with ok, the channel id and the message ts
-    # when a message is posted
-    with patch("requests.post", return_value=http_response(200, POSTED)) as post:
-        ref = app.post({"text": "hello", "blocks": []})
+    slack_http.answers[f"{API}/chat.postMessage"] = http_response(200, POSTED)
 
-    # then it went to chat.postMessage (api_url's trailing slash dropped) in the channel, with the bot token
-    post.assert_called_once_with(
-        f"{API}/chat.postMessage",
-        json={"channel": "C0123456789", "text": "hello", "blocks": []},
-        headers={"Authorization": f"Bearer {BOT_TOKEN}"},
-        timeout=5.0,
-    )
+    # when a message is posted
+    ref = app.post({"text": "hello", "blocks": []})
+
+    # then it went to chat.postMessage (api_url's trailing slash dropped) in the channel, as JSON, with the
+    # bot token and a timeout
+    (request,) = slack_http.requests
+    assert (request["url"], request["method"], request["timeout"]) == (f"{API}/chat.postMessage", "POST", 5.0)
+    assert request["json"] == {"channel": "C0123456789", "text": "hello", "blocks": []}
+    assert request["headers"]["Authorization"] == f"Bearer {BOT_TOKEN}"
+    assert request["headers"]["Content-Type"] == "application/json;charset=utf-8"
     # and the reference is what chat.update and thread replies need
     assert ref == {"channel": "C0123456789", "ts": "1795690000.000100"}
 
 
-def test_an_app_updates_a_message_in_place(app):
+def test_an_app_updates_a_message_in_place(app, slack_http):
     # given a posted message's reference
     ref = {"channel": "C0123456789", "ts": "1795690000.000100"}
-    answer = {"ok": True, "channel": "C0123456789", "ts": "1795690000.000100", "text": "Promoted"}
 
     # when it is updated
-    with patch("requests.post", return_value=http_response(200, answer)) as post:
-        app.update(ref, {"text": "Promoted", "blocks": []})
+    app.update(ref, {"text": "Promoted", "blocks": []})
 
-    # then chat.update got the channel and ts of that message
-    post.assert_called_once_with(
-        f"{API}/chat.update",
-        json={"channel": "C0123456789", "ts": "1795690000.000100", "text": "Promoted", "blocks": []},
-        headers={"Authorization": f"Bearer {BOT_TOKEN}"},
-        timeout=5.0,
-    )
+    # then chat.update got the channel and ts of that message, with the bot token
+    (request,) = slack_http.requests
+    assert request["url"] == f"{API}/chat.update"
+    assert request["json"] == {"channel": "C0123456789", "ts": "1795690000.000100", "text": "Promoted", "blocks": []}
+    assert request["headers"]["Authorization"] == f"Bearer {BOT_TOKEN}"
 
 
-def test_an_app_replies_in_the_thread_of_a_message(app):
+def test_an_app_replies_in_the_thread_of_a_message(app, slack_http):
     # given a posted message's reference
     ref = {"channel": "C0123456789", "ts": "1795690000.000100"}
 
     # when a reply is posted
-    with patch("requests.post", return_value=http_response(200, {**POSTED, "ts": "1795691800.000200"})) as post:
-        app.reply(ref, {"text": "Reminder"})
+    app.reply(ref, {"text": "Reminder"})
 
     # then it is a chat.postMessage in that message's thread
-    assert post.call_args.args == (f"{API}/chat.postMessage",)
-    assert post.call_args.kwargs["json"] == {
-        "channel": "C0123456789",
-        "thread_ts": "1795690000.000100",
-        "text": "Reminder",
-    }
+    assert slack_http.to(f"{API}/chat.postMessage") == [
+        {"channel": "C0123456789", "thread_ts": "1795690000.000100", "text": "Reminder"}
+    ]
 
 
-def test_an_app_call_slack_refuses_raises_with_slacks_error(app):
+def test_an_app_reads_a_user_groups_members(app, slack_http):
+    # given Slack's user group S0RELEASE with two members
+    slack_http.usergroups["S0RELEASE"] = ["U0ALICE", "U0BOB"]
+
+    # when the app reads its members
+    members = app.group_members("S0RELEASE")
+
+    # then they came from usergroups.users.list (a form, as slack-sdk sends read methods) with the bot token
+    assert members == {"U0ALICE", "U0BOB"}
+    (request,) = slack_http.requests
+    assert (request["url"], request["form"]) == (f"{API}/usergroups.users.list", {"usergroup": "S0RELEASE"})
+    assert request["headers"]["Authorization"] == f"Bearer {BOT_TOKEN}"
+
+
+def test_an_unknown_user_group_raises_with_slacks_error(app, slack_http):
+    # given no user group S0GONE
+    # when the app reads its members
+    with pytest.raises(SlackError) as error:
+        app.group_members("S0GONE")
+
+    # then the error names the method and Slack's error code
+    assert str(error.value) == "Slack usergroups.users.list failed: no_such_subteam"
+
+
+def test_an_app_call_slack_refuses_raises_with_slacks_error(app, slack_http):
     # given Slack answers HTTP 200 with ok false (its way of refusing)
+    slack_http.answers[f"{API}/chat.postMessage"] = http_response(200, NOT_FOUND)
+
     # when a message is posted
-    with patch("requests.post", return_value=http_response(200, NOT_FOUND)), pytest.raises(SlackError) as error:
+    with pytest.raises(SlackError) as error:
         app.post({"text": "hello"})
 
     # then the error names the method and Slack's error code, not the token
@@ -490,63 +534,122 @@ def test_an_app_call_slack_refuses_raises_with_slacks_error(app):
 @pytest.mark.parametrize(
     ("answer", "expected"),
     [
-        (http_response(429, {"ok": False, "error": "ratelimited"}), "Slack chat.update failed: ratelimited"),
+        (
+            http_response(429, {"ok": False, "error": "ratelimited"}, headers={"Retry-After": "30"}),
+            "Slack chat.update failed: ratelimited",
+        ),
         (http_response(502, "<html>Bad Gateway</html>"), "Slack chat.update failed: 502"),
+        (http_response(200, "<html>a captive portal</html>"), "Slack chat.update failed: 200"),
     ],
 )
-def test_an_app_call_answered_with_an_http_error_raises(app, answer, expected):
+def test_an_app_call_answered_with_an_http_error_raises_at_once(app, slack_http, answer, expected):
     # given Slack answers with an HTTP error (JSON, or an HTML page from a proxy)
+    slack_http.answers[f"{API}/chat.update"] = answer
+
     # when a message is updated
-    with patch("requests.post", return_value=answer), pytest.raises(SlackError) as error:
+    with pytest.raises(SlackError) as error:
         app.update({"channel": "C0123456789", "ts": "1795690000.000100"}, {"text": "x"})
 
-    # then the error names the method and what Slack said
+    # then the error names the method and what Slack said, after one request: a 429 is not waited out (its
+    # Retry-After could outlast the function)
     assert str(error.value) == expected
+    assert len(slack_http.requests) == 1
 
 
-def test_an_unreachable_slack_api_raises_without_the_token(app):
-    # given the Slack API cannot be reached
+def test_an_unreachable_slack_api_raises_without_the_token(app, slack_http):
+    # given the Slack API's connection is refused, each time
+    slack_http.answers[f"{API}/chat.postMessage"] = ConnectionRefusedError(111, f"refused; Bearer {BOT_TOKEN}")
+
     # when a message is posted
-    refused = requests.ConnectionError(f"refused; Authorization: Bearer {BOT_TOKEN}")
-    with patch("requests.post", side_effect=refused), pytest.raises(SlackError) as error:
+    with pytest.raises(SlackError) as error:
         app.post({"text": "hello"})
 
-    # then the error says which call, and not the token
-    assert str(error.value) == "Slack unreachable (chat.postMessage): ConnectionError"
+    # then the error says which call and why, and not the token
+    assert str(error.value) == "Slack unreachable (chat.postMessage): ConnectionRefusedError"
+    # and it was tried once more (the request had not left), then given up
+    assert [request["delivered"] for request in slack_http.requests] == [False, False]
 
 
-def test_a_webhook_posts_replies_as_new_messages_and_cannot_update():
+def test_a_connection_refused_once_is_tried_again_and_posts_once(app, slack_http):
+    # given chat.postMessage's connection is refused, then accepted
+    slack_http.answers[f"{API}/chat.postMessage"] = [ConnectionRefusedError(111, "refused"), http_response(200, POSTED)]
+
+    # when a message is posted
+    ref = app.post({"text": "hello"})
+
+    # then it was posted on the second try, once
+    assert ref == {"channel": "C0123456789", "ts": "1795690000.000100"}
+    assert [request["delivered"] for request in slack_http.requests] == [False, True]
+    assert slack_http.to(f"{API}/chat.postMessage") == [{"channel": "C0123456789", "text": "hello"}]
+
+
+@pytest.mark.parametrize(
+    ("failure", "why"),
+    [
+        (Dropped(RemoteDisconnected("Remote end closed connection without response")), "RemoteDisconnected"),
+        (Dropped(ConnectionResetError(104, "Connection reset by peer")), "ConnectionResetError"),
+        (Dropped(TimeoutError("timed out")), "TimeoutError"),
+        (TimeoutError("timed out"), "TimeoutError"),
+    ],
+)
+def test_a_call_that_may_have_reached_slack_or_timed_out_is_not_sent_again(app, slack_http, failure, why):
+    # given the connection drops after the request went out (Slack may have posted it), or times out
+    slack_http.answers[f"{API}/chat.postMessage"] = [failure, http_response(200, POSTED)]
+
+    # when a message is posted
+    with pytest.raises(SlackError) as error:
+        app.post({"text": "hello"})
+
+    # then it fails after one request: a second could post the message twice, or outlast the function
+    assert str(error.value) == f"Slack unreachable (chat.postMessage): {why}"
+    assert len(slack_http.requests) == 1
+
+
+def test_an_app_that_is_not_on_http_is_refused_without_a_request(slack_http):
+    # given an API URL that is not http(s)
+    app = slack.AppChannel(BOT_TOKEN, "C0123456789", "file:///etc")
+
+    # when a message is posted
+    with pytest.raises(SlackError) as error:
+        app.post({"text": "hello"})
+
+    # then nothing was sent, and the error says which call
+    assert str(error.value) == "Slack unreachable (chat.postMessage): SlackRequestError"
+    assert slack_http.requests == []
+
+
+def test_a_webhook_posts_replies_as_new_messages_and_cannot_update(slack_http):
     # given an incoming webhook answering "ok"
     channel = slack.WebhookChannel(WEBHOOK)
 
     # when a message is posted and a reply sent
-    with patch("requests.post", return_value=http_response(200, "ok")) as post:
-        ref = channel.post({"text": "request"})
-        channel.reply({"channel": "C0123456789", "ts": "1"}, {"text": "reminder"})
+    ref = channel.post({"text": "request"})
+    channel.reply({"channel": "C0123456789", "ts": "1"}, {"text": "reminder"})
 
     # then both went to the webhook as new messages, and there is no reference to update
     assert ref is None
-    assert [call.kwargs["json"] for call in post.call_args_list] == [{"text": "request"}, {"text": "reminder"}]
-    assert {call.args for call in post.call_args_list} == {(WEBHOOK,)}
+    assert slack_http.to(WEBHOOK) == [{"text": "request"}, {"text": "reminder"}]
+    assert {request["url"] for request in slack_http.requests} == {WEBHOOK}
 
     # and an update is refused
     with pytest.raises(SlackError, match=r"^an incoming webhook cannot update a message$"):
         channel.update({"channel": "C0123456789", "ts": "1"}, {"text": "outcome"})
 
 
-def test_respond_posts_to_the_response_url_and_raises_when_slack_refuses():
+def test_respond_posts_to_the_response_url_and_raises_when_slack_refuses(slack_http):
     # given an interaction's response_url
     response_url = "https://hooks.slack.com/actions/T0CANARY/1795690000/abcdefABCDEF0123456789"
     reply = {"response_type": "ephemeral", "replace_original": False, "text": "Nothing was changed."}
 
     # when a reply is sent, then sent again after the URL expired (Slack answers 404)
-    with patch("requests.post", return_value=http_response(200, "ok")) as post:
-        slack.respond(response_url, reply)
-    with patch("requests.post", return_value=http_response(404, "expired_url")), pytest.raises(SlackError) as error:
+    slack.respond(response_url, reply)
+    slack_http.answers[response_url] = http_response(404, "expired_url")
+    with pytest.raises(SlackError) as error:
         slack.respond(response_url, reply)
 
     # then the first went as JSON with a timeout, and the second raised with Slack's answer
-    post.assert_called_once_with(response_url, json=reply, timeout=5.0)
+    first = slack_http.requests[0]
+    assert (first["url"], first["json"], first["timeout"]) == (response_url, reply, 5.0)
     assert str(error.value) == "Slack answered 404: expired_url"
 
 

@@ -1,7 +1,7 @@
 """canary_core.slack_actions: a button pressed in Slack (app mode), accepted then handled, end to end on moto.
 
 Slack's side is the sample payload (events/slack-block-actions.json), signed as Slack signs it; the answers to
-the person go to the interaction's response_url through slack.respond, faked at requests.post (SlackHttp).
+the person go to the interaction's response_url through slack.respond, faked at the network (SlackHttp).
 """
 
 from __future__ import annotations

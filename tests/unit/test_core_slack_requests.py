@@ -188,15 +188,16 @@ def test_a_non_ascii_signature_is_refused_not_crashed_on(signed, now, given):
     assert rejection(forged, body, now) == (401, "Slack signature does not match")
 
 
-def test_with_no_signing_secret_every_request_is_refused(payload, now):
-    # given a stack with no Slack signing secret, and a request "signed" with the empty key
+@pytest.mark.parametrize("secret", ["", "  "])
+def test_with_no_signing_secret_every_request_is_refused(payload, now, secret):
+    # given a stack with no Slack signing secret (empty, or blanks), and a request "signed" with that key
     body = block_actions_body(payload)
     timestamp = str(int(now.timestamp()))
-    headers = {"X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": slack_signature("", timestamp, body)}
+    headers = {"X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": slack_signature(secret, timestamp, body)}
 
-    # when it is verified with the empty secret
-    # then it is refused with 403: an empty key would let anyone sign
-    status, message = rejection(headers, body, now, secret="")
+    # when it is verified with that secret
+    # then it is refused with 403: a key anyone can guess would let anyone sign
+    status, message = rejection(headers, body, now, secret=secret)
     assert status == 403
     assert message == "this stack has no Slack signing secret: button presses are refused"
 

@@ -17,7 +17,6 @@ import uuid
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from unittest.mock import Mock, patch
 from urllib.parse import urlencode
 
 import boto3
@@ -252,7 +251,7 @@ class FrozenClock:
 
 
 def test_request_approval_plans_the_wait_and_posts_links_to_the_webhook(
-    handler, make_deployment, table, functions_table, now, lambda_context
+    handler, make_deployment, table, functions_table, now, lambda_context, slack_http
 ):
     # given an opened deployment, and the state Publish And Shift hands on
     deployment = make_deployment()
@@ -264,8 +263,7 @@ def test_request_approval_plans_the_wait_and_posts_links_to_the_webhook(
     app.datetime = FrozenClock(now)
 
     # when Request Approval runs, with Slack answering ok
-    with patch("requests.post", return_value=Mock(status_code=200, text="ok")) as post:
-        result = app.lambda_handler(state, lambda_context)
+    result = app.lambda_handler(state, lambda_context)
 
     # then it returns the plan of the wait: until half-time, reminders at half-time and 10 min before (the
     # deployment watches neither alarms nor metrics: no check)
@@ -284,9 +282,8 @@ def test_request_approval_plans_the_wait_and_posts_links_to_the_webhook(
     assert item["status"] == "WAITING" and "task_token" not in item
 
     # and the webhook from the secret got links to the stack's API
-    (call,) = post.call_args_list
-    assert call.args == (WEBHOOK,)
-    links = decision_links(call.kwargs["json"])
+    (message,) = slack_http.to(WEBHOOK)
+    links = decision_links(message)
     assert set(links) == {"approve", "rollback"}
     assert all(url.startswith(API_URL + "/decide?") for url in links.values())
 
@@ -308,7 +305,7 @@ def test_await_decision_stores_the_token_it_is_called_with(handler, waiting_depl
 
 
 def test_check_canary_posts_the_due_reminder_and_plans_the_next_wait(
-    handler, waiting_deployment, table, now, lambda_context
+    handler, waiting_deployment, table, now, lambda_context, slack_http
 ):
     # given a deployment that watches nothing, waiting since `now`, whose first wait ended at half-time
     deployment = waiting_deployment(analysis=Analysis(mode="off"))
@@ -327,13 +324,11 @@ def test_check_canary_posts_the_due_reminder_and_plans_the_next_wait(
     app.datetime = FrozenClock(now + timedelta(minutes=30))
 
     # when Check Canary runs, with Slack answering ok
-    with patch("requests.post", return_value=Mock(status_code=200, text="ok")) as post:
-        result = app.lambda_handler(state, lambda_context)
+    result = app.lambda_handler(state, lambda_context)
 
     # then the reminder went to the webhook, and the next wait lasts until ten minutes before the deadline
-    (call,) = post.call_args_list
-    assert call.args == (WEBHOOK,)
-    assert call.kwargs["json"]["text"].startswith("Reminder: my-app build 760 still waits for a decision: 30 min left")
+    (reminder,) = slack_http.to(WEBHOOK)
+    assert reminder["text"].startswith("Reminder: my-app build 760 still waits for a decision: 30 min left")
     assert result == {
         **plan,
         "reminders": [t0 + 3000],
@@ -345,7 +340,7 @@ def test_check_canary_posts_the_due_reminder_and_plans_the_next_wait(
 
 
 def test_record_outcome_writes_the_ending_and_posts_it(
-    handler, waiting_deployment, table, locks, locks_dynamodb_table, lambda_context, capsys, now
+    handler, waiting_deployment, table, locks, locks_dynamodb_table, lambda_context, capsys, now, slack_http
 ):
     # given an approved and promoted deployment that holds its functions' locks
     deployment = waiting_deployment()
@@ -354,14 +349,13 @@ def test_record_outcome_writes_the_ending_and_posts_it(
     state = {"deployment": deployment.to_state(), "decision": decision, "promotion": {"promoted": True}}
 
     # when Record Outcome runs, with Slack answering ok
-    with patch("requests.post", return_value=Mock(status_code=200, text="ok")) as post:
-        result = handler("record_outcome").lambda_handler(state, lambda_context)
+    result = handler("record_outcome").lambda_handler(state, lambda_context)
 
     # then the outcome is returned and stored, the token is gone, Slack got the news, and a metric was emitted
     assert result["status"] == PROMOTED
     item = table.get("my-app", 760)
     assert item["status"] == PROMOTED and "task_token" not in item
-    assert post.call_args.kwargs["json"]["text"].startswith("Promoted: my-app build 760.")
+    assert slack_http.to(WEBHOOK)[-1]["text"].startswith("Promoted: my-app build 760.")
     assert '"DeploymentsPromoted"' in capsys.readouterr().out
 
     # and the functions' locks are released
@@ -369,7 +363,7 @@ def test_record_outcome_writes_the_ending_and_posts_it(
 
 
 def test_record_outcome_keeps_the_locks_when_the_roll_back_failed(
-    handler, waiting_deployment, table, locks, locks_dynamodb_table, lambda_context, now
+    handler, waiting_deployment, table, locks, locks_dynamodb_table, lambda_context, now, slack_http
 ):
     # given a deployment whose roll back gave up (aliases may still carry weights), holding its locks
     deployment = waiting_deployment()
@@ -378,8 +372,7 @@ def test_record_outcome_keeps_the_locks_when_the_roll_back_failed(
     state = {"deployment": deployment.to_state(), "rollback_error": failure}
 
     # when Record Outcome runs
-    with patch("requests.post", return_value=Mock(status_code=200, text="ok")):
-        result = handler("record_outcome").lambda_handler(state, lambda_context)
+    result = handler("record_outcome").lambda_handler(state, lambda_context)
 
     # then the failed roll back is recorded, and the locks stay for Clean Up or the sweeper to find
     assert result["error"] == "Canary.RollbackFailed"
@@ -511,6 +504,7 @@ def test_approval_api_refuses_a_link_whose_key_was_rotated_out(
 
 def test_clean_up_puts_back_the_aliases_of_a_stopped_execution_and_posts_the_ending(
     handler,
+    slack_http,
     orders_and_payments,
     make_deployment,
     table,
@@ -555,8 +549,7 @@ def test_clean_up_puts_back_the_aliases_of_a_stopped_execution_and_posts_the_end
     }
 
     # when Clean Up runs, with Slack answering ok
-    with patch("requests.post", return_value=Mock(status_code=200, text="ok")) as post:
-        result = handler("clean_up").lambda_handler(event, lambda_context)
+    result = handler("clean_up").lambda_handler(event, lambda_context)
 
     # then the aliases run version 1 alone, the ending is recorded, the locks are free, and Slack got the news
     assert result == {"cleaned": True, "rolled_back": True, "execution_status": "ABORTED"}
@@ -568,9 +561,8 @@ def test_clean_up_puts_back_the_aliases_of_a_stopped_execution_and_posts_the_end
         )
     assert table.get("my-app", 760)["status"] == "ROLLED_BACK"
     assert locks_dynamodb_table.scan()["Items"] == []
-    (call,) = post.call_args_list
-    assert call.args == (WEBHOOK,)
-    assert call.kwargs["json"]["text"].startswith("Rolled back: my-app build 760. The execution ended ABORTED")
+    (ending,) = slack_http.to(WEBHOOK)
+    assert ending["text"].startswith("Rolled back: my-app build 760. The execution ended ABORTED")
 
 
 # --- the approval API in Slack app mode ----------------------------------------------------------------
@@ -632,7 +624,7 @@ class RecordingLambda:
 
 
 def test_approval_api_answers_a_slack_press_at_once_and_decides_it_in_its_own_invocation(
-    handler, app_mode, waiting_deployment, load_event, lambda_context, table, sfn, now
+    handler, app_mode, waiting_deployment, load_event, lambda_context, table, sfn, now, slack_http
 ):
     # given an app-mode stack, my-app build 760 waiting on a task token, and alice's signed press of Approve
     app_mode()
@@ -642,20 +634,18 @@ def test_approval_api_answers_a_slack_press_at_once_and_decides_it_in_its_own_in
     app.datetime = FrozenClock(now)
 
     # when the interactivity endpoint gets the request
-    with patch("requests.post") as post:
-        response = app.lambda_handler(slack_press_event(load_event, now), lambda_context)
+    response = app.lambda_handler(slack_press_event(load_event, now), lambda_context)
 
     # then Slack gets 200 before anything is decided: the press went to this function, invoked asynchronously
     assert response["statusCode"] == 200
-    assert "decision" not in table.get("my-app", 760) and sfn.calls == [] and post.call_args_list == []
+    assert "decision" not in table.get("my-app", 760) and sfn.calls == [] and slack_http.requests == []
     (invocation,) = app.press_client.invocations
     assert invocation["FunctionName"] == lambda_context.invoked_function_arn
     assert invocation["InvocationType"] == "Event"
     press = json.loads(invocation["Payload"])
 
     # when that invocation runs, with Slack's response_url answering ok
-    with patch("requests.post", return_value=Mock(status_code=200, text="ok")) as post:
-        assert app.lambda_handler(press, lambda_context) == {"handled": "approve"}
+    assert app.lambda_handler(press, lambda_context) == {"handled": "approve"}
 
     # then the decision is alice's, at the time of the press; the execution resumed, and the message replaced
     decision = table.get("my-app", 760)["decision"]
@@ -665,13 +655,12 @@ def test_approval_api_answers_a_slack_press_at_once_and_decides_it_in_its_own_in
         now.isoformat(),
     )
     assert [call["taskToken"] for call in sfn.calls] == ["token-slack-handler"]
-    (call,) = post.call_args_list
-    assert call.args == (RESPONSE_URL,)
-    assert call.kwargs["json"]["replace_original"] is True
+    (replaced,) = slack_http.to(RESPONSE_URL)
+    assert replaced["replace_original"] is True
 
 
 def test_a_press_event_nobody_signed_decides_nothing(
-    handler, app_mode, waiting_deployment, load_event, lambda_context, table, sfn, now
+    handler, app_mode, waiting_deployment, load_event, lambda_context, table, sfn, now, slack_http
 ):
     # given an app-mode stack, my-app build 760 waiting, and a press event made by someone who may invoke the
     # function but has no signing secret: alice's press, re-signed with another key
@@ -687,13 +676,12 @@ def test_a_press_event_nobody_signed_decides_nothing(
     }
 
     # when the function is invoked directly with it
-    with patch("requests.post") as post:
-        answer = app.lambda_handler({"slack_press": {"headers": forged, "body": signed["body"]}}, lambda_context)
+    answer = app.lambda_handler({"slack_press": {"headers": forged, "body": signed["body"]}}, lambda_context)
 
     # then it is refused: nothing decided, nothing resumed, nothing posted
     assert answer == {"refused": "Slack signature does not match"}
     assert "decision" not in table.get("my-app", 760)
-    assert sfn.calls == [] and post.call_args_list == []
+    assert sfn.calls == [] and slack_http.requests == []
 
 
 def test_approval_api_refuses_links_when_only_named_approvers_decide(

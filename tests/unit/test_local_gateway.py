@@ -76,6 +76,27 @@ def test_the_web_api_refuses_as_slack_does(gateway, sink, headers, body, error):
     assert sink.messages == []
 
 
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_a_user_groups_members_are_read_from_a_query_or_a_form_as_slack_reads_them(gateway, sink, method):
+    # given the user group S0RELEASE with one member
+    client = gateway()
+    client.post("/_local/slack/usergroups", json={"S0RELEASE": ["U0CAROL"]})
+    url = f"{SLACK_API_PATH}/usergroups.users.list"
+
+    # when the bot reads it with the group in the query string (GET) or in a form (POST, as slack-sdk does),
+    # and reads a group that does not exist
+    if method == "GET":
+        found = client.get(url, query_string={"usergroup": "S0RELEASE"}, headers=BOT)
+        missing = client.get(url, query_string={"usergroup": "S0GONE"}, headers=BOT)
+    else:
+        found = client.post(url, data={"usergroup": "S0RELEASE"}, headers=BOT)
+        missing = client.post(url, data={"usergroup": "S0GONE"}, headers=BOT)
+
+    # then the members come back, and a missing group gets Slack's error
+    assert found.json == {"ok": True, "users": ["U0CAROL"]}
+    assert missing.json == {"ok": False, "error": "no_such_subteam"}
+
+
 def test_the_webhook_and_a_response_url_answer_ok(gateway, sink):
     # given the local webhook and response_url
     client = gateway()

@@ -5,7 +5,7 @@ and the local runtime's own endpoints.
                             event API Gateway sends (REST API payload format 1.0)
 - POST /_local/slack/webhook -> stands in for Slack's incoming webhook; answers "ok" as Slack does
 - POST /_local/slack/api/chat.postMessage, chat.update -> stand in for Slack's Web API (bot token needed)
-- GET /_local/slack/api/usergroups.users.list -> a user group's members, as set by
+- GET or POST /_local/slack/api/usergroups.users.list -> a user group's members, as set by
   POST /_local/slack/usergroups {"S0123": ["U0123", ...]}
 - POST /_local/slack/latency {"seconds": 2} -> Slack takes that long to answer every call from then on
 - POST /_local/slack/response/<id> -> stands in for an interaction's response_url
@@ -80,11 +80,12 @@ class SlackSink:
         return Response("ok", content_type="text/plain")
 
     def group_members(self, request: Request) -> Response:
-        """usergroups.users.list, a read method: a GET with the group in the query string."""
+        """usergroups.users.list, a read method: the group in the query string (GET) or a form (POST, as
+        slack-sdk sends every call), as Slack takes it."""
         time.sleep(self.latency)
         if not request.headers.get("Authorization", "").startswith("Bearer xoxb-"):
             return _json({"ok": False, "error": "not_authed"})
-        members = self.usergroups.get(request.args.get("usergroup", ""))
+        members = self.usergroups.get(request.values.get("usergroup", ""))
         if members is None:
             return _json({"ok": False, "error": "no_such_subteam"})
         return _json({"ok": True, "users": members})
@@ -150,7 +151,7 @@ class ApprovalGateway:
             return _json(self.slack.log)
         if request.path == "/_local/iam/denied" and request.method == "GET":
             return _json(list(iam.denied))
-        if request.path == f"{SLACK_API_PATH}/usergroups.users.list" and request.method == "GET":
+        if request.path == f"{SLACK_API_PATH}/usergroups.users.list" and request.method in ("GET", "POST"):
             return self.slack.group_members(request)
         if request.path.startswith("/_local/slack/") and request.method == "POST":
             return self.slack.receive(request)
