@@ -15,7 +15,7 @@ import pytest
 from moto import mock_aws
 
 from lambda_canary.local import iam, lambda_runner, moto_patches
-from lambda_canary.local.layer import LayerBuildError, build_layer, layer_key
+from lambda_canary.local.layer import KEEP_BUILDS, LayerBuildError, build_layer, layer_key
 
 PROBE = """
 import json, os, sys, time
@@ -293,3 +293,27 @@ def test_a_layer_whose_requirements_pip_cannot_install_is_refused_naming_the_fil
     assert f"building the layer from {source / 'requirements.txt'} failed" in str(refused.value)
     assert "Invalid requirement" in str(refused.value)
     assert list((tmp_path / "cache").iterdir()) == []
+
+
+def test_a_new_build_of_a_layer_removes_old_builds_nobody_used_for_a_day(tmp_path):
+    # given a cache holding five older builds of the layer "core", all last used two days ago but one used
+    # an hour ago, and a build of another layer as old
+    cache = tmp_path / "cache"
+    now = time.time()
+    old = [cache / f"core-{n:016x}" for n in range(5)]
+    for index, build in enumerate([*old, cache / "other-0000000000000000"]):
+        (build / "python").mkdir(parents=True)
+        age = 3600 if index == 0 else 2 * 24 * 3600 + index
+        os.utime(build, (now - age, now - age))
+
+    # when the layer's files changed and it is built again
+    source = tmp_path / "core"
+    source.mkdir()
+    (source / "module.py").write_text("VALUE = 1\n")
+    built = build_layer(source, cache=cache)
+
+    # then the new build and the most recently used older ones stay; the rest, unused for a day, are gone
+    assert built.parent == cache and (built / "python" / "module.py").is_file()
+    kept = sorted(path.name for path in cache.glob("core-*") if path != built)
+    assert kept == sorted(build.name for build in old[: KEEP_BUILDS - 1])
+    assert (cache / "other-0000000000000000").is_dir()  # another layer's builds are its own

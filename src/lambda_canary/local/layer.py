@@ -6,7 +6,9 @@ dependencies) beside it; Lambda puts that `python/` directory on the function's 
 The local runtime does the same with this interpreter's pip, so a package the layer's requirements.txt
 does not name is missing in the workers, as it would be on AWS. A build takes a few seconds, once: it is
 kept in a cache directory keyed by a hash of the layer's files and this interpreter
-(`$CANARY_LAYER_CACHE`, else `~/.cache/lambda-canary/layers`).
+(`$CANARY_LAYER_CACHE`, else `~/.cache/lambda-canary/layers`). Each change of the layer's files makes a new
+build (tens of MB with its packages): builds of the same layer unused for a day are removed, the newest
+KEEP_BUILDS always kept.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 
@@ -27,6 +30,8 @@ class LayerBuildError(RuntimeError):
 
 # What Lambda's Python runtime has besides the standard library: boto3 and what it needs (/var/runtime).
 RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "urllib3")
+KEEP_BUILDS = 3  # of each layer, the most recently used, whatever their age
+UNUSED_SECONDS = 24 * 3600  # an older build unused this long is removed (a local runtime may still use a newer)
 
 
 def cache_root() -> Path:
@@ -49,6 +54,7 @@ def build_layer(content_dir: Path, cache: Path | None = None) -> Path:
     cache = cache or cache_root()
     target = cache / f"{content_dir.name}-{layer_key(content_dir)}"
     if (target / "python").is_dir():
+        target.touch()  # used now: its modification time says when it was last used
         return target
     cache.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".building-", dir=cache))
@@ -68,7 +74,23 @@ def build_layer(content_dir: Path, cache: Path | None = None) -> Path:
                 raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    prune(cache, content_dir.name, keep=target)
     return target
+
+
+def prune(cache: Path, layer_name: str, keep: Path, now: float | None = None) -> list[Path]:
+    """Remove the builds of `layer_name` beyond the KEEP_BUILDS most recently used that nobody used for
+    UNUSED_SECONDS (never `keep`, the build just made); return what was removed."""
+    now = time.time() if now is None else now
+    builds = sorted(
+        (path for path in cache.glob(f"{layer_name}-*") if path.is_dir() and path != keep),
+        key=lambda path: path.stat().st_mtime,
+        reverse=True,
+    )
+    removed = [path for path in builds[KEEP_BUILDS - 1 :] if now - path.stat().st_mtime > UNUSED_SECONDS]
+    for path in removed:
+        shutil.rmtree(path, ignore_errors=True)
+    return removed
 
 
 def _pip_install(requirements: Path, target: Path) -> None:
