@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -29,19 +30,25 @@ from canary_core.trail import DeploymentsTable, function_count
 FINAL = (PROMOTED, ROLLED_BACK, FAILED, REVERTED)  # REVERTED: promoted, then reverted (canary_core.revert)
 
 
+@dataclass(frozen=True)
+class CleanUpResources:
+    """What a clean-up works with, the same for the ending event's and the sweep's: the stack's tables, locks
+    and Lambda, who is told of an outcome, the clock; how long a last task may take to settle (and how to
+    wait for it), and what prunes old versions once the deployment is over."""
+
+    table: DeploymentsTable
+    functions: FunctionsTable
+    locks: FunctionLocks
+    lambda_client: Any
+    notify: Callable[[Deployment, dict[str, Any]], None]
+    now: datetime
+    settle_seconds: float = 0.0
+    sleep: Callable[[float], None] = time.sleep
+    prune: Callable[[Deployment], object] | None = None
+
+
 def clean_up(
-    detail: dict[str, Any],
-    *,
-    table: DeploymentsTable,
-    functions: FunctionsTable,
-    locks: FunctionLocks,
-    lambda_client: Any,
-    notify: Callable[[Deployment, dict[str, Any]], None],
-    now: datetime,
-    settle_seconds: float = 0.0,
-    sleep: Callable[[float], None] = time.sleep,
-    prune: Callable[[Deployment], object] | None = None,
-    rejected: Callable[[str, str], None] | None = None,
+    detail: dict[str, Any], resources: CleanUpResources, rejected: Callable[[str, str], None] | None = None
 ) -> dict[str, Any]:
     """`detail`: the detail of a "Step Functions Execution Status Change" event. `rejected(title, execution_arn)`
     is told of an execution that failed without opening a deployment (its input refused, or Validate Input
@@ -57,21 +64,7 @@ def clean_up(
             tell(f"execution {str(detail.get('name') or execution_arn.rsplit(':', 1)[-1])[:80]}", execution_arn)
             unnamed["told"] = True
         return unnamed
-    result = clean_up_execution(
-        execution_arn,
-        status,
-        repository,
-        build_no,
-        table=table,
-        functions=functions,
-        locks=locks,
-        lambda_client=lambda_client,
-        notify=notify,
-        now=now,
-        settle_seconds=settle_seconds,
-        sleep=sleep,
-        prune=prune,
-    )
+    result = clean_up_execution(execution_arn, status, repository, build_no, resources)
     if not result["cleaned"] and tell is not None:
         tell(f"{repository[:200]} build {build_no}", execution_arn)
         result["told"] = True
@@ -79,25 +72,20 @@ def clean_up(
 
 
 def clean_up_execution(
-    execution_arn: str,
-    status: str,
-    repository: str,
-    build_no: int,
-    *,
-    table: DeploymentsTable,
-    functions: FunctionsTable,
-    locks: FunctionLocks,
-    lambda_client: Any,
-    notify: Callable[[Deployment, dict[str, Any]], None],
-    now: datetime,
-    settle_seconds: float = 0.0,
-    sleep: Callable[[float], None] = time.sleep,
-    prune: Callable[[Deployment], object] | None = None,
+    execution_arn: str, status: str, repository: str, build_no: int, resources: CleanUpResources
 ) -> dict[str, Any]:
     """Put back what the ended execution `execution_arn` (of deployment `repository` build `build_no`) left:
     what the event's Clean Up and the sweeper both do. Its locks are kept while an alias may still be split
     (a roll back that failed raises): the sweeper finds them and tries again. Once the deployment has ended
-    and its locks are free, `prune` (prune.prune_after) deletes its functions' old versions."""
+    and its locks are free, the resources' `prune` (prune.prune_after) deletes its functions' old versions."""
+    table, functions, locks, lambda_client, notify, now = (
+        resources.table,
+        resources.functions,
+        resources.locks,
+        resources.lambda_client,
+        resources.notify,
+        resources.now,
+    )
     item = table.get(repository, build_no)
     if item is None or item.get("execution_arn") != execution_arn:
         return {"cleaned": False, "reason": "this execution opened no deployment (rejected input)"}
@@ -155,7 +143,11 @@ def clean_up_execution(
         if traffic_may_have_moved:
             try:
                 deployment, changed_outside = _roll_back_settled(
-                    lambda_client, deployment, settle_seconds, sleep, reload=lambda: functions.load(opened)
+                    lambda_client,
+                    deployment,
+                    resources.settle_seconds,
+                    resources.sleep,
+                    reload=lambda: functions.load(opened),
                 )
             except Exception as error:
                 # Record it and keep the locks: the sweeper finds them and tries again (a next deployment of
@@ -183,8 +175,8 @@ def clean_up_execution(
         table.record_outcome(deployment, outcome, now)
         notify(deployment, outcome)
     locks.release(deployment)
-    if prune is not None:
-        prune(deployment)
+    if resources.prune is not None:
+        resources.prune(deployment)
     return {"cleaned": True, "rolled_back": rolled_back, "execution_status": status}
 
 

@@ -3,6 +3,7 @@
 ending event never came (canary_core.sweep)."""
 
 import os
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,7 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from canary_core import aws, slack
 from canary_core.approval import announce_outcome
-from canary_core.cleanup import clean_up, clean_up_execution
+from canary_core.cleanup import CleanUpResources, clean_up, clean_up_execution
 from canary_core.config import Settings
 from canary_core.locks import Holder
 from canary_core.model import Deployment
@@ -47,15 +48,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         prune_after(lambda_client, table, deployment, KEEP_VERSIONS, now)
 
     # What the event's clean-up and the sweep's share: this stack's tables, locks, Lambda, Slack and pruning
-    collaborators: dict[str, Any] = {
-        "table": table,
-        "functions": functions,
-        "locks": locks,
-        "lambda_client": lambda_client,
-        "notify": post_outcome,
-        "now": now,
-        "prune": prune,
-    }
+    resources = CleanUpResources(table, functions, locks, lambda_client, post_outcome, now, prune=prune)
     if event.get("detail-type") == "Scheduled Event":
 
         def clean(holder: Holder, status: str, settle_seconds: float) -> dict[str, Any]:
@@ -64,8 +57,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
                 status,
                 holder.repository,
                 holder.build_no,
-                settle_seconds=settle_seconds,
-                **collaborators,
+                replace(resources, settle_seconds=settle_seconds),
             )
 
         summary = sweep(
@@ -88,6 +80,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         except slack.SlackError as error:
             logger.warning("Slack message about a rejected execution not posted: %s", error)
 
-    result = clean_up(event["detail"], settle_seconds=SETTLE_SECONDS, rejected=rejected, **collaborators)
+    result = clean_up(event["detail"], replace(resources, settle_seconds=SETTLE_SECONDS), rejected=rejected)
     logger.info("execution ended", extra=result)
     return result

@@ -4,13 +4,14 @@ failed); its aliases are put back, its ending recorded and its locks released.""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
 from canary_core import aliases, slack
-from canary_core.cleanup import clean_up
+from canary_core.cleanup import CleanUpResources, clean_up
 from canary_core.model import FAILED, PROMOTED, ROLLED_BACK, Decision, FunctionTarget
 from canary_core.outcome import FAILED_ERROR, ROLLBACK_FAILED_ERROR
 from lambda_canary.demo import alias_state
@@ -63,17 +64,9 @@ def clean(table, functions_table, locks, lambda_client, notified, now):
     """clean(detail, **overrides): Clean Up for an ending event, with this module's tables, locks, moto's
     Lambda, the Notified recorder and the fixed clock (each can be overridden)."""
 
-    def run(detail: dict[str, Any], **overrides: Any) -> dict[str, Any]:
-        collaborators = {
-            "table": table,
-            "functions": functions_table,
-            "locks": locks,
-            "lambda_client": lambda_client,
-            "notify": notified,
-            "now": now,
-            **overrides,
-        }
-        return clean_up(detail, **collaborators)
+    def run(detail: dict[str, Any], rejected: Any = None, **overrides: Any) -> dict[str, Any]:
+        context = CleanUpResources(table, functions_table, locks, lambda_client, notified, now)
+        return clean_up(detail, replace(context, **overrides), rejected=rejected)
 
     return run
 

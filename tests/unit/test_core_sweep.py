@@ -10,7 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from canary_core import aliases
-from canary_core.cleanup import clean_up_execution
+from canary_core.cleanup import CleanUpResources, clean_up_execution
 from canary_core.locks import FunctionLocks, Holder
 from canary_core.model import ROLLED_BACK, FunctionTarget
 from canary_core.sweep import GONE, SweepIncomplete, sweep
@@ -69,18 +69,8 @@ def run_sweep(table, functions_table, locks, lambda_client, now):
 
         def clean(holder: Holder, status: str, settle: float) -> dict[str, Any]:
             cleaned.append((holder.execution_arn, status, settle))
-            return clean_up_execution(
-                holder.execution_arn,
-                status,
-                holder.repository,
-                holder.build_no,
-                table=table,
-                functions=functions_table,
-                locks=locks,
-                lambda_client=lambda_api,
-                notify=lambda deployment, outcome: None,
-                now=now,
-            )
+            context = CleanUpResources(table, functions_table, locks, lambda_api, lambda deployment, outcome: None, now)
+            return clean_up_execution(holder.execution_arn, status, holder.repository, holder.build_no, context)
 
         summary = sweep(
             locks=locks, sfn_client=executions, clean=clean, now=now, grace_seconds=GRACE, settle_seconds=30
