@@ -35,6 +35,11 @@ class Step:
     bake_seconds: int = 0  # an auto gate waits at least this long before the analysis may move it on
 
 
+def step_position(step: int, steps: int) -> str:
+    """ "2 of 3": where step `step` (from 0) stands in a schedule of `steps`; empty for a single step."""
+    return f"{step + 1} of {steps}" if steps > 1 else ""
+
+
 @dataclass(frozen=True)
 class Analysis:
     """How the new version is compared with the version it replaces while the deployment waits."""

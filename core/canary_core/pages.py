@@ -10,6 +10,7 @@ from urllib.parse import quote, urlencode
 from jinja2 import Environment, PackageLoader, pass_context, select_autoescape
 from jinja2.runtime import Context
 
+from canary_core.model import step_position
 from canary_core.slack import IRREVERSIBLE_WARNING
 from canary_core.times import human_time, moment
 from canary_core.trail import function_count
@@ -144,7 +145,7 @@ def steps_left(item: dict[str, Any]) -> int:
 def step_words(item: dict[str, Any]) -> str:
     """ "2 of 3" for a schedule; empty for a single step."""
     steps = (item.get("deployment") or {}).get("steps") or [{}]
-    return f"{int(item.get('step', 0)) + 1} of {len(steps)}" if len(steps) > 1 else ""
+    return step_position(int(item.get("step", 0)), len(steps))
 
 
 def _time_left(item: dict[str, Any], now: datetime) -> str | None:

@@ -25,7 +25,7 @@ from slack_sdk.web import SlackResponse
 from slack_sdk.webhook import WebhookClient
 
 from canary_core.limits import listing
-from canary_core.model import TIMEOUT, Deployment, FunctionTarget
+from canary_core.model import TIMEOUT, Deployment, FunctionTarget, step_position
 from canary_core.times import human_time, moment
 
 # Where Slack's interaction response_urls point (https://hooks.slack.com/actions/..., GovSlack: slack-gov.com)
@@ -111,7 +111,8 @@ ACTION_STYLES = {"approve": "primary", "rollback": "danger", "promote": "primary
 
 def step_words(deployment: Deployment, step: int) -> str:
     """ " (step 2 of 3)" for a schedule; nothing for a single step."""
-    return f" (step {step + 1} of {len(deployment.steps)})" if len(deployment.steps) > 1 else ""
+    position = step_position(step, len(deployment.steps))
+    return f" (step {position})" if position else ""
 
 
 def _gate_words(deployment: Deployment, step: int, deadline: str) -> str:
