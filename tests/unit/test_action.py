@@ -91,3 +91,22 @@ def test_without_wait_the_step_only_starts(tmp_path, wait):
 
     # then canary start is not asked to follow
     assert argv == ["start", "--stack", "s", "--functions", "f"]
+
+
+def test_the_readmes_ci_snippets_are_valid_yaml_and_name_the_actions_own_inputs():
+    # given every YAML block of the README
+    readme = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```yaml\n(.*?)```", readme, re.DOTALL)
+
+    # then each parses, and each use of the action passes only inputs action.yml declares
+    documents = [yaml.safe_load(block) for block in blocks]
+    assert len(documents) >= 4  # the quick start, GitHub Actions, CircleCI, GitLab CI
+    uses = re.findall(r"uses: <owner>/lambda-canary@v1\n\s+with:\s*(\{[^}]*\}|(?:\n\s+[\w-]+: .*)+)", readme)
+    assert uses
+    for given in uses:
+        names = set(re.findall(r"([\w-]+):", given))
+        assert names <= set(ACTION["inputs"]), names - set(ACTION["inputs"])
+
+    # and the GitHub job that assumes a role with OIDC may ask for the token
+    job = next(d for d in documents if isinstance(d, dict) and "jobs" in d and "deploy" in d["jobs"])
+    assert job["jobs"]["deploy"]["permissions"]["id-token"] == "write"
