@@ -23,7 +23,7 @@ from canary_core.approval import Channel, reply
 from canary_core.fanout import fan_out
 from canary_core.limits import first
 from canary_core.locks import FunctionLocks, Holder, revert_hold_expired, revert_holder_id
-from canary_core.model import PROMOTED, REVERTED, Deployment, FunctionTarget
+from canary_core.model import PROMOTED, REVERTED, SHIFTING, WAITING, Deployment, FunctionTarget
 from canary_core.targets import FunctionsTable
 from canary_core.trail import DeploymentsTable
 from canary_core.validation import MAX_APPROVAL_TIMEOUT_SECONDS, MAX_STEPS
@@ -128,6 +128,8 @@ def revert_deployment(
     status = item.get("status")
     if status not in (PROMOTED, REVERTED):
         why = f"its status is {status}: only a promoted deployment can be reverted"
+        if status in (SHIFTING, WAITING):
+            why += f"; while it runs, roll it back (`canary rollback {repository} {build_no}`, or its roll-back link)"
         return replace(result, refused_deployment=why)
     if "deployment" not in item:  # recorded before its versions were kept: put its aliases back by hand
         return replace(result, refused_deployment="the trail holds no versions of its functions to go back to")
@@ -144,6 +146,10 @@ def revert_deployment(
     result = replace(result, forced=deployment.irreversible)
 
     movable, refused, already = _plan(lambda_client, deployment, assumed or {})
+    # An alias that runs something else may be in another deployment's hands right now: name it
+    moved_elsewhere = deployment.with_functions([f for f in deployment.functions if f.name in refused])
+    for name, holder in locks.holders(moved_elsewhere).items():
+        refused[name] = _locked(holder, now)
     holding = replace(deployment, execution_arn=revert_holder_id(repository, build_no, now)).with_functions(movable)
     if dry_run:
         for name, holder in locks.holders(holding).items():
@@ -284,8 +290,12 @@ def _runs_else(lambda_client: Any, deployment: Deployment, target: FunctionTarge
 
 
 def _locked(holder: Holder, now: datetime) -> str:
-    doing = "reverting it" if revert_hold_expired(holder.execution_arn, now) is not None else "deploying it"
-    return f"locked: {holder.title} is {doing}; never touched while locked, try again once it ends"
+    if revert_hold_expired(holder.execution_arn, now) is not None:
+        return f"locked: {holder.title} is reverting it; never touched while locked, try again once it ends"
+    return (
+        f"locked: {holder.title} is deploying it; never touched while locked, try again once it ends (or roll "
+        f"it back first: `canary rollback {holder.repository} {holder.build_no}`)"
+    )
 
 
 def _change(target: FunctionTarget) -> str:

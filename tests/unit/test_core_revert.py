@@ -14,7 +14,7 @@ from canary_core import aliases, slack
 from canary_core.cleanup import awaits_clean_up
 from canary_core.limits import LISTED
 from canary_core.locks import revert_holder_id
-from canary_core.model import PROMOTED, REVERTED, ROLLED_BACK, Deployment, FunctionTarget, Step
+from canary_core.model import PROMOTED, REVERTED, ROLLED_BACK, WAITING, Deployment, FunctionTarget, Step
 from canary_core.revert import DeploymentNotFound, revert_deployment, revert_since
 from canary_core.sweep import sweep
 from canary_core.validation import MAX_STEPS
@@ -168,12 +168,54 @@ def test_a_locked_function_is_never_touched_and_its_lock_is_left_to_its_holder(
     # then payments is left on version 2, refused as locked, and the other two go back
     assert versions(lambda_client)["payments"] == ("2", {})
     assert result.refused == {
-        "payments": "locked: other build 900 is deploying it; never touched while locked, try again once it ends"
+        "payments": "locked: other build 900 is deploying it; never touched while locked, try again once it ends "
+        "(or roll it back first: `canary rollback other 900`)"
     }
     assert set(result.moved) == {"orders-api", "users"}
 
     # and the canary still holds its lock, the only one left
     assert [item["execution_arn"] for item in locks_left(locks_dynamodb_table)] == [canary.execution_arn]
+
+
+def test_a_function_whose_canary_is_running_names_that_deployment_not_a_change_by_hand(
+    promote, revert, lambda_client, locks, make_deployment, fleet, upload, now
+):
+    # given build 760 was promoted, then build 761's canary shifted 10% of payments to its new version and
+    # holds payments' lock while it waits
+    promote(760)
+    upload("payments", 761)
+    version = lambda_client.publish_version(FunctionName="payments")["Version"]
+    lambda_client.update_alias(
+        FunctionName="payments", Name="live", RoutingConfig={"AdditionalVersionWeights": {version: 0.1}}
+    )
+    canary = make_deployment(
+        build_no=761,
+        execution_arn="arn:aws:states:us-east-1:123456789012:execution:canary:my-app-761",
+        functions=[FunctionTarget("payments", fleet["payments"], "2")],
+    )
+    assert locks.acquire(canary, now) == {}
+
+    # when build 760 is reverted
+    result = revert(760)
+
+    # then payments is refused naming build 761's canary and how to end it, not "a change by hand"
+    assert result.refused == {
+        "payments": "locked: my-app build 761 is deploying it; never touched while locked, try again once it ends "
+        "(or roll it back first: `canary rollback my-app 761`)"
+    }
+    assert versions(lambda_client)["payments"] == ("2", {version: 0.1})
+
+
+def test_a_deployment_still_waiting_is_pointed_to_a_roll_back(promote, revert, table):
+    # given build 760 waiting for its decision
+    promote(760, status=WAITING)
+
+    # when it is reverted, then the refusal says a running deployment is rolled back instead
+    result = revert(760)
+    assert result.refused_deployment == (
+        "its status is WAITING: only a promoted deployment can be reverted; while it runs, roll it back "
+        "(`canary rollback my-app 760`, or its roll-back link)"
+    )
 
 
 def test_an_irreversible_deployment_is_refused_unless_forced_and_either_is_recorded(
