@@ -53,21 +53,26 @@ def refuse_cross_site(reason: str) -> tuple[int, str]:
 
 
 def show(
-    params: Mapping[str, str], table: DeploymentsTable, secret: bytes | Sequence[bytes], now: datetime
+    params: Mapping[str, str],
+    table: DeploymentsTable,
+    secret: bytes | Sequence[bytes],
+    now: datetime,
+    environment: str = "",
 ) -> tuple[int, str]:
-    """GET: never changes anything (link previews and mail scanners fetch links)."""
+    """GET: never changes anything (link previews and mail scanners fetch links). `environment`: the stack's,
+    shown on every page."""
     try:
         link = verify(params, secret, now)
     except LinkRejected as error:
-        return _rejected(error, table, now)
+        return _rejected(error, table, now, environment)
     item = table.get(link.repository, link.build_no)
     if item is None:
         return _unknown(link)
     audit = audit_href(secret, now)
     if decided_before(item, link.step):
-        return 200, _already_decided(item, now, audit)
+        return 200, _already_decided(item, now, audit, environment)
     form = {name: value for name, value in params.items() if name in LINK_FIELDS}
-    return 200, confirm_page(item, link.action, form, now, audit_href=audit)
+    return 200, confirm_page(item, link.action, form, now, audit_href=audit, environment=environment)
 
 
 def submit(
@@ -77,12 +82,13 @@ def submit(
     secret: bytes | Sequence[bytes],
     visitor: Visitor,
     now: datetime,
+    environment: str = "",
 ) -> tuple[int, str]:
     """POST: the first decision wins; later ones are shown what was decided."""
     try:
         link = verify(form, secret, now)
     except LinkRejected as error:
-        return _rejected(error, table, now)
+        return _rejected(error, table, now, environment)
     item = table.get(link.repository, link.build_no)
     if item is None:
         return _unknown(link)
@@ -91,14 +97,14 @@ def submit(
     decision = Decision(link.action, DECIDED_BY_LINK, now.isoformat(), visitor.source_ip, user_agent, step=link.step)
     if decided_before(item, link.step):  # answered from what is stored: counted, nothing else written or sent
         table.count_ignored(link.repository, link.build_no, LATE_DECISIONS, now, **decision.as_item())
-        return 409, _already_decided(item, now, audit)
+        return 409, _already_decided(item, now, audit, environment)
     try:
         result = decide(table, sfn_client, link.repository, link.build_no, decision, now)
     except DecisionNotDelivered as error:
         return 503, error_page(503, "Try again in a moment", str(error))
     current = table.get(link.repository, link.build_no) or result.item
     if not result.won:
-        return 409, _already_decided(current, now, audit)
+        return 409, _already_decided(current, now, audit, environment)
     title = f"{current['repository']} build {current['build_no']}"
     if not result.delivered:
         return 409, result_page(
@@ -108,6 +114,7 @@ def submit(
             now,
             tone="bad",
             audit_href=audit,
+            environment=environment,
         )
     steps = (current.get("deployment") or {}).get("steps") or []
     if link.action == "approve" and steps_left(current):
@@ -133,16 +140,19 @@ def submit(
         audit_href=audit,
         weight_after=after,
         deployment_href=deployment_link(current, secret, now),
+        environment=environment,
     )
     return 200, page
 
 
-def _rejected(error: LinkRejected, table: DeploymentsTable, now: datetime) -> tuple[int, str]:
+def _rejected(error: LinkRejected, table: DeploymentsTable, now: datetime, environment: str) -> tuple[int, str]:
     """A link that cannot be used. One that is authentic but expired still shows its deployment and trail."""
     item = table.get(error.link.repository, error.link.build_no) if error.link else None
     if item is None:
         return error.status, error_page(error.status, "This link cannot be used", str(error))
-    return error.status, result_page(item, "This link cannot be used", f"{error} Nothing was changed.", now, tone="bad")
+    return error.status, result_page(
+        item, "This link cannot be used", f"{error} Nothing was changed.", now, tone="bad", environment=environment
+    )
 
 
 def _unknown(link: DecisionLink) -> tuple[int, str]:
@@ -165,7 +175,7 @@ def deployment_link(item: dict[str, Any], secrets: bytes | Sequence[bytes], now:
     return deployment_href(item["repository"], item["build_no"], AuditLink.from_now(now).params(current))
 
 
-def _already_decided(item: dict[str, Any], now: datetime, audit: str) -> str:
+def _already_decided(item: dict[str, Any], now: datetime, audit: str, environment: str) -> str:
     title = f"{item['repository']} build {item['build_no']}"
     decision = item.get("decision")
     if decision:
@@ -177,4 +187,6 @@ def _already_decided(item: dict[str, Any], now: datetime, audit: str) -> str:
     else:
         outcome = item.get("outcome") or {}
         message = f"This deployment already ended ({status_words(item)}). {outcome.get('cause', '')}".strip()
-    return result_page(item, f"Already decided: {title}", message, now, tone="notice", audit_href=audit)
+    return result_page(
+        item, f"Already decided: {title}", message, now, tone="notice", audit_href=audit, environment=environment
+    )

@@ -76,9 +76,15 @@ def status_words(item: dict[str, Any]) -> str:
 
 
 def confirm_page(
-    item: dict[str, Any], action: str, form: dict[str, str], now: datetime, audit_href: str | None = None
+    item: dict[str, Any],
+    action: str,
+    form: dict[str, str],
+    now: datetime,
+    audit_href: str | None = None,
+    environment: str = "",
 ) -> str:
-    """`audit_href`: the signed link to the audit page, shown under the deployment."""
+    """`audit_href`: the signed link to the audit page, shown under the deployment; `environment`: the
+    stack's (Settings.environment), shown beside the title of every page."""
     steps = (item.get("deployment") or {}).get("steps") or []
     step = int(item.get("step", 0))
     return _env.get_template("confirm.html").render(
@@ -90,6 +96,7 @@ def confirm_page(
         time_left=_time_left(item, now),
         audit_href=audit_href,
         now=now,
+        environment=environment,
     )
 
 
@@ -102,6 +109,7 @@ def result_page(
     audit_href: str | None = None,
     weight_after: float | None = None,
     deployment_href: str | None = None,
+    environment: str = "",
 ) -> str:
     """tone: good (green), bad (red) or notice (blue): the colour of the message's edge. `weight_after`: the
     new version's share once the decision is carried out; `deployment_href`: the link to its page."""
@@ -115,6 +123,7 @@ def result_page(
         now=now,
         weight_after=weight_after,
         deployment_href=deployment_href,
+        environment=environment,
     )
 
 
@@ -124,11 +133,17 @@ def audit_page(
     older: str | None = None,
     access: dict[str, str] | None = None,
     now: datetime | None = None,
+    environment: str = "",
 ) -> str:
     """`older`: the `before` value of the next page, when there may be one; `access`: the signed audit link's
     fields, carried on by every link and the filter of the page; `now`: the clock times are shown against."""
     return _env.get_template("audit.html").render(
-        rows=rows, repository=repository or "", older=older, access=access or {}, now=now or datetime.now(UTC)
+        rows=rows,
+        repository=repository or "",
+        older=older,
+        access=access or {},
+        now=now or datetime.now(UTC),
+        environment=environment,
     )
 
 
@@ -166,6 +181,7 @@ def deployment_page(
     now: datetime,
     console_url: str | None = None,
     audit_href: str | None = None,
+    environment: str = "",
 ) -> str:
     """One deployment: its functions, its trail as a timeline and its traffic over time (an SVG drawn here:
     no script). `console_url`: the execution in the Step Functions console (none where there is no console)."""
@@ -176,6 +192,7 @@ def deployment_page(
         console_url=console_url,
         audit_href=audit_href,
         time_left=_time_left(item, now),
+        environment=environment,
     )
 
 

@@ -87,7 +87,7 @@ def show_decision() -> Response[str]:
         return _page(*BUTTONS_ONLY)
     params = app.current_event.query_string_parameters or {}
     keys = aws.link_secrets(settings, params.get("key"))
-    return _page(*clicks.show(params, table, keys, datetime.now(UTC)))
+    return _page(*clicks.show(params, table, keys, datetime.now(UTC), settings.environment))
 
 
 @app.post("/decide")
@@ -101,7 +101,7 @@ def submit_decision() -> Response[str]:
     identity = app.current_event.request_context.identity
     visitor = clicks.Visitor(source_ip=identity.source_ip, user_agent=identity.user_agent)
     keys = aws.link_secrets(settings, form.get("key"))
-    return _page(*clicks.submit(form, table, sfn_client, keys, visitor, datetime.now(UTC)))
+    return _page(*clicks.submit(form, table, sfn_client, keys, visitor, datetime.now(UTC), settings.environment))
 
 
 @app.post("/slack/interactivity")
@@ -190,7 +190,7 @@ def list_deployments() -> Response[str]:
         return _json(200, {"deployments": rows, "older": older})
     if not CONSOLE_LINKS:  # the page's links are for people: none to a console that shows nothing here
         rows = [{**row, "console_url": None} for row in rows]
-    return _page(200, pages.audit_page(rows, repository, older, access))
+    return _page(200, pages.audit_page(rows, repository, older, access, environment=settings.environment))
 
 
 @app.get("/deployments/.+")
@@ -218,7 +218,9 @@ def show_deployment() -> Response[str]:
     console = audit.console_url(item["execution_arn"]) if CONSOLE_LINKS and item.get("execution_arn") else None
     # relative, as the API's other links: from …/deployments/<repository>/<build> up to the stage
     back = f"{'../' * (2 + item['repository'].count('/'))}deployments?{urlencode(access)}"
-    return _page(200, pages.deployment_page(item, now, console_url=console, audit_href=back))
+    return _page(
+        200, pages.deployment_page(item, now, console_url=console, audit_href=back, environment=settings.environment)
+    )
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)

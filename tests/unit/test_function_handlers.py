@@ -878,3 +878,34 @@ def test_approval_api_shows_a_deployment_page_through_the_audit_link_only(
     assert unsigned["statusCode"] == 403 and "760" not in unsigned["body"]
     assert missing["statusCode"] == 404 and nonsense["statusCode"] == 404
     assert "deployments/&lt;repository&gt;/&lt;build number&gt;" in nonsense["body"]
+
+
+ENVIRONMENT_BADGE = '<span class="env{}">{}</span><span class="visually-hidden"> environment:</span>'
+
+
+@pytest.mark.parametrize(("environment", "badge_class"), [("prod", " is-prod"), ("qa", "")])
+def test_approval_api_names_its_environment_at_the_top_of_every_page(
+    handler, waiting_deployment, load_event, lambda_context, sfn, monkeypatch, environment, badge_class
+):
+    # given a stack of one environment, my-app build 760 waiting on a task token, and the audit link
+    monkeypatch.setenv("ENVIRONMENT", environment)
+    waiting_deployment(task_token="token-environment")
+    access = AuditLink(int(datetime.now(UTC).timestamp()) + 3600).params(EVENTS_LINK_SECRET.encode())
+    app = handler("approval_api")
+    app.sfn_client = sfn
+
+    # when the confirmation page, the result page, the audit page and the deployment's page are opened
+    responses = {
+        "confirmation": app.lambda_handler(load_event("approve-get.json"), lambda_context),
+        "result": app.lambda_handler(load_event("approve-post.json"), lambda_context),
+        "audit": app.lambda_handler(_audit_event(load_event, access), lambda_context),
+        "deployment": app.lambda_handler(_deployment_event(load_event, "my-app/760", access), lambda_context),
+    }
+
+    # then each names the environment in its title and in a badge inside its heading (prod in red)
+    for name, response in responses.items():
+        assert response["statusCode"] == 200, name
+        body = response["body"]
+        heading = body[body.index("<h1>") : body.index("</h1>")]
+        assert ENVIRONMENT_BADGE.format(badge_class, environment) in heading, name
+        assert f"<title>[{environment}] " in body, name
