@@ -7,6 +7,7 @@ from typing import Any
 
 from canary_core.limits import capped_cause, listing
 from canary_core.model import FAILED, PROMOTED, ROLLED_BACK, TIMEOUT, WorkflowState
+from canary_core.times import clock_time
 
 ROLLED_BACK_ERROR = "Canary.RolledBack"  # someone, pre-approval policy or the timeout chose to roll back
 FAILED_ERROR = "Canary.DeploymentFailed"  # an error; every alias was put back
@@ -86,9 +87,9 @@ def _outcome(state: WorkflowState) -> dict[str, Any]:
         cause = f"No decision within {deployment.approval_timeout_seconds} seconds: rolled back (reason: timeout)."
     elif decision.get("reason"):  # the workflow decided by itself (an alarm, the analysis): with its figures
         reason = decision["reason"].removeprefix(f"{who}: ")
-        cause = f"Rolled back by {who} at {decision.get('decided_at', '?')}: {reason}"
+        cause = f"Rolled back by {who} at {clock_time(decision.get('decided_at', '?'))}: {reason}"
     else:
-        cause = f"Rolled back by {who} at {decision.get('decided_at', '?')}."
+        cause = f"Rolled back by {who} at {clock_time(decision.get('decided_at', '?'))}."
     return {
         "status": ROLLED_BACK,
         "error": ROLLED_BACK_ERROR,

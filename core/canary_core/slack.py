@@ -26,7 +26,7 @@ from slack_sdk.webhook import WebhookClient
 
 from canary_core.limits import listing
 from canary_core.model import TIMEOUT, Deployment, FunctionTarget, step_position
-from canary_core.times import human_time, moment
+from canary_core.times import clock_time, human_time
 
 # Where Slack's interaction response_urls point (https://hooks.slack.com/actions/..., GovSlack: slack-gov.com)
 RESPONSE_URL_PREFIXES = ("https://hooks.slack.com/", "https://hooks.slack-gov.com/")
@@ -269,8 +269,7 @@ def decided_message(
         doing = "putting every alias back"
     else:
         doing = "moving to the next step" if next_step and action == "approve" else "promoting every alias"
-    # said as it happens: the clock time alone
-    text = f"{word} by {decided_by} at {human_time(decided_at, moment(decided_at), relative=False)}: {doing} now."
+    text = f"{word} by {decided_by} at {clock_time(decided_at)}: {doing} now."
     return {
         "text": escape(f"{title}: {text}"),
         "blocks": [

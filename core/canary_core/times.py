@@ -39,6 +39,12 @@ def human_time(
     return f"{clock}, {_ago(int((now - at).total_seconds()))}"
 
 
+def clock_time(value: str | float | Decimal | datetime | None) -> str:
+    """ "11:34 UTC": the clock time alone, for text written as it happens and kept as it is (a cause, the
+    Slack message a decision leaves). A value that is no time is shown as it is."""
+    return human_time(value, moment(value), relative=False)
+
+
 def _ago(seconds: int) -> str:
     if -60 < seconds < 60:
         return "just now"

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from canary_core.times import human_time
+from canary_core.times import clock_time, human_time
 
 NOW = datetime(2026, 12, 2, 12, 7, 30, tzinfo=UTC)
 
@@ -43,3 +43,11 @@ def test_without_now_or_relative_a_time_is_its_clock_time_with_the_date_when_nee
 @pytest.mark.parametrize(("value", "shown"), [(None, ""), ("", ""), ("now", "now"), ("12 o'clock", "12 o'clock")])
 def test_what_is_not_a_time_is_shown_as_it_is(value, shown):
     assert human_time(value, NOW) == shown
+
+
+def test_a_time_written_as_it_happens_is_its_clock_time_alone():
+    # given the ISO timestamp a decision records, and values that are no time
+    # when it is written into a cause or a message that stays as it is
+    # then it reads as the clock time, whatever day it is read on; what is no time is kept as it is
+    assert clock_time("2026-12-02T11:34:51.957711+00:00") == "11:34 UTC"
+    assert clock_time("?") == "?" and clock_time(None) == ""
