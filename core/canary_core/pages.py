@@ -13,7 +13,7 @@ from jinja2.runtime import Context
 from canary_core.model import step_position
 from canary_core.slack import IRREVERSIBLE_WARNING
 from canary_core.times import human_time, moment
-from canary_core.trail import function_count
+from canary_core.trail import code_words, event_words, function_count
 
 _env = Environment(
     loader=PackageLoader("canary_core", "templates"),
@@ -32,6 +32,8 @@ def _when(context: Context, value: str | float | None) -> str:
 _env.filters["when"] = _when
 _env.filters["status"] = lambda item: status_words(item)
 _env.filters["function_count"] = function_count
+_env.filters["words"] = code_words
+_env.filters["event_words"] = event_words
 _env.filters["step"] = lambda item: step_words(item)
 _env.globals["irreversible_warning"] = IRREVERSIBLE_WARNING
 _env.filters["share"] = lambda item: current_share(item)

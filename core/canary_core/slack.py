@@ -27,6 +27,7 @@ from slack_sdk.webhook import WebhookClient
 from canary_core.limits import listing
 from canary_core.model import TIMEOUT, Deployment, FunctionTarget, step_position
 from canary_core.times import clock_time, human_time
+from canary_core.trail import code_words
 
 # Where Slack's interaction response_urls point (https://hooks.slack.com/actions/..., GovSlack: slack-gov.com)
 RESPONSE_URL_PREFIXES = ("https://hooks.slack.com/", "https://hooks.slack-gov.com/")
@@ -132,12 +133,12 @@ def _gate_words(deployment: Deployment, step: int, deadline: str) -> str:
 
 def analysis_message(deployment: Deployment, analysis: dict[str, Any], step: int) -> dict[str, Any]:
     """The canary analysis's verdict changed: the figures per function (old against new)."""
-    verdict = analysis["verdict"].replace("_", " ")
+    verdict = code_words(analysis["verdict"])
     text = (
         f"Canary analysis of {deployment.title}{step_words(deployment, step)}: {verdict}. {analysis.get('summary', '')}"
     )
     lines = [
-        f"`{row['name']}` {row['verdict'].replace('_', ' ')}: old {_figures(row['old'])}; new {_figures(row['new'])}"
+        f"`{row['name']}` {code_words(row['verdict'])}: old {_figures(row['old'])}; new {_figures(row['new'])}"
         + (f" ({row['reason']})" if row["verdict"] == "unhealthy" else "")
         for row in analysis.get("functions", [])[:20]
     ]

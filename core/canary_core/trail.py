@@ -356,6 +356,23 @@ class DeploymentsTable:
         )
 
 
+# Codes people read in a trail event ("outcome: ROLLED_BACK") or a verdict ("not_enough_traffic"), in words
+CODE_WORDS = {"PROMOTED": "promoted", "ROLLED_BACK": "rolled back", "FAILED": "failed", "REVERTED": "reverted"}
+CODED_EVENTS = ("analysis", "outcome")  # the events whose text after "<kind>: " is a code
+
+
+def code_words(code: str) -> str:
+    """A stored code in words: "not_enough_traffic" reads "not enough traffic", "ROLLED_BACK" "rolled back"."""
+    return CODE_WORDS.get(code, code.replace("_", " "))
+
+
+def event_words(event: str) -> str:
+    """A trail event as people read it (pages, Slack, the demo): "analysis: not enough traffic". The stored
+    event keeps its code: the traffic chart and the JSON read it."""
+    kind, sep, code = event.partition(": ")
+    return f"{kind}: {code_words(code)}" if sep and kind in CODED_EVENTS else event
+
+
 def function_count(item: dict[str, Any]) -> int:
     """How many functions a deployment item's deployment has (items written before the functions table
     list their names)."""

@@ -18,7 +18,7 @@ import boto3
 import requests
 
 from canary_core.times import human_time
-from canary_core.trail import DeploymentsTable
+from canary_core.trail import DeploymentsTable, event_words
 from lambda_canary.local.gateway import audit_link, decision_links
 from lambda_canary.local.runtime import LocalRuntime
 from lambda_canary.traffic import Traffic
@@ -234,7 +234,8 @@ def _story(port: int, approval_port: int, auto: str, scenario: str) -> int:
                 f"{k}={event[k]}" for k in ("decided_by", "source_ip", "user_agent", "reason") if k in event
             )
             print(
-                f"  {human_time(event['at'], datetime.now(UTC))}  {event['event']}" + (f"  ({extra})" if extra else "")
+                f"  {human_time(event['at'], datetime.now(UTC))}  {event_words(event['event'])}"
+                + (f"  ({extra})" if extra else "")
             )
         print(f"\nDone in {time.monotonic() - started:.1f} s.")
         expected = {"approve": "SUCCEEDED", "rollback": "FAILED"}.get(auto)

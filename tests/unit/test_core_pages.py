@@ -89,3 +89,39 @@ def test_the_audit_page_shows_statuses_as_labels_and_links_each_row_to_its_deplo
     assert "09:00 UTC, 30 min ago" in page and "2025-04-06 08:00 UTC, 25 h ago" in page
     assert 'href="deployments/my-app/760?expires=1&amp;key=k&amp;signature=s"' in page
     assert 'href="deployments/org/shop/12?expires=1&amp;key=k&amp;signature=s"' in page
+
+
+def test_the_pages_show_the_trails_events_and_the_analysis_verdicts_in_words(now):
+    # given a deployment whose analysis has not seen enough traffic, which was then rolled back, and its audit row
+    figures = {"version": "1", "requests": 3, "error_rate": 0.0, "p99_ms": None}
+    analysis = {
+        "verdict": "not_enough_traffic",
+        "summary": "1 function without enough traffic yet",
+        "functions": [
+            {"name": "orders", "verdict": "not_enough_traffic", "reason": "", "old": figures, "new": figures}
+        ],
+    }
+    rolled_back = trail_item(
+        "ROLLED_BACK",
+        ("09:00", "started"),
+        ("09:02", "analysis: not_enough_traffic"),
+        ("09:03", "outcome: ROLLED_BACK"),
+        analysis=analysis,
+    )
+    row = {
+        "repository": "my-app",
+        "build_no": 760,
+        "status": "ROLLED_BACK",
+        "analysis": "not_enough_traffic",
+        "comparisons": analysis["functions"],
+    }
+
+    # when its page and the audit page are rendered
+    page = pages.deployment_page(rolled_back, now)
+    audit = pages.audit_page([row], None, now=now)
+
+    # then events and verdicts read as words, never as codes
+    assert "analysis: not enough traffic" in page and "outcome: rolled back" in page
+    assert "Canary analysis: not enough traffic" in page
+    assert "not enough traffic" in audit
+    assert "not_enough_traffic" not in page + audit and "ROLLED_BACK" not in page

@@ -664,3 +664,21 @@ def test_a_rolled_back_irreversible_deployment_says_its_data_changes_were_not_un
     # then the roll back's message says data changes are not undone; the promotion's does not need to
     assert rolled_back["text"] == f"Rolled back: my-app build 760. Rolled back by bob. {slack.IRREVERSIBLE_DATA}"
     assert slack.IRREVERSIBLE_DATA not in promoted["text"]
+
+
+def test_the_analysis_message_says_its_verdicts_in_words(make_deployment):
+    # given an analysis that has not seen enough traffic yet on one function
+    figures = {"version": "1", "requests": 3, "error_rate": 0.0, "p99_ms": None}
+    analysis = {
+        "verdict": "not_enough_traffic",
+        "summary": "1 function without enough traffic yet",
+        "functions": [{"name": "orders", "verdict": "not_enough_traffic", "old": figures, "new": figures}],
+    }
+
+    # when its Slack message is made
+    message = slack.analysis_message(make_deployment(), analysis, 0)
+
+    # then it reads "not enough traffic", never the code
+    text = str(message)
+    assert "analysis of my-app build 760: not enough traffic." in text and "`orders` not enough traffic:" in text
+    assert "not_enough_traffic" not in text

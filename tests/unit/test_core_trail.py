@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 
 from canary_core.errors import InvalidInput
 from canary_core.model import PROMOTED, ROLLED_BACK, SHIFTING, WAITING, Decision, Deployment, FunctionTarget
-from canary_core.trail import LATE_DECISIONS, REFUSED_PRESSES, function_count
+from canary_core.trail import LATE_DECISIONS, REFUSED_PRESSES, event_words, function_count
 
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:"
 
@@ -371,3 +371,19 @@ def test_aliases_pinned_off_latest_are_named_in_the_trail(table, make_deployment
     event = table.get("my-app", 760)["trail"][-1]
     assert event["event"] == "pinned to the new version: first deployment, no earlier version than $LATEST"
     assert event["functions"] == ["orders-api"]
+
+
+@pytest.mark.parametrize(
+    ("stored", "read"),
+    [
+        ("analysis: not_enough_traffic", "analysis: not enough traffic"),
+        ("analysis: unhealthy", "analysis: unhealthy"),
+        ("outcome: ROLLED_BACK", "outcome: rolled back"),
+        ("outcome: PROMOTED", "outcome: promoted"),
+        ("decision withdrawn: approve", "decision withdrawn: approve"),  # no code: as it is
+        ("slack message failed", "slack message failed"),
+    ],
+)
+def test_a_trail_event_reads_in_words_where_it_stores_a_code(stored, read):
+    # given an event as the trail stores it, when it is shown to a person, then its code reads as words
+    assert event_words(stored) == read
