@@ -4,9 +4,13 @@ test-artifacts/browser/."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from playwright.sync_api import Page, expect
-from test_pages_in_browser import decide_in_the_browser, no_horizontal_scroll
+from test_pages_in_browser import HEADING_START, decide_in_the_browser, no_horizontal_scroll
+
+from canary_core import pages
 
 # Every word of the page's text that the browser laid out over more than one line (a word broken mid-word;
 # a line may still end after a hyphen or a slash, as in fn-checkout / my-org/shop)
@@ -57,7 +61,7 @@ def test_the_audit_and_deployment_pages_read_whole_on_a_phone_and_a_laptop(
     viewer.goto(base + audit_link)
 
     # then its status reads as a label, no word is broken and nothing scrolls sideways
-    expect(viewer.get_by_role("heading", level=1)).to_have_text("Deployments")
+    expect(viewer.get_by_role("heading", level=1)).to_have_text(f"{HEADING_START}Deployments")
     label = viewer.locator(".status").first
     expect(label).to_have_text("Promoted")
     assert label.evaluate("element => getComputedStyle(element).backgroundColor") != "rgba(0, 0, 0, 0)"
@@ -87,4 +91,86 @@ def test_the_audit_and_deployment_pages_read_whole_on_a_phone_and_a_laptop(
 
     # and its link back leads to the audit page, still signed
     viewer.get_by_role("link", name="Deployments and decisions").click()
-    expect(viewer.get_by_role("heading", level=1)).to_have_text("Deployments")
+    expect(viewer.get_by_role("heading", level=1)).to_have_text(f"{HEADING_START}Deployments")
+
+
+NOW = datetime(2026, 12, 2, 11, 40, tzinfo=UTC)
+FIGURES = {"version": "1", "requests": 40, "error_rate": 0.0, "p99_ms": 12.0}
+UNHEALTHY_FIGURES = {"version": "2", "requests": 40, "error_rate": 0.25, "p99_ms": 15.0}
+ANALYSIS = {
+    "verdict": "not_enough_traffic",
+    "summary": "1 of 2 functions unhealthy, 1 without enough traffic yet",
+    "functions": [
+        {
+            "name": "my-app-orders",
+            "verdict": "unhealthy",
+            "reason": "errors 25.0% of 40 vs 0% of 40",
+            "old": FIGURES,
+            "new": UNHEALTHY_FIGURES,
+        },
+        {
+            "name": "my-app-payments",
+            "verdict": "not_enough_traffic",
+            "reason": "3 requests",
+            "old": FIGURES,
+            "new": FIGURES,
+        },
+    ],
+}
+
+
+def shown_text(page: Page, html: str, screen: str) -> str:
+    """The page's text as the browser gives it to a screen reader or a copy: its <main>'s innerText."""
+    page.set_viewport_size(SCREENS[screen])
+    page.set_content(html)
+    for details in page.locator("details").all():  # opened, as a reader who wants the figures does
+        details.evaluate("element => { element.open = true; }")
+    return str(page.locator("main").evaluate("main => main.innerText"))
+
+
+@pytest.mark.parametrize("screen", list(SCREENS))
+def test_the_pages_text_reads_as_sentences_with_separators_between_its_parts(page, screen):
+    # given a deployment that ended with its build link and times, and its audit row with a per-function analysis
+    item = {
+        "repository": "my-app",
+        "build_no": 760,
+        "alias": "live",
+        "status": "ROLLED_BACK",
+        "build_url": "https://ci.example/760",
+        "started_at": "2026-12-02T11:32:00+00:00",
+        "finished_at": "2026-12-02T11:36:00+00:00",
+        "trail": [{"at": "2026-12-02T11:32:00+00:00", "event": "started"}],
+    }
+    row = {
+        "repository": "my-app",
+        "build_no": 760,
+        "status": "ROLLED_BACK",
+        "functions": 2,
+        "started_at": "2026-12-02T11:32:00+00:00",
+        "analysis": ANALYSIS["verdict"],
+        "analysis_summary": ANALYSIS["summary"],
+        "unhealthy": [{"name": "my-app-orders", "reason": "errors 25.0% of 40 vs 0% of 40"}],
+        "comparisons": ANALYSIS["functions"],
+    }
+
+    # when the browser lays out the deployment's page and the audit page on this screen
+    deployment = shown_text(page, pages.deployment_page(item, NOW), screen)
+    audit = shown_text(page, pages.audit_page([row], None, now=NOW), screen)
+
+    # then each part is set off from the next: the links and times of the deployment's page, and the verdict,
+    # the summary, the unhealthy function and each function's figures of the audit row
+    lines = [line.strip() for line in deployment.splitlines()]
+    assert "The build" in lines and "Started 11:32 UTC, 8 min ago" in lines, deployment
+    assert "Ended 11:36 UTC, 4 min ago" in lines, deployment
+    lines = [line.strip() for line in audit.splitlines()]
+    assert "not enough traffic: 1 of 2 functions unhealthy, 1 without enough traffic yet." in lines, audit
+    assert "my-app-orders: errors 25.0% of 40 vs 0% of 40." in lines, audit
+    assert "Per function" in lines, audit
+    assert (
+        "my-app-orders, unhealthy: v1 40 requests, 0.0% failed, p99 12 ms; v2 40 requests, 25.0% failed, p99 15 ms."
+        in lines
+    ), audit
+    assert (
+        "my-app-payments, not enough traffic: v1 40 requests, 0.0% failed, p99 12 ms; "
+        "v1 40 requests, 0.0% failed, p99 12 ms." in lines
+    ), audit

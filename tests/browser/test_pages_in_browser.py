@@ -42,6 +42,11 @@ def with_changed_signature(link: str) -> str:
     return f"{url}?{urlencode(params)}"
 
 
+# The local runtime's stack is the template's default environment: every page's heading begins with its badge
+ENVIRONMENT = "prod"
+HEADING_START = f"{ENVIRONMENT} environment: "
+
+
 def decide_in_the_browser(fleet, page: Page, screenshot, action: str) -> dict:
     """Open the link of `action` from the Slack message, check the confirmation page, press its button.
 
@@ -56,8 +61,11 @@ def decide_in_the_browser(fleet, page: Page, screenshot, action: str) -> dict:
 
     # then a confirmation page shows the deployment, a single button, and nothing has changed
     assert response is not None and response.status == 200
-    expect(page).to_have_title(f"{word} {title} · lambda-canary")
-    expect(page.get_by_role("heading", level=1)).to_have_text(f"{word} {title}?")
+    expect(page).to_have_title(f"[{ENVIRONMENT}] {word} {title} · lambda-canary")
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"{HEADING_START}{word} {title}?")
+    badge = page.get_by_role("heading", level=1).locator(".env")
+    expect(badge).to_be_visible()
+    expect(badge).to_have_css("background-color", "rgb(179, 38, 30)")  # prod stands out in red
     shown = details(page)
     assert shown["Repository"] == fleet.repository
     assert shown["Build"] == str(fleet.build_no)
@@ -85,7 +93,7 @@ def decide_in_the_browser(fleet, page: Page, screenshot, action: str) -> dict:
     # then the result page says what was decided
     assert posted.value.status == 200
     done = {"approve": "Approved", "rollback": "Rolled back"}[action]
-    expect(page.get_by_role("heading", level=1)).to_have_text(f"{done}: {title}")
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"{HEADING_START}{done}: {title}")
     expect(page.get_by_role("status")).to_contain_text("The outcome will be posted to Slack.")
     expect(page.get_by_role("button")).to_have_count(0)
     screenshot(page, "result")
@@ -125,12 +133,12 @@ def test_the_result_pages_audit_link_opens_the_deployments_and_keeps_its_signatu
 
     # when its "Deployments and decisions" link is followed, then the page filtered by the repository
     page.get_by_role("link", name="Deployments and decisions").click()
-    expect(page.get_by_role("heading", level=1)).to_have_text("Deployments")
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"{HEADING_START}Deployments")
     page.get_by_label("Repository").fill(fleet.repository)
     page.get_by_role("button", name="Filter").click()
 
     # then the filtered page (through the signed fields the filter carries on) shows the decision
-    expect(page.get_by_role("heading", level=1)).to_have_text(f"Deployments of {fleet.repository}")
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"{HEADING_START}Deployments of {fleet.repository}")
     expect(page.get_by_role("cell", name="rollback by approval link", exact=False)).to_be_visible()
     screenshot(page, "audit")
 
@@ -164,7 +172,7 @@ def test_tampered_and_decided_links_say_why_and_offer_no_button(make_fleet, page
     assert fleet.wait(execution)["status"] == "FAILED"
     response = page.goto(links["approve"])
     assert response is not None and response.status == 200
-    expect(page.get_by_role("heading", level=1)).to_have_text(f"Already decided: {title}")
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"{HEADING_START}Already decided: {title}")
     expect(page.get_by_role("status")).to_contain_text("already decided: rolled back by approval link")
     expect(page.get_by_role("button")).to_have_count(0)
     expect(page.locator("form")).to_have_count(0)
@@ -183,7 +191,7 @@ def test_on_a_phone_with_the_keyboard_alone(make_fleet, new_page, screenshot):
     page.goto(link)
 
     # the page fits a phone's width: the viewport meta tag applies, nothing scrolls sideways
-    expect(page.get_by_role("heading", level=1)).to_have_text(f"Approve {fleet.repository} build 2?")
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"{HEADING_START}Approve {fleet.repository} build 2?")
     assert page.evaluate("window.innerWidth") == 390
     scroll_width, client_width = no_horizontal_scroll(page)
     assert scroll_width <= client_width, f"the confirmation page scrolls sideways: {scroll_width} > {client_width}"
@@ -202,7 +210,7 @@ def test_on_a_phone_with_the_keyboard_alone(make_fleet, new_page, screenshot):
 
     # Enter presses it
     page.keyboard.press("Enter")
-    expect(page.get_by_role("heading", level=1)).to_have_text(f"Approved: {fleet.repository} build 2")
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"{HEADING_START}Approved: {fleet.repository} build 2")
     scroll_width, client_width = no_horizontal_scroll(page)
     assert scroll_width <= client_width, f"the result page scrolls sideways: {scroll_width} > {client_width}"
     screenshot(page, "result")

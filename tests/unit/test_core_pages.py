@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import html
+import re
+
 from canary_core import pages, slack
 
 
@@ -125,3 +128,39 @@ def test_the_pages_show_the_trails_events_and_the_analysis_verdicts_in_words(now
     assert "Canary analysis: not enough traffic" in page
     assert "not enough traffic" in audit
     assert "not_enough_traffic" not in page + audit and "ROLLED_BACK" not in page
+
+
+def text_of(page: str) -> str:
+    """A page's text as a terminal browser or curl with the tags stripped gives it: whitespace collapsed."""
+    body = page[page.index("<main") :]
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", "", body)).split())
+
+
+def test_the_pages_text_keeps_a_separator_between_its_parts_without_any_css(now):
+    # given a deployment that ended, with its build link and times, and an audit row with an unhealthy function
+    ended = trail_item(
+        "ROLLED_BACK",
+        ("09:00", "started"),
+        build_url="https://ci.example/760",
+        started_at="2025-04-07T09:00:00+00:00",
+        finished_at="2025-04-07T09:10:00+00:00",
+    )
+    figures = {"version": "1", "requests": 40, "error_rate": 0.0, "p99_ms": None}
+    row = {
+        "repository": "my-app",
+        "build_no": 760,
+        "status": "ROLLED_BACK",
+        "analysis": "unhealthy",
+        "analysis_summary": "1 of 1 functions unhealthy",
+        "unhealthy": [{"name": "orders", "reason": "errors higher"}],
+        "comparisons": [{"name": "orders", "verdict": "unhealthy", "old": figures, "new": figures}],
+    }
+
+    # when their text is read without styles (curl, a terminal browser)
+    deployment = text_of(pages.deployment_page(ended, now))
+    audit = text_of(pages.audit_page([row], None, now=now))
+
+    # then no two parts run together: each ends before the next begins
+    assert "The build Started 09:00 UTC, 30 min ago Ended 09:10 UTC, 20 min ago" in deployment
+    assert "Repository my-app Build 760 Alias live Traffic on new version 0% Step 1 of 2 Status Rolled back" in deployment
+    assert "unhealthy: 1 of 1 functions unhealthy. orders: errors higher. Per function orders, unhealthy:" in audit
