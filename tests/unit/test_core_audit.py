@@ -145,8 +145,8 @@ def test_a_row_shows_the_latest_canary_analysis_and_its_unhealthy_functions(hist
     assert "1 of 2 functions unhealthy" in page and "orders-api: errors 12.0% of 300 vs 0.5% of 2,700" in page
     assert "payments:" not in page
     # and every function's figures, old and new
-    assert "orders-api unhealthy: v1 2700 requests, 0.5% failed, p99 80 ms; v2 300 requests, 12.0% failed" in page
-    assert "payments healthy: v1 2700 requests" in page
+    assert "orders-api, unhealthy: v1 2700 requests, 0.5% failed, p99 80 ms; v2 300 requests, 12.0% failed" in page
+    assert "payments, healthy: v1 2700 requests" in page
 
 
 def test_an_undecided_deployment_shows_no_decision_and_its_cause(history, table):

