@@ -37,6 +37,7 @@ _env.filters["event_words"] = event_words
 _env.filters["step"] = lambda item: step_words(item)
 _env.globals["irreversible_warning"] = IRREVERSIBLE_WARNING
 _env.filters["share"] = lambda item: current_share(item)
+_env.filters["serving"] = lambda item: serving_words(item)
 _env.globals["deployment_href"] = lambda *args, **kwargs: deployment_href(*args, **kwargs)
 
 ACTION_WORDS = {"approve": "Approve", "rollback": "Roll back", "promote": "Promote now"}
@@ -214,6 +215,22 @@ def current_share(item: dict[str, Any]) -> float:
     """The new version's share of traffic now: all once promoted, none once rolled back or reverted."""
     ended = {"PROMOTED": 1.0, "ROLLED_BACK": 0.0, "REVERTED": 0.0}
     return ended.get(str(item.get("status")), float(item.get("weight") or 0))
+
+
+SERVING_WORDS = {
+    "PROMOTED": "Every alias serves its new version.",
+    "ROLLED_BACK": "Every alias is back on its version before.",
+    "REVERTED": "Every alias was reverted to its version before.",
+}
+
+
+def serving_words(item: dict[str, Any]) -> str:
+    """Which of the function table's versions the aliases serve: both while the deployment runs, one once it
+    ended well or was put back; nothing said after a failure (its aliases may stand anywhere)."""
+    if item.get("status") in ("SHIFTING", "WAITING"):
+        share = current_share(item)
+        return f"Each alias sends {share:.0%} of its traffic to the new version, the rest to the version before."
+    return SERVING_WORDS.get(str(item.get("status")), "")
 
 
 def traffic_points(item: dict[str, Any]) -> list[tuple[datetime, float]]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import html
 import re
 
+import pytest
+
 from canary_core import pages, slack
 
 
@@ -164,3 +166,29 @@ def test_the_pages_text_keeps_a_separator_between_its_parts_without_any_css(now)
     assert "The build Started 09:00 UTC, 30 min ago Ended 09:10 UTC, 20 min ago" in deployment
     assert "Repository my-app Build 760 Alias live Traffic on new version 0% Step 1 of 2 Status Rolled" in deployment
     assert "unhealthy: 1 of 1 functions unhealthy. orders: errors higher. Per function orders, unhealthy:" in audit
+
+
+@pytest.mark.parametrize(
+    ("status", "weight", "serving"),
+    [
+        ("WAITING", 0.1, "Each alias sends 10% of its traffic to the new version, the rest to the version before."),
+        ("PROMOTED", 0.1, "Every alias serves its new version."),
+        ("ROLLED_BACK", 0.1, "Every alias is back on its version before."),
+        ("FAILED", 0.1, None),  # its aliases may stand anywhere: nothing is claimed
+    ],
+)
+def test_the_function_table_names_its_versions_for_what_they_are_and_says_which_is_served(now, status, weight, serving):
+    # given a deployment of one function from version 1 to 2, in each of its states
+    deployment = item(
+        status=status, weight=weight, function_versions=[{"name": "orders", "old_version": "1", "new_version": "2"}]
+    )
+
+    # when its page is rendered
+    page = html.unescape(pages.deployment_page(deployment, now))
+
+    # then the columns say "version before" and "new version", never "current", and the caption says which of
+    # them the aliases serve
+    assert '<th scope="col">Version before</th><th scope="col">New version</th>' in page
+    assert "Current version" not in page
+    caption = page[page.index("<caption") : page.index("</caption>")]
+    assert (serving in caption) if serving else ("<small>" not in caption)
