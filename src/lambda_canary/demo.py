@@ -18,7 +18,7 @@ import boto3
 import requests
 
 from canary_core.times import human_time
-from canary_core.trail import DeploymentsTable, event_words
+from canary_core.trail import DeploymentsTable, code_words, event_words
 from lambda_canary.local.gateway import audit_link, decision_links
 from lambda_canary.local.runtime import LocalRuntime
 from lambda_canary.traffic import Traffic
@@ -116,9 +116,33 @@ def alias_state(lambda_client: Any, name: str, alias: str = ALIAS) -> tuple[str,
 
 
 def alias_line(lambda_client: Any, name: str) -> str:
-    version, weights = alias_state(lambda_client, name)
+    return f"  {name:<14} {split_words(*alias_state(lambda_client, name))}"
+
+
+def split_words(version: str, weights: dict[str, float]) -> str:
+    """An alias's split: "live -> v1 (v2 gets 10%)"."""
     split = ", ".join(f"v{v} gets {w:.0%}" for v, w in weights.items())
-    return f"  {name:<14} {ALIAS} -> v{version}" + (f" ({split})" if split else "")
+    return f"{ALIAS} -> v{version}" + (f" ({split})" if split else "")
+
+
+def progress_lines(states: dict[str, tuple[str, dict[str, float]]], analysis: dict[str, Any]) -> str:
+    """What the canary looks like now: the split of every alias (one line when they all agree), then the
+    canary analysis's verdict, which is the whole deployment's, not one function's."""
+    by_split: dict[str, list[str]] = {}
+    for name, (version, weights) in states.items():
+        by_split.setdefault(split_words(version, weights), []).append(name)
+    if len(by_split) == 1:
+        ((split, names),) = by_split.items()
+        lines = [f"  every alias ({len(names)} functions): {split}"]
+    else:
+        lines = [f"  {', '.join(names)}: {split}" for split, names in by_split.items()]
+    if analysis:
+        summary = analysis.get("summary")
+        lines.append(
+            f"  canary analysis of the deployment: {code_words(analysis['verdict'])}"
+            + (f" ({summary})" if summary else "")
+        )
+    return "\n".join(lines)
 
 
 def traffic_line(lambda_client: Any, name: str, invocations: int) -> str:
@@ -325,11 +349,7 @@ class _Watcher:
         now = (weights, analysis.get("verdict"), analysis.get("summary"))
         if now != self.seen:
             self.seen = now
-            split = alias_line(self.lam, SAMPLE_FUNCTIONS[0]).strip()
-            if analysis:
-                print(f"  {split}; analysis: {analysis['verdict'].replace('_', ' ')}: {analysis.get('summary', '')}")
-            else:
-                print(f"  {split}")
+            print(progress_lines(dict(zip(SAMPLE_FUNCTIONS, weights, strict=True)), analysis))
         return item
 
     def until(self, done: Any, timeout: float) -> dict[str, Any]:

@@ -62,7 +62,7 @@ def test_the_faulty_scenario_is_rolled_back_by_the_analysis_with_no_click():
     # then it exits 0 after the analysis rolled every alias back, printing the figures that decided it
     assert demo.returncode == 0, demo.stdout + demo.stderr
     during, _, ended = demo.stdout.partition("\nExecution ")
-    assert "analysis: unhealthy" in during
+    assert "  canary analysis of the deployment: unhealthy (" in during
     assert ended.startswith("FAILED: Canary.RolledBack")
     assert re.search(r"cause: Rolled back by canary analysis at .*errors \d+\.\d% of \d+ vs 0% of \d+", ended)
     assert all(f"{name:<14} live -> v1\n" in ended for name in FUNCTIONS)
@@ -76,8 +76,9 @@ def test_the_steps_scenario_walks_its_schedule():
     # then the weights went 10%, 25%, 50%, the auto gates opened by the analysis, and every alias is promoted
     assert demo.returncode == 0, demo.stdout + demo.stderr
     during, _, ended = demo.stdout.partition("\nExecution ")
-    positions = [during.index(f"(v2 gets {share}%)") for share in (10, 25, 50)]
+    positions = [during.index(f"every alias (3 functions): live -> v1 (v2 gets {share}%)") for share in (10, 25, 50)]
     assert positions == sorted(positions)
+    assert "  canary analysis of the deployment: healthy (" in during
     assert ended.startswith("SUCCEEDED")
     assert all(f"{name:<14} live -> v2\n" in ended for name in FUNCTIONS)
     assert ended.count("decision: approve  (decided_by=canary analysis, reason=healthy after 4 s") == 2

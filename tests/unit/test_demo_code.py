@@ -73,3 +73,29 @@ def test_the_demo_names_its_deployment_page_with_the_audit_links_signed_fields()
 
     # then it is the deployment's page beside the audit page, carrying the same signed fields
     assert page == "http://127.0.0.1:8766/local/deployments/demo-shop/2?expires=1795690000&key=k1&signature=abc"
+
+
+def test_the_demos_progress_says_the_split_of_every_alias_then_the_deployments_verdict():
+    # given three aliases that split alike, and the analysis of the whole deployment
+    alike = {name: ("1", {"2": 0.1}) for name in ("orders-api", "payments", "notifications")}
+    analysis = {"verdict": "not_enough_traffic", "summary": "3 of 3 functions without enough traffic yet"}
+
+    # when the watcher's progress lines are made
+    lines = demo.progress_lines(alike, analysis).splitlines()
+
+    # then one line says the split is every alias's, the next that the verdict is the deployment's, in words
+    assert lines == [
+        "  every alias (3 functions): live -> v1 (v2 gets 10%)",
+        "  canary analysis of the deployment: not enough traffic (3 of 3 functions without enough traffic yet)",
+    ]
+
+
+def test_the_demos_progress_names_the_aliases_of_each_split_while_they_differ():
+    # given aliases caught in the middle of a move, and no analysis yet
+    moving = {"orders-api": ("1", {"2": 0.25}), "payments": ("1", {"2": 0.1}), "notifications": ("1", {"2": 0.1})}
+
+    # when the watcher's progress lines are made, then each split names its aliases and no verdict is claimed
+    assert demo.progress_lines(moving, {}).splitlines() == [
+        "  orders-api: live -> v1 (v2 gets 25%)",
+        "  payments, notifications: live -> v1 (v2 gets 10%)",
+    ]
