@@ -125,7 +125,7 @@ def split_words(version: str, weights: dict[str, float]) -> str:
     return f"{ALIAS} -> v{version}" + (f" ({split})" if split else "")
 
 
-def progress_lines(states: dict[str, tuple[str, dict[str, float]]], analysis: dict[str, Any]) -> str:
+def progress_lines(states: dict[str, tuple[str, dict[str, float]]], analysis: dict[str, Any]) -> list[str]:
     """What the canary looks like now: the split of every alias (one line when they all agree), then the
     canary analysis's verdict, which is the whole deployment's, not one function's."""
     by_split: dict[str, list[str]] = {}
@@ -142,7 +142,7 @@ def progress_lines(states: dict[str, tuple[str, dict[str, float]]], analysis: di
             f"  canary analysis of the deployment: {code_words(analysis['verdict'])}"
             + (f" ({summary})" if summary else "")
         )
-    return "\n".join(lines)
+    return lines
 
 
 def traffic_line(lambda_client: Any, name: str, invocations: int) -> str:
@@ -340,16 +340,17 @@ class _Watcher:
 
     def __init__(self, lam: Any, table: DeploymentsTable) -> None:
         self.lam, self.table = lam, table
-        self.seen: tuple[Any, ...] = ()
+        self.seen: list[str] = []
 
     def look(self) -> dict[str, Any]:
+        """Print the lines of progress_lines that changed since the last look."""
         item = self.table.get("demo-shop", 2) or {}
-        analysis = item.get("analysis") or {}
-        weights = tuple(alias_state(self.lam, name) for name in SAMPLE_FUNCTIONS)
-        now = (weights, analysis.get("verdict"), analysis.get("summary"))
-        if now != self.seen:
-            self.seen = now
-            print(progress_lines(dict(zip(SAMPLE_FUNCTIONS, weights, strict=True)), analysis))
+        states = {name: alias_state(self.lam, name) for name in SAMPLE_FUNCTIONS}
+        lines = progress_lines(states, item.get("analysis") or {})
+        for line in lines:
+            if line not in self.seen:
+                print(line)
+        self.seen = lines
         return item
 
     def until(self, done: Any, timeout: float) -> dict[str, Any]:

@@ -81,7 +81,7 @@ def test_the_demos_progress_says_the_split_of_every_alias_then_the_deployments_v
     analysis = {"verdict": "not_enough_traffic", "summary": "3 of 3 functions without enough traffic yet"}
 
     # when the watcher's progress lines are made
-    lines = demo.progress_lines(alike, analysis).splitlines()
+    lines = demo.progress_lines(alike, analysis)
 
     # then one line says the split is every alias's, the next that the verdict is the deployment's, in words
     assert lines == [
@@ -95,7 +95,7 @@ def test_the_demos_progress_names_the_aliases_of_each_split_while_they_differ():
     moving = {"orders-api": ("1", {"2": 0.25}), "payments": ("1", {"2": 0.1}), "notifications": ("1", {"2": 0.1})}
 
     # when the watcher's progress lines are made, then each split names its aliases and no verdict is claimed
-    assert demo.progress_lines(moving, {}).splitlines() == [
+    assert demo.progress_lines(moving, {}) == [
         "  orders-api: live -> v1 (v2 gets 25%)",
         "  payments, notifications: live -> v1 (v2 gets 10%)",
     ]
