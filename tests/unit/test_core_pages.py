@@ -192,3 +192,12 @@ def test_the_function_table_names_its_versions_for_what_they_are_and_says_which_
     assert "Current version" not in page
     caption = page[page.index("<caption") : page.index("</caption>")]
     assert (serving in caption) if serving else ("<small>" not in caption)
+
+
+def test_the_roll_back_confirmation_names_the_version_it_goes_back_to_as_its_table_does(now):
+    # given a deployment waiting for a decision, when its roll back confirmation is rendered
+    page = html.unescape(pages.confirm_page(item(weight=0.1), "rollback", {}, now))
+
+    # then it says where the traffic goes in the words of the function table's column
+    assert 'back to the version it ran before (the table\'s "Version before").' in page
+    assert "current version" not in page.lower()
