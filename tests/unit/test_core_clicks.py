@@ -306,7 +306,7 @@ def test_a_schedules_links_say_what_approving_and_promoting_now_do(table, sfn, w
     # then approving moves to the next step's weight, promoting now sends all traffic; the page says the step
     assert "Approving moves to the next step of the schedule: 50%" in approve
     assert "Promoting now skips the rest of the schedule" in promote and "Promote now my-app build 760?" in promote
-    assert "<dt>Step</dt><dd>1 of 2</dd>" in approve
+    assert "<dt>Step</dt> <dd>1 of 2</dd>" in approve
 
 
 def test_approving_a_step_shows_the_next_steps_share_after_it(table, sfn, waiting_deployment, link_secret, now):
