@@ -26,6 +26,7 @@ EXIT_CODES = (
     "deployment); 4 timed out (nobody decided by the approval deadline, or --wait-timeout passed); 5 failed or "
     "input rejected (the cause is printed)."
 )
+FULL_WIDTH = 10_000  # columns outside a terminal: wide enough for any ARN, cause or log line
 CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, user_agent_extra="lambda-canary-cli")
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -135,17 +136,29 @@ class Aws:
         if self.output == "json":
             click.echo(json.dumps(data, indent=2, default=str))
             return
-        console = Console(soft_wrap=False)
         if rows is None:
             table = Table(show_header=False, box=None)
+            table.add_column(no_wrap=True)
+            table.add_column(overflow="fold")
             for key, value in (data or {}).items():
                 table.add_row(f"[bold]{key}[/bold]", _cell(value))
         else:
             columns = list(columns)
-            table = Table(*columns)
+            table = Table()
+            for column in columns:
+                table.add_column(column, overflow="fold")
             for row in rows:
                 table.add_row(*(_cell(row.get(column)) for column in columns))
-        console.print(table)
+        console().print(table)
+
+
+def console(stderr: bool = False) -> Console:
+    """A console that never cuts a value: outside a terminal (CI logs, a pipe) lines are printed whole, however
+    long; in a terminal, long values (ARNs, causes) wrap at the terminal's width instead of ending in '...'."""
+    terminal = Console(stderr=stderr)
+    if terminal.is_terminal:
+        return terminal
+    return Console(stderr=stderr, width=FULL_WIDTH, soft_wrap=True)
 
 
 def _cell(value: Any) -> str:

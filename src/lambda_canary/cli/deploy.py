@@ -29,6 +29,7 @@ from lambda_canary.cli.context import (
     Aws,
     CliError,
     aws_options,
+    console,
 )
 from lambda_canary.cli.context import (
     ROLLED_BACK as EXIT_ROLLED_BACK,
@@ -109,7 +110,7 @@ def start(
     except ci.InputProblem as problem:
         raise CliError("the input cannot be built:\n  " + "\n  ".join(problem.problems), USAGE) from problem
     state_machine = aws.state_machine()
-    err = Console(stderr=True)
+    err = console(stderr=True)
     with err.status(f"Waiting for {len(request['functions'])} function(s) to finish updating ..."):
         _wait_for_updates(aws, request["functions"])
     name = ci.execution_name(request["repository"], request["build_no"])
