@@ -115,11 +115,11 @@ def test_approve_from_the_terminal_promotes_and_a_second_decision_changes_nothin
     fleet.wait(start.stdout.strip())
     late = canary(runtime, "rollback", fleet.repository, "2")
 
-    # then the approval promotes every alias, and the late roll back exits 1 saying nothing was changed
+    # then the approval promotes every alias, and the late roll back exits 6 (nothing to act on) saying so
     assert approved.returncode == 0, approved.stderr
     assert fleet.item()["status"] == "PROMOTED"
     assert fleet.aliases() == {name: ("2", {}) for name in fleet.names}
-    assert late.returncode == 1
+    assert late.returncode == 6
     assert "is not waiting for a decision (status PROMOTED" in late.stderr and "nothing was changed" in late.stderr
 
 

@@ -23,6 +23,7 @@ from lambda_canary.cli.context import (
     FAILED as EXIT_FAILED,
 )
 from lambda_canary.cli.context import (
+    NOTHING,
     OK,
     TIMED_OUT,
     USAGE,
@@ -355,7 +356,8 @@ def _decide(aws: Aws, action: str, repository: str | None, build_no: str | None)
         raise CliError(
             f"{repository} build {number} is not waiting for a decision (status {item.get('status')}"
             + (f", decided by {decided}" if decided else "")
-            + "); nothing was changed"
+            + "); nothing was changed",
+            NOTHING,
         )
     now = datetime.now(UTC)
     decision = Decision(action, aws.caller(), now.isoformat(), user_agent="canary CLI", step=step)
@@ -365,7 +367,7 @@ def _decide(aws: Aws, action: str, repository: str | None, build_no: str | None)
         raise CliError(str(error)) from error
     if not result.won:
         other = (result.item.get("decision") or {}).get("decided_by")
-        raise CliError(f"{repository} build {number} was decided first by {other}; nothing was changed")
+        raise CliError(f"{repository} build {number} was decided first by {other}; nothing was changed", NOTHING)
     if not result.delivered:
         raise CliError(f"recorded, but {result.problem}; see `canary status {repository} {number}`")
     aws.emit(
