@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -142,7 +143,12 @@ def revert(
 @click.option("--template", type=click.Path(exists=True, dir_okay=False), help="a SAM or CloudFormation template")
 @click.option("--terraform", type=click.Path(exists=True, file_okay=False), help="a directory of Terraform files")
 @click.option("--functions", multiple=True, help="functions to audit in the account (their triggers, policies)")
-@click.option("--stack", envvar="CANARY_AUDIT_STACK", help="audit the functions of this deployed stack")
+@click.option(
+    "--stack",
+    envvar="CANARY_AUDIT_STACK",
+    help="audit the functions of this deployed stack (env CANARY_AUDIT_STACK; with nothing else to audit, "
+    "CANARY_STACK as every command reads it)",
+)
 @click.option("--alias", default="live", show_default=True, help="the alias every caller should invoke")
 @click.option("--region", help="AWS region")
 @click.option("--profile", help="a profile of ~/.aws/config")
@@ -161,8 +167,12 @@ def audit(
 ) -> int:
     """Find what invokes a function without going through its alias (a canary would not cover it).
 
-    Exits non-zero when anything bypasses the alias; each finding names the resource, where it is and the fix.
+    Exits 0 when nothing bypasses the alias, 1 when something does (each finding names the resource, where it
+    is and the fix), 2 for arguments it cannot use, 6 when no function with an alias was found: nothing was
+    checked.
     """
+    if stack is None and template is None and terraform is None and not functions:
+        stack = os.environ.get("CANARY_STACK") or None  # `canary audit` alone: the stack every command reads
     aws = Aws(stack=stack, region=region, profile=profile, endpoint_url=endpoint_url, output=output)
     names = [name for entry in functions for name in entry.replace(",", " ").split()]
     paths = (Path(template) if template else None, Path(terraform) if terraform else None)
