@@ -162,6 +162,45 @@ def test_an_invalid_input_exits_5_naming_every_problem_and_is_posted_to_slack(ru
     assert fleet.aliases() == {fleet.names[0]: ("1", {})}
 
 
+def test_start_without_wait_exits_5_when_the_workflow_rejects_the_input(runtime, make_fleet):
+    # given a weight out of range and a function that does not exist
+    fleet = make_fleet(1)
+
+    # when CI runs `canary start` without --wait
+    result = canary(
+        runtime, "start", "--repository", fleet.repository, "--build", "2", "--functions", fleet.names[0],
+        "no-such-function-here", "--weight", "2",
+    )  # fmt: skip
+
+    # then it waits for Validate Input's answer and exits 5 with the cause: the job does not go green
+    assert result.returncode == 5, result.stderr
+    assert "Not deployed (Canary.InvalidInput)" in result.stderr and "weight: 2" in result.stderr
+    assert fleet.aliases() == {fleet.names[0]: ("1", {})}
+
+
+def test_a_rejected_build_is_retried_as_its_next_attempt_and_found_by_status(runtime, make_fleet):
+    # given a build rejected (a function that does not exist): no deployment was opened
+    fleet = make_fleet(1)
+    rejected = canary(runtime, "start", "--repository", fleet.repository, "--build", "2", "--functions", "absent-fn")
+    assert rejected.returncode == 5, rejected.stderr
+
+    # when the CI job re-runs with the same build number and a good input, as JSON
+    retried = canary(
+        runtime, "start", "--repository", fleet.repository, "--build", "2", "--functions", *fleet.names,
+        "--output", "json",
+    )  # fmt: skip
+
+    # then it starts as attempt 2, is accepted (exit 0), and status shows that deployment
+    assert retried.returncode == 0, retried.stderr
+    shown = json.loads(retried.stdout)
+    assert shown["name"] == f"{fleet.repository}-2-2" and shown["status"] == "ACCEPTED" and shown["exit_code"] == 0
+    status = canary(runtime, "status", fleet.repository, "2", "--output", "json")
+    assert json.loads(status.stdout)["execution_arn"] == shown["execution_arn"]
+    wait_for_status(fleet, "WAITING")
+    assert canary(runtime, "rollback", fleet.repository, "2").returncode == 0  # leave no canary behind
+    fleet.wait(shown["execution_arn"])
+
+
 def test_status_history_and_outputs_show_the_trail_as_json_and_as_a_table(runtime, make_fleet):
     # given a promoted deployment
     fleet = make_fleet(1)
@@ -193,6 +232,7 @@ def test_status_of_a_rejected_build_shows_its_execution_and_cause(runtime, make_
     # given a build whose input was refused (a function that does not exist)
     fleet = make_fleet(1)
     start = canary(runtime, "start", "--repository", fleet.repository, "--build", "2", "--functions", "absent-fn")
+    assert start.returncode == 5, start.stderr
     fleet.wait(start.stdout.strip())
 
     # when its status is read

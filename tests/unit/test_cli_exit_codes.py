@@ -40,7 +40,7 @@ def test_each_ending_has_its_exit_code_and_prints_who_and_why(status, error, dec
     printed = io.StringIO()
 
     # when --wait reads it
-    exit_code = _ending(item, Console(file=printed, width=200))
+    exit_code = _ending(item, Console(file=printed, width=200)).exit_code
 
     # then the exit code tells how it ended, and the status, who decided and the cause are printed as text
     assert exit_code == code
