@@ -56,10 +56,11 @@ def test_start_without_wait_exits_0_once_the_input_is_accepted_and_says_so(
     # when `canary start` runs without --wait
     code = start(machine, dynamodb_table.name)
 
-    # then it prints the execution first on stdout, says it was accepted, and exits 0
+    # then it prints the execution first on stdout, says what it waits for and that it was accepted, and exits 0
     printed = capsys.readouterr()
     assert code == 0
     assert printed.out.splitlines()[0] == execution(machine, "my-app-760")
+    assert "Waiting for the workflow to validate my-app build 760's input ... (up to 150 s)" in printed.err
     assert "Accepted: my-app build 760 is shifting" in printed.err
 
 

@@ -238,6 +238,8 @@ def follow(
     shown, share = 0, 0.0
     ended_at: float | None = None
     waiting = f"Waiting for the workflow to validate {repository} build {build_no}'s input ..."
+    if until_accepted:  # a line in CI logs too, where the spinner is not drawn
+        err.print(f"{waiting} (up to {timeout:.0f} s)", highlight=False, markup=False)
     with err.status(waiting if until_accepted else f"Following {repository} build {build_no} ...") as status:
         while True:
             item = table.get(repository, build_no)
