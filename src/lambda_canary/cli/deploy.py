@@ -95,7 +95,7 @@ def start(
     Waits for each function's code update to finish (as `aws lambda wait function-updated` does), starts the
     execution named repository-build and prints it (the first line of stdout) with its console link, then waits
     until the workflow has accepted the input (exit 0) or rejected it (exit 5, with the cause), for up to
-    VALIDATION seconds. A build whose input was rejected can be started again: the retry runs as
+    150 s. A build whose input was rejected can be started again: the retry runs as
     repository-build-2, -3 ... With --wait it follows the deployment (steps, weights, the decision) and exits
     with how it ended.
     """
