@@ -278,6 +278,39 @@ def test_logs_say_so_when_no_line_names_the_deployment(runtime, make_fleet):
     assert f"no log lines name {fleet.repository} build 2 in {groups} log group(s)" in logs.stderr
 
 
+def test_logs_of_a_rejected_build_show_its_rejection_naming_the_build(runtime, make_fleet):
+    # given a build whose input was rejected (a function that does not exist)
+    fleet = make_fleet(1)
+    rejected = canary(runtime, "start", "--repository", fleet.repository, "--build", "2", "--functions", "absent-fn")
+    assert rejected.returncode == 5, rejected.stderr
+
+    # when its logs are asked for (a function's lines reach CloudWatch Logs a moment after it ran)
+    deadline = time.monotonic() + 30
+    while True:
+        logs = canary(runtime, "logs", fleet.repository, "2")
+        if "input rejected" in logs.stdout or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+
+    # then Validate Input's warning is shown as a line: level, function, message and the problems
+    assert logs.returncode == 0, logs.stderr
+    (line,) = [text for text in logs.stdout.splitlines() if "input rejected" in text]
+    assert "WARNING" in line and "ValidateInput" in line and "absent-fn" in line
+
+
+def test_output_outside_a_terminal_is_never_cut_however_narrow_columns_is(runtime):
+    # when `canary outputs` prints its table into a pipe with COLUMNS=40
+    printed = subprocess.run(
+        [str(CANARY), "outputs", "--stack", STACK_NAME, "--endpoint-url", runtime.endpoint_url],
+        env={**_env(), "COLUMNS": "40"}, capture_output=True, text=True, timeout=DEADLINE,
+    )  # fmt: skip
+
+    # then the state machine's ARN is printed whole, on one line
+    assert printed.returncode == 0, printed.stderr
+    assert any(line.split() == ["StateMachineArn", runtime.outputs["StateMachineArn"]]
+               for line in printed.stdout.splitlines())  # fmt: skip
+
+
 def test_start_wait_exits_4_when_nobody_decides_by_the_approval_deadline(runtime, make_fleet):
     # given a deployment whose approval deadline is 2 seconds away (the stack's policy: roll back then)
     fleet = make_fleet(1)
