@@ -101,9 +101,9 @@ def cli_revert(
                 lambda_client, table, functions, locks, str(repository), int(str(build)), caller, moment, **common
             )
             summary = RevertSummary(moment.isoformat(), (result,))
-    except DeploymentNotFound as error:
+    except DeploymentNotFound as error:  # as `canary status` and `approve` say it: 1, no such deployment
         print(f"canary revert: {error}", file=err)
-        return EXIT_BAD_ARGS
+        return EXIT_REFUSED
     except (ClientError, BotoCoreError, RuntimeError) as error:  # AWS refused or failed: said plainly
         print(
             f"canary revert: {error}; some aliases may have moved: the deployment's trail (canary status) "

@@ -115,11 +115,11 @@ def test_approve_from_the_terminal_promotes_and_a_second_decision_changes_nothin
     fleet.wait(start.stdout.strip())
     late = canary(runtime, "rollback", fleet.repository, "2")
 
-    # then the approval promotes every alias, and the late roll back exits 1 saying nothing was changed
+    # then the approval promotes every alias, and the late roll back exits 6 (nothing to act on) saying so
     assert approved.returncode == 0, approved.stderr
     assert fleet.item()["status"] == "PROMOTED"
     assert fleet.aliases() == {name: ("2", {}) for name in fleet.names}
-    assert late.returncode == 1
+    assert late.returncode == 6
     assert "is not waiting for a decision (status PROMOTED" in late.stderr and "nothing was changed" in late.stderr
 
 
@@ -162,6 +162,45 @@ def test_an_invalid_input_exits_5_naming_every_problem_and_is_posted_to_slack(ru
     assert fleet.aliases() == {fleet.names[0]: ("1", {})}
 
 
+def test_start_without_wait_exits_5_when_the_workflow_rejects_the_input(runtime, make_fleet):
+    # given a weight out of range and a function that does not exist
+    fleet = make_fleet(1)
+
+    # when CI runs `canary start` without --wait
+    result = canary(
+        runtime, "start", "--repository", fleet.repository, "--build", "2", "--functions", fleet.names[0],
+        "no-such-function-here", "--weight", "2",
+    )  # fmt: skip
+
+    # then it waits for Validate Input's answer and exits 5 with the cause: the job does not go green
+    assert result.returncode == 5, result.stderr
+    assert "Not deployed (Canary.InvalidInput)" in result.stderr and "weight: 2" in result.stderr
+    assert fleet.aliases() == {fleet.names[0]: ("1", {})}
+
+
+def test_a_rejected_build_is_retried_as_its_next_attempt_and_found_by_status(runtime, make_fleet):
+    # given a build rejected (a function that does not exist): no deployment was opened
+    fleet = make_fleet(1)
+    rejected = canary(runtime, "start", "--repository", fleet.repository, "--build", "2", "--functions", "absent-fn")
+    assert rejected.returncode == 5, rejected.stderr
+
+    # when the CI job re-runs with the same build number and a good input, as JSON
+    retried = canary(
+        runtime, "start", "--repository", fleet.repository, "--build", "2", "--functions", *fleet.names,
+        "--output", "json",
+    )  # fmt: skip
+
+    # then it starts as attempt 2, is accepted (exit 0), and status shows that deployment
+    assert retried.returncode == 0, retried.stderr
+    shown = json.loads(retried.stdout)
+    assert shown["name"] == f"{fleet.repository}-2-2" and shown["status"] == "ACCEPTED" and shown["exit_code"] == 0
+    status = canary(runtime, "status", fleet.repository, "2", "--output", "json")
+    assert json.loads(status.stdout)["execution_arn"] == shown["execution_arn"]
+    wait_for_status(fleet, "WAITING")
+    assert canary(runtime, "rollback", fleet.repository, "2").returncode == 0  # leave no canary behind
+    fleet.wait(shown["execution_arn"])
+
+
 def test_status_history_and_outputs_show_the_trail_as_json_and_as_a_table(runtime, make_fleet):
     # given a promoted deployment
     fleet = make_fleet(1)
@@ -193,6 +232,7 @@ def test_status_of_a_rejected_build_shows_its_execution_and_cause(runtime, make_
     # given a build whose input was refused (a function that does not exist)
     fleet = make_fleet(1)
     start = canary(runtime, "start", "--repository", fleet.repository, "--build", "2", "--functions", "absent-fn")
+    assert start.returncode == 5, start.stderr
     fleet.wait(start.stdout.strip())
 
     # when its status is read
@@ -236,6 +276,39 @@ def test_logs_say_so_when_no_line_names_the_deployment(runtime, make_fleet):
     assert logs.returncode == 0, logs.stderr
     groups = TEMPLATE.read_text().count("Type: AWS::Logs::LogGroup")  # one per function of the stack
     assert f"no log lines name {fleet.repository} build 2 in {groups} log group(s)" in logs.stderr
+
+
+def test_logs_of_a_rejected_build_show_its_rejection_naming_the_build(runtime, make_fleet):
+    # given a build whose input was rejected (a function that does not exist)
+    fleet = make_fleet(1)
+    rejected = canary(runtime, "start", "--repository", fleet.repository, "--build", "2", "--functions", "absent-fn")
+    assert rejected.returncode == 5, rejected.stderr
+
+    # when its logs are asked for (a function's lines reach CloudWatch Logs a moment after it ran)
+    deadline = time.monotonic() + 30
+    while True:
+        logs = canary(runtime, "logs", fleet.repository, "2")
+        if "input rejected" in logs.stdout or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+
+    # then Validate Input's warning is shown as a line: level, function, message and the problems
+    assert logs.returncode == 0, logs.stderr
+    (line,) = [text for text in logs.stdout.splitlines() if "input rejected" in text]
+    assert "WARNING" in line and "ValidateInput" in line and "absent-fn" in line
+
+
+def test_output_outside_a_terminal_is_never_cut_however_narrow_columns_is(runtime):
+    # when `canary outputs` prints its table into a pipe with COLUMNS=40
+    printed = subprocess.run(
+        [str(CANARY), "outputs", "--stack", STACK_NAME, "--endpoint-url", runtime.endpoint_url],
+        env={**_env(), "COLUMNS": "40"}, capture_output=True, text=True, timeout=DEADLINE,
+    )  # fmt: skip
+
+    # then the state machine's ARN is printed whole, on one line
+    assert printed.returncode == 0, printed.stderr
+    assert any(line.split() == ["StateMachineArn", runtime.outputs["StateMachineArn"]]
+               for line in printed.stdout.splitlines())  # fmt: skip
 
 
 def test_start_wait_exits_4_when_nobody_decides_by_the_approval_deadline(runtime, make_fleet):
@@ -286,9 +359,12 @@ def test_audit_finds_what_bypasses_the_aliases_of_the_local_stacks_functions(run
     assert [f["kind"] for f in found] == ["EventInvokeConfig"] and "live" in found[0]["fix"]
 
 
-def test_audit_of_the_projects_own_template_finds_no_bypass():
-    # when the project's template is audited; then nothing bypasses an alias, and the exit code says so
+def test_audit_of_the_projects_own_template_says_nothing_was_checked():
+    # when the project's template is audited (its functions have no alias: no canary covers them)
     audited = subprocess.run(
         [str(CANARY), "audit", "--template", "template.yaml"], env=_env(), capture_output=True, text=True, timeout=60
     )
-    assert (audited.returncode, audited.stdout.strip()) == (0, "No caller bypasses the alias."), audited.stderr
+    # then it gives no all-clear: exit 6, saying no function with an alias was found
+    assert audited.returncode == 6, audited.stdout + audited.stderr
+    assert "No caller bypasses" not in audited.stdout
+    assert "nothing was checked: no function with an alias was found in template template.yaml" in audited.stderr

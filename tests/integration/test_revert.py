@@ -84,15 +84,15 @@ def test_the_incident_button_dry_run_moves_nothing_then_reverts_the_window(make_
 def test_revert_with_bad_arguments_names_the_fix_and_moves_nothing(make_fleet):
     fleet = make_fleet(1)
     promoted(fleet, 2)
-    for args, options, expected in [
-        ((), {}, "pass REPOSITORY BUILD"),
-        ((fleet.repository, "two"), {}, "BUILD: 'two' is not a build number"),
-        ((fleet.repository, 2), {"since": "1h"}, "not both"),
-        ((), {"since": "soon"}, "--since: 'soon' is not a duration"),
-        ((fleet.repository, 99), {}, f"no deployment {fleet.repository} build 99"),
+    for args, options, expected, exit_code in [
+        ((), {}, "pass REPOSITORY BUILD", EXIT_BAD_ARGS),
+        ((fleet.repository, "two"), {}, "BUILD: 'two' is not a build number", EXIT_BAD_ARGS),
+        ((fleet.repository, 2), {"since": "1h"}, "not both", EXIT_BAD_ARGS),
+        ((), {"since": "soon"}, "--since: 'soon' is not a duration", EXIT_BAD_ARGS),
+        ((fleet.repository, 99), {}, f"no deployment {fleet.repository} build 99", EXIT_REFUSED),  # as status says
     ]:
         code, _, err = revert(fleet, *args, **options)
-        assert (code, expected in err) == (EXIT_BAD_ARGS, True), err
+        assert (code, expected in err) == (exit_code, True), err
     assert fleet.aliases() == {name: ("2", {}) for name in fleet.names}
 
 

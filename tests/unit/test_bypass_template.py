@@ -232,16 +232,27 @@ def _audit(*arguments: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
 
 
-def test_the_command_exits_1_with_findings_and_0_without(project_root: Path) -> None:
-    # given a template with bypasses and the project's own template
+def test_the_command_exits_1_with_findings_0_without_and_6_with_nothing_to_check(
+    project_root: Path, tmp_path: Path
+) -> None:
+    # given a template with bypasses, one whose function with an alias is called through it, and the project's
+    # own template (whose functions have no alias: no canary covers them)
+    aliased = tmp_path / "aliased.yaml"
+    aliased.write_text(
+        "Resources:\n  F:\n    Type: AWS::Serverless::Function\n"
+        "    Properties: {Handler: app.handler, Runtime: python3.13, CodeUri: src/, AutoPublishAlias: live}\n"
+    )
     # when each is audited with the command, as JSON
     found = _audit("--template", str(FIXTURES / "sam.yaml"), "--output", "json")
-    clean = _audit("--template", str(project_root / "template.yaml"))
-    # then the exit code says whether anything bypasses, and the output is the findings
+    clean = _audit("--template", str(aliased))
+    unchecked = _audit("--template", str(project_root / "template.yaml"))
+    # then the exit code says whether anything bypasses, or that nothing was checked, and the output says so
     assert found.returncode == 1, found.stderr
     assert len(json.loads(found.stdout)) == len(SAM_FINDINGS)
     assert clean.returncode == 0, clean.stderr
     assert clean.stdout.strip() == "No caller bypasses the alias."
+    assert unchecked.returncode == 6, unchecked.stderr
+    assert "nothing was checked: no function with an alias was found" in unchecked.stderr
 
 
 def test_bad_arguments_exit_2_naming_the_option_and_the_fix(tmp_path: Path) -> None:

@@ -90,18 +90,12 @@ def test_weight_steps_alias_and_switches_reach_the_input():
 
 
 def test_every_problem_of_the_flags_is_named_at_once_with_its_fix():
-    # when nothing names the build outside CI, the steps are not JSON and --weight comes with them
+    # when nothing names the build outside CI and the steps are not JSON
     with pytest.raises(InputProblem) as problem:
         build_input(Build(), repository=None, build_no="v7", functions=[], weight=0.1, steps="[{")
 
     # then each is named with the flag and the fix
-    assert [p.split(":")[0] for p in problem.value.problems] == [
-        "--repository",
-        "--build",
-        "--functions",
-        "--steps",
-        "--weight, --steps",
-    ]
+    assert [p.split(":")[0] for p in problem.value.problems] == ["--repository", "--build", "--functions", "--steps"]
     assert "(no CI variables found)" in problem.value.problems[0]
 
 
@@ -119,6 +113,24 @@ def test_the_execution_is_named_repository_build_as_step_functions_accepts(repos
     made = execution_name(repository, build_no)
     assert made == name
     assert len(made) <= MAX_EXECUTION_NAME
+
+
+def test_weight_and_steps_together_are_left_to_the_workflow_to_refuse():
+    # when --weight and --steps are both given (Validate Input refuses that, naming both: one place)
+    request = build_input(Build(), repository="my-app", build_no="7", functions=["a"], weight=0.1, steps="[{}]")
+
+    # then both reach the input as given
+    assert (request["weight"], request["steps"]) == (0.1, [{}])
+
+
+@pytest.mark.parametrize(("attempt", "name"), [(1, "my-app-760"), (2, "my-app-760-2"), (13, "my-app-760-13")])
+def test_a_retry_of_a_rejected_build_is_named_with_its_attempt(attempt, name):
+    assert execution_name("my-app", 760, attempt) == name
+
+
+def test_a_long_repository_is_cut_so_the_attempt_fits():
+    made = execution_name("x" * 200, 760, 12)
+    assert made.endswith("-760-12") and len(made) == MAX_EXECUTION_NAME
 
 
 def test_start_outside_ci_without_a_build_exits_2_naming_each_flag(monkeypatch, capsys):

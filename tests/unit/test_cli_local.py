@@ -43,3 +43,22 @@ def test_a_bad_function_update_seconds_is_refused_naming_the_range(started, caps
     assert exited.value.code == 2
     assert f"'--function-update-seconds': {value} is not a number of seconds from 0 to 600" in capsys.readouterr().err
     assert started == []
+
+
+@pytest.mark.parametrize("command", ["local", "demo"])
+def test_local_and_demo_outside_the_project_s_checkout_say_so_in_one_line(started, capsys, monkeypatch, tmp_path,
+                                                                          command):  # fmt: skip
+    # given the package installed without the project's checkout (no template.yaml, functions/, ... beside it)
+    monkeypatch.setattr(cli_local.local_runtime, "PROJECT_ROOT", tmp_path)
+
+    # when `canary local` or `canary demo` runs
+    with pytest.raises(SystemExit) as exited:
+        cli.main([command])
+
+    # then it exits 2 with one line naming what is missing and where to run it, and starts nothing
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert f"canary {command} needs the lambda-canary project's checkout" in err
+    assert "template.yaml, functions, statemachine, core not found in" in err and "run it from a clone" in err
+    assert started == []

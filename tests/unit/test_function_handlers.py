@@ -12,6 +12,7 @@ import hmac
 import html
 import importlib.util
 import json
+import logging
 import time
 import uuid
 from dataclasses import asdict
@@ -138,6 +139,27 @@ def test_validate_input_opens_the_deployment_for_the_sample_ci_input(
     for function in functions:
         lock = locks_dynamodb_table.get_item(Key={"function_arn": function["function_arn"]})["Item"]
         assert (lock["repository"], lock["build_no"], lock["execution_arn"]) == ("my-app", 760, execution_arn)
+
+
+def test_validate_input_logs_a_rejection_as_a_warning_naming_the_build(handler, load_event, lambda_context):
+    # given the sample input (my-app build 760) naming functions that do not exist, and the handler's log lines
+    raw = load_event("start-execution.json")
+    validate_input, records = handler("validate_input"), []
+    recorder = logging.Handler()
+    recorder.emit = records.append  # type: ignore[method-assign]
+    validate_input.logger.addHandler(recorder)
+
+    # when Validate Input rejects it
+    try:
+        with pytest.raises(InvalidInput):
+            validate_input.lambda_handler({"input": raw, "execution_arn": "arn:x"}, lambda_context)
+    finally:
+        validate_input.logger.removeHandler(recorder)
+
+    # then a WARNING line names the build (so `canary logs my-app 760` finds it) and every problem
+    (line,) = [record for record in records if record.getMessage() == "input rejected"]
+    assert (line.levelname, line.deployment) == ("WARNING", f"{raw['repository']} build {raw['build_no']}")
+    assert any("does not exist" in problem for problem in line.problems)
 
 
 def test_validate_input_raises_invalid_input_the_state_machine_catches(handler, load_event, lambda_context):

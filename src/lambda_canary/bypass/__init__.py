@@ -19,11 +19,12 @@ from botocore.exceptions import BotoCoreError
 
 from lambda_canary.bypass.account import find_in_account, functions_of_stack
 from lambda_canary.bypass.report import DEFAULT_ALIAS, OUTPUTS, Finding, render
-from lambda_canary.bypass.template import find_in_template
-from lambda_canary.bypass.terraform import find_in_terraform
+from lambda_canary.bypass.template import find_in_template, under_canary_in_template
+from lambda_canary.bypass.terraform import find_in_terraform, under_canary_in_terraform
 
 __all__ = ["Finding", "cli_audit", "find_in_account", "find_in_template", "find_in_terraform", "render"]
 
+NOTHING_CHECKED = 6  # no function with an alias was found: no caller was checked (not an all-clear)
 _ALIAS_NAME = "letters, digits, '-' or '_' (1-128 characters, not only digits), e.g. --alias live"
 
 
@@ -39,7 +40,8 @@ def cli_audit(
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
 ) -> int:
-    """`canary audit`: 0 when nothing bypasses the alias, 1 with findings, 2 for bad arguments (named, with the fix).
+    """`canary audit`: 0 when nothing bypasses the alias, 1 with findings, 2 for bad arguments (named, with the fix),
+    6 when no function with an alias was found, so nothing was checked.
 
     clients: for --functions / --stack, a boto3 Session or a mapping of service name to client; None for boto3's
     default session (which honours AWS_ENDPOINT_URL, so the local runtime is audited the same way).
@@ -51,24 +53,49 @@ def cli_audit(
         print(f"canary audit: {problem}", file=err)
         return 2
     findings: list[Finding] = []
+    checked = 0  # functions under canary whose callers were read
     try:
         if template is not None:
             findings += find_in_template(template, alias)
+            checked += len(under_canary_in_template(template, alias))
         if terraform is not None:
             findings += find_in_terraform(terraform, alias)
+            checked += len(under_canary_in_terraform(terraform, alias))
         if functions or stack:
             if clients is None:
                 clients = boto3.Session()
             names = list(functions or [])
             if stack:
                 names += functions_of_stack(clients, stack, alias)
-            findings += find_in_account(clients, names, alias)
+            if names:
+                findings += find_in_account(clients, names, alias)
+            checked += len(names)
     except ValueError as error:  # a file that does not parse, a stack that does not exist
         print(f"canary audit: {error}", file=err)
         return 2
     except BotoCoreError as error:  # no credentials, no region, an endpoint that does not answer
         print(f"canary audit: {error}; check --region / --profile / --endpoint-url (AWS_ENDPOINT_URL)", file=err)
         return 2
+    if not checked:
+        where = ", ".join(
+            place
+            for place, given in (
+                (f"template {template}", template is not None),
+                (f"Terraform directory {terraform}", terraform is not None),
+                (f"functions {', '.join(functions or [])}", bool(functions)),
+                (f"stack {stack} (its ManagedFunctionPrefix)", bool(stack)),
+            )
+            if given
+        )
+        print(
+            f"canary audit: nothing was checked: no function with an alias was found in {where}. A function is "
+            f"under canary when it has an alias (AutoPublishAlias, AWS::Lambda::Alias, aws_lambda_alias; on a "
+            f"stack, the alias {alias}): point the audit at the template or stack of the functions you deploy",
+            file=err,
+        )
+        if output == "json":
+            print(render([], output), file=out)
+        return NOTHING_CHECKED
     print(render(findings, output), file=out)
     return 1 if findings else 0
 

@@ -17,7 +17,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m lambda_canary.bypass",
         description="Find everything that invokes a function under canary without its alias. "
-        "Exit code 0: nothing bypasses; 1: findings; 2: bad arguments.",
+        "Exit code 0: nothing bypasses; 1: findings; 2: bad arguments; 6: no function with an alias, nothing checked.",
         epilog="example: python -m lambda_canary.bypass --template template.yaml --terraform infra/ --output json",
     )
     parser.add_argument("--template", type=Path, help="a SAM or CloudFormation template (YAML or JSON)")

@@ -447,3 +447,8 @@ _HANDLERS = {
 def find_in_template(path: Path, alias: str | None = None) -> list[Finding]:
     """Every caller in the template that reaches a function under canary without its alias (module docstring)."""
     return _Audit(Path(path), alias).run()
+
+
+def under_canary_in_template(path: Path, alias: str | None = None) -> list[str]:
+    """The template's functions under canary (with an alias): the ones whose callers the audit checks."""
+    return sorted(_Audit(Path(path), alias).aliases)

@@ -276,3 +276,8 @@ class _Audit:
 def find_in_terraform(directory: Path, alias: str | None = None) -> list[Finding]:
     """Every caller in the directory's .tf files that reaches a function under canary without its alias."""
     return _Audit(Path(directory), alias).run()
+
+
+def under_canary_in_terraform(directory: Path, alias: str | None = None) -> list[str]:
+    """The directory's functions under canary (with an aws_lambda_alias): the ones whose callers are checked."""
+    return sorted(_Audit(Path(directory), alias).aliases)

@@ -61,10 +61,13 @@ def _repository_of(git_url: str | None) -> str | None:
     return match.group(1) if match else None
 
 
-def execution_name(repository: str, build_no: str | int) -> str:
-    """repository-build as Step Functions accepts it: `org/app` build 760 is `org-app-760`. The build number is
-    kept whole; a long repository is cut."""
+def execution_name(repository: str, build_no: str | int, attempt: int = 1) -> str:
+    """repository-build as Step Functions accepts it: `org/app` build 760 is `org-app-760`, and its retries after
+    a rejected input `org-app-760-2`, `-3` ... The build number (and attempt) is kept whole; a long repository
+    is cut."""
     build = _UNSAFE.sub("-", str(build_no)).strip("-") or "build"
+    if attempt > 1:
+        build += f"-{attempt}"
     room = MAX_EXECUTION_NAME - len(build) - 1
     repository_part = _UNSAFE.sub("-", repository).strip("-")[: max(room, 1)].strip("-") or "deployment"
     return f"{repository_part}-{build}"[:MAX_EXECUTION_NAME]
@@ -93,8 +96,8 @@ def build_input(
     supersede: bool = False,
 ) -> dict[str, Any]:
     """The execution input: the flags first, the CI's variables for what they leave out. Fields not given are
-    left out (the stack's parameters fill them in). The state machine's Validate Input checks the rest; this
-    only refuses what cannot be sent at all, every problem at once."""
+    left out (the stack's parameters fill them in). The state machine's Validate Input checks the rest (weights,
+    steps, functions: one place); this only refuses what cannot be sent at all, every problem at once."""
     problems: list[str] = []
     repository = repository or build.repository
     build_no = build_no or build.build_no
@@ -121,8 +124,6 @@ def build_input(
                 f"--steps: not JSON ({error}); pass e.g. "
                 '\'[{"weight": 0.05, "gate": "manual"}, {"weight": 0.25, "bake_seconds": 600, "gate": "auto"}]\''
             )
-        if weight is not None:
-            problems.append("--weight, --steps: both given; the steps' weights replace --weight: pass one of them")
     if problems:
         raise InputProblem(problems)
     request: dict[str, Any] = {"repository": repository, "build_no": number, "functions": names}

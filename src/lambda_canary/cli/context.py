@@ -19,13 +19,19 @@ from rich.table import Table
 from canary_core.trail import DeploymentsTable
 
 # Exit codes a script can use (documented in the README and in `canary --help`)
-OK, ERROR, USAGE, ROLLED_BACK, TIMED_OUT, FAILED = 0, 1, 2, 3, 4, 5
-EXIT_CODES = (
-    "Exit codes: 0 done (start --wait: promoted); 1 AWS could not be reached or refused, or the deployment is not "
-    "found; 2 bad command line; 3 rolled back by a decision (a person, an alarm, the canary analysis or a newer "
-    "deployment); 4 timed out (nobody decided by the approval deadline, or --wait-timeout passed); 5 failed or "
-    "input rejected (the cause is printed)."
-)
+OK, ERROR, USAGE, ROLLED_BACK, TIMED_OUT, FAILED, NOTHING = 0, 1, 2, 3, 4, 5, 6
+EXIT_MEANINGS = {
+    OK: "done (start: input accepted; start --wait: promoted)",
+    ERROR: "AWS could not be reached or refused a call, no such deployment, or revert refused a function (each named)",
+    USAGE: "bad command line",
+    ROLLED_BACK: "rolled back by a decision (a person, an alarm, the canary analysis or a newer deployment)",
+    TIMED_OUT: "timed out (nobody decided by the approval deadline, or --wait-timeout passed)",
+    FAILED: "failed or input rejected (the cause is printed)",
+    NOTHING: "nothing to act on, nothing changed: approve/rollback of a deployment that is not waiting for a "
+    "decision (decided already, or ended), audit with no function that has an alias",
+}
+EXIT_CODES = "Exit codes: " + "; ".join(f"{code} {meaning}" for code, meaning in EXIT_MEANINGS.items()) + "."
+FULL_WIDTH = 10_000  # columns outside a terminal: wide enough for any ARN, cause or log line
 CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, user_agent_extra="lambda-canary-cli")
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -135,17 +141,29 @@ class Aws:
         if self.output == "json":
             click.echo(json.dumps(data, indent=2, default=str))
             return
-        console = Console(soft_wrap=False)
         if rows is None:
             table = Table(show_header=False, box=None)
+            table.add_column(no_wrap=True)
+            table.add_column(overflow="fold")
             for key, value in (data or {}).items():
                 table.add_row(f"[bold]{key}[/bold]", _cell(value))
         else:
             columns = list(columns)
-            table = Table(*columns)
+            table = Table()
+            for column in columns:
+                table.add_column(column, overflow="fold")
             for row in rows:
                 table.add_row(*(_cell(row.get(column)) for column in columns))
-        console.print(table)
+        console().print(table)
+
+
+def console(stderr: bool = False) -> Console:
+    """A console that never cuts a value: outside a terminal (CI logs, a pipe) lines are printed whole, however
+    long; in a terminal, long values (ARNs, causes) wrap at the terminal's width instead of ending in '...'."""
+    terminal = Console(stderr=stderr)
+    if terminal.is_terminal:
+        return terminal
+    return Console(stderr=stderr, width=FULL_WIDTH, soft_wrap=True)
 
 
 def _cell(value: Any) -> str:

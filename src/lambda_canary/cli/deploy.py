@@ -6,6 +6,7 @@ import json
 import os
 import re
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,18 +18,22 @@ from canary_core.audit import audit_rows, console_url
 from canary_core.decisions import DecisionNotDelivered, decide, decided_before
 from canary_core.model import FAILED, PROMOTED, ROLLED_BACK, TIMEOUT, Decision
 from canary_core.outcome import ROLLED_BACK_ERROR
-from canary_core.pages import format_time, step_words
-from lambda_canary.cli import ci
+from canary_core.pages import _time_left as time_left  # the deployment page's words, one place
+from canary_core.pages import current_share, format_time, step_words
+from lambda_canary.cli import attempts, ci
 from lambda_canary.cli.context import (
-    FAILED as EXIT_FAILED,
-)
-from lambda_canary.cli.context import (
+    EXIT_MEANINGS,
+    NOTHING,
     OK,
     TIMED_OUT,
     USAGE,
     Aws,
     CliError,
     aws_options,
+    console,
+)
+from lambda_canary.cli.context import (
+    FAILED as EXIT_FAILED,
 )
 from lambda_canary.cli.context import (
     ROLLED_BACK as EXIT_ROLLED_BACK,
@@ -87,9 +92,12 @@ def start(
 ) -> int:
     """Start a canary deployment of the functions' uploaded code.
 
-    Waits for each function's code update to finish (as `aws lambda wait function-updated` does), then
-    starts the execution named repository-build and prints it with its console link. With --wait it follows
-    the deployment (steps, weights, the decision) and exits with how it ended.
+    Waits for each function's code update to finish (as `aws lambda wait function-updated` does), starts the
+    execution named repository-build and prints it (the first line of stdout) with its console link, then waits
+    until the workflow has accepted the input (exit 0) or rejected it (exit 5, with the cause), for up to
+    150 s. A build whose input was rejected can be started again: the retry runs as
+    repository-build-2, -3 ... With --wait it follows the deployment (steps, weights, the decision) and exits
+    with how it ended.
     """
     build = ci.detect(os.environ)
     try:
@@ -109,30 +117,71 @@ def start(
     except ci.InputProblem as problem:
         raise CliError("the input cannot be built:\n  " + "\n  ".join(problem.problems), USAGE) from problem
     state_machine = aws.state_machine()
-    err = Console(stderr=True)
+    err = console(stderr=True)
     with err.status(f"Waiting for {len(request['functions'])} function(s) to finish updating ..."):
         _wait_for_updates(aws, request["functions"])
-    name = ci.execution_name(request["repository"], request["build_no"])
-    try:
-        execution_arn = aws.client("stepfunctions").start_execution(
-            stateMachineArn=state_machine, name=name, input=json.dumps(request)
-        )["executionArn"]
-    except ClientError as error:
-        if error.response["Error"]["Code"] == "ExecutionAlreadyExists":
-            raise CliError(
-                f"an execution named {name} exists already: {request['repository']} build {request['build_no']} "
-                f"was started before; see `canary status {request['repository']} {request['build_no']}`, or "
-                "deploy a new build number",
-                EXIT_FAILED,
-            ) from error
-        raise
-    err.print(f"Started {request['repository']} build {request['build_no']}: {len(request['functions'])} function(s)")
-    click.echo(execution_arn)
+    repository_name, number = str(request["repository"]), int(request["build_no"])
+    name, execution_arn = _start_attempt(aws, state_machine, request)
+    err.print(
+        f"Started {repository_name} build {number}: {len(request['functions'])} function(s)"
+        + (f" (attempt {name.rsplit('-', 1)[-1]}: the earlier input was rejected)" if name != _first(request) else ""),
+        highlight=False,
+        markup=False,
+    )
+    started: dict[str, Any] = {"execution_arn": execution_arn, "name": name}
     if not aws.endpoint_url and not os.environ.get("AWS_ENDPOINT_URL"):
-        err.print(f"Console: {console_url(execution_arn)}", soft_wrap=True)
-    if not wait:
-        return OK
-    return follow(aws, request["repository"], int(request["build_no"]), execution_arn, wait_timeout, err)
+        started["console_url"] = console_url(execution_arn)
+    if aws.output != "json":
+        click.echo(execution_arn)  # the first line of stdout (action.yml reads it)
+        if "console_url" in started:
+            err.print(f"Console: {started['console_url']}", soft_wrap=True)
+    if wait:
+        followed = follow(aws, repository_name, number, execution_arn, wait_timeout, err)
+    else:
+        followed = follow(aws, repository_name, number, execution_arn, VALIDATION_SECONDS, err, until_accepted=True)
+    if aws.output == "json":
+        click.echo(json.dumps({**started, **followed.as_dict()}, indent=2, default=str))
+    return followed.exit_code
+
+
+VALIDATION_SECONDS = 150.0  # start without --wait: Validate Input may wait up to 120 s for a superseded deployment
+
+
+def _first(request: dict[str, Any]) -> str:
+    return ci.execution_name(request["repository"], request["build_no"])
+
+
+def _start_attempt(aws: Aws, state_machine: str, request: dict[str, Any]) -> tuple[str, str]:
+    """Start the build's execution: repository-build, or the first free retry name when every earlier attempt
+    ended without opening a deployment. (name, execution ARN)."""
+    sfn = aws.client("stepfunctions")
+    repository, number = str(request["repository"]), int(request["build_no"])
+    for _, name in attempts.names(repository, number):
+        try:
+            arn = sfn.start_execution(stateMachineArn=state_machine, name=name, input=json.dumps(request))
+            return name, str(arn["executionArn"])
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ExecutionAlreadyExists":
+                raise
+        item = aws.deployments().get(repository, number)
+        if item is not None:  # an attempt opened the deployment: the build number is spent
+            raise CliError(
+                f"{repository} build {number} was deployed already (execution {item.get('execution_arn')}, status "
+                f"{item.get('status')}); see `canary status {repository} {number}`, or deploy a new build number",
+                EXIT_FAILED,
+            )
+        taken = attempts.describe(sfn, attempts.execution_arn(state_machine, name))
+        if taken is not None and attempts.is_of(taken, repository, number) and taken["status"] == "RUNNING":
+            raise CliError(
+                f"{repository} build {number} is being started by execution {taken['executionArn']}, whose input "
+                f"is not validated yet; wait for it (`canary status {repository} {number}`), then start again if "
+                "it is rejected",
+                EXIT_FAILED,
+            )
+    raise CliError(
+        f"{repository} build {number} was rejected {attempts.MAX_ATTEMPTS} times; deploy a new build number",
+        EXIT_FAILED,
+    )
 
 
 def _wait_for_updates(aws: Aws, functions: list[str]) -> None:
@@ -149,13 +198,49 @@ def _wait_for_updates(aws: Aws, functions: list[str]) -> None:
             raise CliError(f"{function}: its code update did not finish: {error}") from error
 
 
-def follow(aws: Aws, repository: str, build_no: int, execution_arn: str, timeout: float, err: Console) -> int:
-    """Print the deployment's trail as it grows until it ends; the exit code tells how it ended."""
+ACCEPTED, REJECTED, NOT_VALIDATED, STILL_RUNNING = "ACCEPTED", "REJECTED", "NOT_VALIDATED", "RUNNING"
+
+
+@dataclass(frozen=True)
+class Followed:
+    """Where following a deployment left it: its status (a deployment's PROMOTED, ROLLED_BACK, FAILED; or
+    ACCEPTED, REJECTED, NOT_VALIDATED, RUNNING), why, and the exit code that says so."""
+
+    exit_code: int
+    status: str
+    cause: str | None = None
+    error: str | None = None
+    decided_by: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        shown = {"status": self.status, "error": self.error, "cause": self.cause, "decided_by": self.decided_by}
+        return {
+            **{key: value for key, value in shown.items() if value},
+            "exit_code": self.exit_code,
+            "exit_meaning": EXIT_MEANINGS[self.exit_code],
+        }
+
+
+def follow(
+    aws: Aws,
+    repository: str,
+    build_no: int,
+    execution_arn: str,
+    timeout: float,
+    err: Console,
+    *,
+    until_accepted: bool = False,
+) -> Followed:
+    """Print the deployment's trail and weight as they change until it ends (or, `until_accepted`, until the
+    workflow accepted or rejected its input)."""
     table, sfn = aws.deployments(), aws.client("stepfunctions")
     deadline = time.monotonic() + timeout
-    shown = 0
+    shown, share = 0, 0.0
     ended_at: float | None = None
-    with err.status(f"Following {repository} build {build_no} ...") as status:
+    waiting = f"Waiting for the workflow to validate {repository} build {build_no}'s input ..."
+    if until_accepted:  # a line in CI logs too, where the spinner is not drawn
+        err.print(f"{waiting} (up to {timeout:.0f} s)", highlight=False, markup=False)
+    with err.status(waiting if until_accepted else f"Following {repository} build {build_no} ...") as status:
         while True:
             item = table.get(repository, build_no)
             if item and item.get("execution_arn") != execution_arn:
@@ -165,46 +250,71 @@ def follow(aws: Aws, repository: str, build_no: int, execution_arn: str, timeout
                 err.print(_event_line(event), highlight=False, markup=False)
             shown = len(trail)
             if item:
+                now_share = current_share(item)
+                if now_share != share:
+                    err.print(f"new version's weight: {share:.0%} -> {now_share:.0%}", highlight=False)
+                    share = now_share
                 status.update(f"{repository} build {build_no}: {_state_words(item)}")
+                if until_accepted and item.get("status") not in FINAL:
+                    err.print(
+                        f"Accepted: {repository} build {build_no} is {_state_words(item)}; it goes on without this "
+                        f"command: follow it with `canary status {repository} {build_no}` (or start with --wait)",
+                        highlight=False,
+                        markup=False,
+                    )
+                    return Followed(OK, ACCEPTED)
             if item and item.get("status") in FINAL:
                 return _ending(item, err)
             execution = sfn.describe_execution(executionArn=execution_arn)
             if execution["status"] != "RUNNING":
                 ended_at = ended_at or time.monotonic()
                 if item is None:  # ended before opening a deployment: the input was refused
-                    err.print(
-                        f"Not deployed ({execution.get('error', execution['status'])}): {execution.get('cause', '')}",
-                        highlight=False,
-                        markup=False,
-                    )
-                    return EXIT_FAILED
+                    error, cause = execution.get("error", execution["status"]), cli_words(execution.get("cause", ""))
+                    err.print(f"Not deployed ({error}): {cause}", highlight=False, markup=False)
+                    return Followed(EXIT_FAILED, REJECTED, cause, error)
                 if time.monotonic() - ended_at > SETTLE_SECONDS:
                     err.print(
                         f"The execution ended {execution['status']} and its ending was not recorded in "
                         f"{SETTLE_SECONDS:.0f} s: see `canary status {repository} {build_no}`",
                         markup=False,
                     )
-                    return EXIT_FAILED
+                    return Followed(EXIT_FAILED, execution["status"], error=execution.get("error"))
             if time.monotonic() > deadline:
+                if until_accepted:
+                    err.print(
+                        f"Started, not yet validated after {timeout:.0f} s (Validate Input may be waiting for a "
+                        f"superseded deployment to roll back): follow it with `canary status {repository} "
+                        f"{build_no}`; execution {execution_arn}",
+                        highlight=False,
+                        markup=False,
+                    )
+                    return Followed(OK, NOT_VALIDATED)
                 err.print(
                     f"Still running after {timeout:.0f} s (--wait-timeout); it goes on: "
                     f"`canary status {repository} {build_no}`",
                     markup=False,
                 )
-                return TIMED_OUT
+                return Followed(TIMED_OUT, STILL_RUNNING)
             time.sleep(POLL_SECONDS)
 
 
-def _ending(item: dict[str, Any], err: Console) -> int:
+def cli_words(cause: str) -> str:
+    """A workflow's cause as a CLI user acts on it: the input's fields as this command's options."""
+    return cause.replace('"supersede": true', "--supersede")
+
+
+def _ending(item: dict[str, Any], err: Console) -> Followed:
     outcome, decision = item.get("outcome") or {}, item.get("decision") or {}
-    status, decided_by = item.get("status"), decision.get("decided_by")
+    status, decided_by = str(item.get("status")), decision.get("decided_by")
     who = f" by {decided_by}" if decided_by else ""
     err.print(f"{status}{who}. {outcome.get('cause', '')}".strip(), highlight=False, markup=False)
     if status == PROMOTED:
-        return OK
-    if status == ROLLED_BACK and outcome.get("error", ROLLED_BACK_ERROR) == ROLLED_BACK_ERROR:  # a decision
-        return TIMED_OUT if decided_by == TIMEOUT else EXIT_ROLLED_BACK
-    return EXIT_FAILED  # an error (every alias put back, or not), or a stopped execution
+        code = OK
+    elif status == ROLLED_BACK and outcome.get("error", ROLLED_BACK_ERROR) == ROLLED_BACK_ERROR:  # a decision
+        code = TIMED_OUT if decided_by == TIMEOUT else EXIT_ROLLED_BACK
+    else:
+        code = EXIT_FAILED  # an error (every alias put back, or not), or a stopped execution
+    return Followed(code, status, outcome.get("cause"), outcome.get("error"), decided_by)
 
 
 def _event_line(event: dict[str, Any]) -> str:
@@ -235,15 +345,18 @@ def _deployment_arguments(repository: str | None, build_no: str | None) -> tuple
 @click.argument("repository", required=False)
 @click.argument("build_no", metavar="BUILD", required=False)
 def status(aws: Aws, repository: str | None, build_no: str | None) -> int:
-    """Show one deployment: its status, step, decision, outcome and trail.
+    """Show one deployment: its status, step, the new version's weight, the time left to decide, the latest
+    canary-analysis verdict, the decision, the outcome and the trail.
 
     REPOSITORY BUILD default to the CI's own (as `canary start` reads them). A build whose input was refused
-    has no deployment: its execution's error and cause are shown instead.
+    has no deployment: its latest execution's error and cause are shown instead.
     """
     repository, number = _deployment_arguments(repository, build_no)
     item = aws.deployments().get(repository, number)
     if item is None:
         return _execution_only(aws, repository, number)
+    now = datetime.now(UTC)
+    analysis = item.get("analysis") or {}
     data = {
         key: item.get(key)
         for key in (
@@ -260,13 +373,23 @@ def status(aws: Aws, repository: str | None, build_no: str | None) -> int:
         )
     }
     data["step"] = step_words(item)
+    data["weight"] = current_share(item)
+    data["expires_at"] = item.get("expires_at")
+    data["time_left"] = time_left(item, now)
+    data["analysis"] = {key: analysis[key] for key in ("verdict", "summary") if analysis.get(key)} or None
     data["trail"] = item.get("trail", [])
     if aws.output == "json":
         aws.emit(data)
         return OK
-    summary = {k: v for k, v in data.items() if k not in ("trail", "decision", "outcome") and v not in (None, "")}
+    summary = {
+        k: v
+        for k, v in data.items()
+        if k not in ("trail", "decision", "outcome", "analysis", "expires_at") and v not in (None, "")
+    }
     decision, outcome = item.get("decision") or {}, item.get("outcome") or {}
+    summary["weight"] = f"{current_share(item):.0%} of the alias's traffic on the new version"
     summary.update(
+        analysis=f"{analysis['verdict']}: {analysis.get('summary', '')}".rstrip(": ") if analysis else None,
         decision=decision.get("action"),
         decided_by=decision.get("decided_by"),
         decided_at=format_time(decision.get("decided_at")),
@@ -283,24 +406,18 @@ def status(aws: Aws, repository: str | None, build_no: str | None) -> int:
 
 
 def _execution_only(aws: Aws, repository: str, build_no: int) -> int:
-    machine = aws.state_machine()
-    arn = machine.replace(":stateMachine:", ":execution:", 1) + ":" + ci.execution_name(repository, build_no)
-    try:
-        execution = aws.client("stepfunctions").describe_execution(executionArn=arn)
-    except ClientError as error:
-        if error.response["Error"]["Code"] != "ExecutionDoesNotExist":
-            raise
-        raise CliError(
-            f"no deployment of {repository} build {build_no} in this stack; list them with `canary history`"
-        ) from error
+    """A build with no deployment: its latest attempt's execution (a rejected input), or no such build."""
+    execution = attempts.latest(aws.client("stepfunctions"), aws.state_machine(), repository, build_no)
+    if execution is None:
+        raise CliError(f"no deployment of {repository} build {build_no} in this stack; list them with `canary history`")
     aws.emit(
         {
             "repository": repository,
             "build_no": build_no,
             "execution": execution["status"],
             "error": execution.get("error"),
-            "cause": execution.get("cause"),
-            "execution_arn": arn,
+            "cause": cli_words(execution.get("cause") or "") or None,
+            "execution_arn": execution["executionArn"],
         }
     )
     return OK
@@ -354,7 +471,8 @@ def _decide(aws: Aws, action: str, repository: str | None, build_no: str | None)
         raise CliError(
             f"{repository} build {number} is not waiting for a decision (status {item.get('status')}"
             + (f", decided by {decided}" if decided else "")
-            + "); nothing was changed"
+            + "); nothing was changed",
+            NOTHING,
         )
     now = datetime.now(UTC)
     decision = Decision(action, aws.caller(), now.isoformat(), user_agent="canary CLI", step=step)
@@ -364,7 +482,7 @@ def _decide(aws: Aws, action: str, repository: str | None, build_no: str | None)
         raise CliError(str(error)) from error
     if not result.won:
         other = (result.item.get("decision") or {}).get("decided_by")
-        raise CliError(f"{repository} build {number} was decided first by {other}; nothing was changed")
+        raise CliError(f"{repository} build {number} was decided first by {other}; nothing was changed", NOTHING)
     if not result.delivered:
         raise CliError(f"recorded, but {result.problem}; see `canary status {repository} {number}`")
     aws.emit(

@@ -11,8 +11,11 @@ import click
 
 from lambda_canary import demo
 from lambda_canary.cli.context import ERROR, USAGE, CliError
+from lambda_canary.local import runtime as local_runtime
 from lambda_canary.local.layer import LayerBuildError
 from lambda_canary.local.runtime import STACK_NAME, LocalRuntime
+
+CHECKOUT = ("template.yaml", "functions", "statemachine", "core")  # what the local stack is built from
 
 
 class _Seconds(click.ParamType):
@@ -110,6 +113,7 @@ def local_command(
     lambda-canary-local), serves the approval API and a Slack webhook sink. Runs until Ctrl-C.
     """
     _distinct(port, approval_port)
+    _need_checkout("local")
     overrides = dict(_parameter(p) for p in parameters)
     return _guarded(
         lambda: run_local(
@@ -133,12 +137,26 @@ def local_command(
 def demo_command(port: int, approval_port: int) -> int:
     """Deploy sample functions with a canary on the local runtime, and decide it."""
     _distinct(port, approval_port)
+    _need_checkout("demo")
     return _guarded(lambda: demo.run(port, approval_port))
 
 
 def _distinct(port: int, approval_port: int) -> None:
     if port == approval_port:
         raise click.UsageError("--port and --approval-port must differ")
+
+
+def _need_checkout(command: str) -> None:
+    """The local runtime builds its stack from the project's own files, which a pip-installed package lacks."""
+    root = local_runtime.PROJECT_ROOT
+    missing = [name for name in CHECKOUT if not (root / name).exists()]
+    if missing:
+        raise CliError(
+            f"canary {command} needs the lambda-canary project's checkout ({', '.join(CHECKOUT)}), and "
+            f"{', '.join(missing)} not found in {root}: run it from a clone of the repository "
+            "(`make setup`, then `.venv/bin/canary " + command + "`)",
+            USAGE,
+        )
 
 
 def _guarded(run: Any) -> int:
