@@ -96,7 +96,7 @@ def confirm_page(
         next_weight=steps[step + 1]["weight"] if step + 1 < len(steps) else None,
         action_word=ACTION_WORDS[action],
         form=form,
-        time_left=_time_left(item, now),
+        time_left=time_left(item, now),
         audit_href=audit_href,
         now=now,
         environment=environment,
@@ -121,7 +121,7 @@ def result_page(
         heading=heading,
         message=message,
         tone=tone,
-        time_left=_time_left(item, now),
+        time_left=time_left(item, now),
         audit_href=audit_href,
         now=now,
         weight_after=weight_after,
@@ -166,7 +166,7 @@ def step_words(item: dict[str, Any]) -> str:
     return step_position(int(item.get("step", 0)), len(steps))
 
 
-def _time_left(item: dict[str, Any], now: datetime) -> str | None:
+def time_left(item: dict[str, Any], now: datetime) -> str | None:
     expires = item.get("expires_at")
     if not expires or item.get("status") != "WAITING" or item.get("decision"):
         return None
@@ -194,7 +194,7 @@ def deployment_page(
         chart=traffic_chart(item, now),
         console_url=console_url,
         audit_href=audit_href,
-        time_left=_time_left(item, now),
+        time_left=time_left(item, now),
         environment=environment,
     )
 

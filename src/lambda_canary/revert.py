@@ -23,6 +23,7 @@ from canary_core.config import Settings
 from canary_core.locks import FunctionLocks
 from canary_core.revert import DeploymentNotFound, RevertResult, RevertSummary, revert_deployment, revert_since
 from canary_core.targets import FunctionsTable
+from canary_core.times import human_time
 from canary_core.trail import DeploymentsTable
 
 EXIT_DONE, EXIT_REFUSED, EXIT_BAD_ARGS = 0, 1, 2
@@ -191,7 +192,9 @@ def _state_resource(definition: dict[str, Any], name: str) -> str:
 def _table(summary: RevertSummary, window: timedelta | None, dry_run: bool) -> str:
     lines = []
     if window is not None:
-        lines.append(f"Deployments promoted since {summary.since}: {len(summary.results)}")
+        lines.append(
+            f"Deployments promoted since {human_time(summary.since, datetime.now(UTC))}: {len(summary.results)}"
+        )
     for result in summary.results:
         lines.extend(_result_lines(result))
     totals = summary.as_dict()

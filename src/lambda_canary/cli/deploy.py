@@ -18,8 +18,13 @@ from canary_core.audit import audit_rows, console_url
 from canary_core.decisions import DecisionNotDelivered, decide, decided_before
 from canary_core.model import FAILED, PROMOTED, ROLLED_BACK, TIMEOUT, Decision
 from canary_core.outcome import ROLLED_BACK_ERROR
-from canary_core.pages import _time_left as time_left  # the deployment page's words, one place
-from canary_core.pages import current_share, format_time, step_words
+from canary_core.pages import (
+    current_share,
+    format_time,
+    step_words,
+    time_left,  # the deployment page's words, one place
+)
+from canary_core.trail import event_words
 from lambda_canary.cli import attempts, ci
 from lambda_canary.cli.context import (
     EXIT_MEANINGS,
@@ -319,8 +324,12 @@ def _ending(item: dict[str, Any], err: Console) -> Followed:
 
 def _event_line(event: dict[str, Any]) -> str:
     details = {k: v for k, v in event.items() if k not in ("at", "event") and v not in (None, "")}
-    shown = ", ".join(f"{k}={v}" for k, v in details.items() if k in ("decided_by", "reason", "cause", "expires_at"))
-    return f"{format_time(event.get('at'))}  {event.get('event')}" + (f"  ({shown})" if shown else "")
+    if "expires_at" in details:  # a link's deadline, stored as epoch seconds
+        details["expires"] = format_time(datetime.fromtimestamp(int(details.pop("expires_at")), UTC).isoformat())
+    shown = ", ".join(f"{k}={v}" for k, v in details.items() if k in ("decided_by", "reason", "cause", "expires"))
+    return f"{format_time(event.get('at'))}  {event_words(str(event.get('event', '')))}" + (
+        f"  ({shown})" if shown else ""
+    )
 
 
 def _state_words(item: dict[str, Any]) -> str:
@@ -401,7 +410,8 @@ def status(aws: Aws, repository: str | None, build_no: str | None) -> int:
     )
     aws.emit({k: v for k, v in summary.items() if v not in (None, "")})
     trail = [{"at": format_time(e.get("at")), "event": e.get("event")} for e in item.get("trail", [])]
-    aws.emit(trail, rows=trail, columns=("at", "event"))
+    shown = [{**line, "event": event_words(str(line["event"] or ""))} for line in trail]  # JSON keeps the codes
+    aws.emit(trail, rows=shown, columns=("at", "event"))
     return OK
 
 
