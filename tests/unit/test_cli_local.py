@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from lambda_canary import cli
@@ -49,7 +52,7 @@ def test_a_bad_function_update_seconds_is_refused_naming_the_range(started, caps
 def test_local_and_demo_outside_the_project_s_checkout_say_so_in_one_line(started, capsys, monkeypatch, tmp_path,
                                                                           command):  # fmt: skip
     # given the package installed without the project's checkout (no template.yaml, functions/, ... beside it)
-    monkeypatch.setattr(cli_local.local_runtime, "PROJECT_ROOT", tmp_path)
+    monkeypatch.setattr(cli_local, "PROJECT_ROOT", tmp_path)
 
     # when `canary local` or `canary demo` runs
     with pytest.raises(SystemExit) as exited:
@@ -62,3 +65,36 @@ def test_local_and_demo_outside_the_project_s_checkout_say_so_in_one_line(starte
     assert f"canary {command} needs the lambda-canary project's checkout" in err
     assert "template.yaml, functions, statemachine, core not found in" in err and "run it from a clone" in err
     assert started == []
+
+
+def python(code: str) -> subprocess.CompletedProcess[str]:
+    """`code` in a new interpreter of this environment: what it imports is its own."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_the_cli_starts_without_the_emulator_or_the_template_parsers():
+    # when the `canary` command is loaded, as every command's run loads it
+    loaded = python(
+        "import sys, lambda_canary.cli\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'moto', 'cfnlint', 'hcl2', 'werkzeug'}))"
+    )
+
+    # then neither the emulator (the `local` extra) nor the audit's parsers were imported
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("command", ["local", "demo"])
+def test_local_and_demo_without_the_local_extra_say_how_to_install_it(command):
+    # given an installation without the emulator (pip install lambda-canary, without [local])
+    without_moto = "import sys\nsys.modules['moto'] = None\nfrom lambda_canary.cli import main\n"
+
+    # when `canary local` or `canary demo` runs there
+    ran = python(without_moto + f"main(['{command}', '--port', '1', '--approval-port', '2'])")
+
+    # then it exits 2 with one line naming the extra, and no traceback
+    assert ran.returncode == 2
+    assert ran.stderr == (
+        f"canary: canary {command} needs the local runtime's packages, which this installation lacks: "
+        "pip install 'lambda-canary[local]' (a clone's `make setup` installs them)\n"
+    )

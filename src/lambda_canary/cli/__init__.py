@@ -11,7 +11,7 @@ import click
 
 from lambda_canary.cli import deploy, local, ops
 from lambda_canary.cli.context import ERROR, EXIT_CODES
-from lambda_canary.cli.local import run_local
+from lambda_canary.cli.local import run_local  # the local runtime itself is imported when it runs
 
 __all__ = ["main", "run_local"]
 

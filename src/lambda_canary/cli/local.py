@@ -1,21 +1,24 @@
-"""`canary local` runs the local runtime; `canary demo` runs the demo on it."""
+"""`canary local` runs the local runtime; `canary demo` runs the demo on it.
+
+The local runtime (moto and its server) is imported only when one of them runs: every other command starts
+without it, and works where only `pip install lambda-canary` was done (CI); these two need the `local` extra.
+"""
 
 from __future__ import annotations
 
 import json
 import signal
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from lambda_canary import demo
 from lambda_canary.cli.context import ERROR, USAGE, CliError
-from lambda_canary.local import runtime as local_runtime
-from lambda_canary.local.layer import LayerBuildError
-from lambda_canary.local.runtime import STACK_NAME, LocalRuntime
+from lambda_canary.local.layer import LayerBuildError  # the standard library only
+from lambda_canary.local.project import CHECKOUT, PROJECT_ROOT, STACK_NAME, missing_from_checkout
 
-CHECKOUT = ("template.yaml", "functions", "statemachine", "core")  # what the local stack is built from
+if TYPE_CHECKING:
+    from lambda_canary.local.runtime import LocalRuntime
 
 
 class _Seconds(click.ParamType):
@@ -115,6 +118,7 @@ def local_command(
     _distinct(port, approval_port)
     _need_checkout("local")
     overrides = dict(_parameter(p) for p in parameters)
+    LocalRuntime = _local_runtime("local").LocalRuntime
     return _guarded(
         lambda: run_local(
             LocalRuntime(
@@ -138,6 +142,9 @@ def demo_command(port: int, approval_port: int) -> int:
     """Deploy sample functions with a canary on the local runtime, and decide it."""
     _distinct(port, approval_port)
     _need_checkout("demo")
+    _local_runtime("demo")
+    from lambda_canary import demo
+
     return _guarded(lambda: demo.run(port, approval_port))
 
 
@@ -148,8 +155,8 @@ def _distinct(port: int, approval_port: int) -> None:
 
 def _need_checkout(command: str) -> None:
     """The local runtime builds its stack from the project's own files, which a pip-installed package lacks."""
-    root = local_runtime.PROJECT_ROOT
-    missing = [name for name in CHECKOUT if not (root / name).exists()]
+    root = PROJECT_ROOT
+    missing = missing_from_checkout(root)
     if missing:
         raise CliError(
             f"canary {command} needs the lambda-canary project's checkout ({', '.join(CHECKOUT)}), and "
@@ -157,6 +164,21 @@ def _need_checkout(command: str) -> None:
             "(`make setup`, then `.venv/bin/canary " + command + "`)",
             USAGE,
         )
+
+
+def _local_runtime(command: str) -> Any:
+    """The local runtime's module, or a clear error when its packages (the `local` extra: moto) are missing."""
+    try:
+        from lambda_canary.local import runtime
+    except ModuleNotFoundError as error:
+        if (error.name or "").split(".")[0] != "moto":
+            raise
+        raise CliError(
+            f"canary {command} needs the local runtime's packages, which this installation lacks: "
+            "pip install 'lambda-canary[local]' (a clone's `make setup` installs them)",
+            USAGE,
+        ) from None
+    return runtime
 
 
 def _guarded(run: Any) -> int:

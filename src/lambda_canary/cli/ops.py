@@ -11,7 +11,6 @@ from typing import Any
 
 import click
 
-from lambda_canary import bypass
 from lambda_canary.cli import attempts, ci
 from lambda_canary.cli.context import OK, USAGE, Aws, CliError, aws_options
 from lambda_canary.cli.deploy import _deployment_arguments, parse_since
@@ -225,4 +224,6 @@ def audit(
     aws = Aws(stack=stack, region=region, profile=profile, endpoint_url=endpoint_url, output=output)
     names = [name for entry in functions for name in entry.replace(",", " ").split()]
     paths = (Path(template) if template else None, Path(terraform) if terraform else None)
+    from lambda_canary import bypass  # its template and Terraform parsers load in a third of a second: here only
+
     return int(bypass.cli_audit(*paths, names, stack, alias, output, aws.client))

@@ -25,13 +25,12 @@ from lambda_canary.local.gateway import (
     SlackSink,
     serve,
 )
+from lambda_canary.local.project import PROJECT_ROOT, STACK_NAME
 from lambda_canary.local.quota import quota
 from lambda_canary.local.stack import LocalStack, deploy, register
 from lambda_canary.local.template import REGION, Template
 
 HOST = "127.0.0.1"
-PROJECT_ROOT = Path(__file__).resolve().parents[3]
-STACK_NAME = "lambda-canary-local"
 
 
 @dataclass
