@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from lambda_canary.cli import main, ops
+from lambda_canary import bypass
+from lambda_canary.cli import main
 
 NO_ALIAS = """\
 Resources:
@@ -54,7 +55,7 @@ def test_a_template_whose_callers_use_the_alias_is_all_clear(tmp_path, capsys):
 def audited(monkeypatch):
     """The arguments the bypass audit is called with, instead of running it."""
     calls = []
-    monkeypatch.setattr(ops.bypass, "cli_audit", lambda *args: calls.append(args) or 0)
+    monkeypatch.setattr(bypass, "cli_audit", lambda *args: calls.append(args) or 0)
     monkeypatch.delenv("CANARY_AUDIT_STACK", raising=False)
     return calls
 

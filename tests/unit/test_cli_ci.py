@@ -160,7 +160,7 @@ def test_every_command_has_a_description_and_an_example(capsys):
 
 def test_audit_passes_its_options_to_the_bypass_audit_and_returns_its_exit_code(monkeypatch, tmp_path):
     # given a bypass audit that records its arguments and finds something (exit 1)
-    from lambda_canary.cli import ops
+    from lambda_canary import bypass
 
     calls = []
 
@@ -168,7 +168,7 @@ def test_audit_passes_its_options_to_the_bypass_audit_and_returns_its_exit_code(
         calls.append(args)
         return 1
 
-    monkeypatch.setattr(ops.bypass, "cli_audit", cli_audit)
+    monkeypatch.setattr(bypass, "cli_audit", cli_audit)
     template = tmp_path / "template.yaml"
     template.write_text("Resources: {}\n")
 
