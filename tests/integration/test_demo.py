@@ -7,6 +7,7 @@ import os
 import pty
 import re
 import select
+import signal
 import subprocess
 import termios
 import time
@@ -93,8 +94,10 @@ def test_an_unknown_scenario_is_refused_naming_the_choices():
 
 
 def _take_terminal() -> None:
-    """In the demo's process, before it runs: make the pseudo-terminal on stdin its controlling terminal."""
+    """In the demo's process, before it runs: make the pseudo-terminal on stdin its controlling terminal, and
+    let Ctrl-C interrupt it as in a shell (a test run in the background may have inherited SIGINT ignored)."""
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 class Terminal:
@@ -130,9 +133,23 @@ class Terminal:
         raise AssertionError(f"{pattern!r} not printed after {timeout} s:\n{self.output[-3000:]}")
 
     def ctrl_c(self) -> int:
-        """Type Ctrl-C: the terminal sends SIGINT to every process of the demo's group, as a shell's would."""
+        """Type Ctrl-C: the terminal sends SIGINT to every process of the demo's group, as a shell's would.
+        Returns the exit code, once everything the demo wrote has been read."""
         os.write(self.master, b"\x03")
-        return self.process.wait(timeout=30)
+        code = self.process.wait(timeout=30)
+        self._read_to_end()
+        return code
+
+    def _read_to_end(self) -> None:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and select.select([self.master], [], [], 0.2)[0]:
+            try:
+                chunk = os.read(self.master, 65536)
+            except OSError:  # nothing left: the demo closed its end
+                return
+            if not chunk:
+                return
+            self.output += chunk.decode(errors="replace").replace("\r\n", "\n")
 
     def close(self) -> None:
         if self.process.poll() is None:

@@ -15,11 +15,18 @@ from lambda_canary.demo import LOCAL_ROLE_ARN, WAITER_CONFIG, package
 
 FUNCTION = "orders-api"
 HANDLER = """
+import os
 import sys
 import time
 
 
 def handler(event, context):
+    if event.get("where"):
+        return [context.log_group_name, context.log_stream_name, os.environ["AWS_LAMBDA_LOG_GROUP_NAME"],
+                os.environ["AWS_LAMBDA_LOG_STREAM_NAME"]]
+    if event.get("partial"):
+        sys.stdout.write("no newline at the end")
+        return {}
     print(f"order {event['order']} taken")
     print("a warning on stderr", file=sys.stderr)
     if event.get("fail"):
@@ -142,3 +149,31 @@ def test_only_the_functions_own_lines_show_in_the_runtimes_terminal(lam, logs_cl
     shown = capfd.readouterr().out
     assert "order 5 taken" in shown and "a warning on stderr" in shown
     assert "START RequestId" not in shown and "REPORT RequestId" not in shown
+
+
+def test_a_handler_is_told_the_log_group_and_stream_its_lines_go_to(lam, logs_client):
+    # given a function whose logs go to a group of its stack
+    logs_client.create_log_group(logGroupName="my-stack-OrdersLogs")
+    create(lam, LoggingConfig={"LogGroup": "my-stack-OrdersLogs"})
+
+    # when it reads where its logs go, from its context and from Lambda's variables
+    answer = json.loads(invoke(lam, {"where": True})["Payload"].read())
+
+    # then both name the group and the stream its lines are in
+    (stream,) = logs_client.describe_log_streams(logGroupName="my-stack-OrdersLogs")["logStreams"]
+    assert answer == ["my-stack-OrdersLogs", stream["logStreamName"]] * 2
+
+
+def test_a_last_line_without_a_newline_keeps_the_lines_lambda_writes_after_it(lam, logs_client, capfd):
+    # given a function that writes a last line without a newline
+    create(lam)
+
+    # when it is invoked
+    invoke(lam, {"partial": True})
+
+    # then its line and Lambda's END and REPORT are each an event of their own, and the terminal shows its line
+    messages = lines_in(logs_client, f"/aws/lambda/{FUNCTION}", 4)
+    assert messages[1] == "no newline at the end" and messages[2].startswith("END RequestId: ")
+    assert messages[3].startswith("REPORT RequestId: ")
+    shown = capfd.readouterr().out
+    assert "no newline at the end\n" in shown and "lambda-platform" not in shown

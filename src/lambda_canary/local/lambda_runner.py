@@ -150,12 +150,14 @@ def _pass_output(process: subprocess.Popen[bytes], log: logs.LogStream) -> None:
     with process.stdout:
         for raw in iter(process.stdout.readline, b""):
             text = raw.decode("utf-8", errors="replace").rstrip("\n")
-            if text.startswith(PLATFORM_MARK):
-                _log_platform(log, text.removeprefix(PLATFORM_MARK))
-                continue
-            with contextlib.suppress(OSError):
-                os.write(1, raw)
-            _log_platform(log, text)
+            # a handler's last write without a newline runs into the platform line that follows it
+            own, marked, platform = text.partition(PLATFORM_MARK)
+            if own or not marked:
+                with contextlib.suppress(OSError):
+                    os.write(1, (own + "\n").encode())
+                _log_platform(log, own)
+            if marked:
+                _log_platform(log, platform)
 
 
 def _log_platform(log: logs.LogStream, line: str) -> None:
@@ -230,8 +232,8 @@ class WorkerPool:
                 "invoked_function_arn": kind.function_arn,
                 "memory_limit_in_mb": kind.memory,
                 "aws_request_id": request_id,
-                "log_group_name": f"/aws/lambda/{kind.function_name}",
-                "log_stream_name": f"local/{worker.process.pid}",
+                "log_group_name": worker.log.group,
+                "log_stream_name": worker.log.name,
             },
         }
         started = time.monotonic()
@@ -360,6 +362,7 @@ class WorkerPool:
         tmp = Path(tempfile.mkdtemp(prefix="tmp-", dir=self._root))
         runtime_dir = self._runtime_packages()
         credentials = iam.credentials_of(kind.function_name)
+        log = logs.LogStream(_account_of(kind.function_arn), kind.region, kind.log_group, kind.version)
         variables = {
             "PATH": "/usr/local/bin:/usr/bin:/bin",
             "LANG": "en_US.UTF-8",
@@ -377,7 +380,8 @@ class WorkerPool:
             "AWS_LAMBDA_FUNCTION_VERSION": kind.version,
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(kind.memory),
             "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
-            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{kind.function_name}",
+            "AWS_LAMBDA_LOG_GROUP_NAME": log.group,
+            "AWS_LAMBDA_LOG_STREAM_NAME": log.name,
             "LAMBDA_TASK_ROOT": str(code_dir),
             "LAMBDA_RUNTIME_DIR": str(runtime_dir),
             **credentials,
@@ -399,6 +403,9 @@ class WorkerPool:
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
+                # out of the terminal's process group: Ctrl-C is for the runtime, which ends its execution
+                # environments itself, not for a handler mid-request or a worker still starting
+                start_new_session=True,
                 env=variables,
                 pass_fds=(write_end,),
                 cwd=code_dir,
@@ -408,7 +415,6 @@ class WorkerPool:
             raise
         finally:
             os.close(write_end)
-        log = logs.LogStream(_account_of(kind.function_arn), kind.region, kind.log_group, kind.version)
         output = threading.Thread(target=_pass_output, args=(process, log), name=f"logs-{process.pid}", daemon=True)
         output.start()
         self._start_reaper()

@@ -16,7 +16,6 @@ import json
 import math
 import os
 import resource
-import signal
 import sys
 import time
 import traceback
@@ -88,9 +87,6 @@ def _report(request_id: str, context: dict[str, Any], duration_ms: float, init_m
 
 
 def main(argv: list[str]) -> int:
-    # Ctrl-C in a terminal reaches every process of its group, this one too: it is for the runtime, which ends
-    # its execution environments itself (closing stdin ends the loop below), not for a handler mid-request.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Lambda delivers each line as it is written: what a handler prints and Lambda's own lines keep their order
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     response_fd, code_dir, handler_name, *paths = argv
