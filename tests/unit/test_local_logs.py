@@ -177,3 +177,24 @@ def test_a_last_line_without_a_newline_keeps_the_lines_lambda_writes_after_it(la
     assert messages[3].startswith("REPORT RequestId: ")
     shown = capfd.readouterr().out
     assert "no newline at the end\n" in shown and "lambda-platform" not in shown
+
+
+def test_a_new_execution_environment_never_changes_a_dict_a_reader_is_going_through(lam):
+    # given the emulator's Logs holding one function's group and stream, and a reader (a FilterLogEvents
+    # request, in its own thread) halfway through the groups and the streams
+    from moto.logs.models import logs_backends
+
+    from lambda_canary.local.logs import LogStream
+
+    LogStream("123456789012", "us-east-1", "/aws/lambda/orders-api", "1")
+    backend = logs_backends["123456789012"]["us-east-1"]
+    groups, streams = iter(backend.groups.items()), iter(backend.groups["/aws/lambda/orders-api"].streams.items())
+    next(groups), next(streams)
+
+    # when new execution environments start, one of a function with no group yet
+    LogStream("123456789012", "us-east-1", "/aws/lambda/orders-api", "1")
+    LogStream("123456789012", "us-east-1", "/aws/lambda/payments", "1")
+
+    # then the reader goes on through what it was reading (a dict changed in place would raise RuntimeError)
+    assert list(groups) == [] and list(streams) == []
+    assert len(backend.groups["/aws/lambda/orders-api"].streams) == 2 and "/aws/lambda/payments" in backend.groups

@@ -16,7 +16,8 @@ import time
 import uuid
 from datetime import UTC, datetime
 
-from moto.logs.models import logs_backends
+from moto.logs.models import LogGroup, logs_backends
+from moto.logs.models import LogStream as MotoLogStream
 
 MAX_EVENT_BYTES = 256 * 1024 - 26  # CloudWatch Logs' limit for one event (its message and 26 bytes overhead)
 _lock = threading.Lock()  # moto numbers events with a class counter that is not thread-safe
@@ -38,10 +39,15 @@ class LogStream:
     def __init__(self, account_id: str, region: str, group: str, version: str) -> None:
         self.group, self.name = group, stream_name(version)
         self._backend = logs_backends[account_id][region]
+        # The emulator's own requests (FilterLogEvents, DescribeLogStreams) iterate these dicts in their threads
+        # without a lock: a new group or stream goes into a copy that replaces the dict whole, so that no
+        # iteration ever sees one change size under it.
         with _lock:
-            if group not in self._backend.groups:  # Lambda creates its function's group when it is missing
-                self._backend.create_log_group(group, tags={})
-            self._backend.create_log_stream(group, self.name)
+            backend = self._backend
+            if group not in backend.groups:  # Lambda creates its function's group when it is missing
+                backend.groups = {**backend.groups, group: LogGroup(account_id, region, group)}  # type: ignore[abstract]
+            log_group = backend.groups[group]
+            log_group.streams = {**log_group.streams, self.name: MotoLogStream(log_group=log_group, name=self.name)}
 
     def write(self, message: str) -> None:
         """One line, as one event: CloudWatch Logs cuts a longer one at its event limit, as Lambda does."""
