@@ -198,3 +198,22 @@ def test_a_new_execution_environment_never_changes_a_dict_a_reader_is_going_thro
     # then the reader goes on through what it was reading (a dict changed in place would raise RuntimeError)
     assert list(groups) == [] and list(streams) == []
     assert len(backend.groups["/aws/lambda/orders-api"].streams) == 2 and "/aws/lambda/payments" in backend.groups
+
+
+def test_a_line_past_the_event_limit_arrives_whole_in_several_events(lam, logs_client):
+    # given an execution environment's stream, and a line of 300,000 characters, some of them two bytes long
+    from lambda_canary.local.logs import MAX_EVENT_BYTES, LogStream
+
+    stream = LogStream("123456789012", "us-east-1", "/aws/lambda/orders-api", "1")
+    line = ("é" + "a" * 99) * 3000
+
+    # when it is written
+    stream.write(line)
+
+    # then CloudWatch Logs holds it as events within the limit that put together give the line back
+    events = logs_client.get_log_events(logGroupName=stream.group, logStreamName=stream.name, startFromHead=True)[
+        "events"
+    ]
+    assert len(events) == 2
+    assert all(len(e["message"].encode()) <= MAX_EVENT_BYTES for e in events)
+    assert "".join(e["message"] for e in events) == line

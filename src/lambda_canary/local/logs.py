@@ -19,7 +19,9 @@ from datetime import UTC, datetime
 from moto.logs.models import LogGroup, logs_backends
 from moto.logs.models import LogStream as MotoLogStream
 
-MAX_EVENT_BYTES = 256 * 1024 - 26  # CloudWatch Logs' limit for one event (its message and 26 bytes overhead)
+# PutLogEvents' limit for one event ("no larger than 256 KB", with 26 bytes of overhead each). How Lambda cuts a
+# longer line is not documented: here it becomes several events, in order, so that nothing is lost.
+MAX_EVENT_BYTES = 256 * 1024 - 26
 _lock = threading.Lock()  # moto numbers events with a class counter that is not thread-safe
 
 
@@ -50,10 +52,20 @@ class LogStream:
             log_group.streams = {**log_group.streams, self.name: MotoLogStream(log_group=log_group, name=self.name)}
 
     def write(self, message: str) -> None:
-        """One line, as one event: CloudWatch Logs cuts a longer one at its event limit, as Lambda does."""
-        data = message.encode("utf-8", errors="replace")
-        if len(data) > MAX_EVENT_BYTES:
-            message = data[:MAX_EVENT_BYTES].decode("utf-8", errors="ignore")
-        event = {"timestamp": int(time.time() * 1000), "message": message}
+        """One line, as one event; a line past MAX_EVENT_BYTES as several, cut between characters."""
+        stamp = int(time.time() * 1000)
+        events = [{"timestamp": stamp, "message": part} for part in _parts(message)]
         with _lock:
-            self._backend.put_log_events(self.group, self.name, [event])
+            self._backend.put_log_events(self.group, self.name, events)
+
+
+def _parts(message: str) -> list[str]:
+    data = message.encode("utf-8", errors="replace")
+    parts = []
+    while len(data) > MAX_EVENT_BYTES:
+        cut = MAX_EVENT_BYTES
+        while data[cut] & 0xC0 == 0x80:  # inside a character: cut before it
+            cut -= 1
+        parts.append(data[:cut].decode("utf-8"))
+        data = data[cut:]
+    return [*parts, data.decode("utf-8")]
