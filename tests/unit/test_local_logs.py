@@ -217,3 +217,24 @@ def test_a_line_past_the_event_limit_arrives_whole_in_several_events(lam, logs_c
     assert len(events) == 2
     assert all(len(e["message"].encode()) <= MAX_EVENT_BYTES for e in events)
     assert "".join(e["message"] for e in events) == line
+
+
+@pytest.mark.parametrize(
+    ("config", "field"),
+    [
+        ({"LogFormat": "Bogus"}, "loggingConfig.logFormat"),
+        ({"ApplicationLogLevel": "LOUD"}, "loggingConfig.applicationLogLevel"),
+        ({"SystemLogLevel": "TRACE"}, "loggingConfig.systemLogLevel"),
+        ({"LogGroup": "no spaces allowed"}, "loggingConfig.logGroup"),
+    ],
+)
+def test_a_logging_config_lambda_refuses_is_refused_naming_the_field(lam, config, field):
+    # when a function is created, or updated, with a LoggingConfig value Lambda's API does not allow
+    with pytest.raises(lam.exceptions.InvalidParameterValueException, match=field):
+        create(lam, LoggingConfig=config)
+    create(lam)
+    with pytest.raises(lam.exceptions.InvalidParameterValueException, match=field):
+        lam.update_function_configuration(FunctionName=FUNCTION, LoggingConfig=config)
+
+    # then the function keeps Lambda's default
+    assert lam.get_function_configuration(FunctionName=FUNCTION)["LoggingConfig"]["LogFormat"] == "Text"

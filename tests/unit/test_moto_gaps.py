@@ -643,6 +643,22 @@ def test_a_functions_logging_config_is_dropped(moto_without_docker, function_wit
     assert "LoggingConfig" not in moto_without_docker.get_function_configuration(FunctionName=function_with_alias)
 
 
+def test_a_logging_config_lambda_refuses_is_taken(moto_without_docker, function_with_alias):
+    """Gap covered by PATCHES["a create takes time and keeps LoggingConfig"] (and the update patches).
+
+    Lambda refuses a LoggingConfig whose LogFormat or log levels are outside its API's lists, or whose log group
+    name CloudWatch Logs would refuse (InvalidParameterValueException); moto takes any. When this test fails
+    after a moto upgrade, the check may no longer be needed.
+    """
+    # when a function's configuration is updated with a log format Lambda does not have
+    answer = moto_without_docker.update_function_configuration(
+        FunctionName=function_with_alias, LoggingConfig={"LogFormat": "Bogus", "LogGroup": "no spaces allowed"}
+    )
+
+    # then moto takes it
+    assert answer["FunctionName"] == function_with_alias
+
+
 def _duration_query(dimensions, stat, namespace="AWS/Lambda"):
     return {
         "Id": "duration",
@@ -796,6 +812,7 @@ GAP_TESTS = {
     "a create takes time and keeps LoggingConfig": (
         test_a_new_function_is_active_at_once,
         test_a_functions_logging_config_is_dropped,
+        test_a_logging_config_lambda_refuses_is_taken,
     ),
     "UpdateAlias weights only versions with the same execution role and dead-letter queue (and the control plane)": (
         test_an_alias_is_weighted_between_versions_with_different_roles_and_dead_letter_queues

@@ -287,6 +287,7 @@ def _configuration_with_state(self: LambdaFunction, on_create: bool = False) -> 
 
 def _create_takes_time(self: LambdaBackend, spec: dict[str, Any]) -> Any:
     """Gap 9 (cont.): a new function is `Pending` for the configured seconds, as on AWS."""
+    _check_logging_config(spec)
     function = _ORIGINALS[(LambdaBackend, "create_function")](self, spec)
     function_states.created(function.function_name)
     _keep_dead_letter_config(self.get_function(function.function_name, None), spec)
@@ -301,6 +302,7 @@ def _update_takes_time(api: tuple[type, str]) -> Callable[..., Any]:
 
     def update(self: LambdaBackend, function_name: str, qualifier: str, body: dict[str, Any]) -> Any:
         function = self.get_function(function_name, None)
+        _check_logging_config(body)
         function_states.refuse_while_busy(function.function_name, function.function_arn)
         failure = function_states.next_update_fails(function.function_name)
         function_states.updated(function.function_name, failure)
@@ -326,6 +328,33 @@ def _keep_logging_config(function: LambdaFunction, request: dict[str, Any]) -> N
     default Text lines to /aws/lambda/<name>."""
     if "LoggingConfig" in request:
         function.logging_config = {**_logging_config(function), **(request["LoggingConfig"] or {})}  # type: ignore[attr-defined]
+
+
+# LoggingConfig's values as Lambda's API allows them (the LogGroup name as CloudWatch Logs allows it)
+_LOGGING_VALUES = {
+    "LogFormat": ("JSON", "Text"),
+    "ApplicationLogLevel": ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"),
+    "SystemLogLevel": ("DEBUG", "INFO", "WARN"),
+}
+_LOG_GROUP_NAME = re.compile(r"[\.\-_/#A-Za-z0-9]{1,512}")
+
+
+def _check_logging_config(request: dict[str, Any]) -> None:
+    """moto takes any LoggingConfig; Lambda refuses a value outside its API's lists, and a log group name
+    CloudWatch Logs would refuse. (The local runtime writes Text lines whatever LogFormat says.)"""
+    config = request.get("LoggingConfig") or {}
+    for key, allowed in _LOGGING_VALUES.items():
+        if key in config and config[key] not in allowed:
+            raise InvalidParameterValueException(
+                f"1 validation error detected: Value '{config[key]}' at 'loggingConfig.{key[0].lower()}{key[1:]}' "
+                f"failed to satisfy constraint: Member must satisfy enum value set: [{', '.join(allowed)}]"
+            )
+    group = config.get("LogGroup")
+    if group is not None and not _LOG_GROUP_NAME.fullmatch(str(group)):
+        raise InvalidParameterValueException(
+            f"1 validation error detected: Value '{group}' at 'loggingConfig.logGroup' failed to satisfy "
+            "constraint: Member must satisfy regular expression pattern: [\\.\\-_/#A-Za-z0-9]+ (1 to 512)"
+        )
 
 
 def _logging_config(function: LambdaFunction) -> dict[str, Any]:

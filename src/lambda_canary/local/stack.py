@@ -158,8 +158,9 @@ def _secret(template: Template, logical_id: str, properties: dict[str, Any]) -> 
 
 
 def _log_group(template: Template, logical_id: str, properties: dict[str, Any]) -> dict[str, Any]:
-    """A log group named as CloudFormation names one without LogGroupName (stack-LogicalId), created when the
-    stack is registered (register), as CloudFormation creates it before the functions that log there."""
+    """A log group named stack-LogicalId when the template gives no LogGroupName (CloudFormation adds a random
+    suffix to such a name; the local stack's names stay predictable), created when the stack is registered
+    (register), as CloudFormation creates it before the functions that log there."""
     name = str(template.resolve(properties["LogGroupName"])) if "LogGroupName" in properties else None
     name = name or f"{template.stack_name}-{logical_id}"
     arn = f"arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:{name}"
