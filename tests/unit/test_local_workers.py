@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import io
 import json
 import os
@@ -317,3 +318,33 @@ def test_a_new_build_of_a_layer_removes_old_builds_nobody_used_for_a_day(tmp_pat
     kept = sorted(path.name for path in cache.glob("core-*") if path != built)
     assert kept == sorted(build.name for build in old[: KEEP_BUILDS - 1])
     assert (cache / "other-0000000000000000").is_dir()  # another layer's builds are its own
+
+
+def test_an_old_build_a_running_local_runtime_holds_stays_and_another_layers_builds_are_its_own(tmp_path):
+    # given the cache holding four builds of "core" unused for two days, the oldest held by a running local
+    # runtime (a shared lock on its in-use file), and an older build of the layer "core-extra"
+    cache = tmp_path / "cache"
+    now = time.time()
+    builds = [cache / f"core-{n:016x}" for n in range(4)]
+    held = None
+    for index, build in enumerate([*builds, cache / "core-extra-0000000000000000"]):
+        (build / "python").mkdir(parents=True)
+        if index == 3:
+            held = os.open(build / ".in-use", os.O_RDONLY | os.O_CREAT)
+            fcntl.flock(held, fcntl.LOCK_SH)
+        age = 2 * 24 * 3600 + index * 60
+        os.utime(build, (now - age, now - age))
+
+    # when a new build of "core" is made
+    source = tmp_path / "core"
+    source.mkdir()
+    (source / "module.py").write_text("VALUE = 2\n")
+    built = build_layer(source, cache=cache)
+
+    # then the held build stays with the newest ones; only the unheld old one beyond them goes
+    try:
+        assert built.is_dir() and builds[3].is_dir()
+        assert [build.is_dir() for build in builds] == [True, True, False, True]
+        assert (cache / "core-extra-0000000000000000").is_dir()
+    finally:
+        os.close(held)

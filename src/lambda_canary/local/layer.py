@@ -8,14 +8,17 @@ does not name is missing in the workers, as it would be on AWS. A build takes a 
 kept in a cache directory keyed by a hash of the layer's files and this interpreter
 (`$CANARY_LAYER_CACHE`, else `~/.cache/lambda-canary/layers`). Each change of the layer's files makes a new
 build (tens of MB with its packages): builds of the same layer unused for a day are removed, the newest
-KEEP_BUILDS always kept.
+KEEP_BUILDS always kept, and never one a running local runtime uses (it holds a shared lock on the build's
+IN_USE file until it exits).
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -31,7 +34,9 @@ class LayerBuildError(RuntimeError):
 # What Lambda's Python runtime has besides the standard library: boto3 and what it needs (/var/runtime).
 RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "urllib3")
 KEEP_BUILDS = 3  # of each layer, the most recently used, whatever their age
-UNUSED_SECONDS = 24 * 3600  # an older build unused this long is removed (a local runtime may still use a newer)
+UNUSED_SECONDS = 24 * 3600  # an older build unused this long is removed, unless a running runtime holds it
+IN_USE = ".in-use"
+_held: dict[Path, int] = {}  # the builds this process uses: their IN_USE file, locked shared until it exits
 
 
 def cache_root() -> Path:
@@ -55,6 +60,7 @@ def build_layer(content_dir: Path, cache: Path | None = None) -> Path:
     target = cache / f"{content_dir.name}-{layer_key(content_dir)}"
     if (target / "python").is_dir():
         target.touch()  # used now: its modification time says when it was last used
+        _hold(target)
         return target
     cache.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".building-", dir=cache))
@@ -74,23 +80,48 @@ def build_layer(content_dir: Path, cache: Path | None = None) -> Path:
                 raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    _hold(target)
     prune(cache, content_dir.name, keep=target)
     return target
+
+
+def _hold(build: Path) -> None:
+    if build not in _held:
+        descriptor = os.open(build / IN_USE, os.O_RDONLY | os.O_CREAT, 0o644)
+        fcntl.flock(descriptor, fcntl.LOCK_SH)
+        _held[build] = descriptor
 
 
 def prune(cache: Path, layer_name: str, keep: Path, now: float | None = None) -> list[Path]:
     """Remove the builds of `layer_name` beyond the KEEP_BUILDS most recently used that nobody used for
     UNUSED_SECONDS (never `keep`, the build just made); return what was removed."""
     now = time.time() if now is None else now
+    name = re.compile(re.escape(layer_name) + r"-[0-9a-f]{16}")  # its builds only, not those of "core-extra"
     builds = sorted(
-        (path for path in cache.glob(f"{layer_name}-*") if path.is_dir() and path != keep),
+        (path for path in cache.iterdir() if name.fullmatch(path.name) and path.is_dir() and path != keep),
         key=lambda path: path.stat().st_mtime,
         reverse=True,
     )
-    removed = [path for path in builds[KEEP_BUILDS - 1 :] if now - path.stat().st_mtime > UNUSED_SECONDS]
-    for path in removed:
-        shutil.rmtree(path, ignore_errors=True)
-    return removed
+    old = [path for path in builds[KEEP_BUILDS - 1 :] if now - path.stat().st_mtime > UNUSED_SECONDS]
+    return [path for path in old if _remove_unless_held(path)]
+
+
+def _remove_unless_held(build: Path) -> bool:
+    """Remove a build no running local runtime holds; False when one does."""
+    try:
+        descriptor = os.open(build / IN_USE, os.O_RDONLY | os.O_CREAT, 0o644)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(descriptor)
+        return False
+    try:
+        shutil.rmtree(build, ignore_errors=True)  # locked: a runtime starting now waits, then builds it anew
+    finally:
+        os.close(descriptor)
+    return True
 
 
 def _pip_install(requirements: Path, target: Path) -> None:
