@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
 from canary_testing import CANARY, environment_without_aws
@@ -276,6 +277,11 @@ def test_logs_say_so_when_no_line_names_the_deployment(runtime, make_fleet):
     assert logs.returncode == 0, logs.stderr
     groups = TEMPLATE.read_text().count("Type: AWS::Logs::LogGroup")  # one per function of the stack
     assert f"no log lines name {fleet.repository} build 2 in {groups} log group(s)" in logs.stderr
+
+    # though the functions' lines are there: Validate Input's group holds its REPORT lines
+    validate = f"{STACK_NAME}-ValidateInputLogs"
+    events = boto3.client("logs").filter_log_events(logGroupName=validate)["events"]
+    assert any(event["message"].startswith("REPORT RequestId: ") for event in events)
 
 
 def test_logs_of_a_rejected_build_show_its_rejection_naming_the_build(runtime, make_fleet):
