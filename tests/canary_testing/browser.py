@@ -9,6 +9,8 @@ from urllib.parse import urljoin
 
 import requests
 
+from lambda_canary.demo import BROWSER_FORM_HEADERS
+
 
 @dataclass
 class Form:
@@ -36,9 +38,8 @@ def forms_in(page: str) -> list[Form]:
     return parser.forms
 
 
-# What a browser sends with the confirmation page's form: the page is same-origin, and its Referrer-Policy
-# (no-referrer) makes Chromium say Origin "null". The click handler refuses a POST from another site.
-FORM_HEADERS = {"Origin": "null", "Sec-Fetch-Site": "same-origin"}
+# What a browser sends with the confirmation page's form (the demo presses its buttons with the same)
+FORM_HEADERS = BROWSER_FORM_HEADERS
 
 
 def open_and_submit(url: str, timeout: float = 30.0) -> requests.Response:
