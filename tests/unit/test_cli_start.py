@@ -64,19 +64,27 @@ def test_start_without_wait_exits_0_once_the_input_is_accepted_and_says_so(
     assert "Accepted: my-app build 760 is shifting" in printed.err
 
 
-def test_start_without_wait_gives_up_waiting_for_validation_after_its_bound_and_exits_0(
-    machine, dynamodb_table, fast, monkeypatch, capsys
+@pytest.mark.parametrize("output", ["table", "json"])
+def test_start_without_wait_gives_up_waiting_for_validation_after_its_bound_and_exits_4(
+    machine, dynamodb_table, fast, monkeypatch, capsys, output
 ):
     # given a workflow that has not validated the input yet (no item, the execution still running)
     monkeypatch.setattr(deploy, "VALIDATION_SECONDS", 0.05)
 
     # when `canary start` runs without --wait
-    code = start(machine, dynamodb_table.name)
+    code = start(machine, dynamodb_table.name, "--output", output)
 
-    # then after its bound it says the execution started and is not validated yet, with the link, and exits 0
-    assert code == 0
-    err = " ".join(capsys.readouterr().err.split())
+    # then after its bound it says the execution started, is not validated yet and goes on, with the link, and
+    # exits 4 (timed out: the outcome is unknown), not 0 ("input accepted")
+    assert code == 4
+    printed = capsys.readouterr()
+    err = " ".join(printed.err.split())
     assert "Started, not yet validated after 0 s" in err and execution(machine, "my-app-760") in err
+    assert "it goes on" in err
+    if output == "json":
+        shown = json.loads(printed.out)
+        assert (shown["status"], shown["exit_code"]) == ("NOT_VALIDATED", 4)
+        assert shown["exit_meaning"].startswith("timed out") and "not validated" in shown["exit_meaning"]
 
 
 def test_start_output_json_prints_one_object_with_the_outcome(machine, dynamodb_table, table, make_deployment, fast,
@@ -107,9 +115,9 @@ def test_a_rejected_build_is_retried_under_the_next_attempt_s_name(machine, dyna
     # when `canary start` runs for build 760 again (a CI re-run keeps the build number)
     code = start(machine, dynamodb_table.name)
 
-    # then it starts attempt 4 and says why
+    # then it starts attempt 4 and says why (not validated within the bound: exit 4)
     printed = capsys.readouterr()
-    assert code == 0
+    assert code == 4
     assert printed.out.splitlines()[0] == execution(machine, "my-app-760-4")
     assert "(attempt 4: the earlier input was rejected)" in printed.err
 

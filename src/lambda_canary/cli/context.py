@@ -21,11 +21,13 @@ from canary_core.trail import DeploymentsTable
 # Exit codes a script can use (documented in the README and in `canary --help`)
 OK, ERROR, USAGE, ROLLED_BACK, TIMED_OUT, FAILED, NOTHING = 0, 1, 2, 3, 4, 5, 6
 EXIT_MEANINGS = {
-    OK: "done (start: input accepted; start --wait: promoted)",
+    OK: "done (start: input accepted, the deployment goes on; start --wait: promoted; start without --wait "
+    "exits 3, 4 or 5 as --wait does when the deployment had ended already)",
     ERROR: "AWS could not be reached or refused a call, no such deployment, or revert refused a function (each named)",
     USAGE: "bad command line",
     ROLLED_BACK: "rolled back by a decision (a person, an alarm, the canary analysis or a newer deployment)",
-    TIMED_OUT: "timed out (nobody decided by the approval deadline, or --wait-timeout passed)",
+    TIMED_OUT: "timed out (nobody decided by the approval deadline, --wait-timeout passed, or start without "
+    "--wait: the input not validated within 150 s, outcome unknown; the deployment goes on)",
     FAILED: "failed or input rejected (the cause is printed)",
     NOTHING: "nothing to act on, nothing changed: approve/rollback of a deployment that is not waiting for a "
     "decision (decided already, or ended), audit with no function that has an alias",

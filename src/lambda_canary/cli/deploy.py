@@ -100,7 +100,8 @@ def start(
     Waits for each function's code update to finish (as `aws lambda wait function-updated` does), starts the
     execution named repository-build and prints it (the first line of stdout) with its console link, then waits
     until the workflow has accepted the input (exit 0) or rejected it (exit 5, with the cause), for up to
-    150 s. A build whose input was rejected can be started again: the retry runs as
+    150 s (then exit 4: not validated yet, it goes on). A deployment that already ended by then exits as with
+    --wait (3, 4 or 5). A build whose input was rejected can be started again: the retry runs as
     repository-build-2, -3 ... With --wait it follows the deployment (steps, weights, the decision) and exits
     with how it ended.
     """
@@ -285,15 +286,16 @@ def follow(
                     )
                     return Followed(EXIT_FAILED, execution["status"], error=execution.get("error"))
             if time.monotonic() > deadline:
-                if until_accepted:
+                if until_accepted:  # the outcome is unknown, as after --wait-timeout: exit 4, not "accepted"
                     err.print(
                         f"Started, not yet validated after {timeout:.0f} s (Validate Input may be waiting for a "
-                        f"superseded deployment to roll back): follow it with `canary status {repository} "
-                        f"{build_no}`; execution {execution_arn}",
+                        f"superseded deployment to roll back); it goes on, and whether its input is accepted is "
+                        f"not known yet: follow it with `canary status {repository} {build_no}`; execution "
+                        f"{execution_arn}",
                         highlight=False,
                         markup=False,
                     )
-                    return Followed(OK, NOT_VALIDATED)
+                    return Followed(TIMED_OUT, NOT_VALIDATED)
                 err.print(
                     f"Still running after {timeout:.0f} s (--wait-timeout); it goes on: "
                     f"`canary status {repository} {build_no}`",
