@@ -24,6 +24,7 @@ from canary_core.pages import (
     step_words,
     time_left,  # the deployment page's words, one place
 )
+from canary_core.times import human_time
 from canary_core.trail import event_words
 from lambda_canary.cli import attempts, ci
 from lambda_canary.cli.context import (
@@ -127,14 +128,29 @@ def start(
     with err.status(f"Waiting for {len(request['functions'])} function(s) to finish updating ..."):
         _wait_for_updates(aws, request["functions"])
     repository_name, number = str(request["repository"]), int(request["build_no"])
-    name, execution_arn = _start_attempt(aws, state_machine, request)
-    err.print(
-        f"Started {repository_name} build {number}: {len(request['functions'])} function(s)"
-        + (f" (attempt {name.rsplit('-', 1)[-1]}: the earlier input was rejected)" if name != _first(request) else ""),
-        highlight=False,
-        markup=False,
-    )
+    name, execution_arn, running_since = _start_attempt(aws, state_machine, request)
+    if running_since is not None:  # a re-run with the same input: StartExecution returned the running execution
+        err.print(
+            f"{repository_name} build {number} is already running (started "
+            f"{human_time(running_since, datetime.now(UTC))}): "
+            + ("following it" if wait else "not started again; where it stands:"),
+            highlight=False,
+            markup=False,
+        )
+    else:
+        err.print(
+            f"Started {repository_name} build {number}: {len(request['functions'])} function(s)"
+            + (
+                f" (attempt {name.rsplit('-', 1)[-1]}: the earlier input was rejected)"
+                if name != _first(request)
+                else ""
+            ),
+            highlight=False,
+            markup=False,
+        )
     started: dict[str, Any] = {"execution_arn": execution_arn, "name": name}
+    if running_since is not None:
+        started.update(already_running=True, started_at=running_since.isoformat())
     if not aws.endpoint_url and not os.environ.get("AWS_ENDPOINT_URL"):
         started["console_url"] = console_url(execution_arn)
     if aws.output != "json":
@@ -157,15 +173,24 @@ def _first(request: dict[str, Any]) -> str:
     return ci.execution_name(request["repository"], request["build_no"])
 
 
-def _start_attempt(aws: Aws, state_machine: str, request: dict[str, Any]) -> tuple[str, str]:
+CLOCK_SKEW = timedelta(seconds=5)  # between this machine's clock and Step Functions'
+
+
+def _start_attempt(aws: Aws, state_machine: str, request: dict[str, Any]) -> tuple[str, str, datetime | None]:
     """Start the build's execution: repository-build, or the first free retry name when every earlier attempt
-    ended without opening a deployment. (name, execution ARN)."""
+    ended without opening a deployment. (name, execution ARN, when it started if it was running already).
+
+    StartExecution with the name and input of a RUNNING execution succeeds without starting one: it returns that
+    execution (and its startDate), as for a CI job re-run while its first run's deployment goes on."""
     sfn = aws.client("stepfunctions")
     repository, number = str(request["repository"]), int(request["build_no"])
     for _, name in attempts.names(repository, number):
+        asked = datetime.now(UTC)
         try:
-            arn = sfn.start_execution(stateMachineArn=state_machine, name=name, input=json.dumps(request))
-            return name, str(arn["executionArn"])
+            started = sfn.start_execution(stateMachineArn=state_machine, name=name, input=json.dumps(request))
+            start_date = started.get("startDate")
+            earlier = isinstance(start_date, datetime) and start_date < asked - CLOCK_SKEW
+            return name, str(started["executionArn"]), start_date if earlier else None
         except ClientError as error:
             if error.response["Error"]["Code"] != "ExecutionAlreadyExists":
                 raise
