@@ -37,6 +37,7 @@ from lambda_canary.cli.context import (
     CliError,
     aws_options,
     console,
+    printable,
 )
 from lambda_canary.cli.context import (
     FAILED as EXIT_FAILED,
@@ -278,7 +279,7 @@ def follow(
                 item = None  # another execution's deployment of the same build: this one was refused
             trail = (item or {}).get("trail", [])
             for event in trail[shown:]:
-                err.print(_event_line(event), highlight=False, markup=False)
+                err.print(printable(_event_line(event)), highlight=False, markup=False)
             shown = len(trail)
             if item:
                 now_share = current_share(item)
@@ -301,7 +302,7 @@ def follow(
                 ended_at = ended_at or time.monotonic()
                 if item is None:  # ended before opening a deployment: the input was refused
                     error, cause = execution.get("error", execution["status"]), cli_words(execution.get("cause", ""))
-                    err.print(f"Not deployed ({error}): {cause}", highlight=False, markup=False)
+                    err.print(printable(f"Not deployed ({error}): {cause}"), highlight=False, markup=False)
                     return Followed(EXIT_FAILED, REJECTED, cause, error)
                 if time.monotonic() - ended_at > SETTLE_SECONDS:
                     err.print(
@@ -339,7 +340,7 @@ def _ending(item: dict[str, Any], err: Console) -> Followed:
     outcome, decision = item.get("outcome") or {}, item.get("decision") or {}
     status, decided_by = str(item.get("status")), decision.get("decided_by")
     who = f" by {decided_by}" if decided_by else ""
-    err.print(f"{status}{who}. {outcome.get('cause', '')}".strip(), highlight=False, markup=False)
+    err.print(printable(f"{status}{who}. {outcome.get('cause', '')}".strip()), highlight=False, markup=False)
     if status == PROMOTED:
         code = OK
     elif status == ROLLED_BACK and outcome.get("error", ROLLED_BACK_ERROR) == ROLLED_BACK_ERROR:  # a decision
