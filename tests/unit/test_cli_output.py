@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from canary_testing import ACCOUNT_ID, REGION
 from lambda_canary.cli import main
-from lambda_canary.cli.context import Aws, console, printable
+from lambda_canary.cli.context import Aws, CliError, console, printable
 from lambda_canary.cli.deploy import follow
 
 MACHINE = f"arn:aws:states:{REGION}:{ACCOUNT_ID}:stateMachine:lambda-canary-local-DeploymentStateMachine-abc"
@@ -92,3 +92,15 @@ def test_status_and_start_print_no_control_character_from_a_cause(aws, dynamodb_
         assert not any(c in printed for c in CONTROLS), repr(printed)
         assert "does not exist[2J PROMOTED by ana" in " ".join(printed.split())
     assert not any(line.startswith("PROMOTED") for line in follow_err.splitlines())
+
+
+def test_an_error_message_keeps_its_own_lines_and_loses_the_control_characters_of_aws_text(capsys):
+    # given an error whose message quotes AWS's text carrying an escape sequence, over two lines of its own
+    error = CliError("AWS refused StartExecution: \x1b[2J\x1b]0;owned\x07bad input\n  second line")
+
+    # when it is shown
+    error.show()
+
+    # then it has both its lines, and no control character
+    err = capsys.readouterr().err
+    assert err == "canary: AWS refused StartExecution: [2J]0;ownedbad input\n  second line\n"
