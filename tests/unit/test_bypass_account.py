@@ -226,3 +226,35 @@ def test_a_qualified_name_audits_the_function(account: dict[str, str]) -> None:
     findings = find_in_account(boto3.Session(region_name=REGION), ["orders:live"], "live")
     # then the function itself is audited
     assert {finding.function for finding in findings} == {ORDERS}
+
+
+def test_functions_without_the_alias_are_not_checked_so_the_audit_exits_6(
+    patched_lambda: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given a function that exists but has no alias live (its only alias is blue): no canary covers it
+    create_functions_with_alias(patched_lambda, ["orphan"], "blue")
+    # when the account audit is asked about it, for alias live
+    code = cli_audit(None, None, ["orphan"], None, "live", "table", boto3.Session(region_name=REGION))
+    # then it does not give an all-clear: nothing was checked (exit 6, as a template with no alias), naming it
+    err = capsys.readouterr().err
+    assert code == 6
+    assert "--functions orphan: has no alias live, so it was not checked" in err
+    assert "nothing was checked: no function with an alias was found in functions orphan" in err
+
+
+def test_only_the_functions_with_the_alias_are_checked_and_the_others_named(
+    account: dict[str, str], patched_lambda: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given orders under canary (alias live, with bypassing callers) and orphan without the alias, whose
+    # unqualified caller is no bypass of a canary it does not have
+    create_functions_with_alias(patched_lambda, ["orphan"], "blue")
+    queue = _client("sqs").create_queue(QueueName="orphan")["QueueUrl"]
+    arn = _client("sqs").get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    patched_lambda.create_event_source_mapping(EventSourceArn=arn, FunctionName="orphan")
+    # when both are audited
+    code = cli_audit(None, None, ["orders", "orphan"], None, "live", "json", boto3.Session(region_name=REGION))
+    # then orders' findings are reported (exit 1), none about orphan, which is named as not checked
+    printed = capsys.readouterr()
+    assert code == 1
+    assert {Finding(**item).function for item in json.loads(printed.out)} == {ORDERS}
+    assert "--functions orphan: has no alias live, so it was not checked" in printed.err

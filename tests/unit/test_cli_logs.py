@@ -111,3 +111,29 @@ def test_logs_of_a_rejected_build_find_its_rejection(stack, machine, capsys):
     # then the rejection is found, whole
     (line,) = json.loads(capsys.readouterr().out)
     assert (line["level"], line["fields"]["message"]) == ("WARNING", "input rejected")
+
+
+HOSTILE = "bad \x1b]0;owned\x07\x1b[2J\x1b[31mred\x9b1m\rfake\x00line\tend"  # OSC title, clear, colour, CSI, CR
+
+
+def test_logs_as_text_strip_control_characters_a_line_carries_and_json_keeps_them(
+    stack, table, make_deployment, capsys
+):
+    # given a log line about my-app build 760 whose message carries escape sequences and control characters
+    # (text of an execution input, as a rejected input's problems are logged)
+    now = datetime.now(UTC) - timedelta(minutes=1)
+    table.open(make_deployment(), now)
+    body = {"level": "WARNING", "message": HOSTILE, "deployment": "my-app build 760"}
+    put_lines([{"timestamp": int(now.timestamp() * 1000) + 1000, "message": json.dumps(body)}])
+
+    # when `canary logs` prints a table, and then JSON
+    assert main(["logs", "my-app", "760", "--stack", stack]) == 0
+    out = capsys.readouterr().out
+    assert main(["logs", "my-app", "760", "--stack", stack, "--output", "json"]) == 0
+    (line,) = json.loads(capsys.readouterr().out)
+
+    # then the table has the message's text without one control character (the tab kept: rich shows it as
+    # spaces), and the JSON keeps the line exactly as it was logged
+    assert not any(c in out for c in "\x1b\x07\x9b\r\x00")
+    assert "bad ]0;owned[2J[31mred1m fakeline end" in " ".join(out.split())
+    assert line["fields"]["message"] == HOSTILE

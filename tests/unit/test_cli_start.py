@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
+from moto.stepfunctions.models import stepfunctions_backends
 
 from canary_testing import ACCOUNT_ID, REGION
 from lambda_canary.cli import deploy, main
@@ -64,19 +65,27 @@ def test_start_without_wait_exits_0_once_the_input_is_accepted_and_says_so(
     assert "Accepted: my-app build 760 is shifting" in printed.err
 
 
-def test_start_without_wait_gives_up_waiting_for_validation_after_its_bound_and_exits_0(
-    machine, dynamodb_table, fast, monkeypatch, capsys
+@pytest.mark.parametrize("output", ["table", "json"])
+def test_start_without_wait_gives_up_waiting_for_validation_after_its_bound_and_exits_4(
+    machine, dynamodb_table, fast, monkeypatch, capsys, output
 ):
     # given a workflow that has not validated the input yet (no item, the execution still running)
     monkeypatch.setattr(deploy, "VALIDATION_SECONDS", 0.05)
 
     # when `canary start` runs without --wait
-    code = start(machine, dynamodb_table.name)
+    code = start(machine, dynamodb_table.name, "--output", output)
 
-    # then after its bound it says the execution started and is not validated yet, with the link, and exits 0
-    assert code == 0
-    err = " ".join(capsys.readouterr().err.split())
+    # then after its bound it says the execution started, is not validated yet and goes on, with the link, and
+    # exits 4 (timed out: the outcome is unknown), not 0 ("input accepted")
+    assert code == 4
+    printed = capsys.readouterr()
+    err = " ".join(printed.err.split())
     assert "Started, not yet validated after 0 s" in err and execution(machine, "my-app-760") in err
+    assert "it goes on" in err
+    if output == "json":
+        shown = json.loads(printed.out)
+        assert (shown["status"], shown["exit_code"]) == ("NOT_VALIDATED", 4)
+        assert shown["exit_meaning"].startswith("timed out") and "not validated" in shown["exit_meaning"]
 
 
 def test_start_output_json_prints_one_object_with_the_outcome(machine, dynamodb_table, table, make_deployment, fast,
@@ -95,6 +104,61 @@ def test_start_output_json_prints_one_object_with_the_outcome(machine, dynamodb_
     assert shown["exit_meaning"].startswith("done")
 
 
+def started_minutes_ago(execution_arn: str, minutes: int) -> None:
+    """Move a moto execution's start back in time, as if it had been started `minutes` ago."""
+    backend = stepfunctions_backends[ACCOUNT_ID][REGION]
+    (found,) = [e for m in backend.state_machines for e in m.executions if e.execution_arn == execution_arn]
+    found.start_date -= timedelta(minutes=minutes)
+
+
+def test_start_execution_with_the_same_name_and_input_returns_the_running_execution(machine):
+    # given a running execution (Step Functions: the same name and input on an open execution is idempotent)
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    body = json.dumps({"repository": "my-app", "build_no": 760, "functions": ["a"]})
+    first = sfn.start_execution(stateMachineArn=machine, name="my-app-760", input=body)
+    started_minutes_ago(first["executionArn"], 3)
+
+    # when it is started again with the same name and input
+    again = sfn.start_execution(stateMachineArn=machine, name="my-app-760", input=body)
+
+    # then the call succeeds with that execution and its (earlier) start, and no second execution exists
+    assert again["executionArn"] == first["executionArn"]
+    assert again["startDate"] < datetime.now(UTC) - timedelta(minutes=2)
+    assert len(sfn.list_executions(stateMachineArn=machine)["executions"]) == 1
+
+
+@pytest.mark.parametrize("wait", [False, True])
+def test_a_re_run_with_the_same_input_while_it_runs_says_it_is_already_running(
+    machine, dynamodb_table, table, make_deployment, fast, monkeypatch, capsys, wait
+):
+    # given build 760 started by a first CI run 3 minutes ago, its input accepted (its deployment is open; with
+    # --wait, it has been promoted since)
+    monkeypatch.setattr(deploy, "VALIDATION_SECONDS", 0.05)
+    assert start(machine, dynamodb_table.name) == 4
+    assert "Started my-app build 760: 1 function(s)" in capsys.readouterr().err  # just started: not "already"
+    started_minutes_ago(execution(machine, "my-app-760"), 3)
+    deployment = make_deployment(execution_arn=execution(machine, "my-app-760"))
+    table.open(deployment, datetime.now(UTC))
+    if wait:
+        table.record_outcome(deployment, {"status": "PROMOTED", "cause": "approved"}, datetime.now(UTC))
+
+    # when the CI job is re-run with the same input (--output json for the object it prints)
+    code = start(machine, dynamodb_table.name, "--output", "json", *(["--wait"] if wait else []))
+
+    # then it does not claim to have started it: it names the running execution and its start, and goes on
+    # as for its own (the state without --wait, the ending with it), with the usual exit code
+    printed = capsys.readouterr()
+    err = " ".join(printed.err.split())
+    assert "Started my-app build 760" not in err
+    assert "my-app build 760 is already running (started " in err and ", 3 min ago): " in err
+    assert ("following it" in err) if wait else ("Accepted: my-app build 760 is" in err)
+    shown = json.loads(printed.out)
+    assert shown["already_running"] is True and shown["execution_arn"] == execution(machine, "my-app-760")
+    assert (shown["status"], code) == (("PROMOTED", 0) if wait else ("ACCEPTED", 0))
+    listed = boto3.client("stepfunctions", region_name=REGION).list_executions(stateMachineArn=machine)
+    assert [e["name"] for e in listed["executions"]] == ["my-app-760"]
+
+
 def test_a_rejected_build_is_retried_under_the_next_attempt_s_name(machine, dynamodb_table, fast, monkeypatch,
                                                                    capsys):  # fmt: skip
     # given build 760's first two attempts were rejected (no deployment item), and an unrelated execution
@@ -107,9 +171,9 @@ def test_a_rejected_build_is_retried_under_the_next_attempt_s_name(machine, dyna
     # when `canary start` runs for build 760 again (a CI re-run keeps the build number)
     code = start(machine, dynamodb_table.name)
 
-    # then it starts attempt 4 and says why
+    # then it starts attempt 4 and says why (not validated within the bound: exit 4)
     printed = capsys.readouterr()
-    assert code == 0
+    assert code == 4
     assert printed.out.splitlines()[0] == execution(machine, "my-app-760-4")
     assert "(attempt 4: the earlier input was rejected)" in printed.err
 

@@ -17,7 +17,7 @@ from typing import Any, TextIO
 import boto3
 from botocore.exceptions import BotoCoreError
 
-from lambda_canary.bypass.account import find_in_account, functions_of_stack
+from lambda_canary.bypass.account import audit_account, find_in_account, functions_of_stack
 from lambda_canary.bypass.report import DEFAULT_ALIAS, OUTPUTS, Finding, render
 from lambda_canary.bypass.template import find_in_template, under_canary_in_template
 from lambda_canary.bypass.terraform import find_in_terraform, under_canary_in_terraform
@@ -68,8 +68,11 @@ def cli_audit(
             if stack:
                 names += functions_of_stack(clients, stack, alias)
             if names:
-                findings += find_in_account(clients, names, alias)
-            checked += len(names)
+                audited = audit_account(clients, names, alias)
+                findings += audited.findings
+                checked += len(audited.checked)  # a function without the alias is not under canary: not checked
+                for name in audited.without_alias:
+                    print(f"canary audit: --functions {name}: has no alias {alias}, so it was not checked", file=err)
     except ValueError as error:  # a file that does not parse, a stack that does not exist
         print(f"canary audit: {error}", file=err)
         return 2

@@ -1,7 +1,8 @@
 """The alias-bypass audit of an account (or the local runtime), read from the APIs.
 
-The functions under canary are the ones named (`--functions`), or with `--stack` every function inside the
-canary stack's ManagedFunctionPrefix that has the alias. A caller reaches one without its alias (a finding)
+The functions under canary are the ones named (`--functions`) that have the alias (one without it is named
+and not checked), or with `--stack` every function inside the canary stack's ManagedFunctionPrefix that has the
+alias. A caller reaches one without its alias (a finding)
 when what it invokes is the function's unqualified ARN or `:$LATEST`:
 
 - event source mappings (Lambda ListEventSourceMappings), SNS subscriptions (protocol lambda), API Gateway
@@ -64,7 +65,8 @@ class _Audit:
     def __init__(self, clients: _Clients, functions: Sequence[str], alias: str) -> None:
         self.clients = clients
         self.alias = alias
-        self.targets: dict[str, _Target] = {}  # unqualified ARN -> target
+        self.targets: dict[str, _Target] = {}  # unqualified ARN -> target: the functions that have the alias
+        self.without_alias: list[str] = []  # as given: not under canary, so not checked
         for function in functions:
             try:
                 arn = clients("lambda").get_function(FunctionName=function)["Configuration"]["FunctionArn"]
@@ -73,7 +75,11 @@ class _Audit:
                     raise ValueError(f"--functions {function}: no such function in this account and region") from None
                 raise
             arn = ":".join(arn.split(":")[:7])  # a qualified name or ARN names the function all the same
-            self.targets[arn] = _Target(arn.split(":")[6], arn)
+            target = _Target(arn.split(":")[6], arn)
+            if _has_alias(clients("lambda"), target.name, alias):
+                self.targets[arn] = target
+            else:
+                self.without_alias.append(function)
         self.findings: list[Finding] = []
 
     def bypassed(self, text: str) -> Iterator[tuple[_Target, bool]]:
@@ -243,12 +249,32 @@ class _Audit:
         return sorted(set(self.findings), key=by_location)
 
 
-def find_in_account(session_or_clients: Any, functions: Sequence[str], alias: str) -> list[Finding]:
-    """Every caller in the account that reaches one of `functions` (names or ARNs) without its alias.
+@dataclass(frozen=True)
+class AccountAudit:
+    """What the account's audit found: the findings, the functions it checked (those with the alias, as
+    unqualified ARNs) and the functions given that have no such alias (not under canary: not checked)."""
+
+    findings: list[Finding]
+    checked: tuple[str, ...]
+    without_alias: tuple[str, ...]
+
+
+def audit_account(session_or_clients: Any, functions: Sequence[str], alias: str) -> AccountAudit:
+    """Every caller in the account that reaches one of `functions` (names or ARNs) that has the alias without it.
 
     session_or_clients: a boto3 Session, a mapping of service name ("lambda", "sns", ...) to client, or a function
     from service name to client."""
-    return _Audit(_Clients(session_or_clients), functions, alias).run()
+    audit = _Audit(_Clients(session_or_clients), functions, alias)
+    return AccountAudit(audit.run(), tuple(audit.targets), tuple(audit.without_alias))
+
+
+def find_in_account(session_or_clients: Any, functions: Sequence[str], alias: str) -> list[Finding]:
+    """The findings of `audit_account`."""
+    return audit_account(session_or_clients, functions, alias).findings
+
+
+def _has_alias(lam: Any, function: str, alias: str) -> bool:
+    return any(existing["Name"] == alias for existing in _pages(lam, "list_aliases", "Aliases", FunctionName=function))
 
 
 def functions_of_stack(session_or_clients: Any, stack: str, alias: str) -> list[str]:
@@ -268,7 +294,6 @@ def functions_of_stack(session_or_clients: Any, stack: str, alias: str) -> list[
         name = function["FunctionName"]
         if prefix != "*" and not name.startswith(prefix):
             continue
-        aliases = _pages(lam, "list_aliases", "Aliases", FunctionName=name)
-        if any(existing["Name"] == alias for existing in aliases):
+        if _has_alias(lam, name, alias):
             names.append(name)
     return names

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -21,11 +22,13 @@ from canary_core.trail import DeploymentsTable
 # Exit codes a script can use (documented in the README and in `canary --help`)
 OK, ERROR, USAGE, ROLLED_BACK, TIMED_OUT, FAILED, NOTHING = 0, 1, 2, 3, 4, 5, 6
 EXIT_MEANINGS = {
-    OK: "done (start: input accepted; start --wait: promoted)",
+    OK: "done (start: input accepted, the deployment goes on; start --wait: promoted; start without --wait "
+    "exits 3, 4 or 5 as --wait does when the deployment had ended already)",
     ERROR: "AWS could not be reached or refused a call, no such deployment, or revert refused a function (each named)",
     USAGE: "bad command line",
     ROLLED_BACK: "rolled back by a decision (a person, an alarm, the canary analysis or a newer deployment)",
-    TIMED_OUT: "timed out (nobody decided by the approval deadline, or --wait-timeout passed)",
+    TIMED_OUT: "timed out (nobody decided by the approval deadline, --wait-timeout passed, or start without "
+    "--wait: the input not validated within 150 s, outcome unknown; the deployment goes on)",
     FAILED: "failed or input rejected (the cause is printed)",
     NOTHING: "nothing to act on, nothing changed: approve/rollback of a deployment that is not waiting for a "
     "decision (decided already, or ended), audit with no function that has an alias",
@@ -36,6 +39,18 @@ CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, user_agent_extr
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+_LINE_BREAKS = re.compile(r"\r\n|[\n\r\v\f\x85\u2028\u2029]")
+_CONTROLS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")  # C0 but the tab, DEL, C1
+
+
+def printable(value: Any) -> str:
+    """Text from AWS (a log line, a cause, a trail event: each may carry an execution input's text) as the
+    terminal is given it: C0/C1 control characters removed, so no escape sequence reaches the terminal
+    (colours, cursor moves, a title, a hyperlink) and no line break fakes a line of this command's own; a line
+    break becomes a space, a tab stays. --output json is left as it is (json.dumps escapes them)."""
+    return _CONTROLS.sub("", _LINE_BREAKS.sub(" ", str(value)))
+
+
 class CliError(click.ClickException):
     """A problem the user can fix: printed as `canary: <message>`, exiting with `exit_code`."""
 
@@ -44,7 +59,8 @@ class CliError(click.ClickException):
         self.exit_code = exit_code
 
     def show(self, file: Any = None) -> None:
-        click.echo(f"canary: {self.format_message()}", err=True)
+        lines = self.format_message().split("\n")  # its own lines stay; AWS's text in it is made printable
+        click.echo("canary: " + "\n".join(printable(line) for line in lines), err=True)
 
 
 @dataclass
@@ -170,8 +186,8 @@ def _cell(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, dict | list):
-        return json.dumps(value, default=str)
-    return str(value).replace("[", r"\[")  # rich markup: a cause's brackets are text
+        value = json.dumps(value, default=str)
+    return printable(value).replace("[", r"\[")  # rich markup: a cause's brackets are text
 
 
 def aws_options(command: F) -> F:

@@ -24,6 +24,7 @@ from canary_core.pages import (
     step_words,
     time_left,  # the deployment page's words, one place
 )
+from canary_core.times import human_time
 from canary_core.trail import event_words
 from lambda_canary.cli import attempts, ci
 from lambda_canary.cli.context import (
@@ -36,6 +37,7 @@ from lambda_canary.cli.context import (
     CliError,
     aws_options,
     console,
+    printable,
 )
 from lambda_canary.cli.context import (
     FAILED as EXIT_FAILED,
@@ -100,7 +102,8 @@ def start(
     Waits for each function's code update to finish (as `aws lambda wait function-updated` does), starts the
     execution named repository-build and prints it (the first line of stdout) with its console link, then waits
     until the workflow has accepted the input (exit 0) or rejected it (exit 5, with the cause), for up to
-    150 s. A build whose input was rejected can be started again: the retry runs as
+    150 s (then exit 4: not validated yet, it goes on). A deployment that already ended by then exits as with
+    --wait (3, 4 or 5). A build whose input was rejected can be started again: the retry runs as
     repository-build-2, -3 ... With --wait it follows the deployment (steps, weights, the decision) and exits
     with how it ended.
     """
@@ -126,14 +129,29 @@ def start(
     with err.status(f"Waiting for {len(request['functions'])} function(s) to finish updating ..."):
         _wait_for_updates(aws, request["functions"])
     repository_name, number = str(request["repository"]), int(request["build_no"])
-    name, execution_arn = _start_attempt(aws, state_machine, request)
-    err.print(
-        f"Started {repository_name} build {number}: {len(request['functions'])} function(s)"
-        + (f" (attempt {name.rsplit('-', 1)[-1]}: the earlier input was rejected)" if name != _first(request) else ""),
-        highlight=False,
-        markup=False,
-    )
+    name, execution_arn, running_since = _start_attempt(aws, state_machine, request)
+    if running_since is not None:  # a re-run with the same input: StartExecution returned the running execution
+        err.print(
+            f"{repository_name} build {number} is already running (started "
+            f"{human_time(running_since, datetime.now(UTC))}): "
+            + ("following it" if wait else "not started again; where it stands:"),
+            highlight=False,
+            markup=False,
+        )
+    else:
+        err.print(
+            f"Started {repository_name} build {number}: {len(request['functions'])} function(s)"
+            + (
+                f" (attempt {name.rsplit('-', 1)[-1]}: the earlier input was rejected)"
+                if name != _first(request)
+                else ""
+            ),
+            highlight=False,
+            markup=False,
+        )
     started: dict[str, Any] = {"execution_arn": execution_arn, "name": name}
+    if running_since is not None:
+        started.update(already_running=True, started_at=running_since.isoformat())
     if not aws.endpoint_url and not os.environ.get("AWS_ENDPOINT_URL"):
         started["console_url"] = console_url(execution_arn)
     if aws.output != "json":
@@ -156,15 +174,24 @@ def _first(request: dict[str, Any]) -> str:
     return ci.execution_name(request["repository"], request["build_no"])
 
 
-def _start_attempt(aws: Aws, state_machine: str, request: dict[str, Any]) -> tuple[str, str]:
+CLOCK_SKEW = timedelta(seconds=5)  # between this machine's clock and Step Functions'
+
+
+def _start_attempt(aws: Aws, state_machine: str, request: dict[str, Any]) -> tuple[str, str, datetime | None]:
     """Start the build's execution: repository-build, or the first free retry name when every earlier attempt
-    ended without opening a deployment. (name, execution ARN)."""
+    ended without opening a deployment. (name, execution ARN, when it started if it was running already).
+
+    StartExecution with the name and input of a RUNNING execution succeeds without starting one: it returns that
+    execution (and its startDate), as for a CI job re-run while its first run's deployment goes on."""
     sfn = aws.client("stepfunctions")
     repository, number = str(request["repository"]), int(request["build_no"])
     for _, name in attempts.names(repository, number):
+        asked = datetime.now(UTC)
         try:
-            arn = sfn.start_execution(stateMachineArn=state_machine, name=name, input=json.dumps(request))
-            return name, str(arn["executionArn"])
+            started = sfn.start_execution(stateMachineArn=state_machine, name=name, input=json.dumps(request))
+            start_date = started.get("startDate")
+            earlier = isinstance(start_date, datetime) and start_date < asked - CLOCK_SKEW
+            return name, str(started["executionArn"]), start_date if earlier else None
         except ClientError as error:
             if error.response["Error"]["Code"] != "ExecutionAlreadyExists":
                 raise
@@ -252,7 +279,7 @@ def follow(
                 item = None  # another execution's deployment of the same build: this one was refused
             trail = (item or {}).get("trail", [])
             for event in trail[shown:]:
-                err.print(_event_line(event), highlight=False, markup=False)
+                err.print(printable(_event_line(event)), highlight=False, markup=False)
             shown = len(trail)
             if item:
                 now_share = current_share(item)
@@ -275,7 +302,7 @@ def follow(
                 ended_at = ended_at or time.monotonic()
                 if item is None:  # ended before opening a deployment: the input was refused
                     error, cause = execution.get("error", execution["status"]), cli_words(execution.get("cause", ""))
-                    err.print(f"Not deployed ({error}): {cause}", highlight=False, markup=False)
+                    err.print(printable(f"Not deployed ({error}): {cause}"), highlight=False, markup=False)
                     return Followed(EXIT_FAILED, REJECTED, cause, error)
                 if time.monotonic() - ended_at > SETTLE_SECONDS:
                     err.print(
@@ -285,15 +312,16 @@ def follow(
                     )
                     return Followed(EXIT_FAILED, execution["status"], error=execution.get("error"))
             if time.monotonic() > deadline:
-                if until_accepted:
+                if until_accepted:  # the outcome is unknown, as after --wait-timeout: exit 4, not "accepted"
                     err.print(
                         f"Started, not yet validated after {timeout:.0f} s (Validate Input may be waiting for a "
-                        f"superseded deployment to roll back): follow it with `canary status {repository} "
-                        f"{build_no}`; execution {execution_arn}",
+                        f"superseded deployment to roll back); it goes on, and whether its input is accepted is "
+                        f"not known yet: follow it with `canary status {repository} {build_no}`; execution "
+                        f"{execution_arn}",
                         highlight=False,
                         markup=False,
                     )
-                    return Followed(OK, NOT_VALIDATED)
+                    return Followed(TIMED_OUT, NOT_VALIDATED)
                 err.print(
                     f"Still running after {timeout:.0f} s (--wait-timeout); it goes on: "
                     f"`canary status {repository} {build_no}`",
@@ -312,7 +340,7 @@ def _ending(item: dict[str, Any], err: Console) -> Followed:
     outcome, decision = item.get("outcome") or {}, item.get("decision") or {}
     status, decided_by = str(item.get("status")), decision.get("decided_by")
     who = f" by {decided_by}" if decided_by else ""
-    err.print(f"{status}{who}. {outcome.get('cause', '')}".strip(), highlight=False, markup=False)
+    err.print(printable(f"{status}{who}. {outcome.get('cause', '')}".strip()), highlight=False, markup=False)
     if status == PROMOTED:
         code = OK
     elif status == ROLLED_BACK and outcome.get("error", ROLLED_BACK_ERROR) == ROLLED_BACK_ERROR:  # a decision
