@@ -178,19 +178,24 @@ def test_a_rejected_build_is_retried_under_the_next_attempt_s_name(machine, dyna
     assert "(attempt 4: the earlier input was rejected)" in printed.err
 
 
-def test_a_build_that_opened_a_deployment_is_not_started_again(machine, dynamodb_table, table, make_deployment,
-                                                              capsys):  # fmt: skip
+def test_a_re_run_of_a_build_that_opened_a_deployment_reports_it_instead_of_starting_another(
+    machine, dynamodb_table, table, make_deployment, capsys
+):
     # given build 760's execution opened its deployment
     arn = earlier(machine, "my-app-760")
-    table.open(make_deployment(execution_arn=arn), datetime.now(UTC))
+    deployment = make_deployment(execution_arn=arn)
+    table.open(deployment, datetime.now(UTC))
 
-    # when `canary start` runs for build 760 again
-    with pytest.raises(SystemExit) as exited:
-        start(machine, dynamodb_table.name)
+    # when `canary start` runs for build 760 again (a CI re-run), while it waits, then once promoted
+    waiting = start(machine, dynamodb_table.name)
+    said_waiting = capsys.readouterr().err
+    table.record_outcome(deployment, {"status": "PROMOTED"}, datetime.now(UTC))
+    promoted = start(machine, dynamodb_table.name)
 
-    # then it is refused, naming the execution and the fix, and nothing else is started
-    assert exited.value.code == 5
-    assert f"my-app build 760 was deployed already (execution {arn}" in capsys.readouterr().err
+    # then nothing else is started: the re-run reports that deployment, and exits as it stands or ended
+    assert waiting == 0 and "my-app build 760 is already running (started " in said_waiting
+    assert promoted == 0
+    assert "my-app build 760 was deployed already (started " in capsys.readouterr().err
     listed = boto3.client("stepfunctions", region_name=REGION).list_executions(stateMachineArn=machine)
     assert [e["name"] for e in listed["executions"]] == ["my-app-760"]
 

@@ -16,7 +16,7 @@ from rich.console import Console
 
 from canary_core.audit import audit_rows, console_url
 from canary_core.decisions import DecisionNotDelivered, decide, decided_before
-from canary_core.model import FAILED, PROMOTED, ROLLED_BACK, TIMEOUT, Decision
+from canary_core.model import FAILED, PROMOTED, REVERTED, ROLLED_BACK, TIMEOUT, Decision
 from canary_core.outcome import ROLLED_BACK_ERROR
 from canary_core.pages import (
     current_share,
@@ -24,8 +24,8 @@ from canary_core.pages import (
     step_words,
     time_left,  # the deployment page's words, one place
 )
-from canary_core.times import human_time
-from canary_core.trail import event_words
+from canary_core.times import human_time, moment
+from canary_core.trail import code_words, event_words
 from lambda_canary.cli import attempts, ci
 from lambda_canary.cli.context import (
     EXIT_MEANINGS,
@@ -129,15 +129,16 @@ def start(
     with err.status(f"Waiting for {len(request['functions'])} function(s) to finish updating ..."):
         _wait_for_updates(aws, request["functions"])
     repository_name, number = str(request["repository"]), int(request["build_no"])
-    name, execution_arn, running_since = _start_attempt(aws, state_machine, request)
-    if running_since is not None:  # a re-run with the same input: StartExecution returned the running execution
-        err.print(
-            f"{repository_name} build {number} is already running (started "
-            f"{human_time(running_since, datetime.now(UTC))}): "
-            + ("following it" if wait else "not started again; where it stands:"),
-            highlight=False,
-            markup=False,
-        )
+    name, execution_arn, running_since, status = _start_attempt(aws, state_machine, request)
+    if running_since is not None:  # a re-run: this build's deployment exists, running or ended
+        when = human_time(running_since, datetime.now(UTC))
+        if status in (PROMOTED, ROLLED_BACK, FAILED, REVERTED):
+            line = f"{repository_name} build {number} was deployed already (started {when}, {code_words(status)}): "
+            line += "not started again; how it ended:"
+        else:
+            line = f"{repository_name} build {number} is already running (started {when}): "
+            line += "following it" if wait else "not started again; where it stands:"
+        err.print(line, highlight=False, markup=False)
     else:
         err.print(
             f"Started {repository_name} build {number}: {len(request['functions'])} function(s)"
@@ -177,9 +178,10 @@ def _first(request: dict[str, Any]) -> str:
 CLOCK_SKEW = timedelta(seconds=5)  # between this machine's clock and Step Functions'
 
 
-def _start_attempt(aws: Aws, state_machine: str, request: dict[str, Any]) -> tuple[str, str, datetime | None]:
+def _start_attempt(aws: Aws, state_machine: str, request: dict[str, Any]) -> tuple[str, str, datetime | None, str]:
     """Start the build's execution: repository-build, or the first free retry name when every earlier attempt
-    ended without opening a deployment. (name, execution ARN, when it started if it was running already).
+    ended without opening a deployment. (name, execution ARN, when it started if it was there already, and the
+    deployment's status then: a CI re-run follows the build's deployment, running or ended, instead).
 
     StartExecution with the name and input of a RUNNING execution succeeds without starting one: it returns that
     execution (and its startDate), as for a CI job re-run while its first run's deployment goes on."""
@@ -191,17 +193,17 @@ def _start_attempt(aws: Aws, state_machine: str, request: dict[str, Any]) -> tup
             started = sfn.start_execution(stateMachineArn=state_machine, name=name, input=json.dumps(request))
             start_date = started.get("startDate")
             earlier = isinstance(start_date, datetime) and start_date < asked - CLOCK_SKEW
-            return name, str(started["executionArn"]), start_date if earlier else None
+            return name, str(started["executionArn"]), start_date if earlier else None, "RUNNING"
         except ClientError as error:
             if error.response["Error"]["Code"] != "ExecutionAlreadyExists":
                 raise
         item = aws.deployments().get(repository, number)
-        if item is not None:  # an attempt opened the deployment: the build number is spent
-            raise CliError(
-                f"{repository} build {number} was deployed already (execution {item.get('execution_arn')}, status "
-                f"{item.get('status')}); see `canary status {repository} {number}`, or deploy a new build number",
-                EXIT_FAILED,
-            )
+        if item is not None and item.get("execution_arn"):
+            # An attempt opened the deployment: the build number is spent, and a CI re-run follows that
+            # deployment (running, or ended: its ending is the answer) instead of starting another.
+            opened = str(item["execution_arn"])
+            since = moment(item.get("started_at")) or asked - CLOCK_SKEW
+            return opened.rsplit(":", 1)[-1], opened, since, str(item.get("status", ""))
         taken = attempts.describe(sfn, attempts.execution_arn(state_machine, name))
         if taken is not None and attempts.is_of(taken, repository, number) and taken["status"] == "RUNNING":
             raise CliError(
@@ -340,7 +342,9 @@ def _ending(item: dict[str, Any], err: Console) -> Followed:
     outcome, decision = item.get("outcome") or {}, item.get("decision") or {}
     status, decided_by = str(item.get("status")), decision.get("decided_by")
     who = f" by {decided_by}" if decided_by else ""
-    err.print(printable(f"{status}{who}. {outcome.get('cause', '')}".strip()), highlight=False, markup=False)
+    # the cause says who and when already ("Rolled back by alice at 13:01 UTC."): not said twice
+    line = f"{status}: {outcome['cause']}" if outcome.get("cause") else f"{status}{who}."
+    err.print(printable(line), highlight=False, markup=False)
     if status == PROMOTED:
         code = OK
     elif status == ROLLED_BACK and outcome.get("error", ROLLED_BACK_ERROR) == ROLLED_BACK_ERROR:  # a decision
