@@ -17,7 +17,7 @@ from canary_core.errors import InvalidInput
 from canary_core.executions import execution_running
 from canary_core.hooks import check_hooks_exist
 from canary_core.locks import FunctionLocks, Holder
-from canary_core.model import WAITING, Decision, Defaults, Deployment
+from canary_core.model import SUPERSEDED_BY, WAITING, Decision, Defaults, Deployment
 from canary_core.targets import FunctionsTable
 from canary_core.trail import DeploymentsTable
 from canary_core.validation import lookup_problems, parse_request, resolve_functions
@@ -169,6 +169,6 @@ def _roll_back_superseded(
     item = table.get(holder.repository, holder.build_no)
     if not item or item.get("status") != WAITING or item.get("decision"):
         return
-    decision = Decision("rollback", f"superseded by {successor.title}", now.isoformat())
+    decision = Decision("rollback", f"{SUPERSEDED_BY}{successor.title}", now.isoformat())
     with contextlib.suppress(DecisionNotDelivered):  # taken back: the next poll tries again
         decide(table, sfn_client, holder.repository, holder.build_no, decision, now)

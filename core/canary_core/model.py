@@ -23,6 +23,9 @@ PRE_APPROVAL, TIMEOUT, ANALYSIS = "pre-approval", "timeout", "canary analysis"
 ALARM_PREFIX = "alarm "  # decided_by of a roll back an alarm caused: "alarm <name>"
 DECISION_ACTIONS = ("approve", "rollback", "promote")  # promote: skip the schedule's remaining steps
 GATES = ("manual", "auto")  # manual: a click moves on; auto: the analysis does, once healthy after the bake
+SUPERSEDED_BY = (
+    "superseded by "  # who decided the roll back of a deployment a newer one took over ("... my-app build 761")
+)
 ANALYSIS_MODES = ("off", "advise", "rollback")  # each stricter than the one before it
 
 

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from canary_core.limits import capped_cause, listing
-from canary_core.model import FAILED, PROMOTED, ROLLED_BACK, TIMEOUT, WorkflowState
+from canary_core.model import FAILED, PROMOTED, ROLLED_BACK, SUPERSEDED_BY, TIMEOUT, WorkflowState
 from canary_core.times import clock_time
 
 ROLLED_BACK_ERROR = "Canary.RolledBack"  # someone, pre-approval policy or the timeout chose to roll back
@@ -85,6 +85,8 @@ def _outcome(state: WorkflowState) -> dict[str, Any]:
     who = decision.get("decided_by", "unknown")
     if who == TIMEOUT:
         cause = f"No decision within {deployment.approval_timeout_seconds} seconds: rolled back (reason: timeout)."
+    elif who.startswith(SUPERSEDED_BY):  # a newer deployment took the functions: it is the reason, not a person
+        cause = f"Rolled back at {clock_time(decision.get('decided_at', '?'))}: {who}."
     elif decision.get("reason"):  # the workflow decided by itself (an alarm, the analysis): with its figures
         reason = decision["reason"].removeprefix(f"{who}: ")
         cause = f"Rolled back by {who} at {clock_time(decision.get('decided_at', '?'))}: {reason}"

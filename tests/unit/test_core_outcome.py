@@ -70,6 +70,19 @@ def test_a_deployment_rolled_back_by_a_person_names_who_and_when(deployment):
     assert outcome["cause"] == "Rolled back by approval link at 09:50 UTC."
 
 
+def test_a_deployment_a_newer_one_superseded_says_so_without_a_who(deployment):
+    # given the state after Roll Back, decided when build 761 took the functions over
+    decided = {
+        "action": "rollback",
+        "decided_by": "superseded by my-app build 761",
+        "decided_at": "2025-04-07T09:50:00Z",
+    }
+    state = {"decision": decided, "rollback": {"changed_outside": {}}}
+
+    # when the outcome is described, then the cause reads as a sentence ("by superseded by" before)
+    assert describe(deployment, state)["cause"] == "Rolled back at 09:50 UTC: superseded by my-app build 761."
+
+
 def test_a_deployment_nobody_decided_on_was_rolled_back_by_the_timeout(deployment):
     # given the state the Note Timeout step leaves
     decision = {"action": "rollback", "decided_by": "timeout", "decided_at": "2025-04-07T10:00:00Z"}
