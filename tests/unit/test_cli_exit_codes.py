@@ -105,3 +105,21 @@ def test_reverting_a_build_that_does_not_exist_exits_1_as_status_does(aws, dynam
     # then both exit 1, saying there is no such deployment
     assert reverted == status.value.code == 1
     assert "my-app" in revert_err and "999" in revert_err
+
+
+def test_a_refusal_with_output_json_prints_one_object_a_script_can_read(capsys):
+    # when a command asks for JSON and is refused (a build number that is not one)
+    with pytest.raises(SystemExit) as exited:
+        main(["status", "my-app", "seven", "--stack", "lambda-canary", "--output", "json"])
+
+    # then stdout holds one JSON object with the message and the exit code; stderr says it as text
+    out, err = capsys.readouterr()
+    refusal = json.loads(out)
+    assert refusal["exit_code"] == exited.value.code == 2
+    assert "'seven' is not a build number" in refusal["error"] and "'seven' is not a build number" in err
+
+
+def test_a_refusal_without_output_json_prints_nothing_on_stdout(capsys):
+    with pytest.raises(SystemExit):
+        main(["status", "my-app", "seven", "--stack", "lambda-canary"])
+    assert capsys.readouterr().out == ""

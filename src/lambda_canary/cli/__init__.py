@@ -3,6 +3,7 @@ the stack (outputs, logs, audit), and the local runtime (local, demo). One modul
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
@@ -67,6 +68,11 @@ def _spread_functions(argv: list[str]) -> list[str]:
     return spread
 
 
+def _wants_json(args: list[str]) -> bool:
+    pairs = zip(args, [*args[1:], ""], strict=True)
+    return any(arg == "--output=json" or (arg == "--output" and following == "json") for arg, following in pairs)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _spread_functions(list(sys.argv[1:] if argv is None else argv))
     try:
@@ -76,6 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ERROR
     except click.ClickException as error:
         error.show()
+        if _wants_json(args):  # a script that parses stdout gets the refusal too, as one object
+            click.echo(json.dumps({"error": error.format_message(), "exit_code": error.exit_code}, indent=2))
         raise SystemExit(error.exit_code) from None
     return int(result) if isinstance(result, int) else 0
 
