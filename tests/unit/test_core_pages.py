@@ -194,6 +194,23 @@ def test_the_function_table_names_its_versions_for_what_they_are_and_says_which_
     assert (serving in caption) if serving else ("<small>" not in caption)
 
 
+def test_the_result_page_says_the_split_it_shows_lasts_until_the_decision_is_carried_out(now):
+    # given a deployment still at 10% whose approval was just recorded (it will be at 100% in moments)
+    waiting = item(
+        status="WAITING", weight=0.1, function_versions=[{"name": "orders", "old_version": "1", "new_version": "2"}]
+    )
+
+    # when the result page is rendered
+    page = html.unescape(
+        pages.result_page(waiting, "Approved", "Every alias is being promoted.", now, weight_after=1.0)
+    )
+
+    # then the 100% to come and the 10% the aliases still send do not contradict each other
+    assert "100% once this decision is carried out" in page
+    caption = page[page.index("<caption") : page.index("</caption>")]
+    assert "Each alias sends 10% of its traffic" in caption and "until this decision is carried out" in caption
+
+
 def test_the_roll_back_confirmation_names_the_version_it_goes_back_to_as_its_table_does(now):
     # given a deployment waiting for a decision, when its roll back confirmation is rendered
     page = html.unescape(pages.confirm_page(item(weight=0.1), "rollback", {}, now))
