@@ -206,9 +206,9 @@ def test_the_result_page_says_the_split_it_shows_lasts_until_the_decision_is_car
     )
 
     # then the 100% to come and the 10% the aliases still send do not contradict each other
-    assert "100% once this decision is carried out" in page
+    assert "<strong>100%</strong> once this decision is carried out" in page
     caption = page[page.index("<caption") : page.index("</caption>")]
-    assert "Each alias sends 10% of its traffic" in caption and "until this decision is carried out" in caption
+    assert "Until this decision is carried out: Each alias sends 10% of its traffic" in caption
 
 
 def test_the_roll_back_confirmation_names_the_version_it_goes_back_to_as_its_table_does(now):
