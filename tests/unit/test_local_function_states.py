@@ -15,7 +15,7 @@ from canary_testing.fleet import create_function_with_alias
 from lambda_canary.demo import LOCAL_ROLE_ARN, WAITER_CONFIG, sample_code
 from lambda_canary.local import function_states, moto_patches
 
-SECONDS = 0.3
+SECONDS = 1.0  # long enough for a cold start (a worker process) to run inside it, on a busy machine
 
 
 @pytest.fixture
