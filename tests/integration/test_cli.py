@@ -99,7 +99,7 @@ def test_a_rollback_from_the_terminal_ends_start_wait_with_exit_3_naming_the_cal
     assert caller.startswith("arn:aws:")
     code, err = ended(follower)
     assert code == 3, err
-    assert f"ROLLED_BACK by {caller}" in err
+    assert f"ROLLED_BACK: Rolled back by {caller} at " in err  # the cause names who, once
     assert fleet.item()["decision"]["decided_by"] == caller
     assert fleet.aliases() == {name: ("1", {}) for name in fleet.names}
 
@@ -329,7 +329,7 @@ def test_start_wait_exits_4_when_nobody_decides_by_the_approval_deadline(runtime
 
     # then it exits 4 once the deadline rolled it back, naming the timeout; every alias is back
     assert result.returncode == 4, result.stderr
-    assert "ROLLED_BACK by timeout" in result.stderr
+    assert "ROLLED_BACK: No decision within 2 seconds: rolled back (reason: timeout)." in result.stderr
     assert fleet.aliases() == {fleet.names[0]: ("1", {})}
 
 
