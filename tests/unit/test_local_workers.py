@@ -7,6 +7,8 @@ import fcntl
 import io
 import json
 import os
+import subprocess
+import sys
 import time
 import zipfile
 from pathlib import Path
@@ -348,3 +350,40 @@ def test_an_old_build_a_running_local_runtime_holds_stays_and_another_layers_bui
         assert (cache / "core-extra-0000000000000000").is_dir()
     finally:
         os.close(held)
+
+
+def test_a_worker_ends_when_its_runtime_is_gone_even_in_the_middle_of_a_handler(tmp_path):
+    # given a runtime process (a stand-in) that starts a worker, hands it a request whose handler sleeps for a
+    # minute, prints the worker's pid, and dies without stopping it
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "app.py").write_text("import time\n\ndef handler(event, context):\n    time.sleep(60)\n")
+    request = {"payload": "{}", "remaining_ms": 60000, "context": {
+        "function_name": "f", "function_version": "$LATEST", "invoked_function_arn": "arn", "memory_limit_in_mb": 128,
+        "aws_request_id": "r", "log_group_name": "g", "log_stream_name": "s"}}  # fmt: skip
+    runtime = (
+        "import json, os, subprocess, sys\n"
+        "read, write = os.pipe()\n"
+        f"worker = subprocess.Popen([sys.executable, '-I', '-S', {str(lambda_runner.WORKER_SCRIPT)!r}, str(write), "
+        f"str(os.getpid()), {str(code)!r}, 'app.handler'], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, "
+        "stderr=subprocess.DEVNULL, "
+        "pass_fds=(write,), start_new_session=True)\n"
+        f"worker.stdin.write(json.dumps({request!r}).encode() + b'\\n'); worker.stdin.flush()\n"
+        "print(worker.pid, flush=True)\n"
+        "os._exit(0)\n"
+    )
+    started = subprocess.run([sys.executable, "-c", runtime], capture_output=True, text=True, timeout=30, check=True)
+    pid = int(started.stdout)
+
+    # when its runtime is gone, then the worker ends within seconds, not after its handler's minute
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and Path(f"/proc/{pid}").exists() and "Z" not in _state(pid):
+        time.sleep(0.2)
+    assert not Path(f"/proc/{pid}").exists() or "Z" in _state(pid), "the orphaned worker is still running"
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"

@@ -395,6 +395,7 @@ class WorkerPool:
                     "-S",  # no site-packages: the function sees its code, its layers and the runtime's packages
                     str(WORKER_SCRIPT),
                     str(write_end),
+                    str(os.getpid()),  # the worker ends if this process is gone
                     str(code_dir),
                     kind.handler,
                     *kind.layers,

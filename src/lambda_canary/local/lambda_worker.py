@@ -1,9 +1,10 @@
 """One Lambda execution environment: the loop a worker process runs (lambda_runner starts it).
 
-Run as `python -I -S lambda_worker.py <response fd> <code dir> <handler> <path>...`: no site-packages and
-no project on the path, only what a Lambda function has (its code, its layers, then the runtime's packages),
-so this file uses the standard library alone. The handler's module is imported at the first invocation
-(Lambda's init); each request is one JSON line on stdin, each answer one JSON line on the response pipe.
+Run as `python -I -S lambda_worker.py <response fd> <runtime pid> <code dir> <handler> <path>...`: no
+site-packages and no project on the path, only what a Lambda function has (its code, its layers, then the
+runtime's packages), so this file uses the standard library alone. The handler's module is imported at the
+first invocation (Lambda's init); each request is one JSON line on stdin, each answer one JSON line on the
+response pipe.
 The handler's own output (its logs) goes to stdout and stderr, as it goes to CloudWatch on AWS; so do the
 lines Lambda itself writes around each invocation (START, END, REPORT, an unhandled error), marked with
 PLATFORM_MARK so that the runner delivers them to the log stream without echoing them to its terminal.
@@ -17,6 +18,7 @@ import math
 import os
 import resource
 import sys
+import threading
 import time
 import traceback
 from typing import Any
@@ -86,10 +88,19 @@ def _report(request_id: str, context: dict[str, Any], duration_ms: float, init_m
     _platform(report + (f"\tInit Duration: {init_ms:.2f} ms" if init_ms is not None else ""))
 
 
+def _exit_when_orphaned(runtime_pid: int) -> None:
+    """An execution environment never outlives the runtime that started it: when that process is gone (killed,
+    or ended without stopping its workers), this one is re-parented, and ends even in the middle of a handler."""
+    while os.getppid() == runtime_pid:
+        time.sleep(1)
+    os._exit(1)
+
+
 def main(argv: list[str]) -> int:
+    response_fd, runtime_pid, code_dir, handler_name, *paths = argv
+    threading.Thread(target=_exit_when_orphaned, args=(int(runtime_pid),), daemon=True).start()
     # Lambda delivers each line as it is written: what a handler prints and Lambda's own lines keep their order
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
-    response_fd, code_dir, handler_name, *paths = argv
     sys.path[:0] = [code_dir, *paths]
     os.chdir(code_dir)
     answers = os.fdopen(int(response_fd), "w", encoding="utf-8")
