@@ -48,19 +48,25 @@ def promote(fleet, upload, make_deployment, table, functions_table, lambda_clien
         deployment = make_deployment(
             repository=repository, build_no=build_no, functions=targets, execution_arn=execution, **fields
         )
-        table.open(deployment, started or at)
-        deployment = aliases.publish_versions(lambda_client, deployment)
-        functions_table.save(deployment)
-        table.save_state(deployment)
-        aliases.shift_traffic(lambda_client, deployment)
-        if status == PROMOTED:
-            aliases.promote(lambda_client, deployment)
-        else:
-            aliases.roll_back(lambda_client, deployment)
-        table.record_outcome(deployment, {"status": status}, at)
-        return deployment
+        return run_through(deployment, lambda_client, table, functions_table, at, status, started or at)
 
     return run
+
+
+def run_through(deployment, lambda_client, table, functions_table, at, status=PROMOTED, started=None) -> Deployment:
+    """What the workflow does with a deployment whose code CI uploaded: open it, publish and shift, then promote
+    (or roll back, for another `status`), and record the outcome as Record Outcome keeps it."""
+    table.open(deployment, started or at)
+    deployment = aliases.publish_versions(lambda_client, deployment)
+    functions_table.save(deployment)
+    table.save_state(deployment)
+    aliases.shift_traffic(lambda_client, deployment)
+    if status == PROMOTED:
+        aliases.promote(lambda_client, deployment)
+    else:
+        aliases.roll_back(lambda_client, deployment)
+    table.record_outcome(deployment, {"status": status}, at)
+    return deployment
 
 
 @pytest.fixture
@@ -405,13 +411,7 @@ def test_a_revert_of_many_functions_names_the_first_few_in_the_trail_and_counts_
     for name in names:
         targets.append(FunctionTarget(name, make_function(name), "1"))
         upload(name, 760)
-    deployment = aliases.publish_versions(lambda_client, make_deployment(functions=targets))
-    table.open(deployment, now)
-    functions_table.save(deployment)
-    table.save_state(deployment)
-    aliases.shift_traffic(lambda_client, deployment)
-    aliases.promote(lambda_client, deployment)
-    table.record_outcome(deployment, {"status": PROMOTED}, now)
+    run_through(make_deployment(functions=targets), lambda_client, table, functions_table, now)
 
     # when it is reverted
     result = revert(760)
@@ -429,13 +429,7 @@ def test_a_function_whose_alias_ran_latest_before_is_refused(
     arn = make_function("orders-api", alias_version="$LATEST")
     upload("orders-api", 760)
     deployment = make_deployment(functions=[FunctionTarget("orders-api", arn, "$LATEST")])
-    deployment = aliases.publish_versions(lambda_client, deployment)
-    table.open(deployment, now)
-    functions_table.save(deployment)
-    table.save_state(deployment)
-    aliases.shift_traffic(lambda_client, deployment)
-    aliases.promote(lambda_client, deployment)
-    table.record_outcome(deployment, {"status": PROMOTED}, now)
+    deployment = run_through(deployment, lambda_client, table, functions_table, now)
     upload("orders-api", 761)  # CI's next upload: $LATEST is no longer the code from before
 
     # when it is reverted, then the alias stays on the version it runs: $LATEST would run other code
